@@ -1,0 +1,4 @@
+"""Allow `python -m cli`."""
+from .main import main
+
+main()

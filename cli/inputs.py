@@ -1,0 +1,102 @@
+"""Reading user files for the CLI: strict YAML, JSON actions, JSON Lines histories."""
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from typing import Any, Iterator, List, Tuple
+
+import yaml
+
+from engine.actions import ActionError, InputSyntaxError, format_timestamp, loads_action
+
+
+class InputError(Exception):
+    """Unreadable or malformed user input; `where` is FILE[:LINE[:COL]]."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    out = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key `{key}`", mark)
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_text(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(path, "not valid UTF-8") from None
+    except OSError as e:
+        raise InputError(path, (e.strerror or "cannot read").lower()) from None
+
+
+def load_yaml(path: str) -> Any:
+    text = read_text(path)
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise InputError(where, f"invalid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise InputError(path, f"invalid YAML: {e}") from None
+
+
+def yaml_to_json(value: Any) -> Any:
+    """YAML date-times are timestamps (RFC 3339 strings); dates are midnight UTC."""
+    if isinstance(value, _dt.datetime):
+        return format_timestamp(value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc))
+    if isinstance(value, _dt.date):
+        return value.isoformat() + "T00:00:00Z"
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, str) else k: yaml_to_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [yaml_to_json(v) for v in value]
+    return value
+
+
+def read_action(path: str) -> Tuple[Any, str]:
+    """Returns (action or None, input-error message or ''). Syntax errors raise InputError."""
+    text = read_text(path)
+    name = "<stdin>" if path == "-" else path
+    try:
+        return loads_action(text), ""
+    except InputSyntaxError as e:
+        raise InputError(f"{name}:{e.line}:{e.column}", e.message) from None
+    except ActionError as e:
+        return None, e.message
+
+
+def read_history(path: str) -> Iterator[Tuple[int, Any]]:
+    """JSON Lines: yields (line number, action). A malformed line raises InputError naming it."""
+    text = read_text(path)
+    name = "<stdin>" if path == "-" else path
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, loads_action(line)
+        except InputSyntaxError as e:
+            raise InputError(f"{name}:{n}:{e.column}", e.message) from None
+        except ActionError as e:
+            raise InputError(f"{name}:{n}", e.message) from None

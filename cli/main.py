@@ -1,0 +1,139 @@
+"""`signoff` commands: check one action, run policy tests."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import List, Optional
+
+import click
+
+from engine import MemoryLedger, Policy
+from engine.actions import EPOCH, parse_timestamp
+from policy_lang import PolicyError
+from policy_lang.checker import load
+
+from . import render
+from .inputs import InputError, read_action, read_history
+from .testrunner import discover, run_file
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _fail_input(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def load_or_exit(path: str) -> Policy:
+    try:
+        return Policy(load(path))
+    except PolicyError as e:
+        click.echo(str(e), err=True)
+        n = len(e.diagnostics)
+        click.echo(f"{n} error{'s' if n != 1 else ''}: the policy is not evaluated", err=True)
+        sys.exit(EXIT_FAIL)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signoff", message="signoff %(version)s")
+def cli() -> None:
+    """Decide, test and review what AI agents may do on their own."""
+
+
+@cli.command()
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.option("--action", "action_path", required=True, metavar="FILE|-", help="The proposed tool call (JSON).")
+@click.option("--history", "history_path", metavar="FILE", help="Earlier executed actions (JSON Lines), for budgets.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--explain", is_flag=True, help="Show every rule consulted and each sub-condition's value.")
+def check(policy: str, action_path: str, history_path: Optional[str], fmt: str, explain: bool) -> None:
+    """Decide one ACTION under POLICY."""
+    pol = load_or_exit(policy)
+    ledger = MemoryLedger()
+    latest = EPOCH
+    try:
+        if history_path:
+            for _, h in read_history(history_path):
+                when = None
+                if isinstance(h, dict) and h.get("timestamp") is not None:
+                    try:
+                        when = parse_timestamp(h["timestamp"])
+                    except ValueError:
+                        when = None
+                when = when or latest
+                pol.record(h, ledger, now=when)
+                latest = max(latest, when)
+        action, problem = read_action(action_path)
+    except InputError as e:
+        _fail_input(f"{e.where}: {e.message}")
+        return
+    if problem:
+        decision = pol.input_error(None, problem)
+        trace: List = []
+    elif explain:
+        decision, trace = pol.explain(action, ledger, now=latest)
+    else:
+        decision, trace = pol.decide(action, ledger, now=latest), []
+    d = decision.to_dict()
+    if fmt == "json":
+        out = dict(d)
+        if explain:
+            out["trace"] = trace
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(render.decision_text(d))
+        if explain:
+            click.echo(render.trace_text(trace))
+
+
+@cli.command(name="test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--coverage", is_flag=True, help="List the rules no case made fire.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
+def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
+    """Run policy tests (*.test.yaml files, or folders holding them)."""
+    files = discover(list(paths))
+    if not files:
+        _fail_input("no *.test.yaml files found")
+    results = [run_file(f, coverage) for f in files]
+    passed = sum(r.passed for r in results)
+    failed = sum(r.failed for r in results)
+    uncovered = []
+    if coverage:
+        for r in results:
+            for at, label in r.rules.items():
+                if at not in r.fired:
+                    uncovered.append({"file": r.file, "at": at, "rule": label})
+    if fmt == "json":
+        out = {
+            "files": [{"file": r.file, "policy": r.policy, "error": r.error,
+                       "cases": [{"name": c.name, "passed": c.passed, "message": c.message,
+                                  "expected": c.expected, "got": c.got} for c in r.cases]} for r in results],
+            "passed": passed, "failed": failed,
+        }
+        if coverage:
+            total = sum(len(r.rules) for r in results)
+            out["coverage"] = {"rules": total, "fired": total - len(uncovered), "uncovered": uncovered}
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+    else:
+        for r in results:
+            if r.error:
+                click.echo(f"ERROR {r.file}\n  " + r.error.replace("\n", "\n  "))
+            for c in r.cases:
+                if not c.passed:
+                    click.echo(f"FAIL  {r.file} :: {c.name}\n      {c.message}")
+                elif verbose:
+                    click.echo(f"ok    {r.file} :: {c.name}")
+        if coverage:
+            total = sum(len(r.rules) for r in results)
+            click.echo(f"coverage: {total - len(uncovered)}/{total} rules fired")
+            for u in uncovered:
+                click.echo(f"  not fired: {u['at']}  {u['rule']}  ({u['file']})")
+        click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(EXIT_FAIL if failed else EXIT_OK)
+
+
+def main() -> None:
+    cli(prog_name="signoff")

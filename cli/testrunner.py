@@ -1,0 +1,208 @@
+"""Run policy test files (spec §5): each case from an empty ledger plus its own history."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from engine import MemoryLedger, Policy, parse_timestamp
+from engine.actions import EPOCH
+from engine.decision import OUTCOMES
+from policy_lang import PolicyError
+from policy_lang.checker import load
+
+from .inputs import InputError, load_yaml, yaml_to_json
+
+EXPECT_KEYS = ("outcome", "category", "route", "routes", "escalate_to", "ask", "reasons")
+CASE_KEYS = ("name", "action", "expect", "history")
+
+
+@dataclass
+class CaseResult:
+    name: str
+    passed: bool
+    message: str = ""
+    expected: Any = None
+    got: Any = None
+
+
+@dataclass
+class FileResult:
+    file: str
+    policy: Optional[str] = None
+    error: Optional[str] = None
+    cases: List[CaseResult] = field(default_factory=list)
+    rules: Dict[str, str] = field(default_factory=dict)     # at -> rule label, every rule line of the policy
+    fired: Set[str] = field(default_factory=set)            # at of rule lines some case fired
+
+    @property
+    def passed(self) -> int:
+        return sum(c.passed for c in self.cases)
+
+    @property
+    def failed(self) -> int:
+        return sum(not c.passed for c in self.cases) + (1 if self.error else 0)
+
+
+def discover(paths: List[str]) -> List[str]:
+    out: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            out.extend(sorted(str(f) for f in Path(p).rglob("*.test.yaml")))
+        else:
+            out.append(p)
+    return out
+
+
+def _time_of(action: Any) -> Optional[datetime]:
+    if isinstance(action, dict) and action.get("timestamp") is not None:
+        try:
+            return parse_timestamp(action["timestamp"])
+        except ValueError:
+            return None
+    return None
+
+
+def _check_expect(expect: Any, d) -> Tuple[bool, str]:
+    got = d.to_dict()
+    if isinstance(expect, str):
+        expect = {"outcome": expect}
+    problems = []
+    for key, want in expect.items():
+        if key == "route":
+            have = got["route"]["name"] if got["route"] else None
+        elif key == "reasons":
+            rules = [r["rule"] for r in got["reasons"]]
+            missing = [w for w in want if w not in rules]
+            if missing:
+                problems.append(f"expected reasons to include {', '.join(f'`{m}`' for m in missing)}, "
+                                f"got {', '.join(f'`{r}`' for r in rules) or 'none'}")
+            continue
+        else:
+            have = got[key]
+        if have != want:
+            problems.append(f"expected {key} `{_show(want)}`, got `{_show(have)}`")
+    return (not problems), "; ".join(problems)
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return str(v)
+
+
+def _validate_expect(expect: Any) -> Optional[str]:
+    if isinstance(expect, str):
+        return None if expect in OUTCOMES else f"unknown outcome `{expect}` in expect"
+    if not isinstance(expect, dict):
+        return "`expect` must be an outcome or a mapping"
+    for k in expect:
+        if k not in EXPECT_KEYS:
+            return f"unknown key `{k}` in expect (keys: {', '.join(EXPECT_KEYS)})"
+    if "outcome" in expect and expect["outcome"] not in OUTCOMES:
+        return f"unknown outcome `{expect['outcome']}` in expect"
+    if "reasons" in expect and not isinstance(expect["reasons"], list):
+        return "`expect.reasons` must be a list of rule names"
+    return None
+
+
+def rule_lines(policy: Policy) -> Dict[str, str]:
+    """Every line that can fire, by position: risk lines, category lines, check lines, `unknown tools`."""
+    p = policy.program
+    rules: Dict[str, str] = {}
+    for t in p.tools.values():
+        for r in t.risks:
+            rules[r.span.at()] = f"risk {r.level} (tool {t.name})"
+    for c in p.categories.values():
+        for line in c.lines:
+            rules[line.span.at()] = f"category {c.level}"
+    for c in p.checks.values():
+        for line in c.lines:
+            rules[line.span.at()] = f"check {c.name}"
+    if p.unknown is not None:
+        rules[p.unknown.span.at()] = "unknown tools"
+    return rules
+
+
+def run_file(path: str, coverage: bool = False) -> FileResult:
+    res = FileResult(path)
+    try:
+        data = load_yaml(path)
+    except InputError as e:
+        res.error = f"{e.where}: {e.message}"
+        return res
+    if not isinstance(data, dict) or "policy" not in data:
+        res.error = f"{path}: a test file needs a `policy:` key and a list of `cases:`"
+        return res
+    policy_path = str(Path(path).parent / str(data["policy"]))
+    res.policy = policy_path
+    expect_error = data.get("expect_load_error")
+    try:
+        program = load(policy_path)
+    except PolicyError as e:
+        if expect_error:
+            codes = [expect_error] if isinstance(expect_error, str) else (
+                expect_error if isinstance(expect_error, list) else [])
+            missing = [c for c in codes if c not in e.codes]
+            res.cases.append(CaseResult("policy fails to load", not missing,
+                                        f"expected error codes {missing}, got {e.codes}" if missing else ""))
+        else:
+            res.error = f"policy `{data['policy']}` has errors:\n{e}"
+        return res
+    if expect_error:
+        res.cases.append(CaseResult("policy fails to load", False, "expected a load error, the policy loaded"))
+        return res
+    policy = Policy(program)
+    cases = data.get("cases")
+    if not isinstance(cases, list) or not cases:
+        res.error = f"{path}: `cases` must be a non-empty list"
+        return res
+    if coverage:
+        res.rules = rule_lines(policy)
+    for i, case in enumerate(cases):
+        res.cases.append(_run_case(policy, program, case, i, res, coverage))
+    return res
+
+
+def _run_case(policy: Policy, program, case: Any, i: int, res: FileResult, coverage: bool) -> CaseResult:
+    if not isinstance(case, dict):
+        return CaseResult(f"case {i + 1}", False, "a case must be a mapping")
+    name = str(case.get("name", f"case {i + 1}"))
+    unknown = [k for k in case if k not in CASE_KEYS]
+    if unknown:
+        return CaseResult(name, False, f"unknown key `{unknown[0]}` in case (keys: {', '.join(CASE_KEYS)})")
+    if "action" not in case or "expect" not in case:
+        return CaseResult(name, False, "a case needs `action` and `expect`")
+    problem = _validate_expect(case["expect"])
+    if problem:
+        return CaseResult(name, False, problem)
+    history = yaml_to_json(case.get("history") or [])
+    if not isinstance(history, list):
+        return CaseResult(name, False, "`history` must be a list of actions")
+    ledger = MemoryLedger()
+    latest = EPOCH
+    for h in history:
+        when = _time_of(h) or latest
+        policy.record(h, ledger, now=when)
+        latest = max(latest, when)
+    action = yaml_to_json(case["action"])
+    decision = policy.decide(action, ledger, now=latest)
+    if coverage:
+        # the traced run needs its own ledger: recording again keeps cases independent
+        ledger2 = MemoryLedger()
+        for h in history:
+            policy.record(h, ledger2, now=_time_of(h) or latest)
+        _, trace = policy.explain(action, ledger2, now=latest)
+        for entry in trace:
+            if entry["rule"].startswith(("risk", "category")) and entry["result"] is True:
+                res.fired.add(entry["at"])
+        for r in decision.reasons:
+            if r.rule.startswith("check") or r.rule == "unknown tools":
+                res.fired.add(r.at)
+    ok, message = _check_expect(case["expect"], decision)
+    expected = case["expect"] if isinstance(case["expect"], dict) else {"outcome": case["expect"]}
+    return CaseResult(name, ok, message, expected, decision.to_dict())

@@ -1,0 +1,235 @@
+"""Compile a checked Program into a DecisionGraph through an ordered list of small named passes."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+from policy_lang import ast as A
+from policy_lang.checker import Program
+from policy_lang.printer import expr_text, outcome_text, path_text
+
+from .decision import Reason, combine
+from .exprs import ExprCompiler, Hook
+from .graph import BudgetNode, CategoryEdge, CategoryNode, DecisionGraph, RequireNode, RiskEdge, ToolNode
+from .runtime import link_tool
+
+
+class Context:
+    """What the passes share: the program, the graph being built, and how expressions compile."""
+
+    def __init__(self, program: Program, hook: Optional[Hook] = None, tracer: Any = None):
+        self.program = program
+        self.hook = hook
+        self.tracer = tracer
+        self.graph: DecisionGraph = None  # type: ignore[assignment]
+        self.exprs: ExprCompiler = None   # type: ignore[assignment]
+        self.check_nodes: Dict[str, List[Any]] = {}
+        self.validators: Dict[str, Any] = {}
+
+
+def at(span: A.Span) -> str:
+    return span.at()
+
+
+def route_dict(r: A.Route) -> dict:
+    return {
+        "name": r.name,
+        "approvers": list(r.approvers),
+        "quorum": r.quorum if r.quorum is not None else 1,
+        "timeout": r.timeout.text if r.timeout is not None else None,
+        "on_timeout": ({"outcome": "escalate", "to": r.escalate_to} if r.escalate_to is not None else
+                       ({"outcome": "expire"} if r.timeout is not None else None)),
+    }
+
+
+def make_reason(ctx: Context, rule: str, o: A.Outcome, where: str, source: str, advisory: bool = False) -> Reason:
+    g = ctx.graph
+    route = None
+    target = None
+    if o.kind == "require_approval":
+        route = g.routes[o.route] if o.route else g.first_route
+    elif o.kind in ("ask", "escalate"):
+        target = o.text
+    if o.kind == "ask":
+        message = o.text or ""
+    elif o.kind == "deny" and o.text is not None:
+        message = o.text
+    else:
+        message = outcome_text(o)
+    return Reason(rule, o.kind, message, where, advisory, route, target, source)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, A.Duration):
+        return value.seconds
+    return value
+
+
+# ------------------------------------------------------------------ passes
+
+def resolve_consts(ctx: Context) -> None:
+    """Consts become plain values (lists for list literals, seconds for durations)."""
+    p = ctx.program
+    consts = {name: _plain(c.value) for name, c in p.consts.items()}
+    routes = {name: route_dict(r) for name, r in p.routes.items()}
+    first = next(iter(routes.values()), None)
+    ctx.graph = DecisionGraph(
+        policy={"name": p.name, "version": p.version, "digest": p.digest},
+        levels=p.levels, mode=p.mode, routes=routes, first_route=first, consts=consts,
+        input_error_at=at(p.policy_span))
+    ctx.exprs = ExprCompiler(consts, ctx.hook)
+
+
+def compile_schemas(ctx: Context) -> None:
+    """One validator per tool, built once; a schema without `$schema` is draft 2020-12."""
+    import jsonschema
+    for name, s in ctx.program.schemas.items():
+        cls = jsonschema.validators.validator_for(s.value, default=jsonschema.Draft202012Validator)
+        ctx.validators[name] = cls(s.value)
+
+
+def build_dispatch(ctx: Context) -> None:
+    """The hash index: one node per declared tool, so a decision only touches its own tool's rules."""
+    g, p = ctx.graph, ctx.program
+    for name, t in p.tools.items():
+        mode = t.mode.mode if t.mode is not None else p.mode
+        node = ToolNode(name, True, mode)
+        if name in ctx.validators:
+            node.schema = ctx.validators[name]
+            node.schema_at = at(p.schemas[name].span)
+        g.tools[name] = node
+
+
+def classify_risk(ctx: Context) -> None:
+    """Risk lines become ordered edges; the first whose condition holds picks the level."""
+    for name, t in ctx.program.tools.items():
+        node = ctx.graph.tools[name]
+        for r in t.risks:
+            cond = ctx.exprs.condition(r.when) if r.when is not None else None
+            node.risk.append(RiskEdge(r.level, cond, at(r.span), r))
+
+
+def route_categories(ctx: Context) -> None:
+    """Each level's category block becomes an ordered list of outcome edges."""
+    nodes: Dict[str, CategoryNode] = {}
+    for level, c in ctx.program.categories.items():
+        edges = []
+        for line in c.lines:
+            cond = ctx.exprs.condition(line.when) if line.when is not None else None
+            edges.append(CategoryEdge(cond, make_reason(ctx, f"category {level}", line.outcome, at(line.span),
+                                                        "category"), at(line.span), line))
+        no_match = Reason(f"category {level}", "deny", f"no line of category `{level}` matched", at(c.span),
+                          source="category")
+        nodes[level] = CategoryNode(level, edges, no_match)
+    for name, t in ctx.program.tools.items():
+        node = ctx.graph.tools[name]
+        node.categories = nodes
+        for level in ctx.program.levels:
+            if level not in nodes:
+                node.no_category[level] = Reason(f"category {level}", "deny",
+                                                 f"no category block for risk level `{level}`", at(t.span),
+                                                 source="category")
+
+
+def compile_checks(ctx: Context) -> None:
+    """Check lines in load order, filed under the tools they apply to (`*` for every action)."""
+    g = ctx.graph
+    for cname, c in ctx.program.checks.items():
+        lines: List[Any] = []
+        for i, line in enumerate(c.lines):
+            reason = make_reason(ctx, f"check {cname}", line.outcome, at(line.span), "check", c.advisory)
+            if isinstance(line, A.Require):
+                lines.append(RequireNode(cname, ctx.exprs.condition(line.cond), reason, at(line.span),
+                                         c.advisory, line))
+            else:
+                keys = [_budget_key(k) for k in line.keys]
+                lines.append(BudgetNode(
+                    cname, (cname, i), [ctx.exprs.getter(k) for k in keys], [path_text(k) for k in keys],
+                    ctx.exprs.getter(line.path) if line.path is not None else None,
+                    path_text(line.path) if line.path is not None else None,
+                    float(line.window.seconds), line.limit, reason, at(line.span), c.advisory, line))
+        if c.targets is None:
+            g.star_checks.extend(lines)
+        else:
+            for target in c.targets:
+                g.checks_by_target.setdefault(target, []).extend(lines)
+        ctx.check_nodes[cname] = lines
+    # keep load order across `*` and named checks
+    order = {id(n): k for k, n in enumerate(n for lines in ctx.check_nodes.values() for n in lines)}
+    names = set(g.tools) | set(g.checks_by_target)
+    for name in names:
+        applicable = g.star_checks + g.checks_by_target.get(name, [])
+        applicable.sort(key=lambda n: order[id(n)])
+        if name in g.tools:
+            g.tools[name].checks = applicable
+        else:
+            unknown = ToolNode(name, False, ctx.program.mode, checks=applicable)
+            g.tools[name] = unknown
+    g.default = ToolNode("", False, ctx.program.mode, checks=list(g.star_checks))
+
+
+def _budget_key(k: A.Path) -> A.Path:
+    if not k.keys and k.root in ("tenant", "agent"):
+        return A.Path(k.root, ("id",), k.span)
+    return k
+
+
+def unknown_tools(ctx: Context) -> None:
+    """Tools with no `tool` block get the `unknown tools` outcome (deny by default)."""
+    p, g = ctx.program, ctx.graph
+    if p.unknown is not None:
+        reason = make_reason(ctx, "unknown tools", p.unknown.outcome, at(p.unknown.span), "unknown")
+    else:
+        reason = None  # default deny; the message names the tool, so it is built per action
+    for node in list(g.tools.values()) + [g.default]:
+        if not node.known:
+            node.unknown_reason = reason
+
+
+def apply_modes(ctx: Context) -> None:
+    """Mode transform, done at compile time where it can be: autonomous category approvals become allow;
+    assisted tools carry the reason that turns a final allow into an approval via the first route."""
+    p, g = ctx.program, ctx.graph
+    auto_cache: Dict[str, CategoryNode] = {}
+    for node in list(g.tools.values()) + [g.default]:
+        if node.mode == "autonomous" and node.known:
+            cats = {}
+            for level, cat in node.categories.items():
+                if level not in auto_cache:
+                    edges = [CategoryEdge(e.cond, e.reason.with_outcome("allow")
+                                          if e.reason.outcome == "require_approval" else e.reason, e.at, e.line)
+                             for e in cat.edges]
+                    auto_cache[level] = CategoryNode(level, edges, cat.no_match)
+                cats[level] = auto_cache[level]
+            node.categories = cats
+        elif node.mode == "assisted":
+            if node.known and p.tools[node.name].mode is not None:
+                where = at(p.tools[node.name].mode.span)
+            else:
+                where = at(p.mode_span) if p.mode_span is not None else g.input_error_at
+            route = g.first_route
+            node.mode_reason = Reason("mode assisted", "require_approval",
+                                      "require approval via " + route["name"] if route else "require approval",
+                                      where, False, route, None, "mode")
+
+
+def link(ctx: Context) -> None:
+    """Lower every node to one closure; the dispatch index maps tool name → closure."""
+    g = ctx.graph
+    for node in list(g.tools.values()) + [g.default]:
+        node.run = link_tool(node, g, ctx.tracer)
+
+
+PASSES: List[Callable[[Context], None]] = [
+    resolve_consts, compile_schemas, build_dispatch, classify_risk, route_categories, compile_checks,
+    unknown_tools, apply_modes, link,
+]
+
+
+def compile_program(program: Program, hook: Optional[Hook] = None, tracer: Any = None,
+                    passes: Optional[List[Callable[[Context], None]]] = None) -> DecisionGraph:
+    ctx = Context(program, hook, tracer)
+    for p in passes or PASSES:
+        p(ctx)
+    return ctx.graph

@@ -1,0 +1,125 @@
+"""The Decision of spec §3 and the reasons that make it up."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+OUTCOMES = ("allow", "require_approval", "ask", "escalate", "deny")
+# most restrictive wins: deny > escalate > ask > require_approval > allow
+RANK = {o: i for i, o in enumerate(OUTCOMES)}
+
+
+class Reason:
+    """One rule that produced an outcome. Built once per rule at compile time where possible."""
+    __slots__ = ("rule", "outcome", "message", "at", "advisory", "route", "target", "source")
+
+    def __init__(self, rule: str, outcome: str, message: str, at: str, advisory: bool = False,
+                 route: Optional[dict] = None, target: Optional[str] = None, source: str = ""):
+        self.rule = rule
+        self.outcome = outcome
+        self.message = message
+        self.at = at
+        self.advisory = advisory
+        self.route = route        # the route dict, for require_approval
+        self.target = target      # escalate target or ask question
+        self.source = source      # category | check | schema | unknown | mode | error
+
+    def with_outcome(self, outcome: str) -> "Reason":
+        return Reason(self.rule, outcome, self.message, self.at, self.advisory, self.route, self.target, self.source)
+
+    def as_advisory(self) -> "Reason":
+        return Reason(self.rule, self.outcome, self.message, self.at, True, self.route, self.target, self.source)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = {"rule": self.rule, "outcome": self.outcome, "message": self.message, "at": self.at}
+        if self.advisory:
+            d["advisory"] = True
+        return d
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reason) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Reason({self.to_dict()!r})"
+
+
+class Decision:
+    """What the engine decided for one action; route/routes/escalate_to/ask derive from the reasons."""
+    __slots__ = ("action_id", "outcome", "category", "reasons", "mode", "policy")
+
+    def __init__(self, action_id: Any, outcome: str, category: Optional[str], reasons: List[Reason],
+                 mode: str, policy: Dict[str, Any]):
+        self.action_id = action_id
+        self.outcome = outcome
+        self.category = category
+        self.reasons = reasons
+        self.mode = mode
+        self.policy = policy
+
+    def _binding(self, kind: str) -> List[Reason]:
+        return [r for r in self.reasons if r.outcome == kind and not r.advisory]
+
+    @property
+    def routes(self) -> List[str]:
+        if self.outcome != "require_approval":
+            return []
+        names: List[str] = []
+        for r in self._binding("require_approval"):
+            if r.route is not None and r.route["name"] not in names:
+                names.append(r.route["name"])
+        return names
+
+    @property
+    def route(self) -> Optional[dict]:
+        if self.outcome != "require_approval":
+            return None
+        for r in self._binding("require_approval"):
+            if r.route is not None:
+                return r.route
+        return None
+
+    @property
+    def escalate_to(self) -> Optional[str]:
+        if self.outcome != "escalate":
+            return None
+        return next((r.target for r in self._binding("escalate")), None)
+
+    @property
+    def ask(self) -> List[str]:
+        if self.outcome != "ask":
+            return []
+        out: List[str] = []
+        for r in self._binding("ask"):
+            if r.target not in out:
+                out.append(r.target)
+        return out
+
+    def to_dict(self) -> Dict[str, Any]:
+        route = self.route
+        return {
+            "action_id": self.action_id,
+            "outcome": self.outcome,
+            "category": self.category,
+            "route": dict(route) if route is not None else None,
+            "routes": self.routes,
+            "escalate_to": self.escalate_to,
+            "ask": self.ask,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "mode": self.mode,
+            "policy": dict(self.policy),
+        }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Decision) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Decision({self.outcome!r}, category={self.category!r}, reasons={self.reasons!r})"
+
+
+def combine(reasons: List[Reason]) -> str:
+    best = 0
+    for r in reasons:
+        if not r.advisory:
+            k = RANK[r.outcome]
+            if k > best:
+                best = k
+    return OUTCOMES[best]

@@ -1,0 +1,123 @@
+"""`Policy`: a compiled policy that decides many actions; compile once, decide many times."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Optional
+
+from policy_lang.checker import Program, load
+
+from .actions import EPOCH, ActionError, check_action, loads_action, parse_timestamp
+from .compiler import compile_program
+from .decision import Decision, Reason
+from .graph import BudgetNode
+from .ledger import Ledger, MemoryLedger
+from .runtime import budget_amount, budget_key, error_reason
+from .values import EvalError
+
+
+class Policy:
+    def __init__(self, program: Program):
+        self.program = program
+        self.graph = compile_program(program)
+        self.name = program.name
+        self.version = program.version
+        self.digest = program.digest
+        self._meta = dict(self.graph.policy)
+        self._index = {name: node.run for name, node in self.graph.tools.items()}
+        self._modes = {name: node.mode for name, node in self.graph.tools.items()}
+        self._default = self.graph.default.run
+        self._budgets = {name: [c for c in node.checks if isinstance(c, BudgetNode)]
+                         for name, node in self.graph.tools.items()}
+        self._default_budgets = [c for c in self.graph.default.checks if isinstance(c, BudgetNode)]
+
+    # ------------------------------------------------------------ deciding
+    def decide(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
+        """Decide one action. Never raises for bad input or evaluation errors: those are `deny`."""
+        try:
+            a, when = check_action(action)
+        except ActionError as e:
+            return self.input_error(action, e.message)
+        try:
+            t = self._time(when, now)
+            tool = a["tool"]
+            run = self._index.get(tool, self._default)
+            outcome, category, reasons = run(a, t, ledger)
+            return Decision(a.get("id"), outcome, category, reasons, self._modes.get(tool, self.graph.mode), self._meta)
+        except Exception as e:  # fail closed: an internal error is never an allow, never escapes
+            return self.input_error(action, f"internal error while deciding: {type(e).__name__}")
+
+    def decide_json(self, text: str, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
+        """Decide JSON text; duplicate keys and NaN/Infinity are input errors (deny). Syntax errors raise."""
+        try:
+            action = loads_action(text)
+        except ActionError as e:
+            if e.line is not None:
+                raise
+            return self.input_error(None, e.message)
+        return self.decide(action, ledger, now)
+
+    def input_error(self, action: Any, message: str) -> Decision:
+        aid = action.get("id") if isinstance(action, dict) else None
+        if isinstance(aid, (dict, list)):
+            aid = None
+        return Decision(aid, "deny", None, [error_reason(message, self.graph.input_error_at)],
+                        self.graph.mode, self._meta)
+
+    @staticmethod
+    def _time(when: Optional[datetime], now: Optional[datetime]) -> float:
+        if when is not None:
+            return when.timestamp()
+        if now is not None:
+            return (now if now.tzinfo else now.replace(tzinfo=timezone.utc)).timestamp()
+        return datetime.now(timezone.utc).timestamp()
+
+    # ------------------------------------------------------------ budgets
+    def record(self, action: Any, ledger: Ledger, now: Optional[datetime] = None) -> int:
+        """Count an executed action in the ledger for every budget that applies to its tool.
+        Returns how many budget lines it was counted in (lines whose key or amount is missing skip it)."""
+        try:
+            a, when = check_action(action)
+        except ActionError:
+            return 0
+        t = self._time(when, now)
+        n = 0
+        for node in self._budgets.get(a["tool"], self._default_budgets):
+            try:
+                amount = budget_amount(node, a)
+                key = budget_key(node, a)
+            except EvalError:
+                continue
+            ledger.add(key, t, amount)
+            n += 1
+        return n
+
+    def max_window(self) -> float:
+        return max((c.window for cs in self._budgets.values() for c in cs), default=0.0)
+
+    # ------------------------------------------------------------ introspection
+    def explain(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None):
+        """Decide with a trace of every rule consulted and every sub-condition's value."""
+        from .trace import Tracer
+        tracer = Tracer()
+        traced = _Traced(self.program, tracer)
+        decision = traced.decide(action, ledger, now)
+        return decision, tracer.entries
+
+    @property
+    def tools(self) -> List[str]:
+        return [n for n, node in self.graph.tools.items() if node.known]
+
+
+class _Traced(Policy):
+    def __init__(self, program: Program, tracer):
+        self.program = program
+        self.graph = compile_program(program, hook=tracer.expr, tracer=tracer)
+        self._meta = dict(self.graph.policy)
+        self._index = {name: node.run for name, node in self.graph.tools.items()}
+        self._modes = {name: node.mode for name, node in self.graph.tools.items()}
+        self._default = self.graph.default.run
+
+
+def load_policy(path: str, text: Optional[str] = None) -> Policy:
+    """Load, check and compile a policy file. Raises policy_lang.PolicyError on load errors."""
+    return Policy(load(path, text))

@@ -1,0 +1,287 @@
+"""Compile expressions to closures `f(action, env)`; a missing value is None (JSON null counts as missing)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict, Optional
+
+from policy_lang import ast as A
+from policy_lang.printer import expr_text
+
+from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, equal, kind, member
+
+Fn = Callable[[dict, Optional[dict]], Any]
+Hook = Callable[[A.Expr, Any], None]  # receives (node, value or EvalError)
+INF = float("inf")
+
+
+def _missing(node: A.Expr) -> EvalError:
+    return EvalError(f"`{expr_text(node)}` is missing")
+
+
+def _need(node: A.Expr, v: Any, want: str) -> EvalError:
+    return EvalError(f"`{expr_text(node)}` is {kind(v)}, expected {want}")
+
+
+class ExprCompiler:
+    """Turns one policy's expressions into closures. Consts are already known; `hook` (for --explain
+    and coverage) wraps sub-conditions at compile time, so untraced closures pay nothing for it."""
+
+    def __init__(self, consts: Dict[str, Any], hook: Optional[Hook] = None):
+        self.consts = consts
+        self.hook = hook
+
+    # ------------------------------------------------------------ entry points
+    def condition(self, e: A.Expr) -> Fn:
+        f = self.value(e)
+        if isinstance(e, (A.BoolOp, A.Not, A.Compare, A.Presence, A.Quantifier)):
+            return f  # these always give a boolean or raise
+
+        def cond(a, env, f=f, e=e):
+            v = f(a, env)
+            if v is True or v is False:
+                return v
+            raise EvalError(f"condition `{expr_text(e)}` is {kind(v)}, not a boolean")
+        return cond
+
+    def value(self, e: A.Expr) -> Fn:
+        f = self._compile(e)
+        if self.hook is not None and isinstance(e, (A.BoolOp, A.Not, A.Compare, A.Presence, A.Quantifier, A.Call)):
+            f = self._traced(e, f)
+        return f
+
+    def _traced(self, e: A.Expr, f: Fn) -> Fn:
+        hook = self.hook
+
+        def traced(a, env):
+            try:
+                v = f(a, env)
+            except EvalError as x:
+                hook(e, x)
+                raise
+            hook(e, v)
+            return v
+        return traced
+
+    # ------------------------------------------------------------ values
+    def getter(self, p: A.Path) -> Fn:
+        """A path's raw value, None when missing (no error: `present` needs that)."""
+        root, keys = p.root, p.keys
+        if root in self.consts and not keys:
+            c = self.consts[root]
+            return lambda a, env: c
+        if root == "confidence" and not keys:
+            def conf(a, env):
+                v = a.get("confidence")
+                return 0 if v is None else v
+            return conf
+        local = not isinstance(root, str) or root not in (
+            "args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
+        if not keys:
+            if local:
+                return lambda a, env: env.get(root) if env else None
+            return lambda a, env: a.get(root)
+        if len(keys) == 1 and not local and isinstance(keys[0], str):
+            k0 = keys[0]
+
+            def get1(a, env):
+                v = a.get(root)
+                return v.get(k0) if v.__class__ is dict else None
+            return get1
+
+        def get(a, env):
+            v = (env.get(root) if env else None) if local else a.get(root)
+            for k in keys:
+                if v.__class__ is dict:
+                    if k.__class__ is not str:
+                        return None
+                    v = v.get(k)
+                elif v.__class__ is list and k.__class__ is int:
+                    v = v[k] if k < len(v) else None
+                else:
+                    return None
+            return v
+        return get
+
+    def _compile(self, e: A.Expr) -> Fn:
+        m = getattr(self, "_c_" + type(e).__name__)
+        return m(e)
+
+    def _c_Literal(self, e: A.Literal) -> Fn:
+        v = list(e.value) if isinstance(e.value, tuple) else e.value
+        return lambda a, env: v
+
+    def _c_Duration(self, e: A.Duration) -> Fn:
+        v = e.seconds
+        return lambda a, env: v
+
+    def _c_Path(self, e: A.Path) -> Fn:
+        get = self.getter(e)
+
+        def path(a, env):
+            v = get(a, env)
+            if v is None:
+                raise _missing(e)
+            return v
+        return path
+
+    def _c_ListExpr(self, e: A.ListExpr) -> Fn:
+        items = [self.value(i) for i in e.items]
+        return lambda a, env: [f(a, env) for f in items]
+
+    def _c_Call(self, e: A.Call) -> Fn:
+        fn = FUNCTIONS[e.fn]
+        args = [self.value(x) for x in e.args]
+        if len(args) == 1:
+            f0 = args[0]
+            return lambda a, env: fn(f0(a, env))
+        return lambda a, env: fn(*[f(a, env) for f in args])
+
+    def _c_Neg(self, e: A.Neg) -> Fn:
+        f = self.value(e.operand)
+
+        def neg(a, env):
+            v = f(a, env)
+            if v.__class__ is int or v.__class__ is float:
+                return -v
+            raise _need(e.operand, v, "a number")
+        return neg
+
+    def _c_Not(self, e: A.Not) -> Fn:
+        f = self.condition(e.operand)
+        return lambda a, env: not f(a, env)
+
+    def _c_BoolOp(self, e: A.BoolOp) -> Fn:
+        l, r = self.condition(e.left), self.condition(e.right)
+        if e.op == "and":
+            return lambda a, env: l(a, env) and r(a, env)
+        return lambda a, env: l(a, env) or r(a, env)
+
+    def _c_Arith(self, e: A.Arith) -> Fn:
+        l, r, op = self.value(e.left), self.value(e.right), e.op
+        text = expr_text(e)
+
+        def arith(a, env):
+            x, y = l(a, env), r(a, env)
+            tx, ty = x.__class__, y.__class__
+            if op == "+" and tx is str and ty is str:
+                return x + y
+            if (tx is int or tx is float) and (ty is int or ty is float):
+                if op == "+":
+                    v = x + y
+                elif op == "-":
+                    v = x - y
+                elif op == "*":
+                    v = x * y
+                else:
+                    if y == 0:
+                        raise EvalError(f"division by zero in `{text}`")
+                    v = x / y
+                if v.__class__ is float and (v != v or v in (INF, -INF)):
+                    raise EvalError(f"`{text}` is not a finite number")
+                return v
+            want = "two numbers or two strings" if op == "+" else "two numbers"
+            raise EvalError(f"`{op}` takes {want}, got {kind(x)} and {kind(y)} in `{text}`")
+        return arith
+
+    def _c_Presence(self, e: A.Presence) -> Fn:
+        get = self.getter(e.path)  # checker guarantees a path
+        if e.present:
+            return lambda a, env: get(a, env) is not None
+        return lambda a, env: get(a, env) is None
+
+    def _c_Quantifier(self, e: A.Quantifier) -> Fn:
+        src = self.value(e.source)
+        body = self.condition(e.body)
+        var, is_any = e.var, e.kind == "any"
+
+        def quant(a, env):
+            items = src(a, env)
+            if items.__class__ is not list:
+                raise _need(e.source, items, "a list")
+            scope = dict(env) if env else {}
+            for item in items:
+                scope[var] = item
+                if body(a, scope) is is_any:
+                    return is_any
+            return not is_any
+        return quant
+
+    def _c_Compare(self, e: A.Compare) -> Fn:
+        op = e.op
+        l = self.value(e.left)
+        if op == "matches":
+            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
+            rx = re.compile(pattern)
+
+            def matches(a, env):
+                v = l(a, env)
+                if v.__class__ is not str:
+                    raise _need(e.left, v, "a string")
+                if len(v) > MAX_MATCH_INPUT:
+                    raise EvalError(f"`{expr_text(e.left)}` is longer than {MAX_MATCH_INPUT} characters for `matches`")
+                return rx.search(v) is not None
+            return matches
+        r = self.value(e.right)
+        if op in ("<", "<=", ">", ">="):
+            return self._ordering(e, l, r)
+        if op == "==":
+            return lambda a, env: equal(l(a, env), r(a, env))
+        if op == "!=":
+            return lambda a, env: not equal(l(a, env), r(a, env))
+        if op in ("in", "not in"):
+            negate = op == "not in"
+
+            def inn(a, env):
+                x, items = l(a, env), r(a, env)
+                if items.__class__ is not list:
+                    raise _need(e.right, items, "a list")
+                return member(x, items) is not negate
+            return inn
+        if op == "contains":
+            def contains(a, env):
+                x, y = l(a, env), r(a, env)
+                if x.__class__ is str:
+                    if y.__class__ is not str:
+                        raise EvalError(f"`contains` on a string takes a string, got {kind(y)}")
+                    return y in x
+                if x.__class__ is list:
+                    return member(y, x)
+                raise _need(e.left, x, "a string or a list")
+            return contains
+        starts = op == "starts_with"
+
+        def affix(a, env):
+            x, y = l(a, env), r(a, env)
+            if x.__class__ is not str or y.__class__ is not str:
+                raise EvalError(f"`{op}` takes two strings, got {kind(x)} and {kind(y)}")
+            return x.startswith(y) if starts else x.endswith(y)
+        return affix
+
+    def _ordering(self, e: A.Compare, l: Fn, r: Fn) -> Fn:
+        op = e.op
+        import operator
+        cmp = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+        right_const = isinstance(e.right, A.Literal) and type(e.right.value) in (int, float)
+        if right_const:
+            c = e.right.value
+            # the hot shape: a path against a number written in the policy
+            def order_const(a, env):
+                x = l(a, env)
+                if x.__class__ is int or x.__class__ is float:
+                    if x - x:  # NaN or infinity (x - x is 0 for every finite number)
+                        raise EvalError(f"`{expr_text(e.left)}` is not a finite number")
+                    return cmp(x, c)
+                raise _need(e.left, x, "a number")
+            return order_const
+
+        def order(a, env):
+            x, y = l(a, env), r(a, env)
+            tx, ty = x.__class__, y.__class__
+            if (tx is int or tx is float) and (ty is int or ty is float):
+                if x - x or y - y:
+                    raise EvalError(f"`{expr_text(e)}` compares a number that is not finite")
+                return cmp(x, y)
+            if tx is str and ty is str:
+                return cmp(x, y)
+            raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and {kind(y)} in `{expr_text(e)}`")
+        return order

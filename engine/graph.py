@@ -1,0 +1,91 @@
+"""Nodes of the compiled decision graph: dispatch index → schema → risk edges → category → checks → mode."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from policy_lang import ast as A
+
+from .decision import Reason
+
+Fn = Callable[..., Any]
+
+
+@dataclass
+class RiskEdge:
+    level: str
+    cond: Optional[Fn]          # None: bare `risk L` / `otherwise`
+    at: str
+    line: A.RiskLine
+
+
+@dataclass
+class CategoryEdge:
+    cond: Optional[Fn]
+    reason: Reason              # built once; autonomous variants are built by the mode pass
+    at: str
+    line: A.CategoryLine
+
+
+@dataclass
+class CategoryNode:
+    level: str
+    edges: List[CategoryEdge]
+    no_match: Reason
+
+
+@dataclass
+class RequireNode:
+    check: str
+    cond: Fn
+    reason: Reason
+    at: str
+    advisory: bool
+    line: A.Require
+
+
+@dataclass
+class BudgetNode:
+    check: str
+    bucket: Tuple[str, int]     # (check name, line index): budgets are keyed by name, not by policy version
+    keys: List[Fn]              # raw getters (None = missing)
+    key_texts: List[str]
+    amount: Optional[Fn]        # raw getter of the summed path; None for count()
+    amount_text: Optional[str]
+    window: float
+    limit: float
+    reason: Reason
+    at: str
+    advisory: bool
+    line: A.Budget
+
+
+@dataclass
+class ToolNode:
+    name: str
+    known: bool
+    mode: str
+    mode_reason: Optional[Reason] = None      # assisted: the reason appended when allow turns into approval
+    schema: Any = None                        # a compiled jsonschema validator
+    schema_at: str = ""
+    risk: List[RiskEdge] = field(default_factory=list)
+    categories: Dict[str, CategoryNode] = field(default_factory=dict)
+    checks: List[Any] = field(default_factory=list)   # RequireNode | BudgetNode, load order
+    no_category: Dict[str, Reason] = field(default_factory=dict)
+    unknown_reason: Optional[Reason] = None
+    run: Optional[Fn] = None                  # set by the link pass
+
+
+@dataclass
+class DecisionGraph:
+    policy: Dict[str, Any]
+    levels: Tuple[str, ...]
+    mode: str
+    routes: Dict[str, dict]
+    first_route: Optional[dict]
+    consts: Dict[str, Any] = field(default_factory=dict)
+    tools: Dict[str, ToolNode] = field(default_factory=dict)      # the dispatch index
+    checks_by_target: Dict[str, List[Any]] = field(default_factory=dict)
+    star_checks: List[Any] = field(default_factory=list)
+    default: Optional[ToolNode] = None                            # unknown tools named by no check
+    input_error_at: str = ""

@@ -1,0 +1,44 @@
+"""The tracing hook behind `--explain` and rule coverage: records each rule and sub-condition."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List
+
+from policy_lang.printer import expr_text
+
+from .values import EvalError
+
+
+class Tracer:
+    def __init__(self) -> None:
+        self.entries: List[Dict[str, Any]] = []
+        self._current: List[Dict[str, Any]] = []
+
+    def wrap_rule(self, label: str, at: str, cond: Callable) -> Callable:
+        def traced(a, env):
+            entry = {"rule": label, "at": at, "result": None, "conditions": []}
+            self.entries.append(entry)
+            self._current.append(entry)
+            try:
+                value = cond(a, env)
+                entry["result"] = value
+                return value
+            except EvalError as x:
+                entry["result"] = "error"
+                entry["error"] = x.message
+                raise
+            finally:
+                self._current.pop()
+        return traced
+
+    def expr(self, node, value) -> None:
+        if not self._current:
+            return
+        shown = ("error: " + value.message) if isinstance(value, EvalError) else value
+        self._current[-1]["conditions"].append({"expr": expr_text(node), "value": shown})
+
+    def budget(self, label: str, at: str, total: float, limit: float, ok: bool) -> None:
+        self.entries.append({"rule": label, "at": at, "result": ok,
+                             "conditions": [{"expr": f"total {total:g} <= {limit:g}", "value": ok}]})
+
+    def error(self, label: str, at: str, message: str) -> None:
+        self.entries.append({"rule": label, "at": at, "result": "error", "error": message, "conditions": []})

@@ -1,0 +1,388 @@
+"""Semantic checks over a loaded policy; collects every problem, then yields one merged `Program`."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import ast as A
+from .errors import Diagnostic, PolicyError, did_you_mean
+from .loader import Loaded, LoadedFile, digest, load_files
+
+ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
+# name -> (min args, max args)
+FUNCTIONS = {"len": (1, 1), "lower": (1, 1), "upper": (1, 1), "domain": (1, 1),
+             "hour": (1, 2), "weekday": (1, 2)}
+DEFAULT_LEVELS = ("low", "medium", "high")
+MODES = ("assisted", "guarded", "autonomous")
+MAX_REGEX = 1000
+
+
+@dataclass
+class ResolvedSchema:
+    value: Any
+    span: A.Span
+    base_dir: str
+
+
+@dataclass
+class Program:
+    """The merged, checked policy: what the compiler and the reference interpreter work from."""
+    name: str
+    version: Optional[str]
+    mode: str
+    mode_span: Optional[A.Span]
+    levels: Tuple[str, ...]
+    consts: Dict[str, A.Const]
+    routes: Dict[str, A.Route]
+    tools: Dict[str, A.Tool]
+    categories: Dict[str, A.Category]
+    checks: Dict[str, A.Check]
+    unknown: Optional[A.UnknownTools]
+    schemas: Dict[str, ResolvedSchema]
+    files: List[LoadedFile]
+    root_dir: str
+    digest: str
+    policy_span: A.Span
+
+    @property
+    def first_route(self) -> Optional[A.Route]:
+        return next(iter(self.routes.values()), None)
+
+    @property
+    def sources(self) -> Dict[str, str]:
+        return {f.rel: f.text for f in self.files}
+
+
+def strict_json_loads(text: str) -> Any:
+    """JSON with duplicate keys and NaN/Infinity rejected (they are input errors everywhere here)."""
+    def pairs(items):
+        out = {}
+        for k, v in items:
+            if k in out:
+                raise ValueError(f"duplicate key `{k}`")
+            out[k] = v
+        return out
+
+    def bad_constant(name):
+        raise ValueError(f"`{name}` is not a JSON number")
+
+    return json.loads(text, object_pairs_hook=pairs, parse_constant=bad_constant)
+
+
+class _Checker:
+    def __init__(self, loaded: Loaded):
+        self.loaded = loaded
+        self.diags: List[Diagnostic] = list(loaded.diagnostics)
+
+    def err(self, code: str, message: str, span: A.Span, help: Optional[str] = None) -> None:
+        self.diags.append(Diagnostic(code, message, span, help=help))
+
+    # ------------------------------------------------------------------ merging
+    def _define(self, table: Dict[str, Any], kind: str, name: str, decl: Any) -> None:
+        override = getattr(decl, "override", False)
+        if name in table and not override:
+            prev = table[name].span
+            self.err("E200", f"{kind} `{name}` is already defined at {prev.at()}", decl.span,
+                     help=f"write `override {kind} {name}` to replace it")
+        elif name not in table and override:
+            self.err("E201", f"`override` of {kind} `{name}`, which is not defined yet", decl.span,
+                     help="a definition can only override one loaded before it")
+            table[name] = decl
+        else:
+            table[name] = decl
+
+    def run(self) -> Program:
+        consts: Dict[str, A.Const] = {}
+        routes: Dict[str, A.Route] = {}
+        tools: Dict[str, A.Tool] = {}
+        cats: Dict[str, A.Category] = {}
+        checks: Dict[str, A.Check] = {}
+        name = version = None
+        mode, mode_span = "guarded", None
+        levels_decl: Optional[A.Levels] = None
+        unknown: Optional[A.UnknownTools] = None
+        policy_span = A.Span(self.loaded.files[-1].rel if self.loaded.files else "<memory>", 1, 1, 1, 1)
+        seen_root: Dict[str, A.Span] = {}
+        for f in self.loaded.files:
+            for d in f.module.decls:
+                if isinstance(d, (A.PolicyDecl, A.VersionDecl, A.ModeDecl, A.UnknownTools)):
+                    if not f.is_root:
+                        continue  # an imported file's header lines are ignored (spec §4.2)
+                    key = type(d).__name__
+                    if key in seen_root:
+                        word = {"PolicyDecl": "policy", "VersionDecl": "version", "ModeDecl": "mode",
+                                "UnknownTools": "unknown tools"}[key]
+                        self.err("E209", f"`{word}` is given more than once (first at {seen_root[key].at()})", d.span)
+                        continue
+                    seen_root[key] = d.span
+                    if isinstance(d, A.PolicyDecl):
+                        name, policy_span = d.name, d.span
+                    elif isinstance(d, A.VersionDecl):
+                        version = d.version
+                    elif isinstance(d, A.ModeDecl):
+                        mode, mode_span = d.mode, d.span
+                    else:
+                        unknown = d
+                elif isinstance(d, A.Levels):
+                    if levels_decl is not None:
+                        self.err("E209", f"`levels` is given more than once (first at {levels_decl.span.at()})", d.span)
+                    else:
+                        levels_decl = d
+                elif isinstance(d, A.Const):
+                    if d.name in ROOTS:
+                        self.err("E215", f"const `{d.name}` hides the action field of the same name", d.span)
+                    self._define(consts, "const", d.name, d)
+                elif isinstance(d, A.Route):
+                    self._define(routes, "route", d.name, d)
+                elif isinstance(d, A.Tool):
+                    self._define(tools, "tool", d.name, d)
+                elif isinstance(d, A.Category):
+                    self._define(cats, "category", d.level, d)
+                elif isinstance(d, A.Check):
+                    self._define(checks, "check", d.name, d)
+        root = next((f for f in self.loaded.files if f.is_root), None)
+        if name is None and root is not None and not any(
+                d.span.file == root.rel for d in self.diags if d.code in ("E100", "E101", "E102", "E103", "E104")):
+            self.err("E210", "the policy has no name", A.Span(root.rel, 1, 1, 1, 1),
+                     help='start the file with `policy "NAME"`')
+
+        levels = DEFAULT_LEVELS
+        if levels_decl is not None:
+            levels = levels_decl.names
+            dupes = sorted({n for n in levels if levels.count(n) > 1})
+            if dupes:
+                self.err("E217", f"level `{dupes[0]}` is listed more than once", levels_decl.span)
+        self.consts, self.routes, self.levels = consts, routes, levels
+
+        every = [d for f in self.loaded.files for d in f.module.decls]
+        for r in (d for d in every if isinstance(d, A.Route)):
+            self.check_route(r)
+        for t in (d for d in every if isinstance(d, A.Tool)):
+            if t.mode is None:
+                pass
+            elif t.mode.mode == "assisted" and not routes:
+                self.err("E208", f"tool `{t.name}` is in assisted mode, which needs a route, but the policy declares none",
+                         t.mode.span, help="declare a `route`")
+            for r in t.risks:
+                if r.level not in levels:
+                    self.err("E203", f"unknown risk level `{r.level}`", r.span,
+                             help=did_you_mean(r.level, levels) or f"levels are {', '.join(levels)}")
+                elif r.level not in cats:
+                    self.err("E204", f"risk level `{r.level}` has no `category` block", r.span,
+                             help=f"add `category {r.level} {{ … }}`")
+                if r.when is not None:
+                    self.check_expr(r.when, ())
+        if mode == "assisted" and not routes and mode_span is not None:
+            self.err("E208", "assisted mode needs a route, but the policy declares none", mode_span,
+                     help="declare a `route`")
+        for c in (d for d in every if isinstance(d, A.Category)):
+            if c.level not in levels:
+                self.err("E203", f"category for unknown risk level `{c.level}`", c.span,
+                         help=did_you_mean(c.level, levels) or f"levels are {', '.join(levels)}")
+            for line in c.lines:
+                self.check_outcome(line.outcome)
+                if line.when is not None:
+                    self.check_expr(line.when, ())
+        for ch in (d for d in every if isinstance(d, A.Check)):
+            for line in ch.lines:
+                self.check_outcome(line.outcome)
+                if isinstance(line, A.Require):
+                    self.check_expr(line.cond, ())
+                else:
+                    if line.window.seconds <= 0:
+                        self.err("E216", "a budget window must be longer than zero", line.window.span or line.span)
+                    for k in line.keys:
+                        self.check_expr(k, ())
+                    if line.path is not None:
+                        self.check_expr(line.path, ())
+        if unknown is not None:
+            self.check_outcome(unknown.outcome)
+        schemas = self.resolve_schemas(tools)
+
+        if self.diags:
+            raise PolicyError(self.diags, self.loaded.sources)
+        all_schemas = self._all_schema_values()
+        return Program(
+            name=name or "", version=version, mode=mode, mode_span=mode_span, levels=tuple(levels),
+            consts=consts, routes=routes, tools=tools, categories=cats, checks=checks, unknown=unknown,
+            schemas=schemas, files=self.loaded.files, root_dir=self.loaded.root_dir,
+            digest=digest(self.loaded.files, all_schemas), policy_span=policy_span)
+
+    # ------------------------------------------------------------------ pieces
+    def check_route(self, r: A.Route) -> None:
+        if not r.approvers:
+            self.err("E212", f"route `{r.name}` has no approvers", r.span, help='add `approvers "ROLE"`')
+        quorum = 1 if r.quorum is None else r.quorum
+        distinct = len(set(r.approvers))
+        if quorum < 1:
+            self.err("E212", f"quorum of route `{r.name}` must be at least 1", r.quorum_span)
+        elif r.approvers and quorum > distinct:
+            self.err("E212", f"quorum {quorum} is larger than the {distinct} approver"
+                     f"{'s' if distinct != 1 else ''} of route `{r.name}`", r.quorum_span)
+
+    def check_outcome(self, o: A.Outcome) -> None:
+        if o.kind != "require_approval":
+            return
+        if o.route is None:
+            if not self.routes:
+                self.err("E208", "`require approval` needs a route, but the policy declares none", o.span,
+                         help="declare a `route`, or write `require approval via ROUTE`")
+        elif o.route not in self.routes:
+            self.err("E202", f"unknown route `{o.route}`", o.span,
+                     help=did_you_mean(o.route, self.routes) or (
+                         f"routes are {', '.join(self.routes)}" if self.routes else "the policy declares no route"))
+
+    def check_expr(self, e: A.Expr, scope: Tuple[str, ...]) -> None:
+        if isinstance(e, A.Path):
+            if e.root in scope or e.root in ROOTS:
+                return
+            if e.root in self.consts:
+                if e.keys:
+                    self.err("E205", f"const `{e.root}` has no fields", e.span)
+                return
+            self.err("E205", f"unknown name `{e.root}`", e.span,
+                     help=did_you_mean(e.root, list(ROOTS) + list(self.consts) + list(scope)))
+        elif isinstance(e, A.Call):
+            for a in e.args:
+                self.check_expr(a, scope)
+            if e.fn not in FUNCTIONS:
+                self.err("E206", f"unknown function `{e.fn}`", e.span,
+                         help=did_you_mean(e.fn, FUNCTIONS) or f"functions are {', '.join(FUNCTIONS)}")
+                return
+            lo, hi = FUNCTIONS[e.fn]
+            if not lo <= len(e.args) <= hi:
+                want = str(lo) if lo == hi else f"{lo} or {hi}"
+                self.err("E207", f"`{e.fn}` takes {want} argument{'s' if hi > 1 else ''}, got {len(e.args)}", e.span)
+            if e.fn in ("hour", "weekday") and len(e.args) == 2:
+                tz = self.const_value(e.args[1])
+                if isinstance(tz, str) and not valid_zone(tz):
+                    self.err("E214", f"unknown time zone `{tz}`", e.args[1].span,
+                             help="use an IANA name such as `Europe/Berlin` or `UTC`")
+        elif isinstance(e, A.Presence):
+            if not isinstance(e.path, A.Path) or e.path.root in self.consts and e.path.root not in scope:
+                word = "present" if e.present else "missing"
+                self.err("E211", f"`{word}` applies to a path, as in `args.x {word}`", e.span)
+            self.check_expr(e.path, scope)
+        elif isinstance(e, A.Compare):
+            self.check_expr(e.left, scope)
+            self.check_expr(e.right, scope)
+            if e.op == "matches":
+                pattern = self.const_value(e.right)
+                if not isinstance(pattern, str):
+                    self.err("E211", "`matches` takes a string literal", e.right.span)
+                elif len(pattern) > MAX_REGEX:
+                    self.err("E213", f"regular expression longer than {MAX_REGEX} characters", e.right.span)
+                else:
+                    try:
+                        re.compile(pattern)
+                    except re.error as exc:
+                        self.err("E213", f"invalid regular expression: {exc.msg}", e.right.span)
+        elif isinstance(e, A.Quantifier):
+            self.check_expr(e.source, scope)
+            if e.var in ROOTS or e.var in self.consts or e.var in scope:
+                self.err("E215", f"variable `{e.var}` hides a name already in use", e.span,
+                         help="choose another variable name")
+            self.check_expr(e.body, scope + (e.var,))
+        elif isinstance(e, (A.BoolOp, A.Arith)):
+            self.check_expr(e.left, scope)
+            self.check_expr(e.right, scope)
+        elif isinstance(e, (A.Not, A.Neg)):
+            self.check_expr(e.operand, scope)
+        elif isinstance(e, A.ListExpr):
+            for i in e.items:
+                self.check_expr(i, scope)
+
+    def const_value(self, e: A.Expr) -> Any:
+        if isinstance(e, A.Literal):
+            return e.value
+        if isinstance(e, A.Path) and not e.keys and e.root in self.consts:
+            return self.consts[e.root].value
+        return None
+
+    def resolve_schemas(self, tools: Dict[str, A.Tool]) -> Dict[str, ResolvedSchema]:
+        out: Dict[str, ResolvedSchema] = {}
+        self._schema_values: List[Any] = []
+        by_rel = {f.rel: f for f in self.loaded.files}
+        # every tool block of every file (overridden ones too) feeds the digest, in load order
+        for f in self.loaded.files:
+            for d in f.module.decls:
+                if isinstance(d, A.Tool) and d.schema is not None:
+                    value = self.load_schema(d.schema, f)
+                    if value is not _BAD:
+                        self._schema_values.append(value)
+                    if tools.get(d.name) is d and value is not _BAD:
+                        out[d.name] = ResolvedSchema(value, d.schema.span, str(FsPath(f.path).parent))
+        del by_rel
+        return out
+
+    def _all_schema_values(self) -> List[Any]:
+        return getattr(self, "_schema_values", [])
+
+    def load_schema(self, s: A.Schema, f: LoadedFile) -> Any:
+        if s.file is not None:
+            path = FsPath(f.path).parent / s.file
+            try:
+                text = path.read_bytes().decode("utf-8-sig")
+            except (OSError, UnicodeDecodeError) as e:
+                reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else (e.strerror or "cannot read").lower()
+                self.err("E400", f"cannot read schema `{s.file}`: {reason}", s.span,
+                         help=f"schema paths are relative to `{f.rel}`")
+                return _BAD
+            try:
+                value = strict_json_loads(text)
+            except json.JSONDecodeError as e:
+                self.err("E401", f"schema `{s.file}` is not valid JSON: {e.msg.lower()} at line {e.lineno}, "
+                         f"column {e.colno}", s.span)
+                return _BAD
+            except ValueError as e:
+                self.err("E401", f"schema `{s.file}` is not valid JSON: {e}", s.span)
+                return _BAD
+            except RecursionError:
+                self.err("E401", f"schema `{s.file}` is nested too deeply", s.span)
+                return _BAD
+        else:
+            value = s.inline
+        problem = schema_problem(value)
+        if problem:
+            self.err("E402", f"invalid JSON Schema: {problem}", s.span)
+            return _BAD
+        return value
+
+
+_BAD = object()
+
+
+def schema_problem(value: Any) -> Optional[str]:
+    import jsonschema
+    if not isinstance(value, (dict, bool)):
+        return "a schema must be an object or a boolean"
+    try:
+        cls = jsonschema.validators.validator_for(value, default=jsonschema.Draft202012Validator)
+        cls.check_schema(value)
+    except jsonschema.SchemaError as e:
+        where = "/".join(str(p) for p in e.absolute_path)
+        return e.message + (f" (at `{where}`)" if where else "")
+    except Exception as e:  # unresolvable metaschema and the like
+        return str(e).splitlines()[0] if str(e) else "cannot be checked"
+    return None
+
+
+def valid_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+    try:
+        ZoneInfo(name)
+        return True
+    except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys
+        return False
+
+
+def check(loaded: Loaded) -> Program:
+    return _Checker(loaded).run()
+
+
+def load(path: str, text: Optional[str] = None) -> Program:
+    """Load, parse and check a policy file and its imports. Raises PolicyError with every problem."""
+    return check(load_files(path, text))

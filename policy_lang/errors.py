@@ -1,0 +1,111 @@
+"""Diagnostics: stable codes, spans, and the `file:line:col: severity[code]: message` rendering."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Optional
+
+from .ast import Span
+
+# Stable error codes. Never renumber; add new ones at the end of their group.
+CODES = {
+    # syntax
+    "E100": "syntax error",
+    "E101": "invalid character or unterminated string",
+    "E102": "invalid literal",
+    "E103": "invalid inline JSON",
+    "E104": "policy too deeply nested",
+    # declarations and names
+    "E200": "duplicate definition",
+    "E201": "override of an undefined name",
+    "E202": "unknown route",
+    "E203": "unknown risk level",
+    "E204": "risk level without a category block",
+    "E205": "unknown name",
+    "E206": "unknown function",
+    "E207": "wrong number of arguments",
+    "E208": "approval needs a route but the policy declares none",
+    "E209": "declaration given more than once",
+    "E210": "missing policy name",
+    "E211": "operator needs a path",
+    "E212": "invalid quorum",
+    "E213": "invalid regular expression",
+    "E214": "unknown time zone",
+    "E215": "name shadows another",
+    "E216": "invalid budget",
+    "E217": "invalid levels",
+    "E218": "invalid const",
+    # modules
+    "E300": "module not found",
+    "E301": "import cycle",
+    "E302": "unreadable file",
+    # schemas
+    "E400": "unreadable schema file",
+    "E401": "schema is not valid JSON",
+    "E402": "invalid JSON Schema",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    severity: str = "error"
+    help: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.span.file, "line": self.span.line, "column": self.span.column,
+            "end_line": self.span.end_line, "end_column": self.span.end_column,
+            "severity": self.severity, "code": self.code, "message": self.message,
+            "help": self.help,
+        }
+
+
+class PolicyError(Exception):
+    """Raised when a policy cannot be loaded; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
+        self.diagnostics: List[Diagnostic] = sorted(
+            diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))
+        self.sources = sources or {}
+        super().__init__(render(self.diagnostics, self.sources))
+
+    @property
+    def codes(self) -> List[str]:
+        return [d.code for d in self.diagnostics]
+
+
+def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
+    s = d.span
+    out = f"{s.file}:{s.line}:{s.column}: {d.severity}[{d.code}]: {d.message}"
+    if source is not None and s.line >= 1:
+        lines = source.splitlines()
+        if s.line <= len(lines):
+            text = lines[s.line - 1].rstrip("\n").expandtabs(1)
+            width = 1
+            if s.end_line == s.line and s.end_column > s.column:
+                width = s.end_column - s.column
+            col = s.column
+            if len(text) > 100:  # keep snippets readable: a window around the column
+                start = max(0, col - 40)
+                text = ("…" if start else "") + text[start:start + 100] + ("…" if start + 100 < len(text) else "")
+                col = col - start + (1 if start else 0)
+                width = min(width, 100)
+            gutter = str(s.line)
+            pad = " " * len(gutter)
+            out += f"\n{pad} |\n{gutter} | {text}\n{pad} | {' ' * max(col - 1, 0)}{'^' * width}"
+    if d.help:
+        out += f"\n  = help: {d.help}"
+    return out
+
+
+def render(diags: Iterable[Diagnostic], sources: Optional[dict] = None) -> str:
+    sources = sources or {}
+    return "\n".join(render_one(d, sources.get(d.span.file)) for d in diags)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
+    import difflib
+    match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`?" if match else None

@@ -1,0 +1,144 @@
+"""Load a policy and the files it `use`s, depth-first, each file once, cycles reported."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Dict, List, Optional, Tuple
+
+from . import ast as A
+from .errors import Diagnostic, PolicyError, did_you_mean
+from .parser import parse
+from .printer import format_module
+
+STDLIB_DIR = FsPath(__file__).resolve().parent.parent / "stdlib_policies"
+
+
+@dataclass
+class LoadedFile:
+    path: str            # absolute path on disk
+    rel: str             # as shown to users: relative to the root policy's folder
+    text: str
+    module: A.Module
+    is_root: bool = False
+
+
+@dataclass
+class Loaded:
+    root_dir: str
+    files: List[LoadedFile] = field(default_factory=list)   # load order: imports before importers
+    diagnostics: List[Diagnostic] = field(default_factory=list)
+
+    @property
+    def sources(self) -> Dict[str, str]:
+        return {f.rel: f.text for f in self.files}
+
+
+def stdlib_modules() -> List[str]:
+    if not STDLIB_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in STDLIB_DIR.glob("*.policy"))
+
+
+def display_path(path: str, root_dir: str) -> str:
+    p = FsPath(path).resolve()
+    try:
+        return p.relative_to(STDLIB_DIR).as_posix().join(("stdlib/", ""))
+    except ValueError:
+        pass
+    rel = os.path.relpath(p, root_dir)
+    return FsPath(rel).as_posix()
+
+
+def read_text(path: str) -> str:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return data.decode("utf-8-sig")
+
+
+def load_files(root: str, text: Optional[str] = None) -> Loaded:
+    """Read and parse the root file and everything it uses. Problems are collected, not raised."""
+    root_abs = str(FsPath(root).resolve())
+    root_dir = str(FsPath(root_abs).parent)
+    loaded = Loaded(root_dir)
+    done: Dict[str, bool] = {}
+    stack: List[str] = []
+
+    def visit(path: str, via: Optional[A.Span], is_root: bool, given: Optional[str] = None) -> None:
+        if path in done:
+            return
+        if path in stack:
+            cycle = stack[stack.index(path):] + [path]
+            names = " → ".join(display_path(p, root_dir) for p in cycle)
+            loaded.diagnostics.append(Diagnostic("E301", f"import cycle: {names}", via or A.NO_SPAN))
+            return
+        rel = display_path(path, root_dir)
+        try:
+            src = given if given is not None else read_text(path)
+        except (OSError, UnicodeDecodeError) as e:
+            reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else (e.strerror or "cannot read")
+            span = via or A.Span(rel, 1, 1, 1, 1)
+            code = "E302"
+            loaded.diagnostics.append(Diagnostic(code, f"cannot read `{rel}`: {reason.lower()}", span))
+            done[path] = True
+            return
+        try:
+            module = parse(src, rel)
+        except PolicyError as e:
+            loaded.diagnostics.extend(e.diagnostics)
+            loaded.files.append(LoadedFile(path, rel, src, A.Module((), rel), is_root))
+            done[path] = True
+            return
+        stack.append(path)
+        for d in module.decls:
+            if isinstance(d, A.Use):
+                target = resolve_use(d, path, loaded)
+                if target is not None:
+                    visit(target, d.span, False)
+        stack.pop()
+        done[path] = True
+        loaded.files.append(LoadedFile(path, rel, src, module, is_root))
+
+    visit(root_abs, None, True, text)
+    return loaded
+
+
+def resolve_use(d: A.Use, importer: str, loaded: Loaded) -> Optional[str]:
+    if d.module is not None:
+        parts = d.module.split(".")
+        if len(parts) != 2 or parts[0] != "stdlib":
+            loaded.diagnostics.append(Diagnostic(
+                "E300", f"unknown module `{d.module}`", d.span,
+                help="modules are named `stdlib.NAME`; use a quoted path for a file"))
+            return None
+        target = STDLIB_DIR / f"{parts[1]}.policy"
+        if not target.is_file():
+            loaded.diagnostics.append(Diagnostic(
+                "E300", f"no standard module `{d.module}`", d.span,
+                help=did_you_mean(parts[1], stdlib_modules())))
+            return None
+        return str(target.resolve())
+    target = (FsPath(importer).parent / (d.path or "")).resolve()
+    if not target.is_file():
+        loaded.diagnostics.append(Diagnostic("E300", f"file `{d.path}` not found", d.span,
+                                             help=f"paths are relative to `{display_path(importer, loaded.root_dir)}`"))
+        return None
+    return str(target)
+
+
+def canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def digest(files: List[LoadedFile], schemas: List[object]) -> str:
+    """sha256 over each file (relative path, NUL, formatted text) in load order, then each schema."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.rel.encode("utf-8"))
+        h.update(b"\0")
+        h.update(format_module(f.module).encode("utf-8"))
+    for s in schemas:
+        h.update(canonical_json(s).encode("utf-8"))
+    return "sha256:" + h.hexdigest()

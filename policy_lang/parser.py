@@ -1,0 +1,538 @@
+"""Parse policy text into a `Module` AST; every failure becomes a `PolicyError`."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path as FsPath
+from typing import Any, List, NamedTuple
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast as A
+from .errors import Diagnostic, PolicyError
+
+_local = threading.local()
+
+
+def _on_comment(tok: Token) -> None:
+    sink = getattr(_local, "comments", None)
+    if sink is not None:
+        sink.append(tok)
+
+
+_GRAMMAR = FsPath(__file__).with_name("grammar.lark")
+_PARSER = Lark.open(str(_GRAMMAR), parser="lalr", propagate_positions=True,
+                    lexer_callbacks={"COMMENT": _on_comment}, maybe_placeholders=True)
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SOURCE = 5_000_000
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+
+# Token names as users know them, for "expected one of" messages.
+_TOKEN_WORDS = {
+    "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
+    "COMMA": "`,`", "COLON": "`:`", "SEMICOLON": "`;`", "DOT": "`.`", "EQUAL": "`=`", "LESSTHAN": "`<`",
+    "STRING": "a string", "NAME": "a name", "INT": "an integer", "NUMBER": "a number",
+    "DURATION": "a duration", "MODE_NAME": "a mode", "CMP_OP": "a comparison", "STR_OP": "an operator",
+    "ADD_OP": "`+` or `-`", "MUL_OP": "`*` or `/`", "MINUS": "`-`", "STAR": "`*`", "QUANT": "`any` or `all`",
+    "KEYWORD_KEY": "a key", "JSON_NULL": "`null`", "$END": "end of file", "MORETHANEQUAL": "`>=`",
+    "LESSTHANEQUAL": "`<=`",
+}
+
+
+def decode_string(raw: str) -> str:
+    """Decode a quoted literal: only \\" \\\\ \\n \\t \\uXXXX are escapes; other backslashes stay."""
+    body = raw[1:-1]
+    if "\\" not in body:
+        return body
+    out: List[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c == "\\" and i + 1 < n:
+            nxt = body[i + 1]
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt]); i += 2; continue
+            if nxt == "u" and _HEX4.fullmatch(body[i + 2:i + 6] or ""):
+                out.append(chr(int(body[i + 2:i + 6], 16))); i += 6; continue
+        out.append(c); i += 1
+    return "".join(out)
+
+
+def encode_string(value: str) -> str:
+    """Quote a string so that `decode_string` gives it back, keeping lone backslashes as written."""
+    out: List[str] = ['"']
+    n = len(value)
+    for i, c in enumerate(value):
+        if c == '"':
+            out.append('\\"')
+        elif c == "\\":
+            nxt = value[i + 1] if i + 1 < n else '"'
+            needs = nxt in _ESCAPES or (nxt == "u" and _HEX4.fullmatch(value[i + 2:i + 6] or ""))
+            out.append("\\\\" if needs else "\\")
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        elif ord(c) < 0x20 or ord(c) == 0x7f or 0xd800 <= ord(c) <= 0xdfff:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+def parse_number(text: str) -> Any:
+    if re.fullmatch(r"[0-9]+", text):
+        return int(text)
+    return float(text)
+
+
+class _Build(Transformer):
+    """Parse tree → AST. Spans come from Lark's propagated positions."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta) -> A.Span:
+        if getattr(meta, "empty", True):
+            return A.NO_SPAN
+        return A.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> A.Span:
+        return A.Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def _number(self, tok: Token, negative: bool = False) -> Any:
+        value = parse_number(("-" if negative else "") + str(tok))
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise _Fail("E102", f"number `{tok}` is out of range", self._tspan(tok))
+        return value
+
+    def _duration(self, tok: Token) -> A.Duration:
+        text = str(tok)
+        return A.Duration(int(text[:-1]) * DURATION_UNITS[text[-1]], text, self._tspan(tok))
+
+    # ---- top level
+    def start(self, items):
+        return [i for i in items if not isinstance(i, Token)]
+
+    @v_args(meta=True)
+    def policy_decl(self, meta, items):
+        return A.PolicyDecl(decode_string(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def version_decl(self, meta, items):
+        return A.VersionDecl(decode_string(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def mode_decl(self, meta, items):
+        return A.ModeDecl(str(items[0]), self._span(meta))
+
+    tool_mode = mode_decl
+
+    def module_name(self, items):
+        return ".".join(str(i) for i in items)
+
+    @v_args(meta=True)
+    def use_decl(self, meta, items):
+        item = items[0]
+        if isinstance(item, Token) and item.type == "STRING":
+            return A.Use(path=decode_string(item), span=self._span(meta))
+        return A.Use(module=item, span=self._span(meta))
+
+    @v_args(meta=True)
+    def const_decl(self, meta, items):
+        override = items[0] is not None
+        return A.Const(str(items[1]), items[2], override, self._span(meta))
+
+    @v_args(meta=True)
+    def levels_decl(self, meta, items):
+        return A.Levels(tuple(str(i) for i in items), self._span(meta))
+
+    @v_args(meta=True)
+    def unknown_decl(self, meta, items):
+        return A.UnknownTools(items[0], self._span(meta))
+
+    # ---- literals for const
+    def literal(self, items):
+        item = items[0]
+        if isinstance(item, _Num):
+            return item.value
+        if isinstance(item, Token):
+            if item.type == "STRING":
+                return decode_string(item)
+            if item.type == "TRUE":
+                return True
+            if item.type == "FALSE":
+                return False
+            if item.type == "DURATION":
+                return self._duration(item)
+        return item
+
+    def neg_lit(self, items):
+        return -items[0].value
+
+    def list_lit(self, items):
+        return tuple(i for i in items if i is not None)
+
+    def number_lit(self, items):
+        return _Num(self._number(items[0]), str(items[0]))
+
+    # ---- routes
+    @v_args(meta=True)
+    def route_decl(self, meta, items):
+        override, name, *body = items
+        fields: dict = {}
+        seen: dict = {}
+        for kind, value, span in (b for b in body if not isinstance(b, Token)):
+            if kind in seen:
+                raise _Fail("E209", f"`{kind}` given twice in route `{name}`", span)
+            seen[kind] = span
+            fields.update(value)
+        return A.Route(name=str(name), override=override is not None, span=self._span(meta),
+                       quorum_span=seen.get("quorum", self._span(meta)),
+                       item_spans=tuple(seen.items()), **fields)
+
+    @v_args(meta=True)
+    def approvers(self, meta, items):
+        return ("approvers", {"approvers": tuple(decode_string(i) for i in items)}, self._span(meta))
+
+    @v_args(meta=True)
+    def quorum(self, meta, items):
+        return ("quorum", {"quorum": int(items[0])}, self._span(meta))
+
+    @v_args(meta=True)
+    def timeout(self, meta, items):
+        target = decode_string(items[1]) if items[1] is not None else None
+        return ("timeout", {"timeout": self._duration(items[0]), "escalate_to": target}, self._span(meta))
+
+    @v_args(meta=True)
+    def grants_never(self, meta, items):
+        return ("grants", {"grants_never": True}, self._span(meta))
+
+    # ---- tools
+    def name(self, items):
+        tok = items[0]
+        return (decode_string(tok), True) if tok.type == "STRING" else (str(tok), False)
+
+    @v_args(meta=True)
+    def tool_decl(self, meta, items):
+        override, (name, quoted), *body = items
+        schema, risks, mode = None, [], None
+        for b in body:
+            if isinstance(b, A.Schema):
+                if schema is not None:
+                    raise _Fail("E209", f"`schema` given twice in tool `{name}`", b.span)
+                schema = b
+            elif isinstance(b, A.RiskLine):
+                risks.append(b)
+            elif isinstance(b, A.ModeDecl):
+                if mode is not None:
+                    raise _Fail("E209", f"`mode` given twice in tool `{name}`", b.span)
+                mode = b
+        return A.Tool(name, schema, tuple(risks), mode, override is not None, self._span(meta), quoted)
+
+    @v_args(meta=True)
+    def schema_decl(self, meta, items):
+        item = items[0]
+        if isinstance(item, Token):
+            return A.Schema(file=decode_string(item), span=self._span(meta))
+        return A.Schema(inline=item, span=self._span(meta))
+
+    @v_args(meta=True)
+    def risk_line(self, meta, items):
+        level, cond = str(items[0]), items[1]
+        return A.RiskLine(level, cond[1] if cond else None, bool(cond) and cond[0] == "otherwise",
+                          self._span(meta))
+
+    def when(self, items):
+        return ("when", items[0])
+
+    def otherwise(self, items):
+        return ("otherwise", None)
+
+    # ---- categories
+    @v_args(meta=True)
+    def category_decl(self, meta, items):
+        override, level, *lines = items
+        return A.Category(str(level), tuple(l for l in lines if isinstance(l, A.CategoryLine)),
+                          override is not None, self._span(meta))
+
+    @v_args(meta=True)
+    def category_line(self, meta, items):
+        outcome, cond = items
+        return A.CategoryLine(outcome, cond[1] if cond else None, bool(cond) and cond[0] == "otherwise",
+                              self._span(meta))
+
+    # ---- checks
+    @v_args(meta=True)
+    def check_decl(self, meta, items):
+        override, advisory, name, targets, *lines = items
+        return A.Check(str(name), targets, tuple(l for l in lines if not isinstance(l, Token)),
+                       advisory is not None, override is not None, self._span(meta))
+
+    def targets(self, items):
+        if isinstance(items[0], Token) and items[0].type == "STAR":
+            return None
+        return tuple(n for n, _ in items)
+
+    @v_args(meta=True)
+    def require_line(self, meta, items):
+        return A.Require(items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def budget_line(self, meta, items):
+        (agg, summed), *rest = items
+        outcome, limit, window = rest[-1], rest[-2], rest[-3]
+        keys = tuple(rest[:-3])
+        return A.Budget(agg, summed, keys, self._duration(window), limit.value, outcome, self._span(meta),
+                        limit.text)
+
+    @v_args(meta=True)
+    def aggregate(self, meta, items):
+        fn, path = str(items[0]), items[1]
+        span = self._span(meta)
+        if fn == "sum" and path is None:
+            raise _Fail("E216", "`sum` needs a path, as in `sum(args.amount)`", span)
+        if fn == "count" and path is not None:
+            raise _Fail("E216", "`count` takes no argument: write `count()`", span)
+        if fn not in ("sum", "count"):
+            raise _Fail("E216", f"unknown budget aggregate `{fn}`", span, "use `sum(PATH)` or `count()`")
+        return (fn, path)
+
+    # ---- outcomes
+    @v_args(meta=True)
+    def allow(self, meta, items):
+        return A.Outcome("allow", span=self._span(meta))
+
+    @v_args(meta=True)
+    def require_approval(self, meta, items):
+        return A.Outcome("require_approval", route=str(items[0]) if items[0] is not None else None,
+                         span=self._span(meta))
+
+    @v_args(meta=True)
+    def ask(self, meta, items):
+        return A.Outcome("ask", text=decode_string(items[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def escalate(self, meta, items):
+        return A.Outcome("escalate", text=decode_string(items[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def deny(self, meta, items):
+        return A.Outcome("deny", text=decode_string(items[0]) if items[0] is not None else None,
+                         span=self._span(meta))
+
+    # ---- expressions
+    @v_args(meta=True)
+    def quantifier(self, meta, items):
+        return A.Quantifier(str(items[0]), str(items[1]), items[2], items[3], self._span(meta))
+
+    @v_args(meta=True)
+    def or_(self, meta, items):
+        return A.BoolOp("or", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def and_(self, meta, items):
+        return A.BoolOp("and", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta, items):
+        return A.Not(items[0], self._span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta, items):
+        return A.Compare(str(items[1]), items[0], items[2], self._span(meta))
+
+    @v_args(meta=True)
+    def in_(self, meta, items):
+        return A.Compare("in", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def not_in(self, meta, items):
+        return A.Compare("not in", items[0], items[1], self._span(meta))
+
+    @v_args(meta=True)
+    def str_op(self, meta, items):
+        return A.Compare(str(items[1]), items[0], items[2], self._span(meta))
+
+    @v_args(meta=True)
+    def present(self, meta, items):
+        return A.Presence(items[0], True, self._span(meta))
+
+    @v_args(meta=True)
+    def missing(self, meta, items):
+        return A.Presence(items[0], False, self._span(meta))
+
+    @v_args(meta=True)
+    def arith(self, meta, items):
+        return A.Arith(str(items[1]), items[0], items[2], self._span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, items):
+        operand = items[0]
+        # `-5` is a literal, so that printing and constant use need no folding pass
+        if isinstance(operand, A.Literal) and isinstance(operand.value, (int, float)) \
+                and not isinstance(operand.value, bool) and operand.text and not operand.text.startswith("-"):
+            return A.Literal(-operand.value, "-" + operand.text, self._span(meta))
+        return A.Neg(operand, self._span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, items):
+        fn, *args = items
+        return A.Call(str(fn), tuple(a for a in args if a is not None), self._span(meta))
+
+    @v_args(meta=True)
+    def list_expr(self, meta, items):
+        return A.ListExpr(tuple(i for i in items if i is not None), self._span(meta))
+
+    @v_args(meta=True)
+    def literal_atom(self, meta, items):
+        item = items[0]
+        span = self._span(meta)
+        if isinstance(item, Token):
+            if item.type == "STRING":
+                return A.Literal(decode_string(item), span=span)
+            if item.type == "TRUE":
+                return A.Literal(True, span=span)
+            if item.type == "FALSE":
+                return A.Literal(False, span=span)
+            if item.type == "DURATION":
+                d = self._duration(item)
+                return A.Duration(d.seconds, d.text, span)
+        return A.Literal(item.value, item.text, span)
+
+    @v_args(meta=True)
+    def path(self, meta, items):
+        root, *rest = items
+        keys: List[Any] = []
+        for k in rest:
+            if isinstance(k, Token):
+                keys.append(decode_string(k) if k.type == "STRING" else int(k))
+            else:
+                keys.append(k)
+        return A.Path(str(root), tuple(keys), self._span(meta))
+
+    def key(self, items):
+        return str(items[0])
+
+    # ---- JSON
+    @v_args(meta=True)
+    def json_object(self, meta, items):
+        out: dict = {}
+        for pair in items:
+            if pair is None:
+                continue
+            k, v, span = pair
+            if k in out:
+                raise _Fail("E103", f"duplicate key `{k}` in inline JSON", span)
+            out[k] = v
+        return out
+
+    @v_args(meta=True)
+    def json_pair(self, meta, items):
+        return (decode_string(items[0]), self._json(items[1]), self._span(meta))
+
+    def json_array(self, items):
+        return [self._json(i) for i in items if i is not None]
+
+    def json_number(self, items):
+        neg = len(items) == 2
+        return self._number(items[-1], neg)
+
+    def _json(self, v):
+        if isinstance(v, Token):
+            if v.type == "STRING":
+                return decode_string(v)
+            return {"TRUE": True, "FALSE": False, "JSON_NULL": None}[v.type]
+        return v
+
+
+class _Num(NamedTuple):
+    value: Any
+    text: str
+
+
+class _Fail(Exception):
+    def __init__(self, code: str, message: str, span: A.Span, help: str | None = None):
+        super().__init__(message)
+        self.diag = Diagnostic(code, message, span, help=help)
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    return f"`{tok}`"
+
+
+def _expected(names) -> str:
+    words = sorted({_TOKEN_WORDS.get(n, f"`{n.lower()}`") for n in names if n})
+    if len(words) > 8:
+        words = words[:8] + ["…"]
+    return ", ".join(words)
+
+
+def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
+    line = getattr(err, "line", 1) or 1
+    col = getattr(err, "column", 1) or 1
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        if ch == '"':
+            msg = "unterminated string"
+        else:
+            msg = f"unexpected character `{ch}`" if ch.strip() else "unexpected character"
+        return Diagnostic("E101", msg, A.Span(file, line, col, line, col + 1))
+    if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        exp = _expected(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
+        return Diagnostic("E100", "unexpected end of file" + (f", expected {exp}" if exp else ""),
+                          A.Span(file, line, col, line, col + 1))
+    tok = err.token
+    exp = _expected(err.accepts or err.expected or [])
+    help = None
+    if tok.type == "QUANT" or str(tok) in ("any", "all"):
+        help = "inside a larger expression a quantifier is written in parentheses"
+    end_col = (tok.end_column or col + 1) if tok.end_line == line else col + 1
+    return Diagnostic("E100", f"unexpected {_describe(tok)}" + (f", expected {exp}" if exp else ""),
+                      A.Span(file, line, col, line, end_col), help=help)
+
+
+def parse(text: str, file: str = "<memory>") -> A.Module:
+    """Parse one file's text. Raises PolicyError (and nothing else) on bad input."""
+    if not isinstance(text, str):
+        raise TypeError("policy text must be a str")
+    if len(text) > MAX_SOURCE:
+        raise PolicyError([Diagnostic("E102", "policy file is larger than 5 MB", A.Span(file, 1, 1, 1, 1))])
+    comments: List[Token] = []
+    _local.comments = comments
+    try:
+        tree = _PARSER.parse(text)
+        decls = _Build(file).transform(tree)
+    except UnexpectedInput as e:
+        raise PolicyError([_syntax_diag(e, file, text)], {file: text}) from None
+    except VisitError as e:
+        inner = e.orig_exc
+        if isinstance(inner, _Fail):
+            raise PolicyError([inner.diag], {file: text}) from None
+        if isinstance(inner, RecursionError):
+            raise PolicyError([Diagnostic("E104", "policy is nested too deeply", A.Span(file, 1, 1, 1, 1))],
+                              {file: text}) from None
+        raise
+    except RecursionError:
+        raise PolicyError([Diagnostic("E104", "policy is nested too deeply", A.Span(file, 1, 1, 1, 1))],
+                          {file: text}) from None
+    except LarkError as e:  # any other parser complaint is still a syntax error for the user
+        raise PolicyError([Diagnostic("E100", "syntax error", A.Span(file, 1, 1, 1, 1))], {file: text}) from None
+    finally:
+        _local.comments = None
+    line_starts = text.splitlines()
+    cs = []
+    for c in comments:
+        before = line_starts[c.line - 1][:c.column - 1] if c.line - 1 < len(line_starts) else ""
+        cs.append(A.Comment(str(c).rstrip(), c.line, c.column, before.strip() == ""))
+    return A.Module(tuple(decls), file, tuple(cs))

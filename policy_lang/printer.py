@@ -1,0 +1,332 @@
+"""Print an AST as canonical policy text: the formatter, and the printer of generated policies."""
+from __future__ import annotations
+
+import json
+from typing import Any, List, Optional, Sequence, Tuple
+
+from . import ast as A
+from .parser import encode_string
+
+INDENT = "  "
+RESERVED = frozenset("""policy version mode use override const route approvers quorum timeout then grants
+never tool schema risk when otherwise category levels check advisory on require else budget per unknown
+tools allow approval via ask escalate to deny and or not in present missing any all true false""".split())
+
+# precedence, loosest first
+P_QUANT, P_OR, P_AND, P_NOT, P_CMP, P_ADD, P_MUL, P_NEG, P_ATOM = range(9)
+
+
+def is_plain_name(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and name not in RESERVED
+
+
+def name_text(name: str) -> str:
+    return name if is_plain_name(name) else encode_string(name)
+
+
+def number_text(value: Any, text: Optional[str] = None) -> str:
+    if text is not None:
+        return text
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def literal_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return encode_string(value)
+    if isinstance(value, (int, float)):
+        return number_text(value)
+    if isinstance(value, A.Duration):
+        return value.text
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(literal_text(v) for v in value) + "]"
+    raise TypeError(f"cannot print literal {value!r}")
+
+
+def path_text(p: A.Path) -> str:
+    out = p.root
+    for k in p.keys:
+        if isinstance(k, int):
+            out += f"[{k}]"
+        elif k.isidentifier() and k.isascii():
+            out += "." + k
+        else:
+            out += "[" + encode_string(k) + "]"
+    return out
+
+
+def _prec(e: A.Expr) -> int:
+    if isinstance(e, A.Quantifier):
+        return P_QUANT
+    if isinstance(e, A.BoolOp):
+        return P_OR if e.op == "or" else P_AND
+    if isinstance(e, A.Not):
+        return P_NOT
+    if isinstance(e, (A.Compare, A.Presence)):
+        return P_CMP
+    if isinstance(e, A.Arith):
+        return P_ADD if e.op in "+-" else P_MUL
+    if isinstance(e, A.Neg):
+        return P_NEG
+    return P_ATOM
+
+
+def expr_text(e: A.Expr, min_prec: int = P_QUANT) -> str:
+    s = _expr(e)
+    return f"({s})" if _prec(e) < min_prec else s
+
+
+def _expr(e: A.Expr) -> str:
+    if isinstance(e, A.Literal):
+        if isinstance(e.value, (int, float)) and not isinstance(e.value, bool):
+            return number_text(e.value, e.text)
+        return literal_text(e.value)
+    if isinstance(e, A.Duration):
+        return e.text
+    if isinstance(e, A.Path):
+        return path_text(e)
+    if isinstance(e, A.ListExpr):
+        return "[" + ", ".join(expr_text(i) for i in e.items) + "]"
+    if isinstance(e, A.Call):
+        return e.fn + "(" + ", ".join(expr_text(a) for a in e.args) + ")"
+    if isinstance(e, A.Neg):
+        return "-" + expr_text(e.operand, P_NEG)
+    if isinstance(e, A.Not):
+        return "not " + expr_text(e.operand, P_NOT)
+    if isinstance(e, A.BoolOp):
+        p = P_OR if e.op == "or" else P_AND
+        return f"{expr_text(e.left, p)} {e.op} {expr_text(e.right, p + 1)}"
+    if isinstance(e, A.Arith):
+        p = P_ADD if e.op in "+-" else P_MUL
+        return f"{expr_text(e.left, p)} {e.op} {expr_text(e.right, p + 1)}"
+    if isinstance(e, A.Compare):
+        return f"{expr_text(e.left, P_ADD)} {e.op} {expr_text(e.right, P_ADD)}"
+    if isinstance(e, A.Presence):
+        return f"{expr_text(e.path, P_ADD)} {'present' if e.present else 'missing'}"
+    if isinstance(e, A.Quantifier):
+        return f"{e.kind} {e.var} in {expr_text(e.source, P_ADD)}: {expr_text(e.body)}"
+    raise TypeError(f"cannot print expression {e!r}")
+
+
+def outcome_text(o: A.Outcome) -> str:
+    if o.kind == "allow":
+        return "allow"
+    if o.kind == "require_approval":
+        return "require approval" + (f" via {o.route}" if o.route else "")
+    if o.kind == "ask":
+        return "ask " + encode_string(o.text or "")
+    if o.kind == "escalate":
+        return "escalate to " + encode_string(o.text or "")
+    return "deny" + (" " + encode_string(o.text) if o.text is not None else "")
+
+
+def json_text(value: Any, indent: str) -> str:
+    """Inline JSON: one line when short, else one member per line."""
+    flat = _json_flat(value)
+    if len(indent) + len(flat) <= 88 or not isinstance(value, (dict, list)) or not value:
+        return flat
+    inner = indent + INDENT
+    if isinstance(value, dict):
+        parts = [f"{inner}{encode_string(k)}: {json_text(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
+    parts = [f"{inner}{json_text(v, inner)}" for v in value]
+    return "[\n" + ",\n".join(parts) + "\n" + indent + "]"
+
+
+def _json_flat(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, int, float, str)):
+        return literal_text(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{encode_string(k)}: {_json_flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_flat(v) for v in value) + "]"
+    raise TypeError(f"not JSON: {value!r}")
+
+
+# ------------------------------------------------------------------ statements
+
+class _Printer:
+    def __init__(self, comments: Sequence[A.Comment]):
+        self.comments = sorted(comments, key=lambda c: (c.line, c.column))
+        self.comment_lines = {c.line for c in comments}
+        self.out: List[str] = []
+
+    # comments --------------------------------------------------------------
+    def _take(self, pred) -> List[A.Comment]:
+        taken = [c for c in self.comments if pred(c)]
+        if taken:
+            self.comments = [c for c in self.comments if not pred(c)]
+        return taken
+
+    def _blank_between(self, prev_end: int, start: int) -> bool:
+        if prev_end <= 0 or start <= 0:
+            return False
+        return any(l not in self.comment_lines for l in range(prev_end + 1, start))
+
+    def items(self, items: List[Tuple[A.Span, Any]], indent: str, blank_default: bool, close_line: int) -> None:
+        prev_end = 0
+        for i, (span, render) in enumerate(items):
+            start = span.line
+            leading = self._take(lambda c: start > 0 and c.line < start) if start > 0 else []
+            first_line = min([c.line for c in leading] + [start]) if start > 0 else 0
+            if i > 0 and (self._blank_between(prev_end, first_line) if start > 0 else blank_default(render)):
+                self.out.append("")
+            for c in leading:
+                self.out.append(indent + c.text)
+            render(indent, span)
+            prev_end = span.end_line
+        if close_line > 0:
+            rest = self._take(lambda c: c.line < close_line)
+            if rest and prev_end and self._blank_between(prev_end, rest[0].line):
+                self.out.append("")
+            for c in rest:
+                self.out.append(indent + c.text)
+
+    def line(self, indent: str, text: str, span: A.Span) -> None:
+        """One statement printed on one line; comments written inside it move above it, one on its
+        last line stays at its end."""
+        inside = self._take(lambda c: span.line > 0 and span.line <= c.line <= span.end_line) if span.line > 0 else []
+        trailing = None
+        if len(inside) == 1 and inside[0].line == span.end_line:
+            trailing = inside[0]
+        else:
+            for c in inside:
+                self.out.append(indent + c.text)
+        lines = text.split("\n")
+        lines[0] = indent + lines[0]
+        if trailing is not None:
+            lines[-1] += "  " + trailing.text
+        self.out.extend(lines)
+
+    def block(self, indent: str, header: str, span: A.Span, items: List[Tuple[A.Span, Any]]) -> None:
+        if not items and not (span.line > 0 and self._take_peek(span)):
+            self.line(indent, header + " {}", span)
+            return
+        first_item_line = min((s.line for s, _ in items if s.line > 0), default=span.end_line)
+        head = self._take(lambda c: span.line > 0 and c.line == span.line and c.line < first_item_line)
+        self.out.append(indent + header + " {" + ("  " + head[0].text if head else ""))
+        for c in head[1:]:
+            self.out.append(indent + INDENT + c.text)
+        self.items(items, indent + INDENT, lambda r: False, span.end_line)
+        tail = self._take(lambda c: span.line > 0 and c.line == span.end_line)
+        self.out.append(indent + "}" + ("  " + " ".join(c.text for c in tail) if tail else ""))
+
+    def _take_peek(self, span: A.Span) -> bool:
+        return any(span.line <= c.line <= span.end_line for c in self.comments)
+
+    # declarations ----------------------------------------------------------
+    def decl(self, d: A.Decl):
+        ov = "override " if getattr(d, "override", False) else ""
+        if isinstance(d, A.PolicyDecl):
+            return lambda ind, sp: self.line(ind, "policy " + encode_string(d.name), sp)
+        if isinstance(d, A.VersionDecl):
+            return lambda ind, sp: self.line(ind, "version " + encode_string(d.version), sp)
+        if isinstance(d, A.ModeDecl):
+            return lambda ind, sp: self.line(ind, "mode " + d.mode, sp)
+        if isinstance(d, A.Use):
+            text = "use " + (d.module if d.module is not None else encode_string(d.path or ""))
+            return lambda ind, sp: self.line(ind, text, sp)
+        if isinstance(d, A.Const):
+            return lambda ind, sp: self.line(ind, f"{ov}const {d.name} = {literal_text(d.value)}", sp)
+        if isinstance(d, A.Levels):
+            return lambda ind, sp: self.line(ind, "levels " + " < ".join(d.names), sp)
+        if isinstance(d, A.UnknownTools):
+            return lambda ind, sp: self.line(ind, "unknown tools " + outcome_text(d.outcome), sp)
+        if isinstance(d, A.Route):
+            return lambda ind, sp: self.block(ind, f"{ov}route {d.name}", sp, self._route_items(d))
+        if isinstance(d, A.Tool):
+            return lambda ind, sp: self.block(ind, f"{ov}tool {name_text(d.name)}", sp, self._tool_items(d))
+        if isinstance(d, A.Category):
+            items = [(l.span, self._cat_line(l)) for l in d.lines]
+            return lambda ind, sp: self.block(ind, f"{ov}category {d.level}", sp, items)
+        if isinstance(d, A.Check):
+            adv = "advisory " if d.advisory else ""
+            targets = "*" if d.targets is None else ", ".join(name_text(t) for t in d.targets)
+            items = [(l.span, self._check_line(l)) for l in d.lines]
+            return lambda ind, sp: self.block(ind, f"{ov}{adv}check {d.name} on {targets}", sp, items)
+        raise TypeError(f"cannot print declaration {d!r}")
+
+    def _route_items(self, r: A.Route):
+        texts = {}
+        if r.approvers:
+            texts["approvers"] = "approvers " + ", ".join(encode_string(a) for a in r.approvers)
+        if r.quorum is not None:
+            texts["quorum"] = f"quorum {r.quorum}"
+        if r.timeout is not None:
+            texts["timeout"] = f"timeout {r.timeout.text}" + (
+                f" then escalate to {encode_string(r.escalate_to)}" if r.escalate_to is not None else "")
+        if r.grants_never:
+            texts["grants"] = "grants never"
+        spans = dict(r.item_spans)
+        order = [k for k, _ in r.item_spans if k in texts] + [k for k in texts if k not in spans]
+        return [(spans.get(k, A.NO_SPAN), (lambda t: lambda ind, sp: self.line(ind, t, sp))(texts[k])) for k in order]
+
+    def _tool_items(self, t: A.Tool):
+        items = []
+        if t.schema is not None:
+            s = t.schema
+            def render_schema(ind, sp, s=s):
+                body = encode_string(s.file) if s.file is not None else json_text(s.inline, ind)
+                self.line(ind, "schema " + body, sp)
+            items.append((s.span, render_schema))
+        for r in t.risks:
+            text = "risk " + r.level + (" otherwise" if r.otherwise else "") + (
+                " when " + expr_text(r.when) if r.when is not None else "")
+            items.append((r.span, (lambda txt: lambda ind, sp: self.line(ind, txt, sp))(text)))
+        if t.mode is not None:
+            items.append((t.mode.span, lambda ind, sp: self.line(ind, "mode " + t.mode.mode, sp)))
+        if all(s.line > 0 for s, _ in items):
+            items.sort(key=lambda it: (it[0].line, it[0].column))
+        return items
+
+    def _cat_line(self, l: A.CategoryLine):
+        text = outcome_text(l.outcome) + (" otherwise" if l.otherwise else "") + (
+            " when " + expr_text(l.when) if l.when is not None else "")
+        return lambda ind, sp: self.line(ind, text, sp)
+
+    def _check_line(self, l):
+        if isinstance(l, A.Require):
+            text = f"require {expr_text(l.cond)} else {outcome_text(l.outcome)}"
+        else:
+            agg = f"sum({path_text(l.path)})" if l.agg == "sum" else "count()"
+            keys = ", ".join(path_text(k) for k in l.keys)
+            limit = number_text(l.limit, l.limit_text)
+            text = f"budget {agg} per {keys} per {l.window.text} <= {limit} else {outcome_text(l.outcome)}"
+        return lambda ind, sp: self.line(ind, text, sp)
+
+
+def _is_block(d) -> bool:
+    return isinstance(d, (A.Route, A.Tool, A.Category, A.Check))
+
+
+def format_module(module: A.Module) -> str:
+    """Canonical text of a parsed file, comments kept."""
+    p = _Printer(module.comments)
+    items = [(d.span, p.decl(d)) for d in module.decls]
+    kinds = [_is_block(d) for d in module.decls]
+    it = iter(kinds)
+    p.items(items, "", lambda r: next(it, False), 10**9)
+    # with no spans, separate blocks by blank lines: the default supplier above is consulted per item
+    text = "\n".join(p.out).rstrip("\n")
+    return text + "\n" if text else ""
+
+
+def print_module(decls: Sequence[A.Decl]) -> str:
+    """Text of an AST built in memory (no spans, no comments)."""
+    p = _Printer(())
+    items = [(A.NO_SPAN, p.decl(d)) for d in decls]
+    flags = [_is_block(d) or (i > 0 and _is_block(decls[i - 1])) for i, d in enumerate(decls)]
+    idx = iter(flags[1:])
+    p.items(items, "", lambda r: next(idx, False), 0)
+    text = "\n".join(p.out)
+    return text + "\n" if text else ""
+
+
+def format_source(text: str, file: str = "<memory>") -> str:
+    from .parser import parse
+    return format_module(parse(text, file))

@@ -1,0 +1,1 @@
+"""Ready-made policies in the signoff DSL, loaded with `use stdlib.NAME`."""
