@@ -1,0 +1,310 @@
+"""A plain interpreter that walks the checked AST directly; kept only to test the compiled graph against."""
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional
+
+from policy_lang import ast as A
+from policy_lang.checker import Program
+from policy_lang.printer import expr_text, outcome_text, path_text
+
+from .actions import ActionError, check_action
+from .decision import OUTCOMES, RANK, Decision, Reason
+from .ledger import Ledger
+from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, kind
+
+_ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
+
+
+class _Missing:
+    pass
+
+
+MISSING = _Missing()
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Equality written out case by case (the compiled engine has its own)."""
+    if isinstance(x, bool) or isinstance(y, bool):
+        return isinstance(x, bool) and isinstance(y, bool) and x == y
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+        return float(x) == float(y)
+    if isinstance(x, str) and isinstance(y, str):
+        return x == y
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return len(x) == len(y) and all(_same(a, b) for a, b in zip(x, y))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return set(x) == set(y) and all(_same(x[k], y[k]) for k in x)
+    return False
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class Interpreter:
+    def __init__(self, program: Program):
+        self.p = program
+        self.consts = {n: c.value for n, c in program.consts.items()}
+        self.meta = {"name": program.name, "version": program.version, "digest": program.digest}
+        import jsonschema
+        self.validators = {}
+        for name, s in program.schemas.items():
+            cls = jsonschema.validators.validator_for(s.value, default=jsonschema.Draft202012Validator)
+            self.validators[name] = cls(s.value)
+
+    # ------------------------------------------------------------ expressions
+    def lookup(self, p: A.Path, action: dict, env: Dict[str, Any]) -> Any:
+        if p.root in env:
+            v = env[p.root]
+        elif p.root in self.consts and p.root not in _ROOTS:
+            v = self.consts[p.root]
+            v = v.seconds if isinstance(v, A.Duration) else (list(v) if isinstance(v, tuple) else v)
+            if isinstance(v, list):
+                v = [_plain(x) for x in v]
+        else:
+            v = action.get(p.root)
+            if p.root == "confidence" and not p.keys and v is None:
+                return 0
+        for k in p.keys:
+            if isinstance(v, dict) and isinstance(k, str):
+                v = v.get(k)
+            elif isinstance(v, list) and isinstance(k, int) and k < len(v):
+                v = v[k]
+            else:
+                return MISSING
+        return MISSING if v is None else v
+
+    def ev(self, e: A.Expr, a: dict, env: Dict[str, Any]) -> Any:
+        if isinstance(e, A.Literal):
+            return _plain(e.value)
+        if isinstance(e, A.Duration):
+            return e.seconds
+        if isinstance(e, A.Path):
+            v = self.lookup(e, a, env)
+            if v is MISSING:
+                raise EvalError(f"`{expr_text(e)}` is missing")
+            return v
+        if isinstance(e, A.ListExpr):
+            return [self.ev(i, a, env) for i in e.items]
+        if isinstance(e, A.Call):
+            return FUNCTIONS[e.fn](*[self.ev(x, a, env) for x in e.args])
+        if isinstance(e, A.Neg):
+            v = self.ev(e.operand, a, env)
+            if not _num(v):
+                raise EvalError(f"`{expr_text(e.operand)}` is {kind(v)}, expected a number")
+            return -v
+        if isinstance(e, A.Not):
+            return not self.truth(e.operand, a, env)
+        if isinstance(e, A.BoolOp):
+            left = self.truth(e.left, a, env)
+            if e.op == "and":
+                return self.truth(e.right, a, env) if left else False
+            return True if left else self.truth(e.right, a, env)
+        if isinstance(e, A.Presence):
+            found = self.lookup(e.path, a, env) is not MISSING
+            return found if e.present else not found
+        if isinstance(e, A.Quantifier):
+            items = self.ev(e.source, a, env)
+            if not isinstance(items, list):
+                raise EvalError(f"`{expr_text(e.source)}` is {kind(items)}, expected a list")
+            for item in items:
+                r = self.truth(e.body, a, {**env, e.var: item})
+                if e.kind == "any" and r:
+                    return True
+                if e.kind == "all" and not r:
+                    return False
+            return e.kind == "all"
+        if isinstance(e, A.Arith):
+            x, y = self.ev(e.left, a, env), self.ev(e.right, a, env)
+            if e.op == "+" and isinstance(x, str) and isinstance(y, str):
+                return x + y
+            if not (_num(x) and _num(y)):
+                raise EvalError(f"`{e.op}` needs numbers in `{expr_text(e)}`")
+            if e.op == "/" and y == 0:
+                raise EvalError(f"division by zero in `{expr_text(e)}`")
+            v = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y}[e.op]()
+            if isinstance(v, float) and not math.isfinite(v):
+                raise EvalError(f"`{expr_text(e)}` is not a finite number")
+            return v
+        if isinstance(e, A.Compare):
+            return self.compare(e, a, env)
+        raise EvalError(f"cannot evaluate `{expr_text(e)}`")
+
+    def truth(self, e: A.Expr, a: dict, env: Dict[str, Any]) -> bool:
+        v = self.ev(e, a, env)
+        if not isinstance(v, bool):
+            raise EvalError(f"condition `{expr_text(e)}` is {kind(v)}, not a boolean")
+        return v
+
+    def compare(self, e: A.Compare, a: dict, env: Dict[str, Any]) -> bool:
+        x = self.ev(e.left, a, env)
+        if e.op == "matches":
+            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
+            if not isinstance(x, str):
+                raise EvalError(f"`matches` needs a string")
+            if len(x) > MAX_MATCH_INPUT:
+                raise EvalError("value too long for `matches`")
+            return re.search(pattern, x) is not None
+        y = self.ev(e.right, a, env)
+        op = e.op
+        if op == "==":
+            return _same(x, y)
+        if op == "!=":
+            return not _same(x, y)
+        if op in ("<", "<=", ">", ">="):
+            if _num(x) and _num(y):
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    raise EvalError("comparison of a number that is not finite")
+            elif not (isinstance(x, str) and isinstance(y, str)):
+                raise EvalError(f"`{op}` needs two numbers or two strings")
+            return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+        if op in ("in", "not in"):
+            if not isinstance(y, list):
+                raise EvalError(f"`{expr_text(e.right)}` is {kind(y)}, expected a list")
+            found = any(_same(x, v) for v in y)
+            return found if op == "in" else not found
+        if op == "contains":
+            if isinstance(x, str):
+                if not isinstance(y, str):
+                    raise EvalError("`contains` on a string needs a string")
+                return y in x
+            if isinstance(x, list):
+                return any(_same(y, v) for v in x)
+            raise EvalError("`contains` needs a string or a list")
+        if not (isinstance(x, str) and isinstance(y, str)):
+            raise EvalError(f"`{op}` needs two strings")
+        return x.startswith(y) if op == "starts_with" else x.endswith(y)
+
+    # ------------------------------------------------------------ rules
+    def reason(self, rule: str, o: A.Outcome, span: A.Span, source: str, advisory: bool = False) -> Reason:
+        route = None
+        if o.kind == "require_approval":
+            r = self.p.routes[o.route] if o.route else self.p.first_route
+            route = _route(r)
+        message = o.text if o.kind == "ask" or (o.kind == "deny" and o.text is not None) else outcome_text(o)
+        target = o.text if o.kind in ("ask", "escalate") else None
+        return Reason(rule, o.kind, message or "", span.at(), advisory, route, target, source)
+
+    def decide(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
+        p = self.p
+        try:
+            a, when = check_action(action)
+        except ActionError as e:
+            aid = action.get("id") if isinstance(action, dict) else None
+            return Decision(aid if not isinstance(aid, (dict, list)) else None, "deny", None,
+                            [Reason("error", "deny", e.message, p.policy_span.at(), source="error")], p.mode, self.meta)
+        t = (when or now or datetime.now(timezone.utc))
+        t = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+        name = a["tool"]
+        tool = p.tools.get(name)
+        mode = tool.mode.mode if tool is not None and tool.mode is not None else p.mode
+        reasons: List[Reason] = []
+        category = None
+        if tool is None:
+            if p.unknown is not None:
+                reasons.append(self.reason("unknown tools", p.unknown.outcome, p.unknown.span, "unknown"))
+            else:
+                reasons.append(Reason("unknown tools", "deny", f"tool `{name}` is not declared in the policy",
+                                      p.policy_span.at(), source="unknown"))
+        else:
+            if name in self.validators:
+                args = a.get("args")
+                v = self.validators[name]
+                if not v.is_valid({} if args is None else args):
+                    from .runtime import schema_problem
+                    msg = schema_problem(v, {} if args is None else args)
+                    return Decision(a.get("id"), "deny", None,
+                                    [Reason(f"schema {name}", "deny", msg, p.schemas[name].span.at(), source="schema")],
+                                    mode, self.meta)
+            category = p.levels[-1]
+            for r in tool.risks:
+                if r.when is None:
+                    category = r.level
+                    break
+                try:
+                    if self.truth(r.when, a, {}):
+                        category = r.level
+                        break
+                except EvalError as x:
+                    reasons.append(Reason("error", "deny", x.message, r.span.at(), source="error"))
+                    break
+            cat = p.categories.get(category)
+            if cat is None:
+                reasons.append(Reason(f"category {category}", "deny",
+                                      f"no category block for risk level `{category}`", tool.span.at(),
+                                      source="category"))
+            else:
+                for line in cat.lines:
+                    try:
+                        hit = line.when is None or self.truth(line.when, a, {})
+                    except EvalError as x:
+                        reasons.append(Reason("error", "deny", x.message, line.span.at(), source="error"))
+                        break
+                    if hit:
+                        rs = self.reason(f"category {category}", line.outcome, line.span, "category")
+                        if mode == "autonomous" and rs.outcome == "require_approval":
+                            rs = rs.with_outcome("allow")
+                        reasons.append(rs)
+                        break
+                else:
+                    reasons.append(Reason(f"category {category}", "deny", f"no line of category `{category}` matched",
+                                          cat.span.at(), source="category"))
+        for c in p.checks.values():
+            if c.targets is not None and name not in c.targets:
+                continue
+            for i, line in enumerate(c.lines):
+                try:
+                    ok = self.truth(line.cond, a, {}) if isinstance(line, A.Require) else \
+                        self.budget_ok(c, i, line, a, t, ledger)
+                except EvalError as x:
+                    reasons.append(Reason("error", "deny", x.message, line.span.at(), c.advisory, source="error"))
+                    continue
+                if not ok:
+                    reasons.append(self.reason(f"check {c.name}", line.outcome, line.span, "check", c.advisory))
+        binding = [r for r in reasons if not r.advisory]
+        outcome = max((r.outcome for r in binding), key=lambda o: RANK[o], default="allow")
+        if outcome == "allow" and mode == "assisted":
+            first = p.first_route
+            where = tool.mode.span if tool is not None and tool.mode is not None else p.mode_span
+            reasons.append(Reason("mode assisted", "require_approval", "require approval via " + first.name,
+                                  where.at(), False, _route(first), None, "mode"))
+            outcome = "require_approval"
+        return Decision(a.get("id"), outcome, category, reasons, mode, self.meta)
+
+    def budget_ok(self, c: A.Check, i: int, line: A.Budget, a: dict, t: float, ledger: Optional[Ledger]) -> bool:
+        if line.path is None:
+            amount = 1
+        else:
+            amount = self.lookup(line.path, a, {})
+            if amount is MISSING:
+                raise EvalError(f"`{path_text(line.path)}` is missing")
+            if not _num(amount) or not math.isfinite(amount):
+                raise EvalError(f"`{path_text(line.path)}` is {kind(amount)}, expected a finite number")
+        from .runtime import bucket_value
+        vals = []
+        for k in line.keys:
+            k2 = A.Path(k.root, ("id",)) if not k.keys and k.root in ("tenant", "agent") else k
+            v = self.lookup(k2, a, {})
+            if v is MISSING:
+                raise EvalError(f"budget key `{path_text(k2)}` is missing")
+            vals.append(bucket_value(v))
+        before = ledger.total(((c.name, i), tuple(vals)), t - line.window.seconds, t) if ledger is not None else 0
+        return before + amount <= line.limit
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, A.Duration):
+        return v.seconds
+    return v
+
+
+def _route(r: A.Route) -> dict:
+    return {"name": r.name, "approvers": list(r.approvers), "quorum": r.quorum if r.quorum is not None else 1,
+            "timeout": r.timeout.text if r.timeout is not None else None,
+            "on_timeout": ({"outcome": "escalate", "to": r.escalate_to} if r.escalate_to is not None else
+                           ({"outcome": "expire"} if r.timeout is not None else None))}
