@@ -269,9 +269,10 @@ class ExprCompiler:
                 x = l(a, env)
                 if x.__class__ is int or x.__class__ is float:
                     if x - x:  # NaN or infinity (x - x is 0 for every finite number)
-                        raise EvalError(f"`{expr_text(e.left)}` is not a finite number")
+                        raise EvalError(f"`{expr_text(e)}` compares a number that is not finite")
                     return cmp(x, c)
-                raise _need(e.left, x, "a number")
+                raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and a number "
+                                f"in `{expr_text(e)}`")
             return order_const
 
         def order(a, env):

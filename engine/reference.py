@@ -122,7 +122,8 @@ class Interpreter:
             if e.op == "+" and isinstance(x, str) and isinstance(y, str):
                 return x + y
             if not (_num(x) and _num(y)):
-                raise EvalError(f"`{e.op}` needs numbers in `{expr_text(e)}`")
+                want = "two numbers or two strings" if e.op == "+" else "two numbers"
+                raise EvalError(f"`{e.op}` takes {want}, got {kind(x)} and {kind(y)} in `{expr_text(e)}`")
             if e.op == "/" and y == 0:
                 raise EvalError(f"division by zero in `{expr_text(e)}`")
             v = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y}[e.op]()
@@ -144,9 +145,9 @@ class Interpreter:
         if e.op == "matches":
             pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
             if not isinstance(x, str):
-                raise EvalError(f"`matches` needs a string")
+                raise EvalError(f"`{expr_text(e.left)}` is {kind(x)}, expected a string")
             if len(x) > MAX_MATCH_INPUT:
-                raise EvalError("value too long for `matches`")
+                raise EvalError(f"`{expr_text(e.left)}` is longer than {MAX_MATCH_INPUT} characters for `matches`")
             return re.search(pattern, x) is not None
         y = self.ev(e.right, a, env)
         op = e.op
@@ -157,9 +158,10 @@ class Interpreter:
         if op in ("<", "<=", ">", ">="):
             if _num(x) and _num(y):
                 if not (math.isfinite(x) and math.isfinite(y)):
-                    raise EvalError("comparison of a number that is not finite")
+                    raise EvalError(f"`{expr_text(e)}` compares a number that is not finite")
             elif not (isinstance(x, str) and isinstance(y, str)):
-                raise EvalError(f"`{op}` needs two numbers or two strings")
+                raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and {kind(y)} "
+                                f"in `{expr_text(e)}`")
             return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
         if op in ("in", "not in"):
             if not isinstance(y, list):
@@ -169,13 +171,13 @@ class Interpreter:
         if op == "contains":
             if isinstance(x, str):
                 if not isinstance(y, str):
-                    raise EvalError("`contains` on a string needs a string")
+                    raise EvalError(f"`contains` on a string takes a string, got {kind(y)}")
                 return y in x
             if isinstance(x, list):
                 return any(_same(y, v) for v in x)
-            raise EvalError("`contains` needs a string or a list")
+            raise EvalError(f"`{expr_text(e.left)}` is {kind(x)}, expected a string or a list")
         if not (isinstance(x, str) and isinstance(y, str)):
-            raise EvalError(f"`{op}` needs two strings")
+            raise EvalError(f"`{op}` takes two strings, got {kind(x)} and {kind(y)}")
         return x.startswith(y) if op == "starts_with" else x.endswith(y)
 
     # ------------------------------------------------------------ rules
