@@ -26,7 +26,7 @@ def decision_text(d: Dict[str, Any]) -> str:
         lines.append(f"  {r['at']}  {r['rule']} → {r['outcome']}{adv}: {r['message']}")
     lines.append(f"mode:     {d['mode']}")
     p = d["policy"]
-    lines.append(f"policy:   {p['name']} {p['version'] or ''} {p['digest']}".replace("  ", " "))
+    lines.append("policy:   " + " ".join(x for x in (p["name"], p["version"], p["digest"]) if x))
     return "\n".join(lines)
 
 
