@@ -170,6 +170,7 @@ class Const:
     value: Any  # python value: str, int, float, bool, tuple, or Duration
     override: bool = False
     span: Span = _span()
+    text: Optional[str] = field(default=None, compare=False, repr=False)  # the literal as written
 
 
 @dataclass(frozen=True)

@@ -145,11 +145,6 @@ class _Build(Transformer):
         return A.Use(module=item, span=self._span(meta))
 
     @v_args(meta=True)
-    def const_decl(self, meta, items):
-        override = items[0] is not None
-        return A.Const(str(items[1]), items[2], override, self._span(meta))
-
-    @v_args(meta=True)
     def levels_decl(self, meta, items):
         return A.Levels(tuple(str(i) for i in items), self._span(meta))
 
@@ -157,27 +152,35 @@ class _Build(Transformer):
     def unknown_decl(self, meta, items):
         return A.UnknownTools(items[0], self._span(meta))
 
-    # ---- literals for const
+    # ---- literals for const: (value, canonical text keeping numbers as written)
+    @v_args(meta=True)
+    def const_decl(self, meta, items):
+        override, name, (value, text) = items
+        return A.Const(str(name), value, override is not None, self._span(meta), text)
+
     def literal(self, items):
         item = items[0]
         if isinstance(item, _Num):
-            return item.value
+            return (item.value, item.text)
         if isinstance(item, Token):
             if item.type == "STRING":
-                return decode_string(item)
+                value = decode_string(item)
+                return (value, encode_string(value))
             if item.type == "TRUE":
-                return True
+                return (True, "true")
             if item.type == "FALSE":
-                return False
+                return (False, "false")
             if item.type == "DURATION":
-                return self._duration(item)
+                d = self._duration(item)
+                return (d, d.text)
         return item
 
     def neg_lit(self, items):
-        return -items[0].value
+        return (-items[0].value, "-" + items[0].text)
 
     def list_lit(self, items):
-        return tuple(i for i in items if i is not None)
+        items = [i for i in items if i is not None]
+        return (tuple(v for v, _ in items), "[" + ", ".join(t for _, t in items) + "]")
 
     def number_lit(self, items):
         return _Num(self._number(items[0]), str(items[0]))

@@ -232,7 +232,8 @@ class _Printer:
             text = "use " + (d.module if d.module is not None else encode_string(d.path or ""))
             return lambda ind, sp: self.line(ind, text, sp)
         if isinstance(d, A.Const):
-            return lambda ind, sp: self.line(ind, f"{ov}const {d.name} = {literal_text(d.value)}", sp)
+            value = d.text if d.text is not None else literal_text(d.value)
+            return lambda ind, sp: self.line(ind, f"{ov}const {d.name} = {value}", sp)
         if isinstance(d, A.Levels):
             return lambda ind, sp: self.line(ind, "levels " + " < ".join(d.names), sp)
         if isinstance(d, A.UnknownTools):
