@@ -135,5 +135,10 @@ def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
     sys.exit(EXIT_FAIL if failed else EXIT_OK)
 
 
+from .fmt_cmd import fmt  # noqa: E402
+
+cli.add_command(fmt)
+
+
 def main() -> None:
     cli(prog_name="signoff")

@@ -1,0 +1,86 @@
+"""`signoff fmt`: rewrite policies in the one canonical layout."""
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import List
+
+import click
+
+from policy_lang import PolicyError, format_source
+
+from .inputs import InputError, read_text
+
+
+def policy_files(paths: List[str]) -> List[str]:
+    out: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            out.extend(sorted(str(f) for f in Path(p).rglob("*.policy")))
+        else:
+            out.append(p)
+    return out
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write beside the file, then rename over it: a crash leaves the old file or the new, never half."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".signoff-fmt-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@click.command(name="fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if any file would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print a unified diff of what would change.")
+def fmt(paths: List[str], check_only: bool, show_diff: bool) -> None:
+    """Format policy files (or every *.policy under a folder) in place."""
+    files = policy_files(list(paths))
+    if not files:
+        click.echo("error: no *.policy files found", err=True)
+        sys.exit(2)
+    changed: List[str] = []
+    broken = unreadable = 0
+    for path in files:
+        try:
+            original = read_text(path)
+        except InputError as e:
+            click.echo(f"error: {e.where}: {e.message}", err=True)
+            unreadable += 1
+            continue
+        try:
+            formatted = format_source(original, path)
+        except PolicyError as e:
+            click.echo(str(e), err=True)
+            broken += 1
+            continue
+        if formatted == original:
+            continue
+        changed.append(path)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(original.splitlines(True), formatted.splitlines(True),
+                                                    fromfile=path, tofile=path)), nl=False)
+        elif check_only:
+            click.echo(f"would reformat {path}")
+        else:
+            write_atomically(path, formatted)
+            click.echo(f"reformatted {path}")
+    verb = "would be reformatted" if (check_only or show_diff) else "reformatted"
+    click.echo(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, "
+               f"{len(files) - len(changed) - broken - unreadable} unchanged"
+               + (f", {broken} with errors" if broken else ""), err=True)
+    if unreadable:
+        sys.exit(2)
+    if broken or ((check_only or show_diff) and changed):
+        sys.exit(1)
