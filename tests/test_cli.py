@@ -18,7 +18,7 @@ def test_check_text_output_names_rule_and_position():
     r = run("check", EX / "support.policy", "--action", EX / "refund.json")
     assert r.exit_code == 0, r.output
     assert "outcome:  require_approval" in r.output
-    assert "support.policy:45:3  category high → require_approval" in r.output
+    assert "support.policy:49:3  category high → require_approval" in r.output
     assert "route:    finance_review (finance_manager, cfo; quorum 2, timeout 8h then escalate to finance_oncall)" in r.output
 
 
