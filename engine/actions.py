@@ -109,6 +109,30 @@ def _kind(v: Any) -> str:
     return "null" if v is None else "an unsupported value"
 
 
+MAX_DOUBLE_INT = 2 ** 1024  # ints at or past this cannot be a double
+
+
+def _non_finite(values) -> Optional[str]:
+    """The first NaN/infinite number (or int too large for a double) anywhere in `values`, as text."""
+    stack = list(values)
+    while stack:
+        x = stack.pop()
+        t = x.__class__
+        if t is float:
+            if x - x:  # NaN or infinity: x - x is 0.0 for every finite float
+                return repr(x)
+        elif t is dict:
+            stack.extend(x.values())
+        elif t is list or t is tuple:
+            stack.extend(x)
+        elif t is int:
+            if not -MAX_DOUBLE_INT < x < MAX_DOUBLE_INT:
+                return "an integer too large for a number"
+        elif isinstance(x, Mapping):
+            stack.extend(x.values())
+    return None
+
+
 def check_action(action: Any) -> Tuple[dict, Optional[datetime]]:
     """Validate an action's shape. Returns (action as dict, its timestamp or None). Raises ActionError."""
     if not isinstance(action, dict):
@@ -131,6 +155,9 @@ def check_action(action: Any) -> Tuple[dict, Optional[datetime]]:
             raise ActionError(f"`confidence` must be a number, got {_kind(c)}", "$.confidence")
         if not math.isfinite(c):
             raise ActionError("`confidence` must be a finite number", "$.confidence")
+    bad = _non_finite(action.values())
+    if bad is not None:
+        raise ActionError(f"the action holds `{bad}`, which is not a finite number")
     ts = action.get("timestamp")
     when = None
     if ts is not None:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional
 from policy_lang import ast as A
 from policy_lang.printer import expr_text
 
-from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, equal, kind, member
+from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, as_double, equal, kind, member
 
 Fn = Callable[[dict, Optional[dict]], Any]
 Hook = Callable[[A.Expr, Any], None]  # receives (node, value or EvalError)
@@ -178,7 +178,7 @@ class ExprCompiler:
                     v = x / y
                 if v.__class__ is float and (v != v or v in (INF, -INF)):
                     raise EvalError(f"`{text}` is not a finite number")
-                return v
+                return as_double(v)
             want = "two numbers or two strings" if op == "+" else "two numbers"
             raise EvalError(f"`{op}` takes {want}, got {kind(x)} and {kind(y)} in `{text}`")
         return arith
@@ -263,14 +263,14 @@ class ExprCompiler:
         cmp = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
         right_const = isinstance(e.right, A.Literal) and type(e.right.value) in (int, float)
         if right_const:
-            c = e.right.value
+            c = float(e.right.value)
             # the hot shape: a path against a number written in the policy
             def order_const(a, env):
                 x = l(a, env)
                 if x.__class__ is int or x.__class__ is float:
                     if x - x:  # NaN or infinity (x - x is 0 for every finite number)
                         raise EvalError(f"`{expr_text(e)}` compares a number that is not finite")
-                    return cmp(x, c)
+                    return cmp(float(x), c)  # as doubles (spec §4.7)
                 raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and a number "
                                 f"in `{expr_text(e)}`")
             return order_const
@@ -281,7 +281,7 @@ class ExprCompiler:
             if (tx is int or tx is float) and (ty is int or ty is float):
                 if x - x or y - y:
                     raise EvalError(f"`{expr_text(e)}` compares a number that is not finite")
-                return cmp(x, y)
+                return cmp(float(x), float(y))
             if tx is str and ty is str:
                 return cmp(x, y)
             raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and {kind(y)} in `{expr_text(e)}`")

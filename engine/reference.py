@@ -129,6 +129,11 @@ class Interpreter:
             v = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y}[e.op]()
             if isinstance(v, float) and not math.isfinite(v):
                 raise EvalError(f"`{expr_text(e)}` is not a finite number")
+            if isinstance(v, int) and abs(v) > 2 ** 53:
+                try:
+                    v = float(v)
+                except OverflowError:
+                    raise EvalError("a number is out of range") from None
             return v
         if isinstance(e, A.Compare):
             return self.compare(e, a, env)
@@ -162,6 +167,8 @@ class Interpreter:
             elif not (isinstance(x, str) and isinstance(y, str)):
                 raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and {kind(y)} "
                                 f"in `{expr_text(e)}`")
+            if _num(x):
+                x, y = float(x), float(y)
             return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
         if op in ("in", "not in"):
             if not isinstance(y, list):

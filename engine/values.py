@@ -56,7 +56,7 @@ def equal(x: Any, y: Any) -> bool:
     if tx is bool or ty is bool:
         return tx is ty and x == y
     if (tx is int or tx is float) and (ty is int or ty is float):
-        return x == y
+        return float(x) == float(y)  # numbers compare as doubles (spec §4.7)
     if tx is str or ty is str:
         return tx is ty and x == y
     if (tx is list or tx is tuple) and (ty is list or ty is tuple):
@@ -64,6 +64,16 @@ def equal(x: Any, y: Any) -> bool:
     if isinstance(x, dict) and isinstance(y, dict):
         return x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
     return False
+
+
+def as_double(v: Any) -> Any:
+    """An arithmetic result as the spec's doubles: huge ints round, non-finite results are errors."""
+    if v.__class__ is int and not -9007199254740992 <= v <= 9007199254740992:
+        try:
+            v = float(v)
+        except OverflowError:
+            raise EvalError("a number is out of range") from None
+    return v
 
 
 def member(item: Any, items: Any) -> bool:

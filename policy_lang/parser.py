@@ -108,7 +108,8 @@ class _Build(Transformer):
 
     def _number(self, tok: Token, negative: bool = False) -> Any:
         value = parse_number(("-" if negative else "") + str(tok))
-        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        if isinstance(value, float) and value in (float("inf"), float("-inf")) or \
+                isinstance(value, int) and abs(value) >= 2 ** 1024:
             raise _Fail("E102", f"number `{tok}` is out of range", self._tspan(tok))
         return value
 

@@ -67,8 +67,6 @@ def test_route_and_routes_only_for_approval(make_policy):
     ({"tool": "refund", "args": {"amount": "ten"}}, "got a string and a number in `args.amount <= 100`"),
     ({"tool": "refund", "args": {"amount": True}}, "got a boolean and a number in `args.amount <= 100`"),
     ({"tool": "refund", "args": {"amount": None}}, "`args.amount` is missing"),
-    ({"tool": "refund", "args": {"amount": math.nan}}, "`args.amount <= 100` compares a number that is not finite"),
-    ({"tool": "refund", "args": {"amount": math.inf}}, "`args.amount <= 100` compares a number that is not finite"),
 ])
 def test_evaluation_errors_deny_with_a_reason_naming_the_path(make_policy, action, problem):
     p = make_policy(BASE)
@@ -85,6 +83,8 @@ def test_evaluation_errors_deny_with_a_reason_naming_the_path(make_policy, actio
     {"tool": "lookup", "confidence": "high"}, {"tool": "lookup", "confidence": True},
     {"tool": "lookup", "confidence": math.nan}, {"tool": "lookup", "timestamp": "yesterday"},
     {"tool": "lookup", "timestamp": 1700000000}, {"tool": "lookup", "tenant": "acme"},
+    {"tool": "lookup", "args": {"amount": math.nan}}, {"tool": "lookup", "context": {"x": [1, -math.inf]}},
+    {"tool": "lookup", "args": {"n": 10 ** 400}},
 ])
 def test_malformed_actions_are_denied_never_raised(make_policy, action):
     p = make_policy(BASE + "unknown tools allow")
