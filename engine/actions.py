@@ -38,6 +38,11 @@ def parse_timestamp(value: Any) -> datetime:
     if not m:
         raise ValueError(f"`{value[:60]}` is not an RFC 3339 timestamp")
     y, mo, d, h, mi, s, frac, off = m.groups()
+    if s != "60" and (not frac or len(frac) <= 7):
+        # the common case: the standard parser is fast and exact for these
+        dt = datetime.fromisoformat(value.strip().replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
+                                    .replace(" ", "T", 1))
+        return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
     micro = int((frac[1:] + "000000")[:6]) if frac else 0
     tz = timezone.utc
     if off and off not in ("Z", "z"):
@@ -118,6 +123,8 @@ def _non_finite(values) -> Optional[str]:
     while stack:
         x = stack.pop()
         t = x.__class__
+        if t is str or t is bool or x is None:
+            continue
         if t is float:
             if x - x:  # NaN or infinity: x - x is 0.0 for every finite float
                 return repr(x)
@@ -147,7 +154,7 @@ def check_action(action: Any) -> Tuple[dict, Optional[datetime]]:
         raise ActionError(f"`tool` must be a non-empty string, got {_kind(tool)}", "$.tool")
     for name in OBJECT_FIELDS:
         v = action.get(name)
-        if v is not None and not isinstance(v, Mapping):
+        if v is not None and v.__class__ is not dict and not isinstance(v, Mapping):
             raise ActionError(f"`{name}` must be an object, got {_kind(v)}", f"$.{name}")
     c = action.get("confidence")
     if c is not None:
