@@ -136,8 +136,10 @@ def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
 
 
 from .fmt_cmd import fmt  # noqa: E402
+from .graph_cmd import graph  # noqa: E402
 
 cli.add_command(fmt)
+cli.add_command(graph)
 
 
 def main() -> None:

@@ -1,0 +1,32 @@
+"""`signoff graph`: show the compiled decision graph of a policy."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import click
+
+from engine.graph_export import build_view, to_dot, to_mermaid, to_svg
+
+
+@click.command(name="graph")
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.option("--tool", "tool", metavar="T", help="Only this tool's part of the graph.")
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg"]), default="dot", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
+def graph(policy: str, tool: Optional[str], fmt: str, out: Optional[str]) -> None:
+    """Render POLICY's decision graph (dispatch, risk, categories, checks, combination)."""
+    from .main import load_or_exit
+    pol = load_or_exit(policy)
+    if tool is not None and tool not in pol.graph.tools:
+        from policy_lang.errors import did_you_mean
+        hint = did_you_mean(tool, pol.tools)
+        click.echo(f"error: the policy has no tool `{tool}`" + (f"; {hint}" if hint else ""), err=True)
+        sys.exit(2)
+    view = build_view(pol.graph, tool)
+    text = {"dot": to_dot, "mermaid": to_mermaid, "svg": to_svg}[fmt](view)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
