@@ -184,7 +184,12 @@ class ExprCompiler:
         return arith
 
     def _c_Presence(self, e: A.Presence) -> Fn:
-        get = self.getter(e.path)  # checker guarantees a path
+        p = e.path  # the checker guarantees a path
+        if p.root == "confidence" and not p.keys:
+            # "a missing confidence counts as 0" is about its value; presence looks at the action itself
+            get = lambda a, env: a.get("confidence")  # noqa: E731
+        else:
+            get = self.getter(p)
         if e.present:
             return lambda a, env: get(a, env) is not None
         return lambda a, env: get(a, env) is None

@@ -104,7 +104,10 @@ class Interpreter:
                 return self.truth(e.right, a, env) if left else False
             return True if left else self.truth(e.right, a, env)
         if isinstance(e, A.Presence):
-            found = self.lookup(e.path, a, env) is not MISSING
+            if e.path.root == "confidence" and not e.path.keys and "confidence" not in env:
+                found = a.get("confidence") is not None
+            else:
+                found = self.lookup(e.path, a, env) is not MISSING
             return found if e.present else not found
         if isinstance(e, A.Quantifier):
             items = self.ev(e.source, a, env)

@@ -123,6 +123,12 @@ def test_missing_confidence_counts_as_zero(make_policy):
     assert (d.outcome, d.route["name"]) == ("require_approval", "team")
 
 
+def test_confidence_presence_looks_at_the_action(make_policy):
+    p = make_policy(BASE + 'check conf on lookup { require confidence present else ask "how sure are you?" }')
+    assert both(p, {"tool": "lookup"}).ask == ["how sure are you?"]
+    assert both(p, {"tool": "lookup", "confidence": 0}).outcome == "allow"
+
+
 def test_schema_failure_ends_evaluation_with_category_null(make_policy):
     p = make_policy(BASE.replace("tool refund {", 'tool refund {\n  schema "s/refund.json"')
                     + 'check c on refund { require false else escalate to "x" }',
