@@ -137,9 +137,13 @@ def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
 
 from .fmt_cmd import fmt  # noqa: E402
 from .graph_cmd import graph  # noqa: E402
+from .approvals_cmd import approvals  # noqa: E402
+from .audit_cmd import audit  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
+cli.add_command(approvals)
+cli.add_command(audit)
 
 
 def main() -> None:

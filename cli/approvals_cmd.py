@@ -1,0 +1,330 @@
+"""`signoff approvals list|show|approve|reject|edit`: the approval inbox on a store file, for the terminal."""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any, List, Optional, Tuple
+
+import click
+
+from engine.actions import parse_timestamp
+from engine.store import SQLiteStore, StoreError
+from engine.workflow import Gate, GateError, InputError, route_progress
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def open_store(path: str) -> SQLiteStore:
+    # never create a store from a mistyped path: an empty inbox would look like nothing to do
+    if not os.path.exists(path):
+        fail(f"store `{path}` does not exist")
+    try:
+        return SQLiteStore(path)
+    except StoreError as e:
+        fail(str(e))
+        raise
+
+
+def parse_now(value: Optional[str]) -> Optional[datetime]:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as e:
+        fail(str(e))
+        raise
+
+
+def store_option(fn):
+    return click.option("--store", "store_path", required=True, envvar="SIGNOFF_STORE", metavar="FILE",
+                        type=click.Path(dir_okay=False), help="The approval store (SQLite file).")(fn)
+
+
+def now_option(fn):
+    # hidden: lets tests and replays act at a fixed time; people use the clock
+    return click.option("--now", "now_text", hidden=True, default=None)(fn)
+
+
+def resolve(store: SQLiteStore, ref: str) -> dict:
+    """A draft by id or by a unique prefix of at least 4 characters."""
+    with store.snapshot() as tx:
+        rec = tx.get_action(ref)
+        if rec is not None:
+            return rec
+        if len(ref) >= 4:
+            hits = [r for r in tx.list_actions() if r["id"].startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                fail(f"`{ref}` matches {len(hits)} drafts: give more of the id")
+    fail(f"no draft `{ref}`", EXIT_REFUSED)
+    raise AssertionError
+
+
+def load_policy_or_exit(path: Optional[str]):
+    if path is None:
+        return None
+    from policy_lang import PolicyError
+    from engine import load_policy
+    try:
+        return load_policy(path)
+    except PolicyError as e:
+        click.echo(str(e), err=True)
+        fail(f"policy `{path}` has errors", EXIT_REFUSED)
+    except OSError as e:
+        fail(f"cannot read policy `{path}`: {(e.strerror or 'error').lower()}")
+
+
+def _iso(t: Optional[float]) -> str:
+    if t is None:
+        return "-"
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _reasons(rec: dict) -> str:
+    d = rec["last_decision"]
+    return "; ".join(r["message"] for r in d.get("reasons", []) if not r.get("advisory")
+                     and r["outcome"] == d.get("outcome"))
+
+
+def _table(rows: List[List[str]], header: List[str]) -> str:
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    for r in rows:
+        out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(out)
+
+
+def args_diff(before: Any, after: Any) -> str:
+    a = json.dumps(before, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    b = json.dumps(after, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "proposed", "current", lineterm=""))
+
+
+def _gate(store: SQLiteStore, policy=None, now: Optional[datetime] = None) -> Gate:
+    clock = (lambda: now) if now is not None else None
+    return Gate(policy, store, clock=clock)
+
+
+def _act(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except InputError as e:
+        fail(e.message, EXIT_USAGE)
+    except (GateError, StoreError) as e:
+        fail(str(e), EXIT_REFUSED)
+
+
+@click.group(name="approvals", context_settings={"help_option_names": ["-h", "--help"]})
+def approvals() -> None:
+    """The inbox of drafts waiting for humans: list, show, approve, reject, edit."""
+
+
+@approvals.command(name="list")
+@store_option
+@click.option("--tenant", default=None, help="Only this tenant's drafts.")
+@click.option("--all", "show_all", is_flag=True, help="Every proposal, not only those waiting.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@now_option
+def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, now_text: Optional[str]) -> None:
+    """Drafts waiting for approval, oldest first, with the policy's reasons."""
+    store = open_store(store_path)
+    now = (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
+    with store.snapshot() as tx:
+        recs = tx.list_actions(None if show_all else ("drafted",), tenant)
+        progress = {r["id"]: route_progress(r["routes"], tx.approvals(r["id"]), r["args_hash"], now)[1]
+                    for r in recs}
+    if fmt == "json":
+        click.echo(json.dumps([{"id": r["id"], "state": r["state"], "created": _iso(r["created_at"]),
+                                "tenant": r["tenant"] or None, "tool": r["tool"], "args": r["args"],
+                                "routes": progress[r["id"]], "deadline": _iso(r["deadline"]),
+                                "reasons": _reasons(r)} for r in recs], indent=2, ensure_ascii=False))
+        return
+    if not recs:
+        click.echo("no drafts waiting" if not show_all else "no proposals")
+        return
+    rows = []
+    for r in recs:
+        need = ", ".join(f"{p['name']} {len(p['approved_by'])}/{p['quorum']}" for p in progress[r["id"]])
+        row = [r["id"][:12], _iso(r["created_at"]), r["tenant"] or "-", r["tool"],
+               _short(json.dumps(r["args"], sort_keys=True, ensure_ascii=False), 40), need or "-",
+               _iso(r["deadline"]), _short(_reasons(r), 60)]
+        if show_all:
+            row.insert(1, r["state"])
+        rows.append(row)
+    header = ["ID", "CREATED", "TENANT", "TOOL", "ARGS", "NEEDS", "DEADLINE", "REASONS"]
+    if show_all:
+        header.insert(1, "STATE")
+    click.echo(_table(rows, header))
+
+
+@approvals.command(name="show")
+@click.argument("draft")
+@store_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@now_option
+def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> None:
+    """One draft: what was proposed, why, who approved, and after an edit the diff."""
+    store = open_store(store_path)
+    rec = resolve(store, draft)
+    now = (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
+    with store.snapshot() as tx:
+        approvals_ = tx.approvals(rec["id"])
+        events = tx.events(rec["id"])
+    _, progress = route_progress(rec["routes"], approvals_, rec["args_hash"], now)
+    proposed_args = rec["proposed"].get("args") or {}
+    if fmt == "json":
+        click.echo(json.dumps({
+            "id": rec["id"], "state": rec["state"], "tool": rec["tool"], "tenant": rec["tenant"] or None,
+            "proposer": rec["proposer"], "created": _iso(rec["created_at"]), "deadline": _iso(rec["deadline"]),
+            "args_hash": rec["args_hash"], "proposed_args": proposed_args, "patch": rec["patch"],
+            "args": rec["args"], "executed_args": rec["executed_args"], "decision": rec["last_decision"],
+            "routes": progress, "closing": rec["closing"], "result": rec["result"], "error": rec["error"],
+            "approvals": [{"by": a["approver"], "at": _iso(a["at"]), "args_hash": a["args_hash"],
+                           "grant": a["grant_id"], "comment": a["comment"]} for a in approvals_],
+            "events": [{"seq": e["seq"], "kind": e["kind"], "actor": e["actor"], "at": e["at"]} for e in events],
+        }, indent=2, ensure_ascii=False))
+        return
+    lines = [f"draft     {rec['id']}",
+             f"state     {rec['state']}",
+             f"tool      {rec['tool']}",
+             f"tenant    {rec['tenant'] or '-'}",
+             f"proposer  {rec['proposer']}",
+             f"created   {_iso(rec['created_at'])}",
+             f"deadline  {_iso(rec['deadline'])}",
+             f"hash      {rec['args_hash']}",
+             "proposed  " + json.dumps(proposed_args, sort_keys=True, ensure_ascii=False)]
+    if rec["patch"]:
+        lines.append("edited    " + json.dumps(rec["args"], sort_keys=True, ensure_ascii=False))
+        lines.append("patch     " + json.dumps(rec["patch"], ensure_ascii=False))
+        lines.append("diff:")
+        lines.extend("  " + ln for ln in args_diff(proposed_args, rec["args"]).splitlines())
+    if rec["executed_args"] is not None:
+        lines.append("executed  " + json.dumps(rec["executed_args"], sort_keys=True, ensure_ascii=False))
+    d = rec["last_decision"]
+    lines.append(f"decision  {d.get('outcome')} (category {d.get('category')})")
+    for r in d.get("reasons", []):
+        adv = " (advisory)" if r.get("advisory") else ""
+        lines.append(f"  {r['at']}  {r['rule']} → {r['outcome']}: {r['message']}{adv}")
+    for p in progress:
+        who = ", ".join(p["approved_by"]) or "nobody yet"
+        lines.append(f"route     {p['name']} ({', '.join(p['approvers'])}; quorum {p['quorum']}): {who}")
+    for a in approvals_:
+        stale = "" if a["args_hash"] == rec["args_hash"] else " (for earlier arguments)"
+        via = f" via grant {a['grant_id']}" if a["grant_id"] else ""
+        note = f": {a['comment']}" if a["comment"] else ""
+        lines.append(f"approved  by {a['approver']} at {_iso(a['at'])}{via}{stale}{note}")
+    if rec["closing"]:
+        lines.append("closed    " + json.dumps(rec["closing"], sort_keys=True, ensure_ascii=False))
+    if rec["error"]:
+        lines.append(f"error     {rec['error']}")
+    lines.append("history:")
+    lines.extend(f"  {e['seq']:>5}  {e['at']}  {e['kind']:<9}  {e['actor']}" for e in events)
+    click.echo("\n".join(lines))
+
+
+def _report(h) -> None:
+    click.echo(f"{h.id}: {h.message}")
+
+
+@approvals.command(name="approve")
+@click.argument("draft")
+@store_option
+@click.option("--by", "by", required=True, help="Your identity (registered in the store).")
+@click.option("--comment", default=None)
+@click.option("--hash", "expected", default=None, help="Refuse if the draft's arguments changed since this hash.")
+@click.option("--policy", "policy_path", default=None, envvar="SIGNOFF_POLICY", type=click.Path(dir_okay=False))
+@now_option
+def approve_cmd(draft: str, store_path: str, by: str, comment: Optional[str], expected: Optional[str],
+                policy_path: Optional[str], now_text: Optional[str]) -> None:
+    """Approve DRAFT. It runs in the agent's process once every route's quorum is met."""
+    store = open_store(store_path)
+    rec = resolve(store, draft)
+    gate = _gate(store, load_policy_or_exit(policy_path), parse_now(now_text))
+    _report(_act(gate.approve, rec["id"], by, comment=comment, expected_hash=expected))
+
+
+@approvals.command(name="reject")
+@click.argument("draft")
+@store_option
+@click.option("--by", "by", required=True, help="Your identity (registered in the store).")
+@click.option("--reason", required=True, help="Why: the agent and the audit log keep it.")
+@now_option
+def reject_cmd(draft: str, store_path: str, by: str, reason: str, now_text: Optional[str]) -> None:
+    """Reject DRAFT; it never executes."""
+    store = open_store(store_path)
+    rec = resolve(store, draft)
+    gate = _gate(store, None, parse_now(now_text))
+    _report(_act(gate.reject, rec["id"], by, reason))
+
+
+def _parse_sets(sets: Tuple[str, ...]) -> dict:
+    out: dict = {}
+    for s in sets:
+        key, eq, raw = s.partition("=")
+        if not eq or not key:
+            fail(f"`--set {s}` must be KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw   # not JSON: the text itself, so `--set note=refund` needs no quotes
+        out[key] = value
+    return out
+
+
+@approvals.command(name="edit")
+@click.argument("draft")
+@store_option
+@click.option("--by", "by", required=True, help="Your identity (registered in the store).")
+@click.option("--policy", "policy_path", required=True, envvar="SIGNOFF_POLICY", type=click.Path(dir_okay=False),
+              help="The policy the edited action is decided again with.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set an argument (VALUE is JSON or text).")
+@click.option("--unset", "unsets", multiple=True, metavar="KEY", help="Remove an argument.")
+@click.option("--patch", "patch_text", default=None, metavar="JSON", help="A JSON Patch (RFC 6902) to apply.")
+@click.option("--approve", "and_approve", is_flag=True, help="Approve the edited draft as well.")
+@click.option("--comment", default=None)
+@click.option("--hash", "expected", default=None, help="Refuse if the draft's arguments changed since this hash.")
+@now_option
+def edit_cmd(draft: str, store_path: str, by: str, policy_path: str, sets: Tuple[str, ...],
+             unsets: Tuple[str, ...], patch_text: Optional[str], and_approve: bool, comment: Optional[str],
+             expected: Optional[str], now_text: Optional[str]) -> None:
+    """Change DRAFT's arguments; the edited action is decided again and the stricter decision stands."""
+    if patch_text is not None and (sets or unsets):
+        fail("give either `--patch` or `--set`/`--unset`, not both")
+    if patch_text is not None:
+        try:
+            edits: Any = json.loads(patch_text)
+        except ValueError as e:
+            fail(f"`--patch` is not JSON: {str(e).lower()}")
+        if not isinstance(edits, list):
+            fail("`--patch` must be a JSON list of operations")
+    else:
+        edits = _parse_sets(sets)
+        for k in unsets:
+            edits[k] = None   # merge patch: null removes
+        if not edits:
+            fail("nothing to change: give `--set`, `--unset` or `--patch`")
+    store = open_store(store_path)
+    rec = resolve(store, draft)
+    gate = _gate(store, load_policy_or_exit(policy_path), parse_now(now_text))
+    if and_approve:
+        h = _act(gate.approve, rec["id"], by, edits=edits, comment=comment, expected_hash=expected)
+    else:
+        h = _act(gate.edit, rec["id"], by, edits, comment=comment, expected_hash=expected)
+    _report(h)
+    with store.snapshot() as tx:
+        after = tx.get_action(rec["id"])
+    if after["patch"]:
+        click.echo(args_diff(after["proposed"].get("args") or {}, after["args"]))

@@ -1,0 +1,584 @@
+"""The approval store: drafts, approvals, grants, the executed-actions ledger and the hash-chained audit log."""
+from __future__ import annotations
+
+import abc
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
+
+from .ledger import Ledger
+from .patch import canonical, sha256_hex
+
+__all__ = ["StoreError", "Identity", "Store", "Tx", "SQLiteStore", "SQLLedger", "GENESIS", "EVENT_KINDS",
+           "event_hash", "verify_events", "VerifyResult", "SCHEMA_VERSION"]
+
+GENESIS = "0" * 64
+EVENT_KINDS = ("proposed", "decided", "notified", "approved", "edited", "rejected", "expired", "escalated",
+               "executing", "executed", "failed", "granted")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used (wrong schema version, not a signoff store, nested transaction)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who acts: an id, the route roles it holds, and its tenant (None: a deployment without tenants).
+    Who holds which role is the deployment's business; the store keeps a directory the CLI reads."""
+    id: str
+    roles: frozenset = field(default_factory=frozenset)
+    tenant: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise ValueError("an identity needs a non-empty string id")
+        roles = self.roles
+        if isinstance(roles, str) or not all(isinstance(r, str) and r for r in roles):
+            raise ValueError(f"roles of `{self.id}` must be a collection of non-empty strings")
+        object.__setattr__(self, "roles", frozenset(roles))
+        if self.tenant is not None and (not isinstance(self.tenant, str) or not self.tenant):
+            raise ValueError(f"tenant of `{self.id}` must be a non-empty string or None")
+
+
+# ---------------------------------------------------------------- the interface
+
+class Tx(abc.ABC):
+    """One transaction. Write transactions are exclusive (the workflow's atomic steps run inside one);
+    a PostgreSQL store implements the same methods with SERIALIZABLE or an advisory lock."""
+
+    # actions (one row per proposal; JSON columns come back decoded)
+    @abc.abstractmethod
+    def get_action(self, action_id: str) -> Optional[dict]: ...
+
+    @abc.abstractmethod
+    def find_action(self, tenant: str, idem_key: str) -> Optional[dict]: ...
+
+    @abc.abstractmethod
+    def insert_action(self, rec: dict) -> None: ...
+
+    @abc.abstractmethod
+    def update_action(self, action_id: str, **fields: Any) -> None: ...
+
+    @abc.abstractmethod
+    def list_actions(self, states: Optional[Sequence[str]] = None, tenant: Optional[str] = None) -> List[dict]:
+        """Oldest first."""
+
+    @abc.abstractmethod
+    def due_drafts(self, now: float) -> List[dict]: ...
+
+    @abc.abstractmethod
+    def stale_executions(self, now: float) -> List[dict]: ...
+
+    # approvals
+    @abc.abstractmethod
+    def add_approval(self, rec: dict) -> bool:
+        """False when this approver already approved these exact arguments."""
+
+    @abc.abstractmethod
+    def approvals(self, action_id: str) -> List[dict]: ...
+
+    # standing grants
+    @abc.abstractmethod
+    def insert_grant(self, rec: dict) -> None: ...
+
+    @abc.abstractmethod
+    def get_grant(self, grant_id: str) -> Optional[dict]: ...
+
+    @abc.abstractmethod
+    def active_grants(self, tenant: str, tool: str, now: float) -> List[dict]: ...
+
+    @abc.abstractmethod
+    def use_grant(self, grant_id: str, action_id: str, amount: float, at: float) -> None: ...
+
+    # identities
+    @abc.abstractmethod
+    def put_identity(self, ident: Identity) -> None: ...
+
+    @abc.abstractmethod
+    def get_identity(self, ident_id: str) -> Optional[Identity]: ...
+
+    # budgets
+    @abc.abstractmethod
+    def ledger(self, action_id: Optional[str] = None) -> Ledger:
+        """The engine's budget ledger inside this transaction; `add` tags rows with `action_id`."""
+
+    @abc.abstractmethod
+    def ledger_has(self, action_id: str) -> bool: ...
+
+    # audit
+    @abc.abstractmethod
+    def append_event(self, action_id: Optional[str], kind: str, actor: str, at: str, policy: str,
+                     payload: Any) -> dict: ...
+
+    @abc.abstractmethod
+    def events(self, action_id: Optional[str] = None) -> List[dict]: ...
+
+    @abc.abstractmethod
+    def head(self) -> Tuple[int, str]: ...
+
+
+class Store(abc.ABC):
+    """A place drafts live. `transaction()` is exclusive across processes; `snapshot()` reads consistently."""
+
+    @abc.abstractmethod
+    def transaction(self) -> Iterator[Tx]: ...
+
+    @abc.abstractmethod
+    def snapshot(self) -> Iterator[Tx]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- hashing the audit log
+
+def event_hash(prev: str, seq: int, action_id: Optional[str], kind: str, actor: str, at: str, policy: str,
+               payload_text: str) -> str:
+    """sha256 over the previous hash, the record's fields as canonical JSON and the payload's exact text:
+    so editing any byte of a record, or moving it, changes its hash and breaks every link after it."""
+    head = canonical([seq, action_id, kind, actor, at, policy])
+    return sha256_hex(prev + "\n" + head + "\n" + payload_text)
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    count: int
+    head: str
+    bad_seq: Optional[int] = None
+    problem: str = ""
+
+
+def verify_events(rows: Sequence[dict], head: Optional[Tuple[int, str]] = None) -> VerifyResult:
+    """Walk the chain in storage order: numbering, links, hashes, then the recorded head (tail deletion)."""
+    prev = GENESIS
+    expected = 1
+    for r in rows:
+        seq = r["seq"]
+        if seq != expected:
+            what = "missing" if seq > expected else "out of order"
+            return VerifyResult(False, expected - 1, prev, seq,
+                                f"record {seq} follows record {expected - 1}: a record is {what}")
+        if r["prev"] != prev:
+            return VerifyResult(False, expected - 1, prev, seq,
+                                f"record {seq} does not link to the record before it (deleted or reordered)")
+        if r["kind"] not in EVENT_KINDS:
+            return VerifyResult(False, expected - 1, prev, seq, f"record {seq} has unknown kind `{r['kind']}`")
+        h = event_hash(prev, seq, r["action_id"], r["kind"], r["actor"], r["at"], r["policy"], r["payload"])
+        if h != r["hash"]:
+            return VerifyResult(False, expected - 1, prev, seq, f"record {seq} was edited: its hash does not match")
+        try:
+            json.loads(r["payload"])
+        except ValueError:
+            return VerifyResult(False, expected - 1, prev, seq, f"record {seq} has a payload that is not JSON")
+        prev = h
+        expected += 1
+    n = expected - 1
+    if head is not None:
+        hseq, hhash = head
+        if hseq != n or hhash != prev:
+            return VerifyResult(False, n, prev, n + 1 if hseq > n else hseq,
+                                f"the log ends at record {n} but its head says record {hseq}: "
+                                "records were deleted or the head was changed")
+    return VerifyResult(True, n, prev)
+
+
+# ---------------------------------------------------------------- SQLite
+
+SCHEMA_VERSION = 1
+
+# Each migration is a list of statements run in one transaction; append, never edit, once released.
+MIGRATIONS: Dict[int, List[str]] = {
+    1: [
+        """CREATE TABLE actions (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            tenant TEXT NOT NULL,
+            idem_key TEXT NOT NULL,
+            proposer TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            state TEXT NOT NULL,
+            required TEXT NOT NULL,
+            proposed TEXT NOT NULL,
+            args TEXT NOT NULL,
+            patch TEXT NOT NULL,
+            executed_args TEXT,
+            args_hash TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            last_decision TEXT NOT NULL,
+            routes TEXT NOT NULL,
+            deadline REAL,
+            closing TEXT,
+            policy_digest TEXT NOT NULL,
+            stamp TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            result TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lease_until REAL,
+            UNIQUE (tenant, idem_key))""",
+        "CREATE INDEX actions_state ON actions (state, seq)",
+        """CREATE TABLE approvals (
+            action_id TEXT NOT NULL REFERENCES actions (id),
+            approver TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            args_hash TEXT NOT NULL,
+            at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            grant_id TEXT,
+            comment TEXT,
+            PRIMARY KEY (action_id, approver, args_hash))""",
+        """CREATE TABLE grants (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            grantor TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            route TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            constraints TEXT NOT NULL,
+            spend_path TEXT,
+            spend_cap REAL,
+            spent REAL NOT NULL DEFAULT 0,
+            expires_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            comment TEXT)""",
+        "CREATE INDEX grants_scope ON grants (tenant, tool, expires_at)",
+        """CREATE TABLE grant_uses (
+            grant_id TEXT NOT NULL REFERENCES grants (id),
+            action_id TEXT NOT NULL REFERENCES actions (id),
+            amount REAL NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (grant_id, action_id))""",
+        """CREATE TABLE identities (
+            id TEXT PRIMARY KEY,
+            roles TEXT NOT NULL,
+            tenant TEXT NOT NULL)""",
+        """CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            t REAL NOT NULL,
+            amount REAL NOT NULL,
+            action_id TEXT)""",
+        "CREATE INDEX ledger_window ON ledger (key, t)",
+        "CREATE INDEX ledger_action ON ledger (action_id)",
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            action_id TEXT,
+            kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev TEXT NOT NULL,
+            hash TEXT NOT NULL)""",
+        "CREATE INDEX events_action ON events (action_id, seq)",
+        # the head lets verify notice records deleted from the end, which no link can show
+        "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+        f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS}')",
+        # append-only in the engine itself; a tamperer can drop these, which verify then catches
+        """CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    ],
+}
+
+_JSON_COLS = {"proposed", "args", "patch", "executed_args", "decision", "last_decision", "routes", "closing",
+              "result", "roles", "constraints"}
+_ACTION_COLS = ("id", "seq", "tenant", "idem_key", "proposer", "tool", "state", "required", "proposed", "args",
+                "patch", "executed_args", "args_hash", "decision", "last_decision", "routes", "deadline",
+                "closing", "policy_digest", "stamp", "created_at", "updated_at", "result", "error", "attempts",
+                "lease_until")
+
+
+def _enc(col: str, v: Any) -> Any:
+    if col in _JSON_COLS and v is not None:
+        return canonical(v)
+    return v
+
+
+def _dec(row: sqlite3.Row) -> dict:
+    out = {}
+    for k in row.keys():
+        v = row[k]
+        out[k] = json.loads(v) if (k in _JSON_COLS and v is not None) else v
+    return out
+
+
+class SQLLedger:
+    """The engine's Ledger over the store's table of executed actions, inside the current transaction.
+    Keys are hashable tuples; they are stored as canonical JSON so equal keys always meet."""
+
+    def __init__(self, conn: sqlite3.Connection, action_id: Optional[str] = None):
+        self._conn = conn
+        self.action_id = action_id
+
+    def total(self, key: Hashable, start: float, end: float) -> float:
+        row = self._conn.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE key = ? AND t > ? AND t <= ?",
+                                 (canonical(key), start, end)).fetchone()
+        return row[0]
+
+    def add(self, key: Hashable, t: float, amount: float) -> None:
+        self._conn.execute("INSERT INTO ledger (key, t, amount, action_id) VALUES (?, ?, ?, ?)",
+                           (canonical(key), t, amount, self.action_id))
+
+
+class _SQLiteTx(Tx):
+    def __init__(self, conn: sqlite3.Connection, write: bool):
+        self.c = conn
+        self.write = write
+
+    def _one(self, sql: str, args: tuple = ()) -> Optional[dict]:
+        row = self.c.execute(sql, args).fetchone()
+        return _dec(row) if row is not None else None
+
+    def _all(self, sql: str, args: tuple = ()) -> List[dict]:
+        return [_dec(r) for r in self.c.execute(sql, args).fetchall()]
+
+    def _need_write(self) -> None:
+        if not self.write:
+            raise StoreError("a read-only snapshot cannot write")
+
+    # actions
+    def get_action(self, action_id: str) -> Optional[dict]:
+        return self._one("SELECT * FROM actions WHERE id = ?", (action_id,))
+
+    def find_action(self, tenant: str, idem_key: str) -> Optional[dict]:
+        return self._one("SELECT * FROM actions WHERE tenant = ? AND idem_key = ?", (tenant, idem_key))
+
+    def insert_action(self, rec: dict) -> None:
+        self._need_write()
+        rec = dict(rec)
+        rec["seq"] = self.c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM actions").fetchone()[0]
+        cols = [c for c in _ACTION_COLS if c in rec]
+        self.c.execute(f"INSERT INTO actions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                       tuple(_enc(c, rec[c]) for c in cols))
+
+    def update_action(self, action_id: str, **fields: Any) -> None:
+        self._need_write()
+        bad = [k for k in fields if k not in _ACTION_COLS or k in ("id", "seq")]
+        if bad:
+            raise StoreError(f"unknown action column `{bad[0]}`")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.c.execute(f"UPDATE actions SET {sets} WHERE id = ?",
+                       tuple(_enc(k, v) for k, v in fields.items()) + (action_id,))
+
+    def list_actions(self, states: Optional[Sequence[str]] = None, tenant: Optional[str] = None) -> List[dict]:
+        where, args = [], []
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            args.extend(states)
+        if tenant is not None:
+            where.append("tenant = ?")
+            args.append(tenant)
+        sql = "SELECT * FROM actions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        return self._all(sql, tuple(args))
+
+    def due_drafts(self, now: float) -> List[dict]:
+        return self._all("SELECT * FROM actions WHERE state = 'drafted' AND deadline IS NOT NULL AND deadline <= ? "
+                         "ORDER BY seq", (now,))
+
+    def stale_executions(self, now: float) -> List[dict]:
+        return self._all("SELECT * FROM actions WHERE state = 'executing' AND lease_until <= ? ORDER BY seq", (now,))
+
+    # approvals
+    def add_approval(self, rec: dict) -> bool:
+        self._need_write()
+        # a repeated approval of the same arguments is a no-op while the first still counts, a renewal after
+        cur = self.c.execute(
+            "INSERT INTO approvals (action_id, approver, roles, args_hash, at, expires_at, grant_id, comment)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id, approver, args_hash) DO UPDATE SET"
+            " roles = excluded.roles, at = excluded.at, expires_at = excluded.expires_at,"
+            " grant_id = excluded.grant_id, comment = excluded.comment WHERE approvals.expires_at <= excluded.at",
+            (rec["action_id"], rec["approver"], canonical(sorted(rec["roles"])), rec["args_hash"], rec["at"],
+             rec["expires_at"], rec.get("grant_id"), rec.get("comment")))
+        return cur.rowcount == 1
+
+    def approvals(self, action_id: str) -> List[dict]:
+        return self._all("SELECT * FROM approvals WHERE action_id = ? ORDER BY at, approver", (action_id,))
+
+    # grants
+    def insert_grant(self, rec: dict) -> None:
+        self._need_write()
+        self.c.execute(
+            "INSERT INTO grants (id, tenant, grantor, roles, route, tool, constraints, spend_path, spend_cap, spent,"
+            " expires_at, created_at, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            (rec["id"], rec["tenant"], rec["grantor"], canonical(sorted(rec["roles"])), rec["route"], rec["tool"],
+             canonical(rec["constraints"]), rec.get("spend_path"), rec.get("spend_cap"), rec["expires_at"],
+             rec["created_at"], rec.get("comment")))
+
+    def get_grant(self, grant_id: str) -> Optional[dict]:
+        return self._one("SELECT * FROM grants WHERE id = ?", (grant_id,))
+
+    def active_grants(self, tenant: str, tool: str, now: float) -> List[dict]:
+        return self._all("SELECT * FROM grants WHERE tenant = ? AND tool = ? AND expires_at > ? "
+                         "ORDER BY created_at, id", (tenant, tool, now))
+
+    def use_grant(self, grant_id: str, action_id: str, amount: float, at: float) -> None:
+        self._need_write()
+        self.c.execute("INSERT INTO grant_uses (grant_id, action_id, amount, at) VALUES (?, ?, ?, ?)",
+                       (grant_id, action_id, amount, at))
+        self.c.execute("UPDATE grants SET spent = spent + ? WHERE id = ?", (amount, grant_id))
+
+    # identities
+    def put_identity(self, ident: Identity) -> None:
+        self._need_write()
+        self.c.execute("INSERT INTO identities (id, roles, tenant) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                       "SET roles = excluded.roles, tenant = excluded.tenant",
+                       (ident.id, canonical(sorted(ident.roles)), ident.tenant or ""))
+
+    def get_identity(self, ident_id: str) -> Optional[Identity]:
+        row = self._one("SELECT * FROM identities WHERE id = ?", (ident_id,))
+        if row is None:
+            return None
+        return Identity(row["id"], frozenset(row["roles"]), row["tenant"] or None)
+
+    # budgets
+    def ledger(self, action_id: Optional[str] = None) -> SQLLedger:
+        return SQLLedger(self.c, action_id)
+
+    def ledger_has(self, action_id: str) -> bool:
+        return self.c.execute("SELECT 1 FROM ledger WHERE action_id = ? LIMIT 1", (action_id,)).fetchone() is not None
+
+    # audit
+    def head(self) -> Tuple[int, str]:
+        row = self.c.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    def append_event(self, action_id: Optional[str], kind: str, actor: str, at: str, policy: str,
+                     payload: Any) -> dict:
+        self._need_write()
+        if kind not in EVENT_KINDS:
+            raise StoreError(f"unknown event kind `{kind}`")
+        seq, prev = self.head()
+        seq += 1
+        text = canonical(payload)
+        h = event_hash(prev, seq, action_id, kind, actor, at, policy, text)
+        self.c.execute("INSERT INTO events (seq, action_id, kind, actor, at, policy, payload, prev, hash) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (seq, action_id, kind, actor, at, policy, text, prev, h))
+        self.c.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, h))
+        return {"seq": seq, "action_id": action_id, "kind": kind, "actor": actor, "at": at, "policy": policy,
+                "payload": payload, "prev": prev, "hash": h}
+
+    def events(self, action_id: Optional[str] = None) -> List[dict]:
+        """Raw rows (payload as stored text), in storage order: what verify must see, not what it hopes."""
+        if action_id is None:
+            rows = self.c.execute("SELECT * FROM events ORDER BY rowid").fetchall()
+        else:
+            rows = self.c.execute("SELECT * FROM events WHERE action_id = ? ORDER BY seq", (action_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+
+class SQLiteStore(Store):
+    """One SQLite file in WAL mode. Every write is one `BEGIN IMMEDIATE` transaction, which takes the
+    database's write lock up front: the read-decide-write steps of the workflow are atomic across processes."""
+
+    def __init__(self, path: str, busy_timeout: float = 30.0):
+        self.path = path
+        existed = path != ":memory:" and os.path.exists(path)
+        if existed and os.path.isdir(path):
+            raise StoreError(f"`{path}` is a directory, not a store file")
+        try:
+            self._conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed `executing` must survive a power cut, or an execution could run twice
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open store `{path}`: {str(e).lower()}") from None
+        self._lock = threading.RLock()
+        self._busy = False
+        self._migrate()
+
+    # ------------------------------------------------------------ schema
+    def _version(self) -> int:
+        row = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+                                 ).fetchone()
+        if row is None:
+            other = self._conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if other:
+                raise StoreError(f"`{self.path}` is an SQLite file but not a signoff store")
+            return 0
+        v = self._conn.execute("SELECT version FROM schema_version").fetchone()
+        return v[0] if v else 0
+
+    def _migrate(self) -> None:
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    v = self._version()
+                    if v > SCHEMA_VERSION:
+                        raise StoreError(f"store `{self.path}` has schema version {v}, newer than this signoff "
+                                         f"({SCHEMA_VERSION}): upgrade signoff")
+                    if v == 0:
+                        self._conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                        self._conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+                    for n in range(v + 1, SCHEMA_VERSION + 1):
+                        for stmt in MIGRATIONS[n]:
+                            self._conn.execute(stmt)
+                        self._conn.execute("UPDATE schema_version SET version = ?", (n,))
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open store `{self.path}`: {str(e).lower()}") from None
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("SELECT version FROM schema_version").fetchone()[0]
+
+    # ------------------------------------------------------------ transactions
+    @contextmanager
+    def _tx(self, begin: str, write: bool) -> Iterator[Tx]:
+        with self._lock:
+            if self._busy:
+                raise StoreError("transactions do not nest")
+            self._busy = True
+            try:
+                self._conn.execute(begin)
+                try:
+                    yield _SQLiteTx(self._conn, write)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                self._busy = False
+
+    def transaction(self) -> Iterator[Tx]:
+        return self._tx("BEGIN IMMEDIATE", True)
+
+    def snapshot(self) -> Iterator[Tx]:
+        return self._tx("BEGIN", False)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "SQLiteStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ conveniences
+    def put_identity(self, ident: Identity) -> None:
+        with self.transaction() as tx:
+            tx.put_identity(ident)
+
+    def get_identity(self, ident_id: str) -> Optional[Identity]:
+        with self.snapshot() as tx:
+            return tx.get_identity(ident_id)
+
+    def verify(self) -> VerifyResult:
+        with self.snapshot() as tx:
+            return verify_events(tx.events(), tx.head())
