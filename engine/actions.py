@@ -54,7 +54,10 @@ def parse_timestamp(value: Any) -> datetime:
     dt = datetime(int(y), int(mo), int(d), int(h), int(mi), 59 if leap else sec, micro, tzinfo=tz)
     if leap:
         from datetime import timedelta
-        dt += timedelta(seconds=1)
+        try:
+            dt += timedelta(seconds=1)
+        except OverflowError:
+            raise ValueError(f"`{value[:60]}` is out of range") from None
     return dt
 
 

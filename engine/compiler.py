@@ -152,7 +152,7 @@ def compile_checks(ctx: Context) -> None:
         if c.targets is None:
             g.star_checks.extend(lines)
         else:
-            for target in c.targets:
+            for target in dict.fromkeys(c.targets):  # `on t, t` applies once
                 g.checks_by_target.setdefault(target, []).extend(lines)
         ctx.check_nodes[cname] = lines
     # keep load order across `*` and named checks

@@ -304,7 +304,8 @@ class Interpreter:
                 raise EvalError(f"budget key `{path_text(k2)}` is missing")
             vals.append(bucket_value(v))
         before = ledger.total(((c.name, i), tuple(vals)), t - line.window.seconds, t) if ledger is not None else 0
-        return before + amount <= line.limit
+        from .ledger import within
+        return within(before, amount, line.limit)
 
 
 def _plain(v: Any) -> Any:

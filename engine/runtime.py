@@ -5,6 +5,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from .decision import RANK, OUTCOMES, Reason
 from .graph import BudgetNode, DecisionGraph, RequireNode, ToolNode
+from .ledger import within
 from .values import EvalError, kind
 
 
@@ -67,9 +68,13 @@ def _budget_fn(n: BudgetNode, tracer) -> Callable:
         try:
             amount = budget_amount(n, a)
             key = budget_key(n, a)
-            total = (ledger.total(key, t - window, t) if ledger is not None else 0) + amount
-            ok = total <= limit
+            before = ledger.total(key, t - window, t) if ledger is not None else 0
+            ok = within(before, amount, limit)
             if tracer is not None:
+                try:
+                    total = before + amount
+                except OverflowError:
+                    total = float("inf")
                 tracer.budget(f"check {n.check}", where, total, limit, ok)
             if not ok:
                 out.append(reason)

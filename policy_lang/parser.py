@@ -28,6 +28,7 @@ _PARSER = Lark.open(str(_GRAMMAR), parser="lalr", propagate_positions=True,
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_SOURCE = 5_000_000
+MAX_DEPTH = 100  # expressions and inline JSON; later stages recurse, so the parser draws the line
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 
@@ -62,8 +63,15 @@ def decode_string(raw: str) -> str:
     return "".join(out)
 
 
+def _escaped(c: str) -> bool:
+    """Characters that encode_string writes with a leading backslash."""
+    o = ord(c)
+    return c in '"\\\n\t' or o < 0x20 or o == 0x7f or 0xd800 <= o <= 0xdfff
+
+
 def encode_string(value: str) -> str:
-    """Quote a string so that `decode_string` gives it back, keeping lone backslashes as written."""
+    """Quote a string so that `decode_string` gives it back, keeping lone backslashes as written
+    (`"^INV-\\d+$"` stays readable) wherever that cannot be mistaken for an escape."""
     out: List[str] = ['"']
     n = len(value)
     for i, c in enumerate(value):
@@ -71,13 +79,13 @@ def encode_string(value: str) -> str:
             out.append('\\"')
         elif c == "\\":
             nxt = value[i + 1] if i + 1 < n else '"'
-            needs = nxt in _ESCAPES or (nxt == "u" and _HEX4.fullmatch(value[i + 2:i + 6] or ""))
+            needs = nxt in "nt" or _escaped(nxt) or (nxt == "u" and _HEX4.fullmatch(value[i + 2:i + 6] or ""))
             out.append("\\\\" if needs else "\\")
         elif c == "\n":
             out.append("\\n")
         elif c == "\t":
             out.append("\\t")
-        elif ord(c) < 0x20 or ord(c) == 0x7f or 0xd800 <= ord(c) <= 0xdfff:
+        elif _escaped(c):
             out.append(f"\\u{ord(c):04x}")
         else:
             out.append(c)
@@ -506,6 +514,26 @@ def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
                       A.Span(file, line, col, line, end_col), help=help)
 
 
+def _too_deep(decls) -> "A.Span | None":
+    """The span of the first declaration whose expressions or JSON nest deeper than MAX_DEPTH."""
+    import dataclasses
+    for d in decls:
+        stack = [(d, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                return d.span
+            if isinstance(node, (list, tuple)):
+                stack.extend((x, depth + 1) for x in node)
+            elif isinstance(node, dict):
+                stack.extend((x, depth + 1) for x in node.values())
+            elif dataclasses.is_dataclass(node):
+                for f in dataclasses.fields(node):
+                    if f.name != "span":
+                        stack.append((getattr(node, f.name), depth + 1))
+    return None
+
+
 def parse(text: str, file: str = "<memory>") -> A.Module:
     """Parse one file's text. Raises PolicyError (and nothing else) on bad input."""
     if not isinstance(text, str):
@@ -534,6 +562,11 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
         raise PolicyError([Diagnostic("E100", "syntax error", A.Span(file, 1, 1, 1, 1))], {file: text}) from None
     finally:
         _local.comments = None
+    deep = _too_deep(decls)
+    if deep is not None:
+        raise PolicyError([Diagnostic("E104", f"nested more than {MAX_DEPTH} levels deep", deep,
+                                      help="split the condition, or name parts of it with `const`")],
+                          {file: text})
     line_starts = text.splitlines()
     cs = []
     for c in comments:

@@ -1,0 +1,697 @@
+"""Streaming readers for action histories (JSON Lines, CSV, Parquet; gzip; stdin) with filters and time order."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import heapq
+import io
+import json
+import os
+import sys
+import tempfile
+from collections import deque
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from .actions import ActionError, InputSyntaxError, loads_action, parse_timestamp
+
+FORMATS = ("auto", "jsonl", "csv", "parquet")
+ON_ERROR = ("skip", "fail")
+# columns of a CSV / Parquet history whose cells hold JSON objects
+OBJECT_COLUMNS = ("args", "tenant", "agent", "context", "human")
+# columns kept as text as written (never read as JSON numbers or booleans)
+TEXT_COLUMNS = ("id", "tool", "timestamp")
+MAX_EXAMPLES = 50
+RUN_SIZE = 100_000          # records per sorted run of the external sort
+REORDER_WINDOW = 10_000     # records held back per source to absorb local disorder
+
+# A record is a plain tuple, the cheapest thing to build and to compare in the replay loop:
+# (time, seq, action, source, line, problem). `problem` is an input-error message (duplicate keys,
+# NaN…): the action is then decided as `deny`, never skipped. seq orders equal times by reading order.
+Record = Tuple[float, int, Any, str, int, Optional[str]]
+SEQ_SHIFT = 40              # seq = source index << 40 | position: equal times keep file, then line order
+
+
+class HistoryError(Exception):
+    """An unreadable history, or a malformed line with `on_error=fail`; `where` is FILE[:LINE[:COL]]."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+class OutOfOrder(Exception):
+    """A record older than one already replayed: the disorder is larger than the reorder window."""
+
+    def __init__(self, where: str, t: float, last: float):
+        super().__init__(f"{where}: history is not in timestamp order beyond the reorder window")
+        self.where, self.t, self.last = where, t, last
+
+
+class Stats:
+    """What the readers saw: counts and the first malformed lines, so nothing is dropped silently."""
+
+    def __init__(self) -> None:
+        self.lines = 0            # records read (blank lines not counted)
+        self.malformed = 0
+        self.skipped = 0
+        self.input_errors = 0
+        self.filtered = 0         # left out by --since/--until/--filter
+        self.sampled_out = 0
+        self.examples: List[Dict[str, str]] = []
+        self.sources: List[str] = []
+        self.sorted_externally = False
+        self._handles: List[Any] = []
+        self._sizes: List[int] = []
+
+    def note(self, kind: str, where: str, message: str) -> None:
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append({"kind": kind, "where": where, "message": message})
+
+    def progress(self) -> Tuple[int, int]:
+        """(bytes read, bytes in total) over the files opened so far; stdin counts 0 of 0."""
+        done = 0
+        for h in self._handles:
+            try:
+                done += h.tell()
+            except (OSError, ValueError):
+                pass
+        return done, sum(self._sizes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"lines": self.lines, "malformed": self.malformed, "skipped": self.skipped,
+                "input": self.input_errors, "filtered": self.filtered, "sampled_out": self.sampled_out,
+                "examples": list(self.examples)}
+
+
+# ------------------------------------------------------------------ JSON
+
+def _count_keys(v: Any) -> int:
+    n = 0
+    stack = [v]
+    pop, push = stack.pop, stack.append
+    while stack:
+        x = pop()
+        if x.__class__ is dict:
+            n += len(x)
+            for y in x.values():
+                c = y.__class__
+                if c is dict or c is list:
+                    push(y)
+        else:
+            for y in x:
+                c = y.__class__
+                if c is dict or c is list:
+                    push(y)
+    return n
+
+
+def _bad_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def make_json_parser(use_orjson: Optional[bool] = None) -> Callable[[bytes], Tuple[Any, Optional[str]]]:
+    """A JSON-line parser with the strict semantics of `loads_action`, fast in the common case.
+
+    Returns (value, problem): problem is None, or an input-error message (duplicate keys, NaN…) with
+    value the lenient reading (for time and filters only; the action is denied). JSON syntax errors
+    raise InputSyntaxError. The fast path parses without hooks (orjson when installed) and proves the
+    absence of duplicate keys by counting: when no colon in the line follows whitespace, every member
+    of every object contributes one `":` to the text, so `count('":') == keys in the parsed tree` means
+    no key was lost to a duplicate. Any doubt (`" :`, `"\\t:`, a colon inside a string that ends a
+    string…) only sends the line to the strict parser, which decides.
+    """
+    loads: Callable[[bytes], Any]
+    if use_orjson is None or use_orjson:
+        try:
+            import orjson
+            loads = orjson.loads  # rejects NaN/Infinity and invalid UTF-8 itself
+        except ImportError:
+            if use_orjson:
+                raise
+            loads = None  # type: ignore[assignment]
+    else:
+        loads = None  # type: ignore[assignment]
+    if loads is None:
+        def loads(raw: bytes, _l=json.loads) -> Any:
+            return _l(raw, parse_constant=_bad_constant)
+
+    def strict(raw: bytes) -> Tuple[Any, Optional[str]]:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputSyntaxError("not valid UTF-8", "$", 1, e.start + 1) from None
+        try:
+            return loads_action(text), None
+        except InputSyntaxError:
+            raise
+        except ActionError as e:
+            try:
+                lenient = json.loads(text)
+            except (ValueError, RecursionError):
+                lenient = None
+            return lenient, e.message
+
+    def parse(raw: bytes) -> Tuple[Any, Optional[str]]:
+        try:
+            v = loads(raw)
+        except Exception:  # any doubt goes to the strict parser, which gives the exact verdict
+            return strict(raw)
+        c = v.__class__
+        if c is not dict and c is not list:
+            return v, None
+        if b" :" in raw or b"\t:" in raw or b"\r:" in raw:
+            return strict(raw)
+        if raw.count(b'":') != _count_keys(v):
+            return strict(raw)
+        return v, None
+
+    return parse
+
+
+# ------------------------------------------------------------------ opening
+
+def _display(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def _open_binary(path: str, stats: Stats) -> Tuple[Any, str]:
+    """A buffered binary stream (gunzipped if gzip) and the detected kind: jsonl|csv|parquet|unknown."""
+    if path == "-":
+        raw = sys.stdin.buffer
+        size = 0
+    else:
+        try:
+            raw = open(path, "rb")
+            size = os.fstat(raw.fileno()).st_size
+        except OSError as e:
+            raise HistoryError(path, (e.strerror or "cannot read").lower()) from None
+        stats._handles.append(raw)
+        stats._sizes.append(size)
+    buf = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+    head = buf.peek(4)[:4]
+    name = path.lower()
+    if head[:2] == b"\x1f\x8b":
+        buf = io.BufferedReader(gzip.GzipFile(fileobj=buf, mode="rb"), 1 << 16)  # type: ignore[arg-type]
+        head = buf.peek(4)[:4]
+        if name.endswith(".gz"):
+            name = name[:-3]
+    if head == b"PAR1":
+        return buf, "parquet"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return buf, "jsonl"
+    if name.endswith(".csv"):
+        return buf, "csv"
+    if name.endswith((".parquet", ".pq")):
+        return buf, "parquet"
+    return buf, "unknown"
+
+
+def _sniff(buf: Any) -> str:
+    start = buf.peek(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start[:1] in (b"{", b"["):
+        return "jsonl"
+    first = start.split(b"\n", 1)[0]
+    if b"," in first and b"tool" in first:
+        return "csv"
+    return "jsonl"
+
+
+def read_source(path: str, stats: Stats, on_error: str = "fail", fmt: str = "auto",
+                parse: Optional[Callable] = None) -> Iterator[Tuple[Any, int, Optional[str]]]:
+    """One history file in file order: yields (action, line number, problem). Malformed lines are
+    counted and reported, then skipped or raised according to `on_error`."""
+    buf, kind = _open_binary(path, stats)
+    if fmt != "auto":
+        kind = fmt
+    elif kind == "unknown":
+        kind = _sniff(buf)
+    name = _display(path)
+    stats.sources.append(name)
+    try:
+        if kind == "jsonl":
+            yield from _read_jsonl(buf, name, stats, on_error, parse or make_json_parser())
+        elif kind == "csv":
+            yield from _read_csv(buf, name, stats, on_error)
+        elif kind == "parquet":
+            yield from _read_parquet(buf, path, name, stats, on_error)
+        else:
+            raise HistoryError(name, f"unknown history format `{kind}`")
+    except OSError as e:  # a truncated gzip stream and the like
+        raise HistoryError(name, f"cannot read: {str(e).lower() or type(e).__name__}") from None
+    finally:
+        if path != "-":
+            buf.close()
+
+
+def _malformed(stats: Stats, on_error: str, where: str, message: str) -> None:
+    stats.malformed += 1
+    stats.note("malformed", where, message)
+    if on_error == "fail":
+        raise HistoryError(where, message)
+    stats.skipped += 1
+
+
+def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callable) -> Iterator:
+    n = 0
+    for raw in buf:
+        n += 1
+        if n == 1 and raw[:3] == b"\xef\xbb\xbf":
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        stats.lines += 1
+        try:
+            action, problem = parse(raw)
+        except InputSyntaxError as e:
+            _malformed(stats, on_error, f"{name}:{n}:{e.column}", e.message)
+            continue
+        except RecursionError:
+            _malformed(stats, on_error, f"{name}:{n}", "nested too deeply")
+            continue
+        if problem is not None:
+            stats.input_errors += 1
+            stats.note("input", f"{name}:{n}", problem)
+        yield action, n, problem
+
+
+def _cell_value(col: str, cell: str) -> Tuple[Any, Optional[str]]:
+    """A CSV cell as a JSON value: object columns hold JSON; text columns stay text; other cells are
+    read as JSON when they are (numbers, true/false, "quoted"), else kept as text."""
+    if col in TEXT_COLUMNS:
+        return cell, None
+    if col in OBJECT_COLUMNS:
+        try:
+            return loads_action(cell), None
+        except InputSyntaxError as e:
+            return None, f"column `{col}` does not hold JSON: {e.message}"
+        except ActionError as e:
+            return None, f"column `{col}`: {e.message}"
+    c = cell[:1]
+    if c.isdigit() or c in ('-', '"', "[", "{") or cell in ("true", "false", "null"):
+        try:
+            return loads_action(cell), None
+        except InputSyntaxError:
+            return cell, None
+        except ActionError as e:
+            return None, f"column `{col}`: {e.message}"
+    return cell, None
+
+
+def _set_path(out: Dict[str, Any], col: str, value: Any) -> Optional[str]:
+    keys = col.split(".")
+    cur = out
+    for k in keys[:-1]:
+        nxt = cur.get(k)
+        if nxt is None:
+            nxt = cur[k] = {}
+        elif nxt.__class__ is not dict:
+            return f"column `{col}` conflicts with another column"
+        cur = nxt
+    if keys[-1] in cur and cur[keys[-1]].__class__ is dict and value.__class__ is dict:
+        for k, v in value.items():
+            if k in cur[keys[-1]]:
+                return f"column `{col}` repeats `{col}.{k}`"
+            cur[keys[-1]][k] = v
+        return None
+    if keys[-1] in cur:
+        return f"column `{col}` repeats a value set by another column"
+    cur[keys[-1]] = value
+    return None
+
+
+def _row_action(header: Sequence[str], row: Sequence[Any], text_cells: bool) -> Tuple[Dict[str, Any], Optional[str]]:
+    action: Dict[str, Any] = {}
+    problem = None
+    # dotted columns after plain ones, so `args` (JSON) and `args.x` merge in one order
+    for col, cell in sorted(zip(header, row), key=lambda cv: cv[0].count(".")):
+        if cell is None or (text_cells and cell == ""):
+            continue
+        if text_cells:
+            value, p = _cell_value(col, cell)
+        else:
+            value, p = _plain_value(col, cell)
+        if p is None and value is not None:
+            p = _set_path(action, col, value)
+        if p is not None and problem is None:
+            problem = p
+    return action, problem
+
+
+def _read_csv(buf: Any, name: str, stats: Stats, on_error: str) -> Iterator:
+    import csv
+    text = io.TextIOWrapper(buf, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise HistoryError(f"{name}:1", f"cannot read the CSV header: {e}") from None
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise HistoryError(f"{name}:1", f"column `{dupes[0]}` appears more than once")
+    if "tool" not in header:
+        raise HistoryError(f"{name}:1", "a CSV history needs a `tool` column")
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            _malformed(stats, on_error, f"{name}:{reader.line_num + 1}", "not valid UTF-8")
+            return  # the decoder cannot resynchronise after a bad byte
+        except csv.Error as e:
+            _malformed(stats, on_error, f"{name}:{reader.line_num}", f"invalid CSV: {str(e).lower()}")
+            line = reader.line_num
+            continue
+        first, line = line + 1, reader.line_num
+        if not row or all(c == "" for c in row):
+            continue
+        stats.lines += 1
+        if len(row) != len(header):
+            _malformed(stats, on_error, f"{name}:{first}",
+                       f"row has {len(row)} fields, the header has {len(header)}")
+            continue
+        action, problem = _row_action(header, row, True)
+        if problem is not None:
+            stats.input_errors += 1
+            stats.note("input", f"{name}:{first}", problem)
+        yield action, first, problem
+
+
+def _plain_value(col: str, v: Any) -> Tuple[Any, Optional[str]]:
+    """A Parquet cell as a JSON value: timestamps as RFC 3339, decimals as numbers, JSON text in
+    object columns parsed, maps as objects."""
+    if isinstance(v, str):
+        if col in OBJECT_COLUMNS:
+            return _cell_value(col, v)
+        return v, None
+    if isinstance(v, bool) or v is None or isinstance(v, (int, float)):
+        return v, None
+    if isinstance(v, datetime):
+        v = v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
+        return v.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"), None
+    if isinstance(v, date):
+        return v.isoformat() + "T00:00:00Z", None
+    if isinstance(v, Decimal):
+        return float(v), None
+    if isinstance(v, bytes):
+        try:
+            return v.decode("utf-8"), None
+        except UnicodeDecodeError:
+            return None, f"column `{col}` holds bytes that are not UTF-8"
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if x is None:
+                continue
+            val, p = _plain_value(col, x)
+            if p is not None:
+                return None, p
+            out[str(k)] = val
+        return out, None
+    if isinstance(v, list):
+        if v and all(isinstance(x, tuple) and len(x) == 2 for x in v):  # a Parquet map
+            keys = [str(k) for k, _ in v]
+            if len(set(keys)) != len(keys):
+                return None, f"column `{col}` has a duplicate key"
+            return _plain_value(col, dict(v))
+        out_l = []
+        for x in v:
+            val, p = _plain_value(col, x)
+            if p is not None:
+                return None, p
+            out_l.append(val)
+        return out_l, None
+    return None, f"column `{col}` holds an unsupported value ({type(v).__name__})"
+
+
+def _read_parquet(buf: Any, path: str, name: str, stats: Stats, on_error: str) -> Iterator:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise HistoryError(name, "reading Parquet needs pyarrow: install `signoff[sim]`") from None
+    import pyarrow as pa
+    try:
+        if path == "-":
+            source: Any = pa.BufferReader(buf.read())  # Parquet needs random access: stdin is read whole
+        else:
+            source = buf
+        pf = pq.ParquetFile(source)
+    except Exception as e:  # pyarrow raises its own error types for corrupt files
+        raise HistoryError(name, f"not a readable Parquet file: {str(e).splitlines()[0].lower()}") from None
+    header = pf.schema_arrow.names
+    if "tool" not in [h.split(".")[0] for h in header]:
+        raise HistoryError(name, "a Parquet history needs a `tool` column")
+    row = 0
+    for batch in pf.iter_batches(batch_size=8192):
+        cols = batch.schema.names
+        for values in zip(*(c.to_pylist() for c in batch.columns)):
+            row += 1
+            stats.lines += 1
+            action, problem = _row_action(cols, values, False)
+            if problem is not None:
+                stats.input_errors += 1
+                stats.note("input", f"{name}:row {row}", problem)
+            yield action, row, problem
+
+
+# ------------------------------------------------------------------ filters and time
+
+def parse_when(value: str) -> float:
+    """--since/--until: an RFC 3339 time or a date (midnight UTC), as epoch seconds."""
+    v = value.strip()
+    if len(v) == 10:
+        v += "T00:00:00Z"
+    return parse_timestamp(v).timestamp()
+
+
+def parse_filters(items: Iterable[str]) -> Dict[str, List[str]]:
+    """`KEY=V1,V2`: KEY is `tool`, `tenant` (tenant.id), `agent` (agent.id) or a dotted path."""
+    out: Dict[str, List[str]] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"filter `{item}` is not KEY=VALUE")
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if not key:
+            raise ValueError(f"filter `{item}` has no key")
+        out.setdefault(key, []).extend(v for v in value.split(","))
+    return out
+
+
+def _getter(key: str) -> Callable[[Any], Any]:
+    path = {"tenant": "tenant.id", "agent": "agent.id"}.get(key, key).split(".")
+
+    def get(a: Any) -> Any:
+        for k in path:
+            if not isinstance(a, dict):
+                return None
+            a = a.get(k)
+        return a
+    return get
+
+
+def _text(v: Any) -> Optional[str]:
+    if v is None:
+        return None
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def make_filter(filters: Optional[Dict[str, List[str]]]) -> Optional[Callable[[Any], bool]]:
+    if not filters:
+        return None
+    tests = [(_getter(k), set(vs)) for k, vs in filters.items()]
+
+    def keep(a: Any) -> bool:
+        for get, allowed in tests:
+            if _text(get(a)) not in allowed:
+                return False
+        return True
+    return keep
+
+
+_fromiso = datetime.fromisoformat
+
+
+def timed(source: Iterator[Tuple[Any, int, Optional[str]]], name: str, index: int, stats: Stats,
+          since: Optional[float], until: Optional[float], keep: Optional[Callable[[Any], bool]]) -> Iterator[Record]:
+    """Give each action its time (spec §5: one without a timestamp, or with a bad one, takes the time
+    of the action before it) and apply --since/--until/--filter."""
+    last = 0.0
+    base = index << SEQ_SHIFT
+    for action, line, problem in source:
+        ts = action.get("timestamp") if action.__class__ is dict else None
+        t = last
+        if ts is not None:
+            try:
+                # fromisoformat is the fast path; what it refuses (leap seconds, nanoseconds, lower-case
+                # `t`/`z`) goes through the RFC 3339 reader the engine uses. A string it accepts but RFC 3339
+                # does not (a bare date) only places an action the engine will deny anyway.
+                dt = _fromiso(ts)
+                t = (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+            except (ValueError, TypeError):
+                try:
+                    t = parse_timestamp(ts).timestamp()
+                except (ValueError, OverflowError):
+                    t = last  # the action is denied for its bad timestamp; it keeps its place in the file
+        last = t
+        if (since is not None and t < since) or (until is not None and t >= until) or \
+                (keep is not None and not keep(action)):
+            stats.filtered += 1
+            continue
+        yield (t, base | line, action, name, line, problem)
+
+
+def reorder(records: Iterator[Record], window: int = REORDER_WINDOW) -> Iterator[Record]:
+    """Time order with bounded memory: up to `window` records are held back so local disorder is
+    fixed; a record older than one already released raises OutOfOrder (nothing is replayed wrongly)."""
+    held: deque = deque()
+    last_t = float("-inf")
+    for rec in records:
+        t = rec[0]
+        if t < last_t:
+            raise OutOfOrder(f"{rec[3]}:{rec[4]}", t, last_t)
+        if not held or t >= held[-1][0]:
+            held.append(rec)
+        else:
+            # rare: walk back to the place that keeps equal times in reading order
+            i = len(held) - 1
+            while i > 0 and held[i - 1][0] > t:
+                i -= 1
+            held.insert(i, rec)
+        if len(held) > window:
+            out = held.popleft()
+            last_t = out[0]
+            yield out
+    yield from held
+
+
+def _merge(streams: List[Iterator[Record]]) -> Iterator[Record]:
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=lambda r: (r[0], r[1]))
+
+
+def external_sort(records: Iterator[Record], run_size: int = RUN_SIZE) -> Iterator[Record]:
+    """Sort any history in bounded memory: sorted runs of `run_size` records spill to temporary
+    files as JSON lines, then a k-way merge reads them back."""
+    files: List[Any] = []
+    buf: List[Record] = []
+    try:
+        for rec in records:
+            buf.append(rec)
+            if len(buf) >= run_size:
+                files.append(_spill(buf))
+                buf = []
+        buf.sort(key=lambda r: (r[0], r[1]))
+        if not files:
+            yield from buf
+            return
+        files.append(_spill(buf))
+        buf = []
+        yield from heapq.merge(*(_unspill(f) for f in files), key=lambda r: (r[0], r[1]))
+    finally:
+        for f in files:
+            f.close()
+
+
+def _spill(buf: List[Record]) -> Any:
+    buf.sort(key=lambda r: (r[0], r[1]))
+    f = tempfile.TemporaryFile("w+", encoding="utf-8")
+    dumps = json.dumps
+    for t, seq, action, src, line, problem in buf:
+        f.write(dumps([t, seq, src, line, problem, action]))  # ASCII escapes keep lone surrogates intact
+        f.write("\n")
+    f.seek(0)
+    return f
+
+
+def _unspill(f: Any) -> Iterator[Record]:
+    loads = json.loads
+    for raw in f:
+        t, seq, src, line, problem, action = loads(raw)
+        yield (t, seq, action, src, line, problem)
+
+
+def sample_records(records: Iterator[Record], n: int, seed: int, stats: Stats) -> Iterator[Record]:
+    """The n records whose keyed hash (seed, then the action's `id`, or FILE:LINE without one) is
+    smallest: deterministic, independent of file order, and stable as a history grows. Memory is O(n);
+    the sample is replayed in time order."""
+    heap: List[Tuple[int, Record]] = []
+    salt = str(seed).encode()
+    seen = 0
+    for rec in records:
+        seen += 1
+        action = rec[2]
+        aid = action.get("id") if action.__class__ is dict else None
+        key = f"id:{aid}" if isinstance(aid, (str, int)) and not isinstance(aid, bool) else f"at:{rec[3]}:{rec[4]}"
+        h = int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8,
+                                           key=salt[:64]).digest(), "big")
+        if len(heap) < n:
+            heapq.heappush(heap, (-h, rec[1], rec))
+        elif -heap[0][0] > h:
+            heapq.heapreplace(heap, (-h, rec[1], rec))
+    stats.sampled_out += seen - len(heap)
+    chosen = [r for _, _, r in heap]
+    chosen.sort(key=lambda r: (r[0], r[1]))
+    return iter(chosen)
+
+
+class History:
+    """Histories as one stream of records in replay (time) order.
+
+    Each file streams through a reorder window; several files merge by time. `records()` raises
+    OutOfOrder when a file's disorder exceeds the window; `records(external=True)` sorts any input
+    in bounded memory through temporary files (stdin is read once, so it can only be sorted that way).
+    """
+
+    def __init__(self, paths: Sequence[str], on_error: str = "fail", since: Optional[float] = None,
+                 until: Optional[float] = None, filters: Optional[Dict[str, List[str]]] = None,
+                 sample: Optional[int] = None, seed: int = 0, fmt: str = "auto",
+                 window: int = REORDER_WINDOW, run_size: int = RUN_SIZE, use_orjson: Optional[bool] = None):
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be skip or fail, not `{on_error}`")
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown history format `{fmt}`")
+        if not paths:
+            raise ValueError("no history given")
+        self.paths = list(paths)
+        self.on_error, self.since, self.until = on_error, since, until
+        self.filters, self.sample, self.seed, self.fmt = filters, sample, seed, fmt
+        self.window, self.run_size = window, run_size
+        self.parse = make_json_parser(use_orjson)
+        self.stats = Stats()
+
+    @property
+    def has_stdin(self) -> bool:
+        return "-" in self.paths
+
+    def _streams(self) -> List[Iterator[Record]]:
+        keep = make_filter(self.filters)
+        return [timed(read_source(p, self.stats, self.on_error, self.fmt, self.parse), _display(p), i,
+                      self.stats, self.since, self.until, keep) for i, p in enumerate(self.paths)]
+
+    def _chain(self) -> Iterator[Record]:
+        for s in self._streams():
+            yield from s
+
+    def records(self, external: bool = False) -> Iterator[Record]:
+        self.stats = Stats()
+        if self.sample is not None:
+            return sample_records(self._chain(), self.sample, self.seed, self.stats)
+        if external:
+            self.stats.sorted_externally = True
+            return external_sort(self._chain(), self.run_size)
+        return _merge([reorder(s, self.window) for s in self._streams()])

@@ -1,0 +1,461 @@
+"""Replay a history through a policy in time order with the budget ledger, and aggregate the report."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from policy_lang import ast as A
+
+from .decision import OUTCOMES, RANK, Decision
+from .evaluator import Policy
+from .graph import BudgetNode
+from .history import History, OutOfOrder, Record, Stats
+from .ledger import MemoryLedger
+from .runtime import budget_amount, budget_key
+from .values import EvalError
+
+VERDICTS = ("approved", "edited", "rejected", "expired")
+MAX_GROUPS = 1000        # distinct reason / key groups kept per table; the rest is counted as `(other)`
+MAX_EXAMPLES = 5         # example action ids kept per group
+PRUNE_EVERY = 4096       # records between ledger prunes
+PROGRESS_EVERY = 2048
+NONE = "(none)"
+OTHER = "(other)"
+
+
+def _day(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d")
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _counts() -> List[int]:
+    return [0, 0, 0, 0, 0]
+
+
+def _as_outcomes(c: List[int]) -> Dict[str, int]:
+    d = {o: c[i] for i, o in enumerate(OUTCOMES)}
+    d["total"] = sum(c)
+    return d
+
+
+def _label(v: Any) -> str:
+    return v if isinstance(v, str) and v else NONE
+
+
+class DecisionSink:
+    """Where `--decisions` goes: one JSON line per decision, in replay order. Restartable (the replay
+    restarts once if the history needs an external sort), so stdout is written through a temp file."""
+
+    def __init__(self, path: Optional[str]):
+        self.path = path
+        self.fh: Any = None
+        if path is None:
+            return
+        if path == "-":
+            self.fh = tempfile.TemporaryFile("w+b")
+        else:
+            self.fh = open(path, "wb")
+        try:
+            import orjson
+            self._dumps = orjson.dumps
+        except ImportError:
+            self._dumps = None
+
+    def write(self, d: Dict[str, Any]) -> None:
+        if self._dumps is not None:
+            try:
+                self.fh.write(self._dumps(d))
+                self.fh.write(b"\n")
+                return
+            except TypeError:  # e.g. integers past 64 bits, lone surrogates: the standard library copes
+                pass
+        self.fh.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+        self.fh.write(b"\n")
+
+    def reset(self) -> None:
+        if self.fh is not None:
+            self.fh.seek(0)
+            self.fh.truncate()
+
+    def close(self) -> None:
+        if self.fh is None:
+            return
+        if self.path == "-":
+            self.fh.seek(0)
+            shutil.copyfileobj(self.fh, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        self.fh.close()
+        self.fh = None
+
+
+class Simulation:
+    """The replay loop and its aggregates. Memory is flat in the history length: the ledger is pruned
+    to the longest budget window, and every table is bounded (per day, per tool, capped groups)."""
+
+    def __init__(self, policy: Policy, assume_approved: bool = False, sink: Optional[DecisionSink] = None,
+                 progress: Optional[Callable[[int], None]] = None):
+        self.policy = policy
+        self.assume_approved = assume_approved
+        self.sink = sink
+        self.progress = progress
+        g = policy.graph
+        self._budget_nodes: Dict[str, List[BudgetNode]] = {
+            name: [c for c in node.checks if isinstance(c, BudgetNode)] for name, node in g.tools.items()}
+        self._default_budgets = [c for c in g.default.checks if isinstance(c, BudgetNode)]
+        self._budget_at: Dict[str, BudgetNode] = {}
+        for nodes in list(self._budget_nodes.values()) + [self._default_budgets]:
+            for n in nodes:
+                self._budget_at[n.at] = n
+        # the longest window of any budget line, `on *` ones included, bounds what the ledger keeps
+        self.window = max((ln.window.seconds for c in policy.program.checks.values() for ln in c.lines
+                           if isinstance(ln, A.Budget)), default=0)
+        self._input_at = g.input_error_at
+        self.reset()
+
+    def reset(self) -> None:
+        self.ledger = MemoryLedger()
+        self.n = 0
+        self.executed = 0
+        self.outcomes = _counts()
+        self.by_tool: Dict[str, List[int]] = {}
+        self.by_category: Dict[str, List[int]] = {}
+        self.by_route: Dict[str, int] = {}
+        self.days: Dict[int, List[int]] = {}
+        self.route_days: Dict[str, Dict[int, int]] = {}
+        self.reasons: Dict[Tuple, List[Any]] = {}        # (outcome, rule, message, at, target) -> [n, ids]
+        self.budgets: Dict[str, Dict[str, Any]] = {}
+        self.errors: Dict[Tuple[str, str], List[Any]] = {}
+        self.input_errors = 0
+        self.eval_errors = 0
+        self.confusion: Dict[str, Dict[str, int]] = {}
+        self.verdicts = 0
+        self.no_verdict = _counts()
+        self.risk: Dict[Tuple, Dict[str, Any]] = {}
+        self.friction: Dict[Tuple, Dict[str, Any]] = {}
+        self.first: Optional[float] = None
+        self.last: Optional[float] = None
+
+    # ------------------------------------------------------------ the replay loop
+    def run(self, records: Iterator[Record]) -> None:
+        policy, ledger, sink = self.policy, self.ledger, self.sink
+        decide, input_error = policy.decide, policy.input_error
+        record, observe = self._record, self._observe
+        window = self.window
+        pruned = float("-inf")
+        n = self.n
+        progress = self.progress
+        for t, _seq, action, src, line, problem in records:
+            if problem is not None:
+                d = input_error(action, problem)
+            elif action.__class__ is dict and action.get("timestamp") is not None:
+                d = decide(action, ledger)
+            else:
+                d = decide(action, ledger, datetime.fromtimestamp(t, timezone.utc))
+            o = d.outcome
+            if o == "allow":
+                record(action, t)
+            elif o == "require_approval":
+                human = action.get("human")
+                verdict = human.get("verdict") if human.__class__ is dict else None
+                if self.assume_approved or verdict == "approved" or verdict == "edited":
+                    if verdict == "edited":
+                        edited = human.get("edited_args")
+                        if edited.__class__ is dict:
+                            args = action.get("args")
+                            action = dict(action, args={**args, **edited} if args.__class__ is dict else edited)
+                    record(action, t)
+            observe(d, action, t, problem)
+            if sink is not None:
+                out = d.to_dict()
+                out["id"] = d.action_id
+                out["source"] = f"{src}:{line}"
+                sink.write(out)
+            n += 1
+            if not n % PRUNE_EVERY and window and t - window > pruned:
+                pruned = t - window
+                ledger.prune(pruned)  # no later action (time >= t) looks at or before t - window
+            if progress is not None and not n % PROGRESS_EVERY:
+                progress(n)
+        self.n = n
+
+    def _record(self, action: dict, t: float) -> None:
+        """Count an executed action in each budget line of its tool (Policy.record without re-checking
+        the action, which `decide` has just done)."""
+        nodes = self._budget_nodes.get(action["tool"], self._default_budgets)
+        self.executed += 1
+        for node in nodes:
+            try:
+                amount = budget_amount(node, action)
+                key = budget_key(node, action)
+            except EvalError:
+                continue  # like Policy.record: a line whose key or amount is missing cannot count it
+            self.ledger.add(key, t, amount)
+
+    # ------------------------------------------------------------ aggregates
+    def _observe(self, d: Decision, action: Any, t: float, problem: Optional[str]) -> None:
+        o = d.outcome
+        k = RANK[o]
+        self.outcomes[k] += 1
+        if self.first is None or t < self.first:
+            self.first = t
+        if self.last is None or t > self.last:
+            self.last = t
+        a = action if action.__class__ is dict else {}
+        tool = a.get("tool")
+        tool = tool if tool.__class__ is str and tool else NONE
+        c = self.by_tool.get(tool)
+        if c is None:
+            c = self.by_tool[tool] = _counts() if len(self.by_tool) < MAX_GROUPS else self.by_tool.setdefault(OTHER, _counts())
+        c[k] += 1
+        cat = d.category if d.category is not None else NONE
+        c = self.by_category.get(cat)
+        if c is None:
+            c = self.by_category[cat] = _counts()
+        c[k] += 1
+        day = int(t // 86400)
+        c = self.days.get(day)
+        if c is None:
+            c = self.days[day] = _counts()
+        c[k] += 1
+        reasons = d.reasons
+        if o == "require_approval":
+            for r in d.routes:
+                self.by_route[r] = self.by_route.get(r, 0) + 1
+                rd = self.route_days.get(r)
+                if rd is None:
+                    rd = self.route_days[r] = {}
+                rd[day] = rd.get(day, 0) + 1
+        if o != "allow" or len(reasons) > 1:
+            self._reasons(d, a, t, problem)
+        human = a.get("human")
+        if human.__class__ is dict:
+            self._human(d, a, human)
+        else:
+            self.no_verdict[k] += 1
+
+    def _reasons(self, d: Decision, a: dict, t: float, problem: Optional[str]) -> None:
+        o = d.outcome
+        aid = d.action_id
+        had_error = False
+        for r in d.reasons:
+            if r.rule == "error":
+                had_error = True
+                g = self._group(self.errors, (r.message, r.at))
+                g[0] += 1
+                if len(g[1]) < MAX_EXAMPLES and aid is not None:
+                    g[1].append(aid)
+                continue
+            if r.at in self._budget_at and r.source == "check":
+                self._budget_event(r, a, t, aid)
+            if not r.advisory and r.outcome == o and o in ("ask", "escalate", "deny"):
+                g = self._group(self.reasons, (o, r.rule, r.message, r.at, r.target))
+                g[0] += 1
+                if len(g[1]) < MAX_EXAMPLES and aid is not None:
+                    g[1].append(aid)
+        if had_error:
+            if problem is not None or (d.category is None and len(d.reasons) == 1 and d.reasons[0].at == self._input_at
+                                       and d.reasons[0].rule == "error"):
+                self.input_errors += 1
+            else:
+                self.eval_errors += 1
+
+    @staticmethod
+    def _group(table: Dict, key: Tuple) -> List[Any]:
+        g = table.get(key)
+        if g is None:
+            if len(table) >= MAX_GROUPS:
+                key = key[:-2] + (OTHER, OTHER) if len(key) > 2 else (OTHER, OTHER)
+                g = table.get(key)
+                if g is not None:
+                    return g
+            g = table[key] = [0, []]
+        return g
+
+    def _budget_event(self, r: Any, a: dict, t: float, aid: Any) -> None:
+        node = self._budget_at[r.at]
+        b = self.budgets.get(r.at)
+        if b is None:
+            b = self.budgets[r.at] = {"check": node.check, "at": r.at, "outcome": r.outcome,
+                                      "advisory": bool(r.advisory), "count": 0, "first": None, "last": None,
+                                      "keys": {}, "days": {}}
+        b["count"] += 1
+        ev = {"time": _iso(t), "action_id": aid}
+        if b["first"] is None:
+            b["first"] = ev
+        b["last"] = ev
+        try:
+            key = budget_key(node, a)[1]
+            label = ", ".join(str(v[1]) if isinstance(v, tuple) else str(v) for v in key)
+        except EvalError:
+            label = NONE
+        keys = b["keys"]
+        if label in keys or len(keys) < MAX_GROUPS:
+            keys[label] = keys.get(label, 0) + 1
+        day = _day(t)
+        b["days"][day] = b["days"].get(day, 0) + 1
+
+    def _human(self, d: Decision, a: dict, human: dict) -> None:
+        verdict = human.get("verdict")
+        v = verdict if verdict in VERDICTS else NONE
+        o = d.outcome
+        row = self.confusion.get(o)
+        if row is None:
+            row = self.confusion[o] = {}
+        row[v] = row.get(v, 0) + 1
+        if v == NONE:
+            return
+        self.verdicts += 1
+        tool = _label(a.get("tool"))
+        aid = d.action_id
+        if o == "allow":
+            by = next((r for r in d.reasons if r.outcome == "allow" and not r.advisory), None)
+            key = (tool, d.category or NONE, by.rule if by else NONE, by.at if by else NONE)
+            g = self.risk.get(key)
+            if g is None:
+                if len(self.risk) >= MAX_GROUPS:
+                    return
+                g = self.risk[key] = {"allowed": 0, "rejected": 0, "edited": 0, "examples": []}
+            g["allowed"] += 1
+            if v in ("rejected", "edited"):
+                g[v] += 1
+                if len(g["examples"]) < MAX_EXAMPLES:
+                    g["examples"].append({"action_id": aid, "verdict": v, "by": human.get("by"),
+                                          "confidence": a.get("confidence")})
+        elif o == "require_approval":
+            by = next((r for r in d.reasons if r.outcome == "require_approval" and not r.advisory), None)
+            route = d.route["name"] if d.route else NONE
+            key = (tool, route, by.rule if by else NONE, by.at if by else NONE)
+            g = self.friction.get(key)
+            if g is None:
+                if len(self.friction) >= MAX_GROUPS:
+                    return
+                g = self.friction[key] = {"approved": 0, "edited": 0, "rejected": 0, "expired": 0, "examples": []}
+            g[v] += 1
+            if len(g["examples"]) < MAX_EXAMPLES and aid is not None:
+                g["examples"].append(aid)
+
+    # ------------------------------------------------------------ the report
+    def report(self, stats: Optional[Stats] = None, options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        total = self.n
+        outcomes = {o: self.outcomes[i] for i, o in enumerate(OUTCOMES)}
+        share = (lambda x: round(x / total, 6)) if total else (lambda x: 0.0)
+
+        def table(d: Dict[str, List[int]]) -> Dict[str, Dict[str, int]]:
+            return {k: _as_outcomes(v) for k, v in sorted(d.items(), key=lambda kv: (-sum(kv[1]), kv[0]))}
+
+        groups = sorted(self.reasons.items(), key=lambda kv: (-kv[1][0], kv[0][1], kv[0][3]))
+
+        def reason_list(outcome: str, target_key: str) -> List[Dict[str, Any]]:
+            out = []
+            for (o, rule, message, at, target), (n, ids) in groups:
+                if o != outcome:
+                    continue
+                item = {"rule": rule, "message": message, "at": at, "count": n, "examples": ids}
+                if target_key:
+                    item[target_key] = target
+                out.append(item)
+            return out
+
+        errs = sorted(self.errors.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        st = stats.to_dict() if stats is not None else Stats().to_dict()
+        budgets = []
+        for b in sorted(self.budgets.values(), key=lambda b: (-b["count"], b["at"])):
+            keys = sorted(b["keys"].items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+            budgets.append({"check": b["check"], "at": b["at"], "outcome": b["outcome"], "advisory": b["advisory"],
+                            "count": b["count"], "first": b["first"], "last": b["last"],
+                            "top_keys": [{"key": k, "count": n} for k, n in keys],
+                            "per_day": dict(sorted(b["days"].items()))})
+        risk = []
+        for (tool, cat, rule, at), g in self.risk.items():
+            if g["rejected"] or g["edited"]:
+                risk.append({"tool": tool, "category": cat, "rule": rule, "at": at,
+                             "allowed_with_verdict": g["allowed"], "rejected": g["rejected"], "edited": g["edited"],
+                             "examples": g["examples"]})
+        risk.sort(key=lambda r: (-r["rejected"], -r["edited"], -(r["rejected"] + r["edited"]) / max(1, r["allowed_with_verdict"]),
+                                 r["tool"], r["at"]))
+        friction = []
+        for (tool, route, rule, at), g in self.friction.items():
+            if g["approved"] and not (g["edited"] or g["rejected"] or g["expired"]):
+                friction.append({"tool": tool, "route": route, "rule": rule, "at": at, "approved": g["approved"],
+                                 "examples": g["examples"]})
+        friction.sort(key=lambda r: (-r["approved"], r["tool"], r["at"]))
+        verdict_cols = list(VERDICTS) + [NONE]
+        confusion = {o: {v: self.confusion.get(o, {}).get(v, 0) for v in verdict_cols} for o in OUTCOMES}
+        for i, o in enumerate(OUTCOMES):
+            confusion[o][NONE] += self.no_verdict[i]
+        timeline = {_day(d * 86400): _as_outcomes(c) for d, c in sorted(self.days.items())}
+        per_route_day = {r: {_day(d * 86400): n for d, n in sorted(days.items())}
+                         for r, days in sorted(self.route_days.items())}
+        return {
+            "policy": dict(self.policy.graph.policy),
+            "options": dict(options or {}),
+            "period": {"first": _iso(self.first) if self.first is not None else None,
+                       "last": _iso(self.last) if self.last is not None else None, "days": len(self.days)},
+            "total": total,
+            "outcomes": outcomes,
+            "shares": {o: share(n) for o, n in outcomes.items()},
+            "automation_rate": share(outcomes["allow"]),
+            "executed": self.executed,
+            "by_tool": table(self.by_tool),
+            "by_category": table(self.by_category),
+            "by_route": dict(sorted(self.by_route.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "approvals_per_route_per_day": per_route_day,
+            "timeline": timeline,
+            "escalations": reason_list("escalate", "to"),
+            "asks": reason_list("ask", "question"),
+            "denials": reason_list("deny", ""),
+            "budget_exhaustion": budgets,
+            "errors": {"malformed": st["malformed"], "skipped": st["skipped"],
+                       "input": self.input_errors, "evaluation": self.eval_errors,
+                       "lines": st["examples"],
+                       "by_message": [{"message": m, "at": at, "count": n, "examples": ids}
+                                      for (m, at), (n, ids) in errs]},
+            "read": {"lines": st["lines"], "filtered": st["filtered"], "sampled_out": st["sampled_out"],
+                     "sorted_externally": bool(stats.sorted_externally) if stats is not None else False},
+            "human_verdicts": self.verdicts,
+            "confusion": confusion,
+            "risk": risk,
+            "friction": friction,
+        }
+
+
+def simulate(policy: Policy, history: History, assume_approved: bool = False, decisions: Optional[str] = None,
+             progress: Optional[Callable[[int], None]] = None, external_sort: bool = False) -> Dict[str, Any]:
+    """Replay `history` through `policy` and return the report (a JSON-ready dict).
+
+    Files stream through a bounded reorder window. If one turns out to be out of order beyond it, the
+    replay starts over with an external sort (bounded memory, temporary files) and the decisions file
+    is rewritten, so nothing is ever replayed out of order. stdin cannot be read twice: an unsorted
+    stdin fails with a message naming the line (use `external_sort=True`, which sorts up front).
+    """
+    sink = DecisionSink(decisions)
+    sim = Simulation(policy, assume_approved, sink if decisions is not None else None, progress)
+    options = {"assume_approved": assume_approved, "on_error": history.on_error, "sample": history.sample,
+               "seed": history.seed if history.sample is not None else None,
+               "since": _iso(history.since) if history.since is not None else None,
+               "until": _iso(history.until) if history.until is not None else None,
+               "filters": history.filters or {}, "histories": [("<stdin>" if p == "-" else p) for p in history.paths]}
+    try:
+        try:
+            sim.run(history.records(external=external_sort))
+        except OutOfOrder as e:
+            if history.has_stdin:
+                from .history import HistoryError
+                raise HistoryError(e.where, f"history is not in timestamp order (an action at {_iso(e.t)} comes "
+                                   f"after one at {_iso(e.last)}, beyond the reorder window of "
+                                   f"{history.window} actions); stdin is read once: sort it first, "
+                                   "or pass --external-sort") from None
+            sim.reset()
+            sink.reset()
+            sim.run(history.records(external=True))
+    finally:
+        sink.close()
+    return sim.report(history.stats, options)
