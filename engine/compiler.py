@@ -229,7 +229,14 @@ PASSES: List[Callable[[Context], None]] = [
 
 def compile_program(program: Program, hook: Optional[Hook] = None, tracer: Any = None,
                     passes: Optional[List[Callable[[Context], None]]] = None) -> DecisionGraph:
+    import gc
     ctx = Context(program, hook, tracer)
-    for p in passes or PASSES:
-        p(ctx)
+    paused = gc.isenabled()
+    gc.disable()  # compiling allocates many long-lived closures: cyclic GC passes over them cost 3/4 of the time
+    try:
+        for p in passes or PASSES:
+            p(ctx)
+    finally:
+        if paused:
+            gc.enable()
     return ctx.graph

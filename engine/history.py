@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from .actions import ActionError, InputSyntaxError, loads_action, parse_timestamp
+from .actions import _RFC3339, ActionError, InputSyntaxError, loads_action, parse_timestamp
 
 FORMATS = ("auto", "jsonl", "csv", "parquet")
 ON_ERROR = ("skip", "fail")
@@ -27,9 +27,11 @@ RUN_SIZE = 100_000          # records per sorted run of the external sort
 REORDER_WINDOW = 10_000     # records held back per source to absorb local disorder
 
 # A record is a plain tuple, the cheapest thing to build and to compare in the replay loop:
-# (time, seq, action, source, line, problem). `problem` is an input-error message (duplicate keys,
-# NaN…): the action is then decided as `deny`, never skipped. seq orders equal times by reading order.
-Record = Tuple[float, int, Any, str, int, Optional[str]]
+# (time, seq, action, source, line, problem, checked). `problem` is an input-error message (duplicate
+# keys, NaN…): the action is then decided as `deny`, never skipped. seq orders equal times by reading
+# order. `checked` is True when the action came from the fast JSON path (so it holds no NaN, infinity
+# or integer past 64 bits) and its timestamp is absent or valid RFC 3339 read into `time`.
+Record = Tuple[float, int, Any, str, int, Optional[str], bool]
 SEQ_SHIFT = 40              # seq = source index << 40 | position: equal times keep file, then line order
 
 
@@ -89,34 +91,36 @@ class Stats:
 # ------------------------------------------------------------------ JSON
 
 def _count_keys(v: Any) -> int:
-    n = 0
-    stack = [v]
-    pop, push = stack.pop, stack.append
-    while stack:
-        x = pop()
-        if x.__class__ is dict:
-            n += len(x)
-            for y in x.values():
-                c = y.__class__
-                if c is dict or c is list:
-                    push(y)
-        else:
-            for y in x:
-                c = y.__class__
-                if c is dict or c is list:
-                    push(y)
+    if v.__class__ is dict:
+        n = len(v)
+        items = v.values()
+    else:
+        n = 0
+        items = v
+    for y in items:
+        c = y.__class__
+        if c is dict or c is list:
+            n += _count_keys(y)
     return n
+
+
+# one pass maps every digit to `9` and every JSON whitespace to ` `, keeping `"` and `:`; then
+# ` :` finds a colon after whitespace and nineteen `9`s an integer orjson would read as a double
+_SCAN = bytes(57 if 48 <= i <= 57 else 32 if i in (9, 10, 13, 32) else i if i in (34, 58) else 120
+              for i in range(256))
+_LONG_DIGITS = b"9" * 19                                          # 2**63 has 19 digits
 
 
 def _bad_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def make_json_parser(use_orjson: Optional[bool] = None) -> Callable[[bytes], Tuple[Any, Optional[str]]]:
+def make_json_parser(use_orjson: Optional[bool] = None) -> Callable[[bytes], Tuple[Any, Optional[str], bool]]:
     """A JSON-line parser with the strict semantics of `loads_action`, fast in the common case.
 
-    Returns (value, problem): problem is None, or an input-error message (duplicate keys, NaN…) with
-    value the lenient reading (for time and filters only; the action is denied). JSON syntax errors
+    Returns (value, problem, fast): problem is None, or an input-error message (duplicate keys, NaN…)
+    with value the lenient reading (for time and filters only; the action is denied); fast tells that
+    the value came from the fast path, so it holds no NaN, infinity or huge integer. JSON syntax errors
     raise InputSyntaxError. The fast path parses without hooks (orjson when installed) and proves the
     absence of duplicate keys by counting: when no colon in the line follows whitespace, every member
     of every object contributes one `":` to the text, so `count('":') == keys in the parsed tree` means
@@ -124,10 +128,12 @@ def make_json_parser(use_orjson: Optional[bool] = None) -> Callable[[bytes], Tup
     string…) only sends the line to the strict parser, which decides.
     """
     loads: Callable[[bytes], Any]
+    big_ints = False
     if use_orjson is None or use_orjson:
         try:
             import orjson
             loads = orjson.loads  # rejects NaN/Infinity and invalid UTF-8 itself
+            big_ints = True       # but reads integers past 64 bits as doubles: those lines go strict
         except ImportError:
             if use_orjson:
                 raise
@@ -138,13 +144,13 @@ def make_json_parser(use_orjson: Optional[bool] = None) -> Callable[[bytes], Tup
         def loads(raw: bytes, _l=json.loads) -> Any:
             return _l(raw, parse_constant=_bad_constant)
 
-    def strict(raw: bytes) -> Tuple[Any, Optional[str]]:
+    def strict(raw: bytes) -> Tuple[Any, Optional[str], bool]:
         try:
-            text = raw.decode("utf-8")
+            text = raw.rstrip(b"\r\n").decode("utf-8")  # so a column is on the line, not past its end
         except UnicodeDecodeError as e:
             raise InputSyntaxError("not valid UTF-8", "$", 1, e.start + 1) from None
         try:
-            return loads_action(text), None
+            return loads_action(text), None, False
         except InputSyntaxError:
             raise
         except ActionError as e:
@@ -152,21 +158,22 @@ def make_json_parser(use_orjson: Optional[bool] = None) -> Callable[[bytes], Tup
                 lenient = json.loads(text)
             except (ValueError, RecursionError):
                 lenient = None
-            return lenient, e.message
+            return lenient, e.message, False
 
-    def parse(raw: bytes) -> Tuple[Any, Optional[str]]:
+    def parse(raw: bytes) -> Tuple[Any, Optional[str], bool]:
         try:
             v = loads(raw)
         except Exception:  # any doubt goes to the strict parser, which gives the exact verdict
             return strict(raw)
         c = v.__class__
         if c is not dict and c is not list:
-            return v, None
-        if b" :" in raw or b"\t:" in raw or b"\r:" in raw:
             return strict(raw)
-        if raw.count(b'":') != _count_keys(v):
+        scan = raw.translate(_SCAN)
+        if b" :" in scan or scan.count(b'":') != _count_keys(v):
             return strict(raw)
-        return v, None
+        if big_ints and _LONG_DIGITS in scan:
+            return strict(raw)
+        return v, None, big_ints
 
     return parse
 
@@ -264,7 +271,7 @@ def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callabl
             continue
         stats.lines += 1
         try:
-            action, problem = parse(raw)
+            action, problem, fast = parse(raw)
         except InputSyntaxError as e:
             _malformed(stats, on_error, f"{name}:{n}:{e.column}", e.message)
             continue
@@ -274,7 +281,7 @@ def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callabl
         if problem is not None:
             stats.input_errors += 1
             stats.note("input", f"{name}:{n}", problem)
-        yield action, n, problem
+        yield action, n, problem, fast
 
 
 def _cell_value(col: str, cell: str) -> Tuple[Any, Optional[str]]:
@@ -381,14 +388,14 @@ def _read_csv(buf: Any, name: str, stats: Stats, on_error: str) -> Iterator:
         if problem is not None:
             stats.input_errors += 1
             stats.note("input", f"{name}:{first}", problem)
-        yield action, first, problem
+        yield action, first, problem, False
 
 
-def _plain_value(col: str, v: Any) -> Tuple[Any, Optional[str]]:
+def _plain_value(col: str, v: Any, top: bool = True) -> Tuple[Any, Optional[str]]:
     """A Parquet cell as a JSON value: timestamps as RFC 3339, decimals as numbers, JSON text in
     object columns parsed, maps as objects."""
     if isinstance(v, str):
-        if col in OBJECT_COLUMNS:
+        if top and col in OBJECT_COLUMNS:
             return _cell_value(col, v)
         return v, None
     if isinstance(v, bool) or v is None or isinstance(v, (int, float)):
@@ -410,7 +417,7 @@ def _plain_value(col: str, v: Any) -> Tuple[Any, Optional[str]]:
         for k, x in v.items():
             if x is None:
                 continue
-            val, p = _plain_value(col, x)
+            val, p = _plain_value(col, x, False)
             if p is not None:
                 return None, p
             out[str(k)] = val
@@ -420,10 +427,10 @@ def _plain_value(col: str, v: Any) -> Tuple[Any, Optional[str]]:
             keys = [str(k) for k, _ in v]
             if len(set(keys)) != len(keys):
                 return None, f"column `{col}` has a duplicate key"
-            return _plain_value(col, dict(v))
+            return _plain_value(col, dict(v), top)
         out_l = []
         for x in v:
-            val, p = _plain_value(col, x)
+            val, p = _plain_value(col, x, False)
             if p is not None:
                 return None, p
             out_l.append(val)
@@ -458,7 +465,7 @@ def _read_parquet(buf: Any, path: str, name: str, stats: Stats, on_error: str) -
             if problem is not None:
                 stats.input_errors += 1
                 stats.note("input", f"{name}:row {row}", problem)
-            yield action, row, problem
+            yield action, row, problem, False
 
 
 # ------------------------------------------------------------------ filters and time
@@ -525,23 +532,29 @@ def make_filter(filters: Optional[Dict[str, List[str]]]) -> Optional[Callable[[A
 _fromiso = datetime.fromisoformat
 
 
-def timed(source: Iterator[Tuple[Any, int, Optional[str]]], name: str, index: int, stats: Stats,
+def timed(source: Iterator[Tuple[Any, int, Optional[str], bool]], name: str, index: int, stats: Stats,
           since: Optional[float], until: Optional[float], keep: Optional[Callable[[Any], bool]]) -> Iterator[Record]:
     """Give each action its time (spec §5: one without a timestamp, or with a bad one, takes the time
     of the action before it) and apply --since/--until/--filter."""
     last = 0.0
     base = index << SEQ_SHIFT
-    for action, line, problem in source:
+    rfc3339 = _RFC3339.fullmatch
+    for action, line, problem, fast in source:
         ts = action.get("timestamp") if action.__class__ is dict else None
         t = last
         if ts is not None:
+            # `checked` needs the engine's own reading of the timestamp: RFC 3339 by its regex, and
+            # the value fromisoformat gives, which is what parse_timestamp returns for such a string
+            if fast and (ts.__class__ is not str or rfc3339(ts) is None):
+                fast = False
             try:
                 # fromisoformat is the fast path; what it refuses (leap seconds, nanoseconds, lower-case
                 # `t`/`z`) goes through the RFC 3339 reader the engine uses. A string it accepts but RFC 3339
                 # does not (a bare date) only places an action the engine will deny anyway.
                 dt = _fromiso(ts)
                 t = (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
+                fast = False
                 try:
                     t = parse_timestamp(ts).timestamp()
                 except (ValueError, OverflowError):
@@ -551,7 +564,7 @@ def timed(source: Iterator[Tuple[Any, int, Optional[str]]], name: str, index: in
                 (keep is not None and not keep(action)):
             stats.filtered += 1
             continue
-        yield (t, base | line, action, name, line, problem)
+        yield (t, base | line, action, name, line, problem, fast)
 
 
 def reorder(records: Iterator[Record], window: int = REORDER_WINDOW) -> Iterator[Record]:
@@ -611,8 +624,8 @@ def _spill(buf: List[Record]) -> Any:
     buf.sort(key=lambda r: (r[0], r[1]))
     f = tempfile.TemporaryFile("w+", encoding="utf-8")
     dumps = json.dumps
-    for t, seq, action, src, line, problem in buf:
-        f.write(dumps([t, seq, src, line, problem, action]))  # ASCII escapes keep lone surrogates intact
+    for t, seq, action, src, line, problem, checked in buf:
+        f.write(dumps([t, seq, src, line, problem, checked, action]))  # ASCII escapes keep lone surrogates intact
         f.write("\n")
     f.seek(0)
     return f
@@ -621,8 +634,8 @@ def _spill(buf: List[Record]) -> Any:
 def _unspill(f: Any) -> Iterator[Record]:
     loads = json.loads
     for raw in f:
-        t, seq, src, line, problem, action = loads(raw)
-        yield (t, seq, action, src, line, problem)
+        t, seq, src, line, problem, checked, action = loads(raw)
+        yield (t, seq, action, src, line, problem, checked)
 
 
 def sample_records(records: Iterator[Record], n: int, seed: int, stats: Stats) -> Iterator[Record]:

@@ -1,0 +1,231 @@
+"""Benchmark `simulate`: 1,000,000 actions through a 100-rule policy with budgets, on one core."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+N_TOOLS = 23
+PLANS = ["free", "team", "business", "enterprise"]
+
+
+def policy_text() -> str:
+    """100 rule lines: 23 tools with a conditional risk line, a closing one, a `require` line and a
+    budget (12 sums per tenant per day, 11 counts per agent per hour), 6 category lines, 2 checks `on *`.
+    As in a real policy, an action only meets its own tool's rules: here 5 to 8 lines per action."""
+    out = ['policy "bench"', 'version "1"',
+           'route team { approvers "lead" quorum 1 timeout 4h then escalate to "oncall" }',
+           'route finance { approvers "cfo", "controller" quorum 2 }',
+           'const PAID = ["business", "enterprise"]']
+    for i in range(N_TOOLS):
+        out.append(f"tool t{i} {{\n  risk low when args.amount <= {10 * (i + 1)} and args.kind missing\n"
+                   f"  risk high otherwise\n}}")
+    out.append("category low {\n  allow when confidence >= 0.6\n  require approval via team otherwise\n}")
+    out.append("category medium {\n  allow when confidence >= 0.9 and tenant.plan in PAID\n"
+               "  require approval via team otherwise\n}")
+    out.append('category high {\n  require approval via finance when args.amount <= 100000\n'
+               '  deny "too large" otherwise\n}')
+    for i in range(N_TOOLS):
+        out.append(f"check range_t{i} on t{i} {{\n  require args.amount >= 0 and args.ref present else deny \"bad\"\n}}")
+        if i % 2 == 0:
+            out.append(f"check spend_t{i} on t{i} {{\n  budget sum(args.amount) per tenant per 1d <= {5000 * (i + 1)}"
+                       f" else escalate to \"finance_oncall\"\n}}")
+        else:
+            out.append(f"check rate_t{i} on t{i} {{\n  budget count() per agent per 1h <= 40 else escalate to \"ops\"\n}}")
+    out.append('check plan on * {\n  require tenant.plan present else ask "Which plan?"\n}')
+    out.append('check never on * {\n  require tool != "drop_database" else deny "never"\n}')
+    out.append('unknown tools require approval via team')
+    return "\n".join(out) + "\n"
+
+
+def count_rules(text: str) -> int:
+    from policy_lang.checker import load
+    from policy_lang import ast as A
+    d = tempfile.mkdtemp()
+    p = Path(d) / "bench.policy"
+    p.write_text(text)
+    prog = load(str(p))
+    n = sum(len(t.risks) for t in prog.tools.values()) + sum(len(c.lines) for c in prog.categories.values())
+    n += sum(len(c.lines) for c in prog.checks.values())
+    return n
+
+
+def actions(n: int, seed: int = 1):
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    step = 30 * 86400 / n
+    tenants = [(f"tenant-{k}", PLANS[k % 4]) for k in range(200)]
+    for i in range(n):
+        t = start + timedelta(seconds=i * step)
+        ten, plan = rng.choice(tenants)
+        tool = f"t{rng.randrange(N_TOOLS)}" if rng.random() > 0.01 else "unlisted"
+        args = {"amount": round(rng.expovariate(1 / 120), 2), "ref": f"R-{rng.randrange(10 ** 6)}"}
+        if rng.random() < 0.03:
+            del args["ref"]
+        if rng.random() < 0.1:
+            args["kind"] = "bulk"
+        yield {"id": f"a{i}", "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z",
+               "tenant": {"id": ten, "plan": plan}, "agent": {"id": f"bot-{rng.randrange(50)}"}, "tool": tool,
+               "args": args, "confidence": round(rng.random(), 3)}
+
+
+def write_history(path: str, n: int) -> None:
+    with open(path, "w") as fh:
+        for a in actions(n):
+            fh.write(json.dumps(a, separators=(",", ":")))
+            fh.write("\n")
+
+
+def pin() -> str:
+    try:
+        cpu = sorted(os.sched_getaffinity(0))[-1]
+        os.sched_setaffinity(0, {cpu})
+        return f"cpu {cpu}"
+    except (AttributeError, OSError):
+        return "not pinned"
+
+
+def child(args) -> None:
+    """One measured run in a fresh process, so its peak memory is its own."""
+    pin()
+    from engine import load_policy
+    from engine.history import History
+    from engine.simulate import Simulation
+    pol = load_policy(args.policy)
+    sim = Simulation(pol)
+    if args.reference:
+        from engine.reference import Interpreter
+        interp = Interpreter(pol.program)
+
+        class Ref:
+            def __getattr__(self, name):
+                return getattr(pol, name)
+            decide = staticmethod(interp.decide)
+        sim.policy = Ref()
+        sim._fast = lambda a, t: None   # every action through the interpreter's decide
+    h = History([args.history], use_orjson=not args.no_orjson)
+    t0 = time.perf_counter()
+    sim.run(h.records())
+    el = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"n": sim.n, "seconds": el, "rate": sim.n / el, "max_rss_mib": rss / 1024,
+                      "ledger_entries": len(sim.ledger), "outcomes": dict(zip(
+                          ["allow", "require_approval", "ask", "escalate", "deny"], sim.outcomes))}))
+
+
+def measure(policy: str, history: str, reference: bool = False, no_orjson: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--policy", policy, "--history", history]
+    if reference:
+        cmd.append("--reference")
+    if no_orjson:
+        cmd.append("--no-orjson")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def parsers(history: str, n: int = 200_000) -> dict:
+    """µs per line for the ways of reading a JSON line strictly."""
+    from engine.actions import loads_action
+    from engine.history import make_json_parser
+    with open(history, "rb") as fh:
+        lines = [fh.readline() for _ in range(n)]
+    out = {}
+    texts = [x.decode() for x in lines]
+    t = time.perf_counter()
+    for x in texts:
+        loads_action(x)
+    out["json + object_pairs_hook (strict)"] = (time.perf_counter() - t) / n * 1e6
+    t = time.perf_counter()
+    for x in lines:
+        json.loads(x)
+    out["json, no hooks (not strict)"] = (time.perf_counter() - t) / n * 1e6
+    p = make_json_parser(False)
+    t = time.perf_counter()
+    for x in lines:
+        p(x)
+    out["json + key count (strict)"] = (time.perf_counter() - t) / n * 1e6
+    try:
+        import orjson
+        t = time.perf_counter()
+        for x in lines:
+            orjson.loads(x)
+        out["orjson (not strict)"] = (time.perf_counter() - t) / n * 1e6
+        p = make_json_parser(True)
+        t = time.perf_counter()
+        for x in lines:
+            p(x)
+        out["orjson + key count (strict)"] = (time.perf_counter() - t) / n * 1e6
+    except ImportError:
+        pass
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--actions", type=int, default=1_000_000)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--policy")
+    ap.add_argument("--history")
+    ap.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-orjson", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    where = pin()
+    with tempfile.TemporaryDirectory() as d:
+        pol = os.path.join(d, "bench.policy")
+        text = policy_text()
+        Path(pol).write_text(text)
+        rules = count_rules(text)
+        big = os.path.join(d, "big.jsonl")
+        small = os.path.join(d, "small.jsonl")
+        t = time.perf_counter()
+        write_history(big, args.actions)
+        with open(big) as src, open(small, "w") as dst:
+            for i, line in enumerate(src):
+                if i >= args.actions // 10:
+                    break
+                dst.write(line)
+        size = os.path.getsize(big)
+        print(f"signoff simulate benchmark ({where}; Python {sys.version.split()[0]})")
+        print(f"policy: {rules} rule lines over {N_TOOLS} tools (12 sum and 11 count budgets, 2 checks `on *`)")
+        print(f"history: {args.actions:,} actions, {size / 2 ** 20:.0f} MiB of JSON Lines "
+              f"(written in {time.perf_counter() - t:.1f} s)")
+        print()
+        print("strict JSON reading, µs per line:")
+        for k, v in parsers(big).items():
+            print(f"  {k:<36} {v:6.2f}")
+        print()
+        small_run = measure(pol, small)
+        big_run = measure(pol, big)
+        plain = measure(pol, small, no_orjson=True)
+        ref = measure(pol, small, reference=True)
+        print(f"replay, JSON parsing included, one core:")
+        print(f"  {small_run['n']:>9,} actions  {small_run['rate']:>9,.0f} actions/s  peak RSS {small_run['max_rss_mib']:6.1f} MiB"
+              f"  ledger {small_run['ledger_entries']:,} entries")
+        print(f"  {big_run['n']:>9,} actions  {big_run['rate']:>9,.0f} actions/s  peak RSS {big_run['max_rss_mib']:6.1f} MiB"
+              f"  ledger {big_run['ledger_entries']:,} entries")
+        print(f"  {plain['n']:>9,} actions  {plain['rate']:>9,.0f} actions/s  (standard json instead of orjson)")
+        print(f"  {ref['n']:>9,} actions  {ref['rate']:>9,.0f} actions/s  (reference interpreter)")
+        print()
+        print(f"compiled engine / reference interpreter: {small_run['rate'] / ref['rate']:.1f}x")
+        print(f"memory 1M vs 100k: {big_run['max_rss_mib']:.1f} MiB vs {small_run['max_rss_mib']:.1f} MiB")
+        print(f"outcomes (1M): {big_run['outcomes']}")
+        target = 150_000
+        print(f"target {target:,} actions/s: {'met' if big_run['rate'] >= target else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

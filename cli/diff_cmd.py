@@ -1,0 +1,66 @@
+"""`signoff diff`: what changes between two policy versions, in policy terms, on history, and by witness."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional, Tuple
+
+import click
+
+from engine.diff import diff as run_diff, markdown
+from engine.evaluator import Policy
+from engine.history import History, HistoryError
+from policy_lang import PolicyError
+from policy_lang.checker import load
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _load(path: str) -> Policy:
+    try:
+        return Policy(load(path))
+    except PolicyError as e:
+        click.echo(str(e), err=True)
+        n = len(e.diagnostics)
+        click.echo(f"{n} error{'s' if n != 1 else ''} in `{path}`: it cannot be compared", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@click.command(name="diff")
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.argument("more", nargs=-1, metavar="", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--history", "histories", multiple=True, metavar="FILE...",
+              help="Replay these histories through both versions (the transition table).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--fail-on", type=click.Choice(["looser", "stricter", "any"]),
+              help="Exit 1 when a change of this kind exists (for CI).")
+@click.option("--on-error", type=click.Choice(["skip", "fail"]), default="fail", show_default=True,
+              help="What a malformed history line does.")
+@click.option("--assume-approved/--no-assume-approved", default=False, show_default=True)
+@click.option("--no-witness", is_flag=True, help="Skip the witness search.")
+def diff(old: str, new: str, more: Tuple[str, ...], histories: Tuple[str, ...], fmt: str, fail_on: Optional[str],
+         on_error: str, assume_approved: bool, no_witness: bool) -> None:
+    """Compare policy OLD with policy NEW."""
+    paths = list(histories) + list(more)
+    if more and not histories:
+        click.echo("error: extra arguments: give histories with --history FILE", err=True)
+        sys.exit(EXIT_USAGE)
+    a, b = _load(old), _load(new)
+    history = History(paths, on_error=on_error) if paths else None
+    try:
+        report = run_diff(a, b, history, witnesses=not no_witness, assume_approved=assume_approved)
+    except HistoryError as e:
+        click.echo(f"error: {e.where}: {e.message}", err=True)
+        sys.exit(EXIT_USAGE)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(markdown(report), nl=False)
+    s = report["summary"]
+    if fail_on is not None and s[fail_on]:
+        if fmt != "json":
+            click.echo(f"signoff diff: the new policy is {fail_on if fail_on != 'any' else 'different'} "
+                       f"(--fail-on {fail_on})", err=True)
+        sys.exit(EXIT_FAIL)
+    sys.exit(EXIT_OK)
