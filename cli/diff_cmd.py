@@ -10,20 +10,14 @@ import click
 from engine.diff import diff as run_diff, markdown
 from engine.evaluator import Policy
 from engine.history import History, HistoryError
-from policy_lang import PolicyError
-from policy_lang.checker import load
+
+from .inputs import load_or_exit
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _load(path: str) -> Policy:
-    try:
-        return Policy(load(path))
-    except PolicyError as e:
-        click.echo(str(e), err=True)
-        n = len(e.diagnostics)
-        click.echo(f"{n} error{'s' if n != 1 else ''} in `{path}`: it cannot be compared", err=True)
-        sys.exit(EXIT_USAGE)
+    return load_or_exit(path, EXIT_USAGE, f"`{path}` cannot be compared")
 
 
 @click.command(name="diff")

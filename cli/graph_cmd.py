@@ -16,7 +16,7 @@ from engine.graph_export import build_view, to_dot, to_mermaid, to_svg
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
 def graph(policy: str, tool: Optional[str], fmt: str, out: Optional[str]) -> None:
     """Render POLICY's decision graph (dispatch, risk, categories, checks, combination)."""
-    from .main import load_or_exit
+    from .inputs import load_or_exit
     pol = load_or_exit(policy)
     if tool is not None and tool not in pol.graph.tools:
         from policy_lang.errors import did_you_mean

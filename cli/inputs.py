@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterator, Tuple
 
 import yaml
 
@@ -100,3 +100,19 @@ def read_history(path: str) -> Iterator[Tuple[int, Any]]:
             raise InputError(f"{name}:{n}:{e.column}", e.message) from None
         except ActionError as e:
             raise InputError(f"{name}:{n}", e.message) from None
+
+
+def load_or_exit(path: str, exit_code: int = 1, consequence: str = "the policy is not evaluated"):
+    """Load and compile a policy, or print every diagnostic and exit (a policy with errors never runs)."""
+    import click
+
+    from engine import Policy
+    from policy_lang import PolicyError
+    from policy_lang.checker import load
+    try:
+        return Policy(load(path))
+    except PolicyError as e:
+        click.echo(str(e), err=True)
+        n = len(e.diagnostics)
+        click.echo(f"{n} error{'s' if n != 1 else ''}: {consequence}", err=True)
+        sys.exit(exit_code)

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import List, Optional
 
 import click
 
-from engine import MemoryLedger, Policy
+from engine import MemoryLedger
 from engine.actions import EPOCH, parse_timestamp
-from policy_lang import PolicyError
-from policy_lang.checker import load
 
 from . import render
-from .inputs import InputError, read_action, read_history
+from .inputs import InputError, load_or_exit, read_action, read_history
 from .testrunner import discover, run_file
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -25,14 +22,6 @@ def _fail_input(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def load_or_exit(path: str) -> Policy:
-    try:
-        return Policy(load(path))
-    except PolicyError as e:
-        click.echo(str(e), err=True)
-        n = len(e.diagnostics)
-        click.echo(f"{n} error{'s' if n != 1 else ''}: the policy is not evaluated", err=True)
-        sys.exit(EXIT_FAIL)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

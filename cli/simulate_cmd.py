@@ -11,20 +11,14 @@ import click
 from engine.evaluator import Policy
 from engine.history import FORMATS, History, HistoryError, parse_filters, parse_when
 from engine.simulate import simulate as run_simulation
-from policy_lang import PolicyError
-from policy_lang.checker import load
+
+from .inputs import load_or_exit
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _load(path: str) -> Policy:
-    try:
-        return Policy(load(path))
-    except PolicyError as e:
-        click.echo(str(e), err=True)
-        n = len(e.diagnostics)
-        click.echo(f"{n} error{'s' if n != 1 else ''}: the policy is not evaluated", err=True)
-        sys.exit(EXIT_FAIL)
+    return load_or_exit(path, EXIT_FAIL)
 
 
 class Progress:

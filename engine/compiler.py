@@ -58,12 +58,6 @@ def make_reason(ctx: Context, rule: str, o: A.Outcome, where: str, source: str, 
     return Reason(rule, o.kind, message, where, advisory, route, target, source)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, A.Duration):
-        return value.seconds
-    return value
 
 
 # ------------------------------------------------------------------ passes
@@ -71,7 +65,7 @@ def _plain(value: Any) -> Any:
 def resolve_consts(ctx: Context) -> None:
     """Consts become plain values (lists for list literals, seconds for durations)."""
     p = ctx.program
-    consts = {name: _plain(c.value) for name, c in p.consts.items()}
+    consts = {name: A.plain(c.value) for name, c in p.consts.items()}
     routes = {name: route_dict(r) for name, r in p.routes.items()}
     first = next(iter(routes.values()), None)
     ctx.graph = DecisionGraph(

@@ -400,11 +400,11 @@ class _Analysis:
 
     def const_value(self, e: Any) -> Any:
         if isinstance(e, A.Literal):
-            return _plain(e.value)
+            return A.plain(e.value)
         if isinstance(e, A.Duration):
             return e.seconds
         if isinstance(e, A.Path) and not e.keys and e.root in self.cur and e.root not in ROOTS:
-            return _plain(self.cur[e.root])
+            return A.plain(self.cur[e.root])
         if isinstance(e, A.Path) and not e.keys and e.root == "tool" and self.tool_name is not None:
             return self.tool_name   # the search runs one tool at a time: `tool` is a constant there
         if isinstance(e, A.ListExpr):
@@ -654,12 +654,6 @@ def _times_for(fn: str, k: Any, tz: str) -> List[str]:
     return [t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") for t in out]
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_plain(x) for x in v]
-    if isinstance(v, A.Duration):
-        return v.seconds
-    return v
 
 
 def _assignments(vars_: Dict[Tuple[str, ...], _Var], fixed: Dict[str, Any]) -> Iterator[Dict[str, Any]]:

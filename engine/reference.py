@@ -63,7 +63,7 @@ class Interpreter:
             v = self.consts[p.root]
             v = v.seconds if isinstance(v, A.Duration) else (list(v) if isinstance(v, tuple) else v)
             if isinstance(v, list):
-                v = [_plain(x) for x in v]
+                v = [A.plain(x) for x in v]
         else:
             v = action.get(p.root)
             if p.root == "confidence" and not p.keys and v is None:
@@ -79,7 +79,7 @@ class Interpreter:
 
     def ev(self, e: A.Expr, a: dict, env: Dict[str, Any]) -> Any:
         if isinstance(e, A.Literal):
-            return _plain(e.value)
+            return A.plain(e.value)
         if isinstance(e, A.Duration):
             return e.seconds
         if isinstance(e, A.Path):
@@ -308,12 +308,6 @@ class Interpreter:
         return within(before, amount, line.limit)
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_plain(x) for x in v]
-    if isinstance(v, A.Duration):
-        return v.seconds
-    return v
 
 
 def _route(r: A.Route) -> dict:

@@ -287,3 +287,12 @@ class Module:
     decls: Tuple[Decl, ...]
     file: str = field(default="<memory>", compare=False)
     comments: Tuple[Comment, ...] = field(default=(), compare=False, repr=False)
+
+
+def plain(value: Any) -> Any:
+    """A const's value as evaluation sees it: list literals as lists, durations as seconds."""
+    if isinstance(value, tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Duration):
+        return value.seconds
+    return value
