@@ -123,3 +123,31 @@ def test_an_agent_loop_through_every_outcome(tmp_path):
                                    "deny", "require_approval", "require_approval"]
     # what the simulation executes is what really executed
     assert [ran for _, ran in sim] == [x["executed"] for x in lines]
+
+
+def test_the_exported_history_runs_through_signoff_simulate(tmp_path):
+    """`audit export` writes a history `signoff simulate` reads as it is, human verdicts included."""
+    import test_workflow_e2e as me
+    captured = {}
+    original = me.simulate
+
+    def keep(path):
+        captured["path"] = path
+        captured["sim"] = original(path)
+        return captured["sim"]
+    me.simulate = keep
+    try:
+        test_an_agent_loop_through_every_outcome(tmp_path)
+    finally:
+        me.simulate = original
+    from cli.simulate_cmd import simulate as simulate_cmd
+    decisions = tmp_path / "decisions.jsonl"
+    r = CliRunner().invoke(simulate_cmd, [str(POLICY_PATH), "--history", captured["path"], "--format", "json",
+                                          "--decisions", str(decisions)])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    expected = [o for o, _ in captured["sim"]]
+    assert report["total"] == len(expected) == 8
+    assert {k: v for k, v in report["outcomes"].items() if v} == {
+        o: expected.count(o) for o in set(expected)}
+    assert [json.loads(x)["outcome"] for x in decisions.read_text().splitlines()] == expected
