@@ -130,6 +130,7 @@ from .approvals_cmd import approvals  # noqa: E402
 from .audit_cmd import audit  # noqa: E402
 from .simulate_cmd import simulate  # noqa: E402
 from .diff_cmd import diff  # noqa: E402
+from .lint_cmd import lint  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
@@ -137,6 +138,7 @@ cli.add_command(approvals)
 cli.add_command(audit)
 cli.add_command(simulate)
 cli.add_command(diff)
+cli.add_command(lint)
 
 
 def main() -> None:

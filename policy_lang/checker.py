@@ -1,6 +1,7 @@
 """Semantic checks over a loaded policy; collects every problem, then yields one merged `Program`."""
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -356,9 +357,20 @@ _BAD = object()
 
 
 def schema_problem(value: Any) -> Optional[str]:
-    import jsonschema
     if not isinstance(value, (dict, bool)):
         return "a schema must be an object or a boolean"
+    try:
+        key = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return "a schema must be JSON"
+    return _schema_problem_cached(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema_problem_cached(key: str) -> Optional[str]:
+    """Checking a schema against its metaschema costs ~1 ms; policies repeat the same schemas."""
+    import jsonschema
+    value = json.loads(key)
     try:
         cls = jsonschema.validators.validator_for(value, default=jsonschema.Draft202012Validator)
         cls.check_schema(value)

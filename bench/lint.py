@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Lint benchmark: time `signoff lint` on generated policies of 10,000 rules (target ≤ 2 s).
+
+A *rule* is one decision line: a `risk` line, a category outcome line, or a `require`/`budget`
+line of a check (as in bench/decide.py). Two shapes, both lint-clean (infos aside) so that the
+time is spent analysing, not printing:
+
+  * `plain` — the shape of bench/decide.py: two risk lines per tool, one `require` per check,
+    no schemas;
+  * `rich` — every analysis at work: schema files, three risk lines per tool, four-line checks
+    on two tools each (intervals, sets, presence guards, a quantifier, a budget).
+
+For each it prints the time to parse (loader), to parse and check (checker), to lint in-process
+(`policy_lang.lint.lint_file`: read, parse, check and analyse; the analyses alone are the
+difference) and, when the command is registered in cli/main.py, the wall time of
+`python -m cli lint FILE --format json` as a subprocess (interpreter start-up included).
+
+    python bench/lint.py                   # both shapes, 10,000 rules, best of 3 runs
+    python bench/lint.py --shape plain --runs 1
+    python bench/lint.py --json out.json   # also write the figures as JSON
+
+Exit status 1 when the first shape run misses the target.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from policy_lang.checker import check  # noqa: E402
+from policy_lang.lint import lint_file  # noqa: E402
+from policy_lang.loader import load_files  # noqa: E402
+
+TARGET_S = 2.0
+
+
+SCHEMA = {"type": "object", "required": ["amount"],
+          "properties": {"amount": {"type": "number"}, "invoice_id": {"type": "string"},
+                         "items": {"type": "array", "items": {"type": "string"}}}}
+
+
+def make_plain(n_rules: int) -> Tuple[str, Dict[str, int], Dict[str, str]]:
+    """The shape of bench/decide.py: per tool `risk medium when args.amount <= K` and `risk high
+    otherwise`; about n/20 checks of one `require` line on two tools each; 3 category lines.
+    Tools have no schema (so every tool gets the info I100)."""
+    n_checks = max(1, n_rules // 20)                      # as bench/decide.py's shape()
+    if (n_rules - 3 - n_checks) % 2:
+        n_checks += -1 if n_checks > 1 else 1
+    n_tools = (n_rules - 3 - n_checks) // 2
+    out: List[str] = [f'policy "lint-plain-{n_rules}"', 'version "1"', "",
+                      'route team_review {\n  approvers "team_lead"\n  timeout 4h then escalate to "ops_oncall"\n}',
+                      'route finance_review {\n  approvers "finance_manager", "cfo"\n  quorum 2\n}', ""]
+    for i in range(n_tools):
+        out.append(f"tool tool_{i:05d} {{\n  risk medium when args.amount <= {50 + i % 850}\n  risk high otherwise\n}}")
+    out += ["category medium {\n  allow when confidence >= 0.9\n  require approval via team_review otherwise\n}",
+            "category high {\n  require approval via finance_review\n}"]
+    for j in range(n_checks):
+        out.append(f"check cap_{j:05d} on tool_{(2 * j) % n_tools:05d}, tool_{(2 * j + 1) % n_tools:05d} {{\n"
+                   f'  require args.amount < {200 + j % 790} else escalate to "ops_oncall"\n}}')
+    out.append("unknown tools deny")
+    counts = {"tools": n_tools, "risk lines": 2 * n_tools, "category lines": 3, "check lines": n_checks}
+    counts["rules"] = counts["risk lines"] + counts["category lines"] + counts["check lines"]
+    return "\n".join(out) + "\n", counts, {}
+
+
+def make_rich(n_rules: int) -> Tuple[str, Dict[str, int], Dict[str, str]]:
+    """Every analysis at work: per pair of tools, 3 risk lines each (each tool with a schema file)
+    and one check of 4 lines (interval and set conditions, a presence guard, a quantifier, a
+    budget): 10 rules per pair, plus 7 category lines."""
+    pairs = max(1, (n_rules - 7) // 10)
+    out: List[str] = [f'policy "lint-rich-{n_rules}"', 'version "1"', "",
+                      'const PLANS = ["business", "enterprise"]', "",
+                      'route team_review {\n  approvers "team_lead"\n  timeout 4h then escalate to "ops_oncall"\n}',
+                      'route finance_review {\n  approvers "finance_manager", "cfo"\n  quorum 2\n}', ""]
+    for i in range(2 * pairs):
+        lo, hi = 20 + i % 50, 200 + i % 300
+        out.append(f"tool tool_{i:05d} {{\n  schema \"schemas/s{i % 10}.json\"\n"
+                   f"  risk low when args.amount <= {lo}\n  risk medium when args.amount <= {hi}\n"
+                   "  risk high otherwise\n}")
+    out += [
+        "category low {\n  allow when confidence >= 0.7\n  require approval via team_review otherwise\n}",
+        "category medium {\n  allow when confidence >= 0.9 and tenant.plan in PLANS\n"
+        "  require approval via team_review otherwise\n}",
+        "category high {\n  require approval via finance_review when confidence >= 0.5\n"
+        '  escalate to "finance_oncall" otherwise\n}',
+    ]
+    for j in range(pairs):
+        a, b = f"tool_{2 * j:05d}", f"tool_{2 * j + 1:05d}"
+        cap = 500 + j % 400
+        out.append(
+            f"check cap_{j:05d} on {a}, {b} {{\n"
+            f'  require args.amount > 0 and args.amount <= {cap} else deny "amount outside 0..{cap}"\n'
+            '  require args.invoice_id present else ask "Which invoice?"\n'
+            '  require args.items missing or (all s in args.items: s starts_with "SKU-") else deny "unknown item"\n'
+            f'  budget sum(args.amount) per tenant per 1d <= {cap * 4} else escalate to "finance_oncall"\n'
+            "}")
+    out.append("unknown tools deny")
+    files = {f"schemas/s{k}.json": json.dumps(dict(SCHEMA, title=f"schema {k}")) for k in range(10)}
+    counts = {"tools": 2 * pairs, "risk lines": 6 * pairs, "category lines": 7, "check lines": 4 * pairs}
+    counts["rules"] = counts["risk lines"] + counts["category lines"] + counts["check lines"]
+    return "\n".join(out) + "\n", counts, files
+
+
+def best_of(runs: int, fn):
+    best, value = float("inf"), None
+    for _ in range(runs):
+        t = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, value
+
+
+def run_shape(name: str, maker, n_rules: int, runs: int) -> Dict[str, object]:
+    text, counts, files = maker(n_rules)
+    with tempfile.TemporaryDirectory() as tmp:
+        for rel, content in files.items():
+            Path(tmp, rel).parent.mkdir(parents=True, exist_ok=True)
+            Path(tmp, rel).write_text(content, encoding="utf-8")
+        path = os.path.join(tmp, "bench.policy")
+        Path(path).write_text(text, encoding="utf-8")
+        t_parse, loaded = best_of(runs, lambda: load_files(path))
+        t_check, _ = best_of(runs, lambda: check(load_files(path)))
+        t_lint, diags = best_of(runs, lambda: lint_file(path))
+        noisy = [d for d in diags if d.severity != "info"]
+        if noisy:
+            raise SystemExit(f"unexpected diagnostics in the generated policy, first: {noisy[0]}")
+        t_cli = None
+        probe = subprocess.run([sys.executable, "-m", "cli", "lint", "--help"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "cli", "lint", path, "--format", "json"], cwd=ROOT,
+                                  capture_output=True, text=True)
+            t_cli = time.perf_counter() - t0
+            if done.returncode != 0:
+                raise SystemExit(done.stderr)
+    print(f"{name}: {counts['rules']} rules ({counts['tools']} tools, {counts['risk lines']} risk lines, "
+          f"{counts['category lines']} category lines, {counts['check lines']} check lines), "
+          f"{len(text.splitlines())} lines")
+    print(f"  parse (loader):             {t_parse:6.3f} s")
+    print(f"  parse + check (checker):    {t_check:6.3f} s")
+    print(f"  lint (load + analyses):     {t_lint:6.3f} s   (analyses alone ≈ {max(t_lint - t_check, 0):.3f} s)")
+    if t_cli is not None:
+        print(f"  `signoff lint` subprocess:  {t_cli:6.3f} s   (interpreter start-up and imports included)")
+    ok = t_lint <= TARGET_S
+    print(f"  {'PASS' if ok else 'MISS'}: lint in {t_lint:.2f} s (target ≤ {TARGET_S:g} s)")
+    return {"shape": name, "rules": counts["rules"], "parse_s": t_parse, "check_s": t_check,
+            "lint_s": t_lint, "analyses_s": max(t_lint - t_check, 0), "cli_s": t_cli, "pass": ok}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rules", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=3, help="best of this many runs (default 3)")
+    ap.add_argument("--shape", choices=["plain", "rich", "both"], default="both")
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args(argv)
+    shapes = [("plain", make_plain), ("rich", make_rich)]
+    figures = [run_shape(n, m, args.rules, args.runs) for n, m in shapes if args.shape in (n, "both")]
+    if args.json:
+        Path(args.json).write_text(json.dumps({"target_s": TARGET_S, "shapes": figures}, indent=2))
+    return 0 if figures[0]["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1588 @@
+"""`signoff lint`: every load error of the checker, plus analysis warnings over a policy that loads.
+
+Codes are stable and never renumbered; new ones are added at the end of their group. Every
+code is documented, with a bad and a fixed example, in docs/lint-rules.md.
+
+The analyses reason about conditions in a two-valued model where a comparison that is
+evaluated without error has present operands of the compared type (an evaluation error
+only ever adds a `deny`, spec §4.7). Conditions are put in disjunctive normal form over
+*atoms*: interval constraints on numeric comparisons with constants, set constraints from
+`==`/`!=`/`in`/`not in` with literals, `present`/`missing` (a present path has present
+parents), and opaque atoms (anything else, known only to contradict their own negation).
+Whatever grows past a size limit is treated as unknown, so every warning is proved, never
+guessed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+
+from . import ast as A
+from .checker import Program
+from .checker import check as check_program
+from .errors import CODES, Diagnostic, PolicyError, did_you_mean
+from .loader import STDLIB_DIR, LoadedFile, load_files, read_text
+from .printer import expr_text, outcome_text
+
+__all__ = ["RULES", "ALL_CODES", "Rule", "lint_file", "lint_paths", "lint_text", "policy_files",
+           "severity_of", "read_error"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    summary: str
+    help: str
+
+
+RULES: Dict[str, Rule] = {r.code: r for r in (
+    Rule("W100", "unreachable-line", "warning", "risk or category line that is never chosen",
+         "a line after `otherwise` or a bare line, or whose condition an earlier line of the block "
+         "always matches first, never decides anything: remove it or move it up"),
+    Rule("W101", "check-never-fails", "warning", "check condition that is always true",
+         "a `require` line whose condition always holds never produces its outcome: tighten or remove it"),
+    Rule("W102", "check-never-passes", "warning", "check condition that is never true",
+         "a `require` line whose condition can never hold gives its outcome to every action it applies to"),
+    Rule("W103", "confidence-out-of-range", "warning", "confidence threshold outside [0, 1]",
+         "`confidence` is a probability between 0 and 1"),
+    Rule("W104", "incompatible-types", "warning", "comparison or operation between incompatible types",
+         "values of different types are never equal, and ordering or arithmetic on them is an "
+         "evaluation error (deny)"),
+    Rule("W105", "undeclared-path", "warning", "path not declared in the tool's JSON Schema",
+         "a path the tool's schema does not declare is usually a typo, and missing at run time"),
+    Rule("W106", "schema-type-mismatch", "warning", "value of a type or range the tool's JSON Schema forbids",
+         "the schema rejects such arguments before any rule runs, so the comparison can never hold"),
+    Rule("W107", "unused-route", "warning", "route that no rule uses",
+         "remove the route, or name it in a `require approval via` outcome"),
+    Rule("W108", "unreachable-level", "warning", "category level that no tool can reach",
+         "no `risk` line gives this level, so the category block never applies"),
+    Rule("W109", "check-on-undeclared-tool", "warning", "check on a tool that has no `tool` block",
+         "the check applies to that name, but such actions are unknown tools: declare the tool or fix the name"),
+    Rule("W110", "impossible-budget", "warning", "budget whose limit can never be met",
+         "a non-positive limit (or a `count()` limit below 1) fails every action the budget applies to"),
+    Rule("W111", "category-not-closed", "warning", "category block without a closing line",
+         "an action that no line matches is denied; end the block with `OUTCOME otherwise`"),
+    Rule("W112", "dead-rule", "warning", "outcome always overridden by a stronger one",
+         "whenever this line gives its outcome, another binding line gives a stricter one"),
+    Rule("W113", "regex-backtracking", "warning", "regular expression with nested quantifiers",
+         "a quantifier inside a quantified group can take exponential time on some inputs"),
+    Rule("I100", "tool-without-schema", "info", "tool with no JSON Schema",
+         "a `schema` makes bad arguments a denial before any rule runs, and lets lint check paths"),
+)}
+
+ALL_CODES: Dict[str, str] = {**CODES, **{c: r.summary for c, r in RULES.items()}}
+STRENGTH = {"allow": 0, "require_approval": 1, "ask": 2, "escalate": 3, "deny": 4}
+_SYNTAX = ("E100", "E101", "E102", "E103", "E104")
+
+
+def severity_of(code: str) -> str:
+    return RULES[code].severity if code in RULES else "error"
+
+
+# ======================================================================= constants and atoms
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "NO"
+
+
+NO = _NoValue()
+MAX_DNF = 64          # conjunctions kept for one condition
+MAX_PRODUCT = 512     # conjunctions kept while combining conditions
+
+Atom = Tuple[Any, ...]
+Conj = FrozenSet[Atom]
+DNF = Optional[List[Conj]]   # None: unknown (too large); []: never true; [frozenset()]: always true
+TRUE: List[Conj] = [frozenset()]
+FALSE: List[Conj] = []
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_NEG = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+_ORDER = ("<", "<=", ">", ">=")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _tag(v: Any) -> Optional[Tuple[str, Any]]:
+    """A hashable value with its type, so that `true` never equals `1`."""
+    if isinstance(v, bool):
+        return ("b", v)
+    if _is_num(v):
+        try:
+            return ("n", float(v))
+        except OverflowError:
+            return None
+    if isinstance(v, str):
+        return ("s", v)
+    return None
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if _is_num(v):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, tuple):
+        return "list"
+    return "value"
+
+
+def _jeq(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_jeq(x, y) for x, y in zip(a, b))
+    ta, tb = _tag(a), _tag(b)
+    return ta is not None and ta == tb
+
+
+def _const_compare(op: str, a: Any, b: Any) -> Optional[bool]:
+    """Value of a comparison of two constants, or None when it is an evaluation error."""
+    if op == "==":
+        return _jeq(a, b)
+    if op == "!=":
+        return not _jeq(a, b)
+    if op in _ORDER:
+        if (_is_num(a) and _is_num(b)) or (isinstance(a, str) and isinstance(b, str)):
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        return None
+    if op in ("in", "not in"):
+        if not isinstance(b, tuple):
+            return None
+        found = any(_jeq(a, x) for x in b)
+        return found if op == "in" else not found
+    if op in ("starts_with", "ends_with"):
+        if isinstance(a, str) and isinstance(b, str):
+            return a.startswith(b) if op == "starts_with" else a.endswith(b)
+        return None
+    if op == "contains":
+        if isinstance(a, str) and isinstance(b, str):
+            return b in a
+        if isinstance(a, tuple):
+            return any(_jeq(x, b) for x in a)
+        return None
+    if op == "matches":
+        if isinstance(a, str) and isinstance(b, str):
+            try:
+                return re.search(b, a) is not None
+            except re.error:
+                return None
+        return None
+    return None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _paths_in(e: Any, out: List[A.Path]) -> None:
+    """Every path an evaluation of `e` reads (quantifier bodies excluded)."""
+    if isinstance(e, A.Path):
+        out.append(e)
+    elif isinstance(e, A.Quantifier):
+        _paths_in(e.source, out)
+    elif isinstance(e, (A.BoolOp, A.Arith, A.Compare)):
+        _paths_in(e.left, out)
+        _paths_in(e.right, out)
+    elif isinstance(e, (A.Not, A.Neg)):
+        _paths_in(e.operand, out)
+    elif isinstance(e, A.Presence):
+        _paths_in(e.path, out)
+    elif isinstance(e, A.Call):
+        for a in e.args:
+            _paths_in(a, out)
+    elif isinstance(e, A.ListExpr):
+        for i in e.items:
+            _paths_in(i, out)
+
+
+def _path_text(p: A.Path) -> str:
+    return expr_text(p)
+
+
+class Logic:
+    """Conditions as DNF over atoms, with a satisfiability test on conjunctions."""
+
+    def __init__(self, consts: Dict[str, Any]):
+        self.consts = consts
+        self._cache: Dict[Tuple[int, bool], DNF] = {}
+        self._keep: List[Any] = []  # keeps cached expressions alive, so ids stay unique
+
+    # ---------------------------------------------------------------- constants
+    def const(self, e: Any) -> Any:
+        if isinstance(e, A.Literal):
+            return e.value
+        if isinstance(e, A.Duration):
+            return e.seconds
+        if isinstance(e, A.Path) and not e.keys and e.root in self.consts:
+            v = self.consts[e.root]
+            return v.seconds if isinstance(v, A.Duration) else v
+        if isinstance(e, A.Neg):
+            v = self.const(e.operand)
+            return -v if _is_num(v) else NO
+        if isinstance(e, A.ListExpr):
+            vals = tuple(self.const(i) for i in e.items)
+            return NO if any(v is NO for v in vals) else vals
+        return NO
+
+    def presence(self, *exprs: Any) -> FrozenSet[Atom]:
+        found: List[A.Path] = []
+        for e in exprs:
+            _paths_in(e, found)
+        return frozenset(("pres", _path_text(p), True) for p in found
+                         if p.root not in self.consts and p.root not in ("confidence", "tool"))
+
+    # ---------------------------------------------------------------- DNF
+    def dnf(self, e: Any, pos: bool = True) -> DNF:
+        key = (id(e), pos)
+        if key in self._cache:
+            return self._cache[key]
+        self._keep.append(e)
+        out = self._dnf(e, pos)
+        if out is not None and len(out) > MAX_DNF:
+            out = self._opaque(e, pos)
+        self._cache[key] = out
+        return out
+
+    def _dnf(self, e: Any, pos: bool) -> DNF:
+        if isinstance(e, A.BoolOp):
+            left, right = self.dnf(e.left, pos), self.dnf(e.right, pos)
+            if (e.op == "and") == pos:
+                out = self.product(left, right)
+            else:
+                out = None if left is None or right is None else self.union(left, right)
+            return out if out is not None else self._opaque(e, pos)
+        if isinstance(e, A.Not):
+            return self.dnf(e.operand, not pos)
+        v = self.const(e)
+        if v is not NO:
+            if isinstance(v, bool):
+                return TRUE if v == pos else FALSE
+            return self._opaque(e, pos)
+        if isinstance(e, A.Compare):
+            return self._compare(e, pos)
+        if isinstance(e, A.Presence) and isinstance(e.path, A.Path):
+            return [frozenset({("pres", _path_text(e.path), e.present == pos)})]
+        if isinstance(e, A.Path) and e.root != "confidence":
+            atom = ("in", _path_text(e), frozenset({("b", pos)}))
+            return [frozenset({atom}) | self.presence(e)]
+        return self._opaque(e, pos)
+
+    def _opaque(self, e: Any, pos: bool, presence: FrozenSet[Atom] = frozenset()) -> List[Conj]:
+        return [frozenset({("op", expr_text(e), pos)}) | presence]
+
+    def _compare(self, e: A.Compare, pos: bool) -> DNF:
+        op, left, right = e.op, e.left, e.right
+        lv, rv = self.const(left), self.const(right)
+        pres = self.presence(left, right)
+        if lv is not NO and rv is not NO:
+            r = _const_compare(op, lv, rv)
+            if r is None:
+                return self._opaque(e, pos)
+            return TRUE if r == pos else FALSE
+        if op in _ORDER:
+            if rv is NO and lv is not NO:
+                left, right, lv, rv, op = right, left, rv, lv, _FLIP[op]
+            if rv is not NO:
+                if _is_num(rv):
+                    try:
+                        bound = float(rv)
+                    except OverflowError:
+                        return self._opaque(e, pos, pres)
+                    o = op if pos else _NEG[op]
+                    return [frozenset({("cmp", expr_text(left), o, bound)}) | pres]
+                return self._opaque(e, pos, pres)
+            lt, rt = expr_text(left), expr_text(right)
+            if op == "<":
+                key, truth = (lt, rt), True
+            elif op == ">":
+                key, truth = (rt, lt), True
+            elif op == "<=":
+                key, truth = (rt, lt), False
+            else:
+                key, truth = (lt, rt), False
+            return [frozenset({("rel", key[0], "<", key[1], truth == pos)}) | pres]
+        if op in ("==", "!="):
+            eq = (op == "==") == pos
+            if lv is not NO or rv is not NO:
+                term, value = (right, lv) if lv is not NO else (left, rv)
+                t = _tag(value)
+                if t is None:
+                    return self._opaque(e, pos, pres)
+                return [frozenset({("in" if eq else "nin", expr_text(term), frozenset({t}))}) | pres]
+            a, b = sorted((expr_text(left), expr_text(right)))
+            return [frozenset({("rel", a, "==", b, eq)}) | pres]
+        if op in ("in", "not in") and lv is NO and isinstance(rv, tuple):
+            tags = [_tag(x) for x in rv]
+            if any(t is None for t in tags):
+                return self._opaque(e, pos, pres)
+            member = (op == "in") == pos
+            return [frozenset({("in" if member else "nin", expr_text(left), frozenset(tags))}) | pres]
+        if op == "not in":
+            key = expr_text(A.Compare("in", left, right))
+            return [frozenset({("op", key, not pos)}) | pres]
+        return self._opaque(e, pos, pres)
+
+    # ---------------------------------------------------------------- combining
+    def union(self, a: List[Conj], b: List[Conj]) -> List[Conj]:
+        seen = set(a)
+        return a + [c for c in b if c not in seen]
+
+    def product(self, a: DNF, b: DNF, limit: int = MAX_PRODUCT) -> DNF:
+        if a is None or b is None:
+            return None
+        if not a or not b:
+            return []
+        if len(a) == 1 and not a[0]:
+            return b
+        if len(b) == 1 and not b[0]:
+            return a
+        out: List[Conj] = []
+        seen: Set[Conj] = set()
+        for x in a:
+            for y in b:
+                c = x | y
+                if c in seen or not self.sat(c):
+                    continue
+                seen.add(c)
+                out.append(c)
+                if len(out) > limit:
+                    return None
+        return out
+
+    def never(self, *parts: DNF) -> bool:
+        """True when the conjunction of every part is proved unsatisfiable."""
+        acc: DNF = TRUE
+        for p in parts:
+            acc = self.product(acc, p)
+            if acc is None:
+                return False
+            if not acc:
+                return True
+        return not acc
+
+    # ---------------------------------------------------------------- satisfiability
+    def sat(self, conj: Conj) -> bool:
+        opq: Dict[Tuple, bool] = {}
+        pres: Dict[str, bool] = {}
+        terms: Dict[str, List[Atom]] = {}
+        for a in conj:
+            k = a[0]
+            if k == "op" or k == "rel":
+                key, v = a[:-1], a[-1]
+                if opq.setdefault(key, v) != v:
+                    return False
+            elif k == "pres":
+                if pres.setdefault(a[1], a[2]) != a[2]:
+                    return False
+            else:
+                terms.setdefault(a[1], []).append(a)
+        if pres:
+            absent = [p for p, v in pres.items() if not v]
+            if absent:
+                present = [p for p, v in pres.items() if v]
+                for m in absent:
+                    n = len(m)
+                    for p in present:
+                        if len(p) > n and p.startswith(m) and p[n] in ".[":
+                            return False
+        for atoms in terms.values():
+            if not self._term_sat(atoms):
+                return False
+        return True
+
+    @staticmethod
+    def _term_sat(atoms: List[Atom]) -> bool:
+        lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
+        numeric = False
+        allowed: Optional[Set] = None
+        excluded: Set = set()
+        for a in atoms:
+            if a[0] == "cmp":
+                numeric = True
+                op, v = a[2], a[3]
+                if op == ">":
+                    if v > lo:
+                        lo, lo_inc = v, False
+                    elif v == lo:
+                        lo_inc = False
+                elif op == ">=":
+                    if v > lo:
+                        lo, lo_inc = v, True
+                elif op == "<":
+                    if v < hi:
+                        hi, hi_inc = v, False
+                    elif v == hi:
+                        hi_inc = False
+                elif op == "<=":
+                    if v < hi:
+                        hi, hi_inc = v, True
+            elif a[0] == "in":
+                allowed = set(a[2]) if allowed is None else allowed & a[2]
+            elif a[0] == "nin":
+                excluded |= a[2]
+
+        def within(x: float) -> bool:
+            return (lo < x or (lo == x and lo_inc)) and (x < hi or (x == hi and hi_inc))
+
+        if allowed is not None:
+            cand = allowed - excluded
+            if numeric:
+                cand = {t for t in cand if t[0] == "n" and within(t[1])}
+            return bool(cand)
+        if numeric:
+            if lo > hi or (lo == hi and not (lo_inc and hi_inc)):
+                return False
+            if lo == hi and ("n", lo) in excluded:
+                return False
+        return True
+
+
+# ======================================================================= JSON Schema view
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+class SchemaView:
+    """Read-only walks over one tool's JSON Schema: properties, local `$ref`s, combinators."""
+
+    OPEN = object()
+
+    def __init__(self, root: Any):
+        self.root = root
+
+    def deref(self, node: Any, depth: int = 0) -> List[Any]:
+        if depth > 20:
+            return [True]
+        if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            target = self._pointer(ref)
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            out = self.deref(target, depth + 1) if target is not self.OPEN else [True]
+            return out + ([rest] if any(k in rest for k in ("properties", "type", "enum", "const",
+                                                               "additionalProperties")) else [])
+        return [node]
+
+    def _pointer(self, ref: str) -> Any:
+        if not ref.startswith("#"):
+            return self.OPEN
+        node = self.root
+        for part in [p for p in ref[1:].split("/") if p]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return self.OPEN
+        return node
+
+    def expand(self, nodes: Iterable[Any], depth: int = 0) -> List[Any]:
+        """Every alternative to look properties up in (combinator branches flattened)."""
+        out: List[Any] = []
+        for n in nodes:
+            for d in self.deref(n):
+                if not isinstance(d, dict):
+                    out.append(d)
+                    continue
+                combos = [b for k in ("allOf", "anyOf", "oneOf") for b in (d.get(k) or [])
+                          if isinstance(d.get(k), list)]
+                own = any(k in d for k in ("properties", "additionalProperties", "patternProperties",
+                                           "items", "prefixItems"))
+                if combos and depth < 20:
+                    if own:
+                        out.append(d)
+                    out.extend(self.expand(combos, depth + 1))
+                else:
+                    out.append(d)
+        return out
+
+    def child(self, nodes: List[Any], key: Any) -> Tuple[str, Any]:
+        """("declared", child nodes) | ("undeclared", (forbidden, declared names)) | ("unknown", None)."""
+        declared: List[Any] = []
+        open_ = False
+        closed: List[bool] = []
+        names: List[str] = []
+        for n in self.expand(nodes):
+            if not isinstance(n, dict):
+                open_ = True
+                continue
+            if isinstance(key, int):
+                prefix = n.get("prefixItems")
+                if isinstance(prefix, list) and key < len(prefix):
+                    declared.append(prefix[key])
+                elif isinstance(n.get("items"), (dict, bool)):
+                    declared.append(n["items"])
+                else:
+                    open_ = True
+                continue
+            props = n.get("properties")
+            pats = n.get("patternProperties")
+            addl = n.get("additionalProperties")
+            if isinstance(props, dict) and key in props:
+                declared.append(props[key])
+                continue
+            if isinstance(pats, dict):
+                hit = [v for p, v in pats.items() if _safe_search(p, key)]
+                if hit:
+                    declared.extend(hit)
+                    continue
+            if isinstance(addl, dict):
+                declared.append(addl)
+                continue
+            if addl is True or (props is None and addl is not False):
+                open_ = True
+                continue
+            closed.append(addl is False)
+            names.extend(props or ())
+        if declared:
+            return "declared", declared + ([True] if open_ else [])
+        if open_ or not closed:
+            return "unknown", None
+        return "undeclared", (all(closed), names)
+
+    def resolve(self, keys: Sequence[Any]) -> Tuple[str, Any, int]:
+        """Walk keys from the root: (status, payload, index of the failing key)."""
+        nodes: List[Any] = [self.root]
+        for i, k in enumerate(keys):
+            status, payload = self.child(nodes, k)
+            if status != "declared":
+                return status, payload, i
+            nodes = payload
+        return "declared", nodes, len(keys)
+
+    def types(self, nodes: List[Any], depth: int = 0) -> Optional[Set[str]]:
+        """JSON types the nodes allow, or None when any type may be."""
+        out: Set[str] = set()
+        for n in nodes:
+            for d in self.deref(n):
+                if not isinstance(d, dict):
+                    return None
+                if "const" in d:
+                    out.add(_json_type(d["const"]))
+                    continue
+                if isinstance(d.get("enum"), list):
+                    out.update(_json_type(v) for v in d["enum"])
+                    continue
+                t = d.get("type")
+                if isinstance(t, str):
+                    out.add(t)
+                elif isinstance(t, list):
+                    out.update(x for x in t if isinstance(x, str))
+                else:
+                    branches = d.get("anyOf") or d.get("oneOf")
+                    if isinstance(branches, list) and depth < 20:
+                        sub = self.types(branches, depth + 1)
+                        if sub is None:
+                            return None
+                        out |= sub
+                    else:
+                        return None
+        if "integer" in out:
+            out.add("number")
+        return out
+
+    def enum(self, nodes: List[Any]) -> Optional[List[Any]]:
+        out: List[Any] = []
+        for n in nodes:
+            for d in self.deref(n):
+                if not isinstance(d, dict):
+                    return None
+                if "const" in d:
+                    out.append(d["const"])
+                elif isinstance(d.get("enum"), list):
+                    out.extend(d["enum"])
+                else:
+                    return None
+        return out
+
+
+def _safe_search(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return True
+
+
+_SCHEMA_TYPE_OF_KIND = {"number": {"number", "integer"}, "string": {"string"}, "boolean": {"boolean"},
+                        "list": {"array"}}
+
+
+def _schema_allows(types: Set[str], kind: str) -> bool:
+    return bool(_SCHEMA_TYPE_OF_KIND.get(kind, set()) & types) if kind in _SCHEMA_TYPE_OF_KIND else True
+
+
+def _describe_types(types: Set[str]) -> str:
+    names = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "a boolean",
+             "array": "a list", "object": "an object", "null": "null"}
+    shown = sorted(t for t in types if not (t == "number" and "integer" in types))
+    words = [names.get(t, t) for t in shown]
+    return " or ".join(words) if words else "nothing"
+
+
+def _lit_text(v: Any) -> str:
+    from .printer import literal_text
+    try:
+        return literal_text(v)
+    except TypeError:
+        return str(v)
+
+
+# ======================================================================= regexes
+
+def _regex_nested_quantifier(pattern: str) -> bool:
+    """A repeated group whose body is, but for optional parts, one more repeat: `(a+)+`,
+    `(\\w+\\s?)*`, `((x{1,3}))+` — one of the two unbounded. Such a body can split the same text
+    into iterations in exponentially many ways, which a backtracking engine tries one by one on a
+    near-miss. A mandatory part in the body (`(-[0-9]+)*`) fixes where iterations start, so it is
+    not reported; nor are atomic groups and possessive quantifiers."""
+    try:
+        import re._parser as sre  # type: ignore[import-not-found]
+        from re._constants import MAXREPEAT  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11
+        import sre_parse as sre  # type: ignore[no-redef]
+        from sre_constants import MAXREPEAT  # type: ignore[no-redef]
+    try:
+        tree = sre.parse(pattern)
+    except Exception:
+        return False
+    state = tree.state
+
+    def is_repeat(item: Any) -> bool:
+        return str(item[0]) in ("MAX_REPEAT", "MIN_REPEAT")
+
+    def flatten(items: List[Any]) -> List[Any]:
+        while len(items) == 1 and str(items[0][0]) == "SUBPATTERN":
+            items = list(items[0][1][-1])
+        return items
+
+    def min_width(items: List[Any]) -> int:
+        try:
+            return sre.SubPattern(state, list(items)).getwidth()[0]
+        except Exception:
+            return 1
+
+    def ambiguous(lo: int, hi: int, body: Any) -> bool:
+        if lo == hi or hi < 2:
+            return False
+        items = flatten(list(body))
+        for k, item in enumerate(items):
+            if not is_repeat(item):
+                continue
+            ilo, ihi, _ = item[1]
+            if ilo == ihi or ihi < 2 or (hi != MAXREPEAT and ihi != MAXREPEAT):
+                continue
+            if min_width(items[:k] + items[k + 1:]) == 0:
+                return True
+        return False
+
+    def walk(seq: Any) -> bool:
+        for op, av in seq:
+            name = str(op)
+            if name in ("MAX_REPEAT", "MIN_REPEAT"):
+                lo, hi, sub = av
+                if ambiguous(lo, hi, sub) or walk(sub):
+                    return True
+            elif name == "SUBPATTERN":
+                if walk(av[-1]):
+                    return True
+            elif name == "BRANCH":
+                if any(walk(b) for b in av[1]):
+                    return True
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                if walk(av[1]):
+                    return True
+            elif name == "GROUPREF_EXISTS":
+                if any(walk(b) for b in av[1:] if b is not None):
+                    return True
+            # ATOMIC_GROUP and POSSESSIVE_REPEAT never backtrack into: not descended
+        return False
+
+    return walk(tree)
+
+
+# ======================================================================= the analyses
+
+class _Linter:
+    def __init__(self, program: Program, files: List[LoadedFile], root: LoadedFile, module: bool):
+        self.p = program
+        self.files = files
+        self.root = root
+        self.module = module
+        self.sources = {f.rel: f.text for f in files}
+        self._lines: Dict[str, List[str]] = {}
+        self.consts = {name: c.value for name, c in program.consts.items()}
+        self.logic = Logic(self.consts)
+        self.out: List[Diagnostic] = []
+        self.levels = program.levels
+        self.highest = program.levels[-1] if program.levels else "high"
+        self.schemas = {name: SchemaView(s.value) for name, s in program.schemas.items()}
+        self.cat_fire: Dict[str, List[Tuple[A.CategoryLine, DNF]]] = {}
+        self.tool_levels: Dict[str, Set[str]] = {}
+        self.every = False
+
+    # ---------------------------------------------------------------- helpers
+    def warn(self, code: str, message: str, span: A.Span, help: Optional[str] = None) -> None:
+        self.out.append(Diagnostic(code, message, span, RULES[code].severity, help))
+
+    def where(self, span: A.Span, here: A.Span) -> str:
+        return f"line {span.line}" if span.file == here.file else span.at()
+
+    def head(self, span: A.Span) -> A.Span:
+        """The first line of a block, up to its `{`."""
+        lines = self.lines(span.file)
+        if lines is None or span.line < 1 or span.line > len(lines):
+            return span
+        text = lines[span.line - 1]
+        start = span.column - 1
+        brace = text.find("{", start)
+        end = brace if brace >= 0 else len(text)
+        seg = text[start:end].rstrip()
+        return A.Span(span.file, span.line, span.column, span.line, span.column + max(len(seg), 1))
+
+    def lines(self, file: str) -> Optional[List[str]]:
+        if file not in self._lines:
+            src = self.sources.get(file)
+            if src is None:
+                return None
+            self._lines[file] = src.splitlines()
+        return self._lines[file]
+
+    def in_root(self, span: A.Span) -> bool:
+        return span.file == self.root.rel
+
+    # ---------------------------------------------------------------- driver
+    def run(self) -> List[Diagnostic]:
+        p = self.p
+        for name, tool in p.tools.items():
+            self.tool_block(tool)
+            if tool.schema is None:
+                self.warn("I100", f"tool `{name}` has no schema", self.head(tool.span),
+                          help="add `schema { … }` or `schema \"FILE.json\"` describing its `args`")
+        for level, cat in p.categories.items():
+            self.category_block(cat)
+        for check in p.checks.values():
+            self.check_block(check)
+        self.expressions()
+        self.dead_rules()
+        if not self.module:
+            self.unused_routes()
+            self.unreachable_levels()
+            self.undeclared_targets()
+        return self.out
+
+    # ---------------------------------------------------------------- ordered blocks
+    def ordered(self, lines: Sequence[Any], kind: str) -> Tuple[List[DNF], DNF]:
+        """W100 for a block's lines; returns each line's firing condition and the no-match remainder."""
+        L = self.logic
+        prefix: DNF = TRUE
+        fires: List[DNF] = []
+        closer = None
+        conds: List[Tuple[Any, Any]] = []
+        for line in lines:
+            if closer is not None:
+                word = "`otherwise`" if closer.otherwise else "a line without `when`"
+                self.warn("W100", f"unreachable {kind} line: {self.where(closer.span, line.span)} already "
+                          f"closes the block with {word}", line.span,
+                          help="lines after `otherwise` or a bare line are never reached: move it up or remove it")
+                fires.append(FALSE)
+                continue
+            if line.when is None:
+                closer = line
+                if prefix is not None and not prefix:
+                    self.warn("W100", f"unreachable {kind} line: the lines above already match every case",
+                              line.span, help="remove it, or loosen the lines above")
+                fires.append(prefix)
+                prefix = FALSE
+                continue
+            pos = L.dnf(line.when, True)
+            fire = L.product(prefix, pos)
+            fires.append(fire)
+            if fire is not None and not fire:
+                text = f"`{_short(expr_text(line.when))}`"
+                if pos is not None and not pos:
+                    self.warn("W100", f"unreachable {kind} line: {text} can never be true", line.span)
+                elif prefix is not None and not prefix:
+                    self.warn("W100", f"unreachable {kind} line: the lines above already match every case",
+                              line.span, help="remove it, or loosen the lines above")
+                else:
+                    culprit = None
+                    for earlier, _ in conds:
+                        if L.never(pos, L.dnf(earlier.when, False)):
+                            culprit = earlier
+                            break
+                    if culprit is not None:
+                        self.warn("W100", f"unreachable {kind} line: whenever {text} holds, "
+                                  f"{self.where(culprit.span, line.span)} "
+                                  f"(`{_short(expr_text(culprit.when))}`) matches first", line.span,
+                                  help="first match wins: put the more specific line first")
+                    else:
+                        self.warn("W100", f"unreachable {kind} line: every case of {text} is matched by "
+                                  "the lines above", line.span,
+                                  help="first match wins: put the more specific line first")
+            conds.append((line, pos))
+            prefix = L.product(prefix, L.dnf(line.when, False))
+        return fires, prefix
+
+    def tool_block(self, tool: A.Tool) -> None:
+        fires, rest = self.ordered(tool.risks, "risk")
+        levels: Set[str] = set()
+        for line, fire in zip(tool.risks, fires):
+            if fire is None or fire:
+                levels.add(line.level)
+        # no line matched, or an error in a risk line: the highest level
+        if not tool.risks or rest is None or rest or any(r.when is not None for r in tool.risks):
+            levels.add(self.highest)
+        self.tool_levels[tool.name] = levels
+
+    def category_block(self, cat: A.Category) -> None:
+        fires, rest = self.ordered(cat.lines, "category")
+        self.cat_fire[cat.level] = list(zip(cat.lines, fires))
+        closed = any(l.when is None for l in cat.lines) or (rest is not None and not rest)
+        if not closed:
+            self.warn("W111", f"category `{cat.level}` has no closing line", self.head(cat.span),
+                      help="an action no line matches is denied: end the block with an "
+                           "`OUTCOME otherwise` line (for example `deny otherwise`)")
+
+    # ---------------------------------------------------------------- checks
+    def check_block(self, check: A.Check) -> None:
+        L = self.logic
+        for line in check.lines:
+            if isinstance(line, A.Require):
+                text = f"`{_short(expr_text(line.cond))}`"
+                pos, neg = L.dnf(line.cond, True), L.dnf(line.cond, False)
+                if pos is not None and not pos:
+                    self.warn("W102", f"check `{check.name}` can never pass: {text} is never true", line.span,
+                              help=f"every action it applies to gets `{outcome_text(line.outcome)}`")
+                elif neg is not None and not neg:
+                    self.warn("W101", f"check `{check.name}` can never fail: {text} is always true", line.span,
+                              help=f"`{outcome_text(line.outcome)}` is never given: tighten the condition or "
+                                   "remove the line")
+            else:
+                limit = line.limit
+                if limit <= 0 or (line.agg == "count" and limit < 1):
+                    what = "`count()` is at least 1 with this action" if line.agg == "count" else \
+                        f"any positive `{expr_text(line.path)}` exceeds it"
+                    shown = line.limit_text or str(limit)
+                    self.warn("W110", f"budget limit `{shown}` can never be met: {what}", line.span,
+                              help=f"every action it applies to gets `{outcome_text(line.outcome)}`; "
+                                   "use a positive limit")
+
+    # ---------------------------------------------------------------- expression-level checks
+    def expressions(self) -> None:
+        p = self.p
+        for tool in p.tools.values():
+            scope = [tool.name] if tool.name in self.schemas else []
+            exprs = [r.when for r in tool.risks if r.when is not None]
+            self.types_block(exprs)
+            for e in exprs:
+                self.walk(e, scope, {})
+        for cat in p.categories.values():
+            exprs = [l.when for l in cat.lines if l.when is not None]
+            self.types_block(exprs)
+            # a category applies to every tool that reaches its level: a path is flagged only when
+            # the schemas of all of them (each tool having one) agree that it is wrong
+            reach = [t for t, lv in self.tool_levels.items() if cat.level in lv]
+            scope = reach if reach and all(t in self.schemas for t in reach) else []
+            for e in exprs:
+                self.walk(e, scope, {}, every=True)
+        for check in p.checks.values():
+            scope = [] if check.targets is None else [t for t in dict.fromkeys(check.targets) if t in self.schemas]
+            exprs: List[Any] = []
+            for line in check.lines:
+                if isinstance(line, A.Require):
+                    exprs.append(line.cond)
+                else:
+                    exprs.extend(([line.path] if line.path is not None else []) + list(line.keys))
+            self.types_block([e for e in exprs if not isinstance(e, A.Path)])
+            for e in exprs:
+                self.walk(e, scope, {})
+
+    def walk(self, e: Any, tools: List[str], scope: Dict[str, Dict[str, List[Any]]], every: bool = False) -> None:
+        """W103, W104 (single expressions), W105, W106, W113 over one expression tree.
+
+        `tools` are the tools whose schemas describe `args` here; with `every`, a schema problem is
+        reported only when it holds for all of them (category lines), else for any (tools, checks)."""
+        self.every = every
+        self._walk(e, tools, scope)
+
+    def _walk(self, e: Any, tools: List[str], scope: Dict[str, Dict[str, List[Any]]]) -> None:
+        walk = self._walk
+        if isinstance(e, A.Path):
+            self.schema_path(e, tools, scope)
+            return
+        if isinstance(e, A.Quantifier):
+            walk(e.source, tools, scope)
+            inner = dict(scope)
+            inner[e.var] = self.item_schemas(e.source, tools, scope)
+            walk(e.body, tools, inner)
+            return
+        if isinstance(e, A.Compare):
+            self.compare(e, tools, scope)
+            walk(e.left, tools, scope)
+            walk(e.right, tools, scope)
+            return
+        if isinstance(e, A.Arith):
+            lv, rv = self.logic.const(e.left), self.logic.const(e.right)
+            for side, v in ((e.left, lv), (e.right, rv)):
+                if v is not NO and not _is_num(v) and not (e.op == "+" and isinstance(v, str)):
+                    self.warn("W104", f"`{e.op}` needs numbers, got {_kind(v)} `{_short(_lit_text(v), 30)}`",
+                              e.span, help="arithmetic on other values is an evaluation error (deny)")
+                    break
+            else:
+                if e.op == "+" and lv is not NO and rv is not NO and _kind(lv) != _kind(rv):
+                    self.warn("W104", f"`+` joins two strings or adds two numbers, not a {_kind(lv)} and a "
+                              f"{_kind(rv)}", e.span)
+            walk(e.left, tools, scope)
+            walk(e.right, tools, scope)
+            return
+        if isinstance(e, A.Call):
+            want = {"len": ("string", "list"), "lower": ("string",), "upper": ("string",),
+                    "domain": ("string",), "hour": ("string",), "weekday": ("string",)}.get(e.fn)
+            if want and e.args:
+                v = self.logic.const(e.args[0])
+                if v is not NO and _kind(v) not in want:
+                    self.warn("W104", f"`{e.fn}` takes {' or '.join('a ' + w for w in want)}, "
+                              f"got {_kind(v)} `{_short(_lit_text(v), 30)}`", e.args[0].span)
+                self.schema_call(e, tools, scope, want)
+            for a in e.args:
+                walk(a, tools, scope)
+            return
+        if isinstance(e, (A.BoolOp,)):
+            walk(e.left, tools, scope)
+            walk(e.right, tools, scope)
+        elif isinstance(e, (A.Not, A.Neg)):
+            walk(e.operand, tools, scope)
+        elif isinstance(e, A.Presence):
+            walk(e.path, tools, scope)
+        elif isinstance(e, A.ListExpr):
+            for i in e.items:
+                walk(i, tools, scope)
+
+    def compare(self, e: A.Compare, tools: List[str], scope: Dict[str, Any]) -> None:
+        L = self.logic
+        lv, rv = L.const(e.left), L.const(e.right)
+        op = e.op
+        # W103: confidence thresholds
+        for term, lit in ((e.left, e.right), (e.right, e.left)):
+            if isinstance(term, A.Path) and term.root == "confidence" and not term.keys and op in _ORDER + ("==", "!="):
+                v = L.const(lit)
+                if _is_num(v) and not 0 <= v <= 1:
+                    help = "`confidence` is between 0 and 1"
+                    if 1 < v <= 100:
+                        help += f"; did you mean `{v / 100:g}`?"
+                    self.warn("W103", f"confidence threshold `{_short(_lit_text(v), 20)}` is outside [0, 1]",
+                              lit.span, help=help)
+        # W104: constants on both sides, or a literal of the wrong kind for the operator
+        if lv is not NO and rv is not NO:
+            if _const_compare(op, lv, rv) is None or (op in ("==", "!=") and _kind(lv) != _kind(rv)):
+                self.warn("W104", f"`{op}` between {_kind(lv)} `{_short(_lit_text(lv), 20)}` and "
+                          f"{_kind(rv)} `{_short(_lit_text(rv), 20)}`", e.span,
+                          help="values of different types are never equal; ordering them is an "
+                               "evaluation error (deny)")
+        elif op in _ORDER:
+            v = rv if rv is not NO else lv
+            if v is not NO and not (_is_num(v) or isinstance(v, str)):
+                self.warn("W104", f"`{op}` compares numbers or strings, not a {_kind(v)}", e.span,
+                          help="this is an evaluation error (deny) for every action")
+        elif op in ("in", "not in") and rv is not NO and not isinstance(rv, tuple):
+            self.warn("W104", f"`{op}` needs a list on its right, got {_kind(rv)} `{_short(_lit_text(rv), 20)}`",
+                      e.right.span, help="write `x in [\"a\", \"b\"]`, or use `contains` for a substring")
+        elif op in ("starts_with", "ends_with", "matches") and rv is not NO and not isinstance(rv, str):
+            self.warn("W104", f"`{op}` needs a string on its right, got {_kind(rv)}", e.right.span)
+        elif op in ("starts_with", "ends_with", "matches", "contains") and lv is not NO and \
+                not isinstance(lv, (str, tuple) if op == "contains" else str):
+            self.warn("W104", f"`{op}` needs a string on its left, got {_kind(lv)}", e.left.span)
+        # W113: catastrophic backtracking
+        if op == "matches" and isinstance(rv, str) and _regex_nested_quantifier(rv):
+            self.warn("W113", f"regular expression `{_short(rv, 40)}` has nested quantifiers", e.right.span,
+                      help="a quantified group that itself holds a quantifier, as in `(a+)+`, can take "
+                           "exponential time on a near-miss; quantify the inner part once, or anchor it")
+        # W106: the schema's type or enum
+        for term, lit, v in ((e.left, e.right, rv), (e.right, e.left, lv)):
+            if v is NO or not isinstance(term, A.Path):
+                continue
+            if term is e.right and op not in ("==", "!=", *_ORDER):
+                continue  # `"x" in args.list` and the like: the path is not the compared value
+            self.schema_compare(e, term, op if term is e.left else _FLIP.get(op, op), v, tools, scope)
+
+    # ---------------------------------------------------------------- W104 across one block
+    def types_block(self, exprs: List[Any]) -> None:
+        seen: Dict[str, Tuple[str, A.Span]] = {}
+        seeded = {"confidence": "number", "tool": "string", "timestamp": "string"}
+        call_kind = {"len": "number", "hour": "number", "weekday": "string", "lower": "string",
+                     "upper": "string", "domain": "string"}
+        L = self.logic
+
+        def note(term: Any, kind: str, span: A.Span) -> None:
+            if isinstance(term, A.Path):
+                if term.root in self.consts:
+                    return
+                text = expr_text(term)
+                known = seeded.get(text)
+            elif isinstance(term, A.Call):
+                text = expr_text(term)
+                known = call_kind.get(term.fn)
+            else:
+                return
+            if known is not None and known != kind:
+                self.warn("W104", f"`{_short(text, 40)}` is a {known}, compared with a {kind} here", span,
+                          help="values of different types are never equal; ordering them is an "
+                               "evaluation error (deny)")
+                return
+            if known is not None:
+                return
+            first = seen.get(text)
+            if first is None:
+                seen[text] = (kind, span)
+            elif first[0] != kind:
+                self.warn("W104", f"`{_short(text, 40)}` is compared with a {kind} here and with a {first[0]} "
+                          f"at {self.where(first[1], span)}", span,
+                          help="a path holds one type in a given action: one of the two literals is "
+                               "probably written wrongly (`\"5\"` for `5`)")
+
+        def visit(e: Any, vars_: FrozenSet[str]) -> None:
+            if isinstance(e, A.Quantifier):
+                visit(e.source, vars_)
+                visit(e.body, vars_ | {e.var})
+                return
+            if isinstance(e, A.Compare):
+                lv, rv = L.const(e.left), L.const(e.right)
+                if (lv is NO) != (rv is NO):
+                    term, v = (e.left, rv) if rv is not NO else (e.right, lv)
+                    rooted_in_var = isinstance(term, A.Path) and term.root in vars_
+                    if not rooted_in_var:
+                        kind = None
+                        if e.op in ("==", "!=") + _ORDER:
+                            kind = _kind(v)
+                        elif e.op in ("in", "not in") and term is e.left and isinstance(v, tuple) and v:
+                            kinds = {_kind(x) for x in v}
+                            kind = kinds.pop() if len(kinds) == 1 else None
+                        elif e.op in ("starts_with", "ends_with", "matches") and term is e.left:
+                            kind = "string"
+                        if kind in ("number", "string", "boolean"):
+                            note(term, kind, e.span)
+                for side in (e.left, e.right):
+                    visit(side, vars_)
+                return
+            for child in _children(e):
+                visit(child, vars_)
+
+        for e in exprs:
+            visit(e, frozenset())
+
+    # ---------------------------------------------------------------- schemas
+    def path_schemas(self, p: A.Path, tools: List[str], scope: Dict[str, Any]) -> List[Tuple[str, SchemaView, List[Any], Tuple]]:
+        """(tool, view, start nodes, keys) for each tool whose schema describes this path."""
+        out = []
+        if p.root == "args":
+            for t in tools:
+                view = self.schemas[t]
+                out.append((t, view, [view.root], p.keys))
+        elif p.root in scope and scope[p.root]:
+            for t, nodes in scope[p.root].items():
+                out.append((t, self.schemas[t], nodes, p.keys))
+        return out
+
+    def resolve(self, view: SchemaView, nodes: List[Any], keys: Sequence[Any]) -> Tuple[str, Any, int]:
+        cur = nodes
+        for i, k in enumerate(keys):
+            status, payload = view.child(cur, k)
+            if status != "declared":
+                return status, payload, i
+            cur = payload
+        return "declared", cur, len(keys)
+
+    def item_schemas(self, source: Any, tools: List[str], scope: Dict[str, Any]) -> Dict[str, List[Any]]:
+        out: Dict[str, List[Any]] = {}
+        if not isinstance(source, A.Path):
+            return out
+        for t, view, nodes, keys in self.path_schemas(source, tools, scope):
+            status, payload, _ = self.resolve(view, nodes, keys)
+            if status != "declared":
+                continue
+            items: List[Any] = []
+            for n in view.expand(payload):
+                if isinstance(n, dict) and isinstance(n.get("items"), (dict, bool)):
+                    items.append(n["items"])
+                elif isinstance(n, dict) and n.get("type") not in (None, "array") and not (
+                        isinstance(n.get("type"), list) and "array" in n["type"]):
+                    continue
+                else:
+                    items = []
+                    break
+            if items:
+                out[t] = items
+        return out
+
+    def schema_path(self, p: A.Path, tools: List[str], scope: Dict[str, Any]) -> None:
+        missing: Dict[Tuple[str, bool], List[str]] = {}
+        suggestions: Dict[str, Optional[str]] = {}
+        for t, view, nodes, keys in self.path_schemas(p, tools, scope):
+            status, payload, i = self.resolve(view, nodes, keys)
+            if status == "undeclared":
+                forbidden, names = payload
+                shown = expr_text(A.Path(p.root, p.keys[:i + 1]))
+                missing.setdefault((shown, forbidden), []).append(t)
+                key = p.keys[i]
+                if isinstance(key, str) and shown not in suggestions:
+                    suggestions[shown] = did_you_mean(key, names)
+        for (shown, forbidden), ts in missing.items():
+            if self.every and len(ts) < len(tools):
+                continue
+            which = _which(ts)
+            help = suggestions.get(shown) or (
+                "the schema allows no other properties, so this path is always missing" if forbidden
+                else "add it to the schema's `properties`, or fix the path")
+            self.warn("W105", f"`{shown}` is not declared in the schema of {which}", p.span, help=help)
+
+    def schema_compare(self, e: A.Compare, term: A.Path, op: str, value: Any, tools: List[str],
+                       scope: Dict[str, Any]) -> None:
+        problems: Dict[str, List[str]] = {}
+        kind = _kind(value)
+        for t, view, nodes, keys in self.path_schemas(term, tools, scope):
+            status, payload, _ = self.resolve(view, nodes, keys)
+            if status != "declared":
+                continue
+            types = view.types(payload)
+            if types is None:
+                continue
+            msg = None
+            if op in ("==", "!=") + _ORDER:
+                if kind in ("number", "string", "boolean", "list") and not _schema_allows(types, kind):
+                    msg = f"is {_describe_types(types)} in the schema of {{which}}, compared with a {kind}"
+                elif op in ("==", "!="):
+                    allowed = view.enum(payload)
+                    if allowed is not None and not any(_jeq(value, _freeze(a)) for a in allowed):
+                        msg = (f"is never `{_short(_lit_text(value), 30)}` in the schema of {{which}}: it is one of "
+                               + ", ".join(f"`{_short(_lit_text(_freeze(a)), 20)}`" for a in allowed[:6])
+                               + ("…" if len(allowed) > 6 else ""))
+            elif op in ("in", "not in") and isinstance(value, tuple) and value:
+                if not any(_schema_allows(types, _kind(x)) for x in value):
+                    msg = f"is {_describe_types(types)} in the schema of {{which}}, never a member of this list"
+                else:
+                    allowed = view.enum(payload)
+                    if allowed is not None and not any(_jeq(x, _freeze(a)) for x in value for a in allowed):
+                        msg = "is never one of these values in the schema of {which}"
+            elif op in ("starts_with", "ends_with", "matches") and "string" not in types:
+                msg = f"is {_describe_types(types)} in the schema of {{which}}, but `{op}` needs a string"
+            elif op == "contains" and not types & {"string", "array"}:
+                msg = f"is {_describe_types(types)} in the schema of {{which}}, but `contains` needs a string or a list"
+            if msg:
+                problems.setdefault(msg, []).append(t)
+        for msg, ts in problems.items():
+            if self.every and len(ts) < len(tools):
+                continue
+            which = _which(ts)
+            always = "always holds" if op in ("!=", "not in") else "can never hold"
+            self.warn("W106", f"`{_short(expr_text(term), 40)}` " + msg.format(which=which), e.span,
+                      help=f"the schema rejects other arguments before any rule runs, so this comparison {always}")
+
+    def schema_call(self, e: A.Call, tools: List[str], scope: Dict[str, Any], want: Tuple[str, ...]) -> None:
+        arg = e.args[0]
+        if not isinstance(arg, A.Path):
+            return
+        need = {"string": "string", "list": "array"}
+        problems: List[str] = []
+        last_types: Set[str] = set()
+        for t, view, nodes, keys in self.path_schemas(arg, tools, scope):
+            status, payload, _ = self.resolve(view, nodes, keys)
+            if status != "declared":
+                continue
+            types = view.types(payload)
+            if types is not None and not types & {need[w] for w in want}:
+                problems.append(t)
+                last_types = types
+        if problems and not (self.every and len(problems) < len(tools)):
+            which = _which(problems)
+            self.warn("W106", f"`{_short(expr_text(arg), 40)}` is {_describe_types(last_types)} in the schema of "
+                      f"{which}, but `{e.fn}` takes {' or '.join('a ' + w for w in want)}", e.span,
+                      help="this is an evaluation error (deny) for every valid action")
+
+    # ---------------------------------------------------------------- W112
+    def dead_rules(self) -> None:
+        L = self.logic
+        entries: List[Tuple[A.Check, A.Require, Optional[FrozenSet[str]], int]] = []
+        by_tool: Dict[str, List[int]] = {}
+        star: List[int] = []
+        for check in self.p.checks.values():
+            if check.advisory:
+                continue
+            targets = None if check.targets is None else frozenset(check.targets)
+            for line in check.lines:
+                if not isinstance(line, A.Require):
+                    continue
+                idx = len(entries)
+                entries.append((check, line, targets, STRENGTH[line.outcome.kind]))
+                if targets is None:
+                    star.append(idx)
+                else:
+                    for t in targets:
+                        by_tool.setdefault(t, []).append(idx)
+
+        def candidates(tools: Optional[FrozenSet[str]], strength: int, skip: Any) -> List[int]:
+            if tools is None:
+                pool = star
+            elif not tools:
+                return []
+            else:
+                first = next(iter(tools))
+                pool = by_tool.get(first, []) + star
+            out = []
+            for i in pool:
+                ch, line, t2, s2 = entries[i]
+                if line is skip or s2 <= strength:
+                    continue
+                if t2 is not None and (tools is None or len(t2) < len(tools) or not tools <= t2):
+                    continue
+                out.append(i)
+            return out
+
+        def stronger(fire: DNF, tools: Optional[FrozenSet[str]], strength: int, skip: Any) -> Optional[int]:
+            if fire is None or not fire:
+                return None
+            for i in candidates(tools, strength, skip):
+                if L.never(fire, L.dnf(entries[i][1].cond, True)):
+                    return i
+            return None
+
+        def report(span: A.Span, what: str, i: int, lead: str, fire: DNF) -> None:
+            ch, line, _, _ = entries[i]
+            where = f"check `{ch.name}` ({self.where(line.span, span)})"
+            if L.never(fire, [L.presence(line.cond)]):
+                # the other line cannot even be evaluated then: a path it reads is missing
+                self.warn("W112", f"dead rule: {what} is never the outcome: {lead} {where} reads a missing "
+                          "path, an evaluation error that denies", span,
+                          help="guard the other line, as in `require x missing or …`, so that it does not "
+                               "fail when this one does")
+                return
+            self.warn("W112", f"dead rule: {what} is never the outcome: {lead} {where} "
+                      f"gives the stronger `{outcome_text(line.outcome)}`",
+                      span, help="remove this line, or make it stricter than the line that always overrides it")
+
+        for check in self.p.checks.values():
+            if check.advisory:
+                continue
+            tools = None if check.targets is None else frozenset(check.targets)
+            for line in check.lines:
+                s1 = STRENGTH[line.outcome.kind]
+                fire = L.dnf(line.cond, False) if isinstance(line, A.Require) else TRUE
+                i = stronger(fire, tools, s1, line)
+                if i is not None:
+                    lead = "whenever this line fails," if isinstance(line, A.Require) else \
+                        "whenever the budget is exceeded,"
+                    report(line.span, f"`{outcome_text(line.outcome)}`", i, lead, fire)
+        for level, lines in self.cat_fire.items():
+            reach = frozenset(t for t, lv in self.tool_levels.items() if level in lv)
+            if not reach:
+                continue
+            for line, fire in lines:
+                s1 = STRENGTH[line.outcome.kind]
+                i = stronger(fire, reach, s1, line)
+                if i is not None:
+                    report(line.span, f"`{outcome_text(line.outcome)}`", i, "whenever this line matches,", fire)
+
+    # ---------------------------------------------------------------- whole-policy checks
+    def unused_routes(self) -> None:
+        p = self.p
+        used: Set[str] = set()
+        implicit = p.mode == "assisted" or any(t.mode is not None and t.mode.mode == "assisted"
+                                               for t in p.tools.values())
+        outcomes: List[A.Outcome] = [l.outcome for c in p.categories.values() for l in c.lines]
+        outcomes += [l.outcome for c in p.checks.values() for l in c.lines]
+        if p.unknown is not None:
+            outcomes.append(p.unknown.outcome)
+        for o in outcomes:
+            if o.kind == "require_approval":
+                if o.route is None:
+                    implicit = True
+                else:
+                    used.add(o.route)
+        first = p.first_route
+        if implicit and first is not None:
+            used.add(first.name)
+        for name, route in p.routes.items():
+            if name not in used and self.in_root(route.span):
+                self.warn("W107", f"route `{name}` is never used", self.head(route.span),
+                          help=f"name it in an outcome (`require approval via {name}`) or remove it")
+
+    def unreachable_levels(self) -> None:
+        reached: Set[str] = set()
+        for levels in self.tool_levels.values():
+            reached |= levels
+        for level, cat in self.p.categories.items():
+            if level not in reached and self.in_root(cat.span):
+                by = "no `risk` line gives it" if self.p.tools else "the policy declares no tool"
+                self.warn("W108", f"no tool can reach risk level `{level}`: {by}", self.head(cat.span),
+                          help=f"add `risk {level}` to a tool, or remove the block")
+
+    def undeclared_targets(self) -> None:
+        for check in self.p.checks.values():
+            if check.targets is None or not self.in_root(check.span):
+                continue
+            for t in dict.fromkeys(check.targets):
+                if t in self.p.tools:
+                    continue
+                self.warn("W109", f"check `{check.name}` is on `{t}`, which has no `tool` block",
+                          self.target_span(check, t),
+                          help=did_you_mean(t, self.p.tools) or
+                          f"the check applies to that name, but such actions are unknown tools: "
+                          f"add `tool {t} {{ … }}` or fix the name")
+
+    def target_span(self, check: A.Check, name: str) -> A.Span:
+        """The target's own position in `check NAME on A, B {`."""
+        lines = self.lines(check.span.file)
+        if lines is None:
+            return check.span
+        row, col = check.span.line - 1, check.span.column - 1
+        pattern = re.compile(r'(?<![A-Za-z0-9_"])(' + re.escape(name) + r'(?![A-Za-z0-9_])|"'
+                             + re.escape(name) + r'")')
+        seen_on = False
+        while 0 <= row < len(lines) and row < check.span.end_line:
+            text = lines[row]
+            start = col
+            if not seen_on:
+                m = re.compile(r"\bon\b").search(text, col)
+                if m is None:
+                    row, col = row + 1, 0
+                    continue
+                seen_on, start = True, m.end()
+            brace = text.find("{", start)
+            segment_end = brace if brace >= 0 else len(text)
+            m = pattern.search(text, start, segment_end)
+            if m:
+                return A.Span(check.span.file, row + 1, m.start() + 1, row + 1, m.end() + 1)
+            if brace >= 0:
+                break
+            row, col = row + 1, 0
+        return self.head(check.span)
+
+
+def _which(tools: List[str]) -> str:
+    if len(tools) == 1:
+        return f"tool `{tools[0]}`"
+    shown = ", ".join(f"`{t}`" for t in tools[:3])
+    return f"tools {shown}" + (f" and {len(tools) - 3} more" if len(tools) > 3 else "")
+
+
+def _freeze(v: Any) -> Any:
+    return tuple(_freeze(x) for x in v) if isinstance(v, list) else v
+
+
+def _children(e: Any) -> List[Any]:
+    if isinstance(e, (A.BoolOp, A.Arith, A.Compare)):
+        return [e.left, e.right]
+    if isinstance(e, (A.Not, A.Neg)):
+        return [e.operand]
+    if isinstance(e, A.Presence):
+        return [e.path]
+    if isinstance(e, A.Call):
+        return list(e.args)
+    if isinstance(e, A.ListExpr):
+        return list(e.items)
+    if isinstance(e, A.Quantifier):
+        return [e.source, e.body]
+    return []
+
+
+# ======================================================================= suppression
+
+_SUPPRESS = re.compile(r"#\s*signoff:\s*ignore\[([A-Za-z0-9_,\s]*)\]")
+
+
+def _suppressions(f: LoadedFile) -> Dict[int, Set[str]]:
+    out: Dict[int, Set[str]] = {}
+    comments: Iterable[Tuple[int, str]]
+    if f.module.decls or f.module.comments:
+        comments = ((c.line, c.text) for c in f.module.comments)
+    else:  # a file that did not parse has no comment list: scan its lines
+        comments = ((n, line[line.index("#"):]) for n, line in enumerate(f.text.splitlines(), 1) if "#" in line)
+    for line, text in comments:
+        for m in _SUPPRESS.finditer(text):
+            codes = {c.strip().upper() for c in m.group(1).split(",") if c.strip()}
+            out.setdefault(line, set()).update(codes)
+    return out
+
+
+def _suppressed(d: Diagnostic, table: Dict[str, Dict[int, Set[str]]]) -> bool:
+    if d.code not in RULES:  # load errors cannot be silenced in the file: the policy would not load
+        return False
+    lines = table.get(d.span.file)
+    if not lines:
+        return False
+    return d.code in lines.get(d.span.line, ()) or d.code in lines.get(d.span.line - 1, ())
+
+
+# ======================================================================= entry points
+
+def read_error(path: str) -> Optional[str]:
+    """Why `path` cannot be read as a policy file (None when it can)."""
+    try:
+        read_text(path)
+    except UnicodeDecodeError:
+        return "not valid UTF-8"
+    except IsADirectoryError:
+        return "is a directory"
+    except OSError as e:
+        return (e.strerror or "cannot read").lower()
+    return None
+
+
+def _display(path: str, absolute: bool) -> str:
+    if absolute:
+        return FsPath(path).as_posix()
+    try:
+        return FsPath(os.path.relpath(path)).as_posix()
+    except ValueError:  # another drive on Windows
+        return FsPath(path).as_posix()
+
+
+def lint_text(text: str, path: str = "<memory>.policy") -> List[Diagnostic]:
+    """Lint policy text as if it were the file `path` (imports resolve relative to it)."""
+    return _lint(path, text).diagnostics
+
+
+def lint_file(path: str) -> List[Diagnostic]:
+    """Every diagnostic for one policy file (and the files it uses), sorted; suppressions applied."""
+    return _lint(path, None).diagnostics
+
+
+@dataclass
+class _Result:
+    diagnostics: List[Diagnostic]
+    module: bool = False                        # the file has no `policy` line
+    uses: FrozenSet[str] = frozenset()          # absolute paths of the files it loaded, itself excluded
+
+
+def _lint(path: str, text: Optional[str]) -> _Result:
+    given_abs = os.path.isabs(path)
+    shown_root = _display(os.path.normpath(path), given_abs) if path != "<memory>.policy" else path
+    if text is None:
+        try:
+            text = read_text(path)
+        except (OSError, UnicodeDecodeError) as e:
+            reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else (e.strerror or "cannot read").lower()
+            return _Result([Diagnostic("E302", f"cannot read `{shown_root}`: {reason}",
+                                       A.Span(shown_root, 1, 1, 1, 1))])
+    loaded = load_files(path, text)
+    root = next((f for f in loaded.files if f.is_root), None)
+    # a file with no `policy` line is a module: lint it as if it had one
+    module = root is not None and not any(isinstance(d, A.PolicyDecl) for d in root.module.decls) and not any(
+        d.span.file == root.rel and d.code in _SYNTAX for d in loaded.diagnostics)
+    if module:
+        root.module = dataclasses.replace(root.module, decls=root.module.decls + (
+            A.PolicyDecl("<module>", A.Span(root.rel, 1, 1, 1, 1)),))
+
+    names: Dict[str, str] = {}
+    stdlib: Set[str] = set()
+    for f in loaded.files:
+        names[f.rel] = shown_root if f.is_root else _display(f.path, given_abs)
+        try:
+            FsPath(f.path).resolve().relative_to(STDLIB_DIR)
+            if not f.is_root:
+                stdlib.add(f.rel)
+        except ValueError:
+            pass
+
+    diags: List[Diagnostic]
+    try:
+        program = check_program(loaded)
+    except PolicyError as e:
+        diags = [d for d in e.diagnostics if not (module and d.code == "E210")]
+    else:
+        diags = []
+        if root is not None:
+            diags = _Linter(program, loaded.files, root, module).run()
+            diags = [d for d in diags if d.span.file not in stdlib]
+    table = {f.rel: _suppressions(f) for f in loaded.files}
+    diags = [d for d in diags if not _suppressed(d, table)]
+
+    out: List[Diagnostic] = []
+    for d in diags:
+        s = d.span
+        file = names.get(s.file, shown_root)
+        if s.line < 1:
+            span = A.Span(file, 1, 1, 1, 1)
+        else:
+            end_line = max(s.end_line, s.line)
+            end_col = s.end_column if (end_line > s.line or s.end_column >= s.column) else s.column
+            span = A.Span(file, s.line, max(s.column, 1), end_line, max(end_col, 1))
+        sev = d.severity if d.code in RULES else "error"
+        out.append(dataclasses.replace(d, span=span, severity=sev))
+    uses = frozenset(os.path.normcase(f.path) for f in loaded.files if not f.is_root)
+    return _Result(sorted(set(out), key=_order), module, uses)
+
+
+def _order(d: Diagnostic) -> Tuple:
+    s = d.span
+    return (s.file, s.line, s.column, d.code, d.message)
+
+
+def policy_files(paths: Iterable[str]) -> List[str]:
+    """Files as given; folders recursively for `*.policy`, sorted."""
+    out: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            out.extend(sorted(str(f) for f in FsPath(p).rglob("*.policy") if f.is_file()))
+        else:
+            out.append(p)
+    return out
+
+
+def matches_code(code: str, selectors: Iterable[str]) -> bool:
+    return any(code == s or (s and code.startswith(s)) for s in selectors)
+
+
+def lint_paths(paths: Iterable[str], select: Optional[Iterable[str]] = None,
+               ignore: Optional[Iterable[str]] = None) -> List[Diagnostic]:
+    """Lint files and folders (recursively, `*.policy`).
+
+    A module (a file with no `policy` line) that another linted file uses is reported through that
+    file, where its names resolve; one that nothing here uses is linted on its own. A diagnostic
+    reached twice (a file used by two policies) is reported once."""
+    sel = [s.strip().upper() for s in (select or []) if s.strip()]
+    ign = [s.strip().upper() for s in (ignore or []) if s.strip()]
+    results = [(f, _lint(f, None)) for f in policy_files(paths)]
+    used: Set[str] = set()
+    for _, r in results:
+        if not r.module:
+            used |= r.uses
+    seen: Set[Tuple] = set()
+    out: List[Diagnostic] = []
+    for f, r in results:
+        if r.module and os.path.normcase(str(FsPath(f).resolve())) in used:
+            continue
+        for d in r.diagnostics:
+            key = _order(d)
+            if key in seen:
+                continue
+            seen.add(key)
+            if sel and not matches_code(d.code, sel):
+                continue
+            if ign and matches_code(d.code, ign):
+                continue
+            out.append(d)
+    return sorted(out, key=_order)
