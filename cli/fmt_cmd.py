@@ -5,24 +5,18 @@ import difflib
 import os
 import sys
 import tempfile
-from pathlib import Path
 from typing import List
 
 import click
 
 from policy_lang import PolicyError, format_source
+from policy_lang.loader import expand_paths
 
 from .inputs import InputError, read_text
 
 
 def policy_files(paths: List[str]) -> List[str]:
-    out: List[str] = []
-    for p in paths:
-        if os.path.isdir(p):
-            out.extend(sorted(str(f) for f in Path(p).rglob("*.policy")))
-        else:
-            out.append(p)
-    return out
+    return expand_paths(paths, "*.policy")
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -1,7 +1,6 @@
 """Run policy test files (spec §5): each case from an empty ledger plus its own history."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from engine.actions import EPOCH
 from engine.decision import OUTCOMES
 from policy_lang import PolicyError
 from policy_lang.checker import load
+from policy_lang.loader import expand_paths
 
 from .inputs import InputError, load_yaml, yaml_to_json
 
@@ -47,13 +47,7 @@ class FileResult:
 
 
 def discover(paths: List[str]) -> List[str]:
-    out: List[str] = []
-    for p in paths:
-        if os.path.isdir(p):
-            out.extend(sorted(str(f) for f in Path(p).rglob("*.test.yaml")))
-        else:
-            out.append(p)
-    return out
+    return expand_paths(paths, "*.test.yaml")
 
 
 def _time_of(action: Any) -> Optional[datetime]:

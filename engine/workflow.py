@@ -880,29 +880,26 @@ class Gate:
             return None
         return self._reserve(tx, tx.get_action(rec["id"]), now, d)
 
-    def execute(self, action_id: str, now: Optional[datetime] = None) -> Handle:
-        """Run an approved draft here (once, whoever else tries); anything else returns its handle unchanged."""
+    def _claim_for_execution(self, action_id: str, now: Optional[datetime], is_async: bool):
+        """The claim both `execute` and `aexecute` make: (job to run or None, the draft's handle)."""
         t = self._now(now)
         notes: List[Notification] = []
         with self.store.transaction() as tx:
             rec = tx.get_action(self._check_id(action_id))
             if rec is None:
                 raise NotFound(f"no draft `{action_id}`")
-            job = self._claim(tx, rec, t, notes) if self._runnable(rec["tool"], False) else None
+            job = self._claim(tx, rec, t, notes) if self._runnable(rec["tool"], is_async) else None
             h = self._handle(tx, tx.get_action(rec["id"]), t)
         self._notify(notes)
+        return job, h
+
+    def execute(self, action_id: str, now: Optional[datetime] = None) -> Handle:
+        """Run an approved draft here (once, whoever else tries); anything else returns its handle unchanged."""
+        job, h = self._claim_for_execution(action_id, now, False)
         return self._run(job) if job is not None else h
 
     async def aexecute(self, action_id: str, now: Optional[datetime] = None) -> Handle:
-        t = self._now(now)
-        notes: List[Notification] = []
-        with self.store.transaction() as tx:
-            rec = tx.get_action(self._check_id(action_id))
-            if rec is None:
-                raise NotFound(f"no draft `{action_id}`")
-            job = self._claim(tx, rec, t, notes) if self._runnable(rec["tool"], True) else None
-            h = self._handle(tx, tx.get_action(rec["id"]), t)
-        self._notify(notes)
+        job, h = self._claim_for_execution(action_id, now, True)
         return await self._arun(job) if job is not None else h
 
     def _context(self, job: Tuple[str, int]) -> Tuple[Executor, dict, ExecutionContext]:

@@ -26,7 +26,7 @@ from . import ast as A
 from .checker import Program
 from .checker import check as check_program
 from .errors import CODES, Diagnostic, PolicyError, did_you_mean
-from .loader import STDLIB_DIR, LoadedFile, load_files, read_text
+from .loader import STDLIB_DIR, LoadedFile, expand_paths, load_files, read_text
 from .printer import expr_text, outcome_text
 
 __all__ = ["RULES", "ALL_CODES", "Rule", "lint_file", "lint_paths", "lint_text", "policy_files",
@@ -1543,13 +1543,7 @@ def _order(d: Diagnostic) -> Tuple:
 
 def policy_files(paths: Iterable[str]) -> List[str]:
     """Files as given; folders recursively for `*.policy`, sorted."""
-    out: List[str] = []
-    for p in paths:
-        if os.path.isdir(p):
-            out.extend(sorted(str(f) for f in FsPath(p).rglob("*.policy") if f.is_file()))
-        else:
-            out.append(p)
-    return out
+    return expand_paths(paths, "*.policy")
 
 
 def matches_code(code: str, selectors: Iterable[str]) -> bool:

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
@@ -50,6 +50,17 @@ def display_path(path: str, root_dir: str) -> str:
         pass
     rel = os.path.relpath(p, root_dir)
     return FsPath(rel).as_posix()
+
+
+def expand_paths(paths, pattern: str = "*.policy") -> List[str]:
+    """Files as given; folders searched recursively for `pattern`, each folder's matches sorted."""
+    out: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            out.extend(sorted(str(f) for f in FsPath(p).rglob(pattern) if f.is_file()))
+        else:
+            out.append(p)
+    return out
 
 
 def read_text(path: str) -> str:
