@@ -303,7 +303,7 @@ def test_html_escapes_what_it_shows():
 def test_html_report_in_a_real_browser(reports):
     """Chromium (Debian package) driven by Playwright: the page renders, draws its charts, loads nothing
     from the network, and shows the JSON report's numbers. Set SIGNOFF_BROWSER_TESTS=1 to make a missing
-    browser a failure (CI installs `apt-get install -y chromium` and `pip install playwright`)."""
+    browser a failure (CI does: tests/install-browser.sh installs Chromium, the dev extra brings playwright)."""
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     required = os.environ.get("SIGNOFF_BROWSER_TESTS") == "1"
     try:
