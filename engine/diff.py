@@ -227,33 +227,20 @@ def _brief(d: Decision) -> Dict[str, Any]:
 
 
 class _Side:
-    """One policy replaying the history with its own ledger: budgets follow what that version executed."""
+    """One policy replaying the history with its own ledger: budgets follow what that version executed.
+    Each record goes through Simulation.run, so a diff decides and counts exactly as simulate does."""
 
     def __init__(self, policy: Policy, assume_approved: bool):
         from .simulate import Simulation
         self.sim = Simulation(policy, assume_approved)
+        self._last: List[Decision] = []
 
-    def decide(self, action: Any, t: float, problem: Optional[str]) -> Decision:
-        sim = self.sim
-        p = sim.policy
-        if problem is not None:
-            return p.input_error(action, problem)
-        if action.__class__ is dict and action.get("timestamp") is not None:
-            d = p.decide(action, sim.ledger)
-        else:
-            d = p.decide(action, sim.ledger, datetime.fromtimestamp(t, timezone.utc))
-        if d.outcome == "allow":
-            sim._record(action, t)
-        elif d.outcome == "require_approval":
-            human = action.get("human")
-            verdict = human.get("verdict") if isinstance(human, dict) else None
-            if sim.assume_approved or verdict in ("approved", "edited"):
-                if verdict == "edited" and isinstance(human.get("edited_args"), dict):
-                    args = action.get("args")
-                    action = dict(action, args={**args, **human["edited_args"]} if isinstance(args, dict)
-                                  else human["edited_args"])
-                sim._record(action, t)
-        return d
+    def decide(self, record: Tuple) -> Decision:
+        self.sim.run((record,), on_decision=self._keep)
+        return self._last.pop()
+
+    def _keep(self, d: Decision, _src: str, _line: int) -> None:
+        self._last.append(d)
 
 
 def semantic_diff(old: Policy, new: Policy, history: History, assume_approved: bool = False) -> Dict[str, Any]:
@@ -263,8 +250,9 @@ def semantic_diff(old: Policy, new: Policy, history: History, assume_approved: b
         table: Dict[Tuple[str, str], List[Any]] = {}
         detail = 0
         total = 0
-        for t, _seq, action, src, line, problem, _checked in records:
-            da, db = a.decide(action, t, problem), b.decide(action, t, problem)
+        for rec in records:
+            da, db = a.decide(rec), b.decide(rec)
+            src, line = rec[3], rec[4]
             total += 1
             key = (da.outcome, db.outcome)
             g = table.get(key)

@@ -79,7 +79,10 @@ class Policy:
             a, when = check_action(action)
         except ActionError:
             return 0
-        t = self._time(when, now)
+        return self.count(a, self._time(when, now), ledger)
+
+    def count(self, a: dict, t: float, ledger: Ledger) -> int:
+        """`record` for an action that has passed check_action, at time t."""
         n = 0
         for node in self._budgets.get(a["tool"], self._default_budgets):
             try:
@@ -92,7 +95,8 @@ class Policy:
         return n
 
     def max_window(self) -> float:
-        return max((c.window for cs in self._budgets.values() for c in cs), default=0.0)
+        """The longest window of any budget line: what a ledger must keep to decide."""
+        return max((c.window for cs in [*self._budgets.values(), self._default_budgets] for c in cs), default=0.0)
 
     # ------------------------------------------------------------ introspection
     def explain(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None):

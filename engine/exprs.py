@@ -12,6 +12,7 @@ from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, as_double, equal, kin
 Fn = Callable[[dict, Optional[dict]], Any]
 Hook = Callable[[A.Expr, Any], None]  # receives (node, value or EvalError)
 INF = float("inf")
+ACTION_ROOTS = frozenset(("args", "tenant", "agent", "context", "confidence", "tool", "timestamp"))
 
 
 def _missing(node: A.Expr) -> EvalError:
@@ -74,8 +75,7 @@ class ExprCompiler:
                 v = a.get("confidence")
                 return 0 if v is None else v
             return conf
-        local = not isinstance(root, str) or root not in (
-            "args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
+        local = not isinstance(root, str) or root not in ACTION_ROOTS
         if not keys:
             if local:
                 return lambda a, env: env.get(root) if env else None
@@ -102,6 +102,14 @@ class ExprCompiler:
             return v
         return get
 
+    def _constant(self, e: A.Expr) -> Any:
+        """(True, value) when `e` is a literal or a const name, else (False, None)."""
+        if isinstance(e, A.Literal):
+            return True, list(e.value) if isinstance(e.value, tuple) else e.value
+        if isinstance(e, A.Path) and not e.keys and e.root in self.consts:
+            return True, self.consts[e.root]
+        return False, None
+
     def _compile(self, e: A.Expr) -> Fn:
         m = getattr(self, "_c_" + type(e).__name__)
         return m(e)
@@ -115,6 +123,20 @@ class ExprCompiler:
         return lambda a, env: v
 
     def _c_Path(self, e: A.Path) -> Fn:
+        root, keys = e.root, e.keys
+        if root == "confidence" and not keys and root not in self.consts:
+            return self.getter(e)  # never missing: an absent confidence counts as 0
+        if len(keys) == 1 and keys[0].__class__ is str and root in ACTION_ROOTS:
+            k0 = keys[0]
+
+            def path1(a, env):  # the hot shape (`args.amount`, `tenant.plan`) in one call
+                v = a.get(root)
+                if v.__class__ is dict:
+                    v = v.get(k0)
+                    if v is not None:
+                        return v
+                raise _missing(e)
+            return path1
         get = self.getter(e)
 
         def path(a, env):
@@ -188,6 +210,18 @@ class ExprCompiler:
         if p.root == "confidence" and not p.keys:
             # "a missing confidence counts as 0" is about its value; presence looks at the action itself
             get = lambda a, env: a.get("confidence")  # noqa: E731
+        elif len(p.keys) == 1 and p.keys[0].__class__ is str and p.root in ACTION_ROOTS:
+            root, k0 = p.root, p.keys[0]
+            if e.present:
+                def present1(a, env):
+                    v = a.get(root)
+                    return v.__class__ is dict and v.get(k0) is not None
+                return present1
+
+            def missing1(a, env):
+                v = a.get(root)
+                return v.__class__ is not dict or v.get(k0) is None
+            return missing1
         else:
             get = self.getter(p)
         if e.present:
@@ -229,10 +263,26 @@ class ExprCompiler:
         r = self.value(e.right)
         if op in ("<", "<=", ">", ">="):
             return self._ordering(e, l, r)
+        const, c = self._constant(e.right)
+        if op in ("==", "!=") and const and c.__class__ is str:
+            # a string equals only a string (spec §4.7): no need for the general `equal`
+            if op == "==":
+                return lambda a, env: l(a, env) == c
+            return lambda a, env: l(a, env) != c
         if op == "==":
             return lambda a, env: equal(l(a, env), r(a, env))
         if op == "!=":
             return lambda a, env: not equal(l(a, env), r(a, env))
+        if op in ("in", "not in") and const and c.__class__ is list and all(x.__class__ is str for x in c):
+            strings = frozenset(c)
+            negate = op == "not in"
+
+            def in_strings(a, env):
+                x = l(a, env)
+                if x.__class__ is str:
+                    return (x in strings) is not negate
+                return False is not negate  # only a string equals a string
+            return in_strings
         if op in ("in", "not in"):
             negate = op == "not in"
 
@@ -266,19 +316,9 @@ class ExprCompiler:
         op = e.op
         import operator
         cmp = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
-        right_const = isinstance(e.right, A.Literal) and type(e.right.value) in (int, float)
-        if right_const:
-            c = float(e.right.value)
-            # the hot shape: a path against a number written in the policy
-            def order_const(a, env):
-                x = l(a, env)
-                if x.__class__ is int or x.__class__ is float:
-                    if x - x:  # NaN or infinity (x - x is 0 for every finite number)
-                        raise EvalError(f"`{expr_text(e)}` compares a number that is not finite")
-                    return cmp(float(x), c)  # as doubles (spec §4.7)
-                raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and a number "
-                                f"in `{expr_text(e)}`")
-            return order_const
+        const, c = self._constant(e.right)
+        if const and (c.__class__ is int or c.__class__ is float):
+            return _order_const(e, l, float(c))
 
         def order(a, env):
             x, y = l(a, env), r(a, env)
@@ -291,3 +331,51 @@ class ExprCompiler:
                 return cmp(x, y)
             raise EvalError(f"`{op}` takes two numbers or two strings, got {kind(x)} and {kind(y)} in `{expr_text(e)}`")
         return order
+
+
+def _not_ordered(e: A.Compare, x: Any) -> EvalError:
+    if x.__class__ is float:
+        return EvalError(f"`{expr_text(e)}` compares a number that is not finite")
+    return EvalError(f"`{e.op}` takes two numbers or two strings, got {kind(x)} and a number in `{expr_text(e)}`")
+
+
+def _order_const(e: A.Compare, l: Fn, c: float) -> Fn:
+    """The hot shape, a value against a number written in the policy: one closure per operator so the
+    comparison is inline. Numbers compare as doubles (spec §4.7); `x - x` is 0 for every finite float."""
+    op = e.op
+    if op == "<=":
+        def le(a, env):
+            x = l(a, env)
+            if x.__class__ is float and not x - x:
+                return x <= c
+            if x.__class__ is int:
+                return float(x) <= c
+            raise _not_ordered(e, x)
+        return le
+    if op == "<":
+        def lt(a, env):
+            x = l(a, env)
+            if x.__class__ is float and not x - x:
+                return x < c
+            if x.__class__ is int:
+                return float(x) < c
+            raise _not_ordered(e, x)
+        return lt
+    if op == ">=":
+        def ge(a, env):
+            x = l(a, env)
+            if x.__class__ is float and not x - x:
+                return x >= c
+            if x.__class__ is int:
+                return float(x) >= c
+            raise _not_ordered(e, x)
+        return ge
+
+    def gt(a, env):
+        x = l(a, env)
+        if x.__class__ is float and not x - x:
+            return x > c
+        if x.__class__ is int:
+            return float(x) > c
+        raise _not_ordered(e, x)
+    return gt

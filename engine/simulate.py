@@ -2,22 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from policy_lang import ast as A
-
 from .decision import OUTCOMES, RANK, Decision
 from .evaluator import Policy
 from .graph import BudgetNode
-from .actions import OBJECT_FIELDS
 from .history import History, OutOfOrder, Record, Stats
 from .ledger import MemoryLedger
-from .runtime import budget_amount, budget_key
+from .runtime import budget_key
 from .values import EvalError
 
 VERDICTS = ("approved", "edited", "rejected", "expired")
@@ -45,6 +41,27 @@ def _as_outcomes(c: List[int]) -> Dict[str, int]:
     d = {o: c[i] for i, o in enumerate(OUTCOMES)}
     d["total"] = sum(c)
     return d
+
+
+def _writer(sink: "DecisionSink", then: Optional[Callable[[Decision, str, int], None]]) -> Callable:
+    """`--decisions`: the spec §3 decision plus the action's `id` and where it was read."""
+    def emit(d: Decision, src: str, line: int) -> None:
+        out = d.to_dict()
+        out["id"] = d.action_id
+        out["source"] = f"{src}:{line}"
+        sink.write(out)
+        if then is not None:
+            then(d, src, line)
+    return emit
+
+
+def _routes(reasons: List[Any]) -> List[str]:
+    """Decision.routes for a require_approval outcome, from its reasons."""
+    names: List[str] = []
+    for r in reasons:
+        if r.outcome == "require_approval" and not r.advisory and r.route is not None and r.route["name"] not in names:
+            names.append(r.route["name"])
+    return names
 
 
 def _label(v: Any) -> str:
@@ -108,20 +125,10 @@ class Simulation:
         self.sink = sink
         self.progress = progress
         g = policy.graph
-        self._budget_nodes: Dict[str, List[BudgetNode]] = {
-            name: [c for c in node.checks if isinstance(c, BudgetNode)] for name, node in g.tools.items()}
-        self._default_budgets = [c for c in g.default.checks if isinstance(c, BudgetNode)]
-        self._budget_at: Dict[str, BudgetNode] = {}
-        for nodes in list(self._budget_nodes.values()) + [self._default_budgets]:
-            for n in nodes:
-                self._budget_at[n.at] = n
-        # the longest window of any budget line, `on *` ones included, bounds what the ledger keeps
-        self.window = max((ln.window.seconds for c in policy.program.checks.values() for ln in c.lines
-                           if isinstance(ln, A.Budget)), default=0)
+        self._budget_at: Dict[str, BudgetNode] = {
+            n.at: n for node in [*g.tools.values(), g.default] for n in node.checks if isinstance(n, BudgetNode)}
+        self.window = policy.max_window()
         self._input_at = g.input_error_at
-        self._nodes = g.tools
-        self._default_run = g.default.run
-        self._mode = g.mode
         self._meta = dict(g.policy)
         self.reset()
 
@@ -148,43 +155,71 @@ class Simulation:
         self.last: Optional[float] = None
 
     # ------------------------------------------------------------ the replay loop
-    def run(self, records: Iterator[Record]) -> None:
+    def run(self, records: Iterator[Record],
+            on_decision: Optional[Callable[[Decision, str, int], None]] = None) -> None:
+        """Replay records (in time order). `on_decision(decision, source, line)` sees every decision;
+        without it and without a sink, no Decision object is built at all."""
         policy, ledger, sink = self.policy, self.ledger, self.sink
-        decide, input_error = policy.decide, policy.input_error
-        record, observe = self._record, self._observe
+        decide, input_error, count = policy.decide, policy.input_error, policy.count
+        observe = self._observe
+        assume_approved = self.assume_approved
+        g = policy.graph
+        nodes, default_node, meta = g.tools, g.default, self._meta
         window = self.window
         pruned = float("-inf")
         n = self.n
+        executed = self.executed
         progress = self.progress
-        fast = self._fast
+        emit = on_decision if sink is None else _writer(sink, on_decision)
         for t, _seq, action, src, line, problem, checked in records:
-            if problem is not None:
-                d = input_error(action, problem)
-            elif checked and (d := fast(action, t)) is not None:
-                pass
-            elif action.__class__ is dict and action.get("timestamp") is not None:
-                d = decide(action, ledger)
+            outcome = None
+            if checked and problem is None and action.__class__ is dict:
+                # Policy.decide without check_action: the reader has already proved what it checks of
+                # numbers and the timestamp (read into t); the shape checks that remain are inline.
+                # Anything unusual leaves outcome None and goes through Policy.decide itself.
+                get = action.get
+                tool = get("tool")
+                c = get("confidence")
+                v1, v2, v3, v4 = get("args"), get("tenant"), get("agent"), get("context")
+                if tool.__class__ is str and tool \
+                        and (c is None or c.__class__ is float or c.__class__ is int) \
+                        and (v1 is None or v1.__class__ is dict) and (v2 is None or v2.__class__ is dict) \
+                        and (v3 is None or v3.__class__ is dict) and (v4 is None or v4.__class__ is dict):
+                    node = nodes.get(tool, default_node)
+                    try:
+                        outcome, category, reasons = node.run(action, t, ledger)
+                        mode = node.mode if node is not default_node else g.mode
+                    except Exception:  # fail closed; Policy.decide words the error as it always does
+                        outcome = None
+            if outcome is None:
+                if problem is not None:
+                    d = input_error(action, problem)
+                elif action.__class__ is dict and action.get("timestamp") is not None:
+                    d = decide(action, ledger)
+                else:
+                    d = decide(action, ledger, datetime.fromtimestamp(t, timezone.utc))
+                outcome, category, reasons, mode = d.outcome, d.category, d.reasons, d.mode
+                aid = d.action_id
             else:
-                d = decide(action, ledger, datetime.fromtimestamp(t, timezone.utc))
-            o = d.outcome
-            if o == "allow":
-                record(action, t)
-            elif o == "require_approval":
+                aid = get("id")
+                d = None
+            if outcome == "allow":
+                executed += 1
+                count(action, t, ledger)
+            elif outcome == "require_approval":
                 human = action.get("human")
                 verdict = human.get("verdict") if human.__class__ is dict else None
-                if self.assume_approved or verdict == "approved" or verdict == "edited":
+                if assume_approved or verdict == "approved" or verdict == "edited":
                     if verdict == "edited":
                         edited = human.get("edited_args")
                         if edited.__class__ is dict:
                             args = action.get("args")
                             action = dict(action, args={**args, **edited} if args.__class__ is dict else edited)
-                    record(action, t)
-            observe(d, action, t, problem)
-            if sink is not None:
-                out = d.to_dict()
-                out["id"] = d.action_id
-                out["source"] = f"{src}:{line}"
-                sink.write(out)
+                    executed += 1
+                    count(action, t, ledger)
+            observe(outcome, category, reasons, aid, action, t, problem)
+            if emit is not None:
+                emit(d if d is not None else Decision(aid, outcome, category, reasons, mode, meta), src, line)
             n += 1
             if not n % PRUNE_EVERY and window and t - window > pruned:
                 pruned = t - window
@@ -192,49 +227,11 @@ class Simulation:
             if progress is not None and not n % PROGRESS_EVERY:
                 progress(n)
         self.n = n
-
-    def _fast(self, a: Any, t: float) -> Optional[Decision]:
-        """Policy.decide for an action the reader has already checked (strict JSON without NaN, infinity
-        or huge integers; timestamp absent or RFC 3339, read into t): the remaining shape checks of
-        check_action, then the tool's compiled node, as Policy.decide runs it. Anything unusual returns
-        None and goes through Policy.decide itself."""
-        if a.__class__ is not dict:
-            return None
-        tool = a.get("tool")
-        if tool.__class__ is not str or not tool:
-            return None
-        for f in OBJECT_FIELDS:
-            v = a.get(f)
-            if v is not None and v.__class__ is not dict:
-                return None
-        c = a.get("confidence")
-        if c is not None and c.__class__ is not float and c.__class__ is not int:
-            return None
-        node = self._nodes.get(tool)
-        run = node.run if node is not None else self._default_run
-        try:
-            outcome, category, reasons = run(a, t, self.ledger)
-        except Exception:  # fail closed, and let Policy.decide word the error as it always does
-            return None
-        return Decision(a.get("id"), outcome, category, reasons,
-                        node.mode if node is not None else self._mode, self._meta)
-
-    def _record(self, action: dict, t: float) -> None:
-        """Count an executed action in each budget line of its tool (Policy.record without re-checking
-        the action, which `decide` has just done)."""
-        nodes = self._budget_nodes.get(action["tool"], self._default_budgets)
-        self.executed += 1
-        for node in nodes:
-            try:
-                amount = budget_amount(node, action)
-                key = budget_key(node, action)
-            except EvalError:
-                continue  # like Policy.record: a line whose key or amount is missing cannot count it
-            self.ledger.add(key, t, amount)
+        self.executed = executed
 
     # ------------------------------------------------------------ aggregates
-    def _observe(self, d: Decision, action: Any, t: float, problem: Optional[str]) -> None:
-        o = d.outcome
+    def _observe(self, o: str, category: Optional[str], reasons: List[Any], aid: Any, action: Any, t: float,
+                 problem: Optional[str]) -> None:
         k = RANK[o]
         self.outcomes[k] += 1
         if self.first is None or t < self.first:
@@ -246,40 +243,38 @@ class Simulation:
         day = int(t // 86400)
         # one table keyed by (tool, category, day): the per-tool, per-category and per-day tables are
         # its margins, summed once for the report instead of three updates per action
-        key = (tool, d.category, day)
+        key = (tool, category, day)
         c = self.cells.get(key)
         if c is None:
             if tool.__class__ is not str or not tool:
-                key = (NONE, d.category, day)
+                key = (NONE, category, day)
             elif len(self.tools_seen) >= MAX_GROUPS and tool not in self.tools_seen:
-                key = (OTHER, d.category, day)
+                key = (OTHER, category, day)
             else:
                 self.tools_seen.add(tool)
             c = self.cells.get(key)
             if c is None:
                 c = self.cells[key] = _counts()
         c[k] += 1
-        reasons = d.reasons
         if o == "require_approval":
-            for r in d.routes:
+            for r in _routes(reasons):
                 self.by_route[r] = self.by_route.get(r, 0) + 1
                 rd = self.route_days.get(r)
                 if rd is None:
                     rd = self.route_days[r] = {}
                 rd[day] = rd.get(day, 0) + 1
         if o != "allow" or len(reasons) > 1:
-            self._reasons(d, a, t, problem)
+            self._reasons(o, category, reasons, aid, a, t, problem)
         human = a.get("human")
         if human.__class__ is dict:
-            self._human(d, a, human)
+            self._human(o, category, reasons, aid, a, human)
         else:
             self.no_verdict[k] += 1
 
-    def _reasons(self, d: Decision, a: dict, t: float, problem: Optional[str]) -> None:
-        o = d.outcome
-        aid = d.action_id
+    def _reasons(self, o: str, category: Optional[str], reasons: List[Any], aid: Any, a: dict, t: float,
+                 problem: Optional[str]) -> None:
         had_error = False
-        for r in d.reasons:
+        for r in reasons:
             if r.rule == "error":
                 had_error = True
                 g = self._group(self.errors, (r.message, r.at))
@@ -295,8 +290,8 @@ class Simulation:
                 if len(g[1]) < MAX_EXAMPLES and aid is not None:
                     g[1].append(aid)
         if had_error:
-            if problem is not None or (d.category is None and len(d.reasons) == 1 and d.reasons[0].at == self._input_at
-                                       and d.reasons[0].rule == "error"):
+            if problem is not None or (category is None and len(reasons) == 1 and reasons[0].at == self._input_at
+                                       and reasons[0].rule == "error"):
                 self.input_errors += 1
             else:
                 self.eval_errors += 1
@@ -336,10 +331,9 @@ class Simulation:
         day = _day(t)
         b["days"][day] = b["days"].get(day, 0) + 1
 
-    def _human(self, d: Decision, a: dict, human: dict) -> None:
+    def _human(self, o: str, category: Optional[str], reasons: List[Any], aid: Any, a: dict, human: dict) -> None:
         verdict = human.get("verdict")
         v = verdict if verdict in VERDICTS else NONE
-        o = d.outcome
         row = self.confusion.get(o)
         if row is None:
             row = self.confusion[o] = {}
@@ -348,10 +342,9 @@ class Simulation:
             return
         self.verdicts += 1
         tool = _label(a.get("tool"))
-        aid = d.action_id
         if o == "allow":
-            by = next((r for r in d.reasons if r.outcome == "allow" and not r.advisory), None)
-            key = (tool, d.category or NONE, by.rule if by else NONE, by.at if by else NONE)
+            by = next((r for r in reasons if r.outcome == "allow" and not r.advisory), None)
+            key = (tool, category or NONE, by.rule if by else NONE, by.at if by else NONE)
             g = self.risk.get(key)
             if g is None:
                 if len(self.risk) >= MAX_GROUPS:
@@ -364,8 +357,9 @@ class Simulation:
                     g["examples"].append({"action_id": aid, "verdict": v, "by": human.get("by"),
                                           "confidence": a.get("confidence")})
         elif o == "require_approval":
-            by = next((r for r in d.reasons if r.outcome == "require_approval" and not r.advisory), None)
-            route = d.route["name"] if d.route else NONE
+            by = next((r for r in reasons if r.outcome == "require_approval" and not r.advisory), None)
+            route = next((r.route["name"] for r in reasons if r.outcome == "require_approval" and not r.advisory
+                          and r.route is not None), NONE)
             key = (tool, route, by.rule if by else NONE, by.at if by else NONE)
             g = self.friction.get(key)
             if g is None:

@@ -501,10 +501,13 @@ def test_fast_path_decides_as_policy_decide(tmp_path):
     recs = list(History([str(hist)]).records())
     assert sum(r[6] for r in recs) > 1400
     sim = Simulation(pol)
-    for t, _s, a, _src, _line, problem, checked in recs:
-        from datetime import datetime, timezone
-        want = pol.decide(a, MemoryLedger(), datetime.fromtimestamp(t, timezone.utc))
-        sim.ledger = MemoryLedger()
-        got = sim._fast(a, t) if checked else None
-        if got is not None:
-            assert got.to_dict() == want.to_dict(), a
+    got = []
+    for rec in recs:
+        sim.ledger = MemoryLedger()  # each action alone, as Policy.decide below sees it
+        sim.run((rec,), on_decision=lambda d, src, line: got.append(d))
+    assert len(got) == len(recs)
+    from datetime import datetime, timezone
+    for (t, _s, a, _src, _line, problem, checked), d in zip(recs, got):
+        want = pol.decide(a, MemoryLedger(), datetime.fromtimestamp(t, timezone.utc)) if problem is None \
+            else pol.input_error(a, problem)
+        assert d.to_dict() == want.to_dict(), a
