@@ -9,7 +9,8 @@ import json
 import os
 import sys
 import tempfile
-from collections import deque
+from itertools import islice
+import bisect
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -24,7 +25,8 @@ OBJECT_COLUMNS = ("args", "tenant", "agent", "context", "human")
 TEXT_COLUMNS = ("id", "tool", "timestamp")
 MAX_EXAMPLES = 50
 RUN_SIZE = 100_000          # records per sorted run of the external sort
-REORDER_WINDOW = 10_000     # records held back per source to absorb local disorder
+REORDER_WINDOW = 2_048      # records held back per source to absorb local disorder (more costs cache misses)
+BATCH = 1024                # records handed on together: one generator step per batch, not per record
 
 # A record is a plain tuple, the cheapest thing to build and to compare in the replay loop:
 # (time, seq, action, source, line, problem, checked). `problem` is an input-error message (duplicate
@@ -235,9 +237,9 @@ def _sniff(buf: Any) -> str:
 
 
 def read_source(path: str, stats: Stats, on_error: str = "fail", fmt: str = "auto",
-                parse: Optional[Callable] = None) -> Iterator[Tuple[Any, int, Optional[str]]]:
-    """One history file in file order: yields (action, line number, problem). Malformed lines are
-    counted and reported, then skipped or raised according to `on_error`."""
+                parse: Optional[Callable] = None) -> Iterator[List[Tuple[Any, int, Optional[str], bool]]]:
+    """One history file in file order, in batches of (action, line number, problem, checked). Malformed
+    lines are counted and reported, then skipped or raised according to `on_error`."""
     buf, kind = _open_binary(path, stats)
     if fmt != "auto":
         kind = fmt
@@ -249,9 +251,9 @@ def read_source(path: str, stats: Stats, on_error: str = "fail", fmt: str = "aut
         if kind == "jsonl":
             yield from _read_jsonl(buf, name, stats, on_error, parse or make_json_parser())
         elif kind == "csv":
-            yield from _read_csv(buf, name, stats, on_error)
+            yield from batched(_read_csv(buf, name, stats, on_error))
         elif kind == "parquet":
-            yield from _read_parquet(buf, path, name, stats, on_error)
+            yield from batched(_read_parquet(buf, path, name, stats, on_error))
         else:
             raise HistoryError(name, f"unknown history format `{kind}`")
     except OSError as e:  # a truncated gzip stream and the like
@@ -269,8 +271,9 @@ def _malformed(stats: Stats, on_error: str, where: str, message: str) -> None:
     stats.skipped += 1
 
 
-def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callable) -> Iterator:
+def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callable) -> Iterator[List]:
     n = 0
+    out: List[Tuple[Any, int, Optional[str], bool]] = []
     for raw in buf:
         n += 1
         if n == 1 and raw[:3] == b"\xef\xbb\xbf":
@@ -289,7 +292,12 @@ def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callabl
         if problem is not None:
             stats.input_errors += 1
             stats.note("input", f"{name}:{n}", problem)
-        yield action, n, problem, fast
+        out.append((action, n, problem, fast))
+        if len(out) >= BATCH:
+            yield out
+            out = []
+    if out:
+        yield out
 
 
 def _cell_value(col: str, cell: str) -> Tuple[Any, Optional[str]]:
@@ -548,70 +556,107 @@ _TS_SHAPES = frozenset(
     for zone in ("", "Z", "z", "+99:99", "-99:99"))
 
 
-def timed(source: Iterator[Tuple[Any, int, Optional[str], bool]], name: str, index: int, stats: Stats,
-          since: Optional[float], until: Optional[float], keep: Optional[Callable[[Any], bool]]) -> Iterator[Record]:
+def timed(source: Iterator[List[Tuple[Any, int, Optional[str], bool]]], name: str, index: int, stats: Stats,
+          since: Optional[float], until: Optional[float],
+          keep: Optional[Callable[[Any], bool]]) -> Iterator[List[Record]]:
     """Give each action its time (spec §5: one without a timestamp, or with a bad one, takes the time
-    of the action before it) and apply --since/--until/--filter."""
+    of the action before it) and apply --since/--until/--filter; batches in, batches of records out."""
     last = 0.0
     base = index << SEQ_SHIFT
     rfc3339 = _RFC3339.fullmatch
-    for action, line, problem, fast in source:
-        ts = action.get("timestamp") if action.__class__ is dict else None
-        t = last
-        if ts is not None:
-            # `checked` needs the engine's own reading of the timestamp: RFC 3339 by its regex, and
-            # the value fromisoformat gives, which is what parse_timestamp returns for such a string
-            if fast and (ts.__class__ is not str or (ts.encode("utf-8", "surrogatepass").translate(_DIGIT9)
-                                                       not in _TS_SHAPES and rfc3339(ts) is None)):
-                fast = False
-            try:
-                # fromisoformat is the fast path; what it refuses (leap seconds, nanoseconds, lower-case
-                # `t`/`z`) goes through the RFC 3339 reader the engine uses. A string it accepts but RFC 3339
-                # does not (a bare date) only places an action the engine will deny anyway.
-                dt = _fromiso(ts)
-                t = (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
-            except (ValueError, TypeError, OverflowError):
-                fast = False
+    for batch in source:
+        out: List[Record] = []
+        for action, line, problem, fast in batch:
+            ts = action.get("timestamp") if action.__class__ is dict else None
+            t = last
+            if ts is not None:
+                # `checked` needs the engine's own reading of the timestamp: RFC 3339 by its regex, and
+                # the value fromisoformat gives, which is what parse_timestamp returns for such a string
+                if fast and (ts.__class__ is not str or (ts.encode("utf-8", "surrogatepass").translate(_DIGIT9)
+                                                           not in _TS_SHAPES and rfc3339(ts) is None)):
+                    fast = False
                 try:
-                    t = parse_timestamp(ts).timestamp()
-                except (ValueError, OverflowError):
-                    t = last  # the action is denied for its bad timestamp; it keeps its place in the file
-        last = t
-        if (since is not None and t < since) or (until is not None and t >= until) or \
-                (keep is not None and not keep(action)):
-            stats.filtered += 1
+                    # fromisoformat is the fast path; what it refuses (leap seconds, nanoseconds, lower-case
+                    # `t`/`z`) goes through the RFC 3339 reader the engine uses. A string it accepts but RFC
+                    # 3339 does not (a bare date) only places an action the engine will deny anyway.
+                    dt = _fromiso(ts)
+                    t = (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+                except (ValueError, TypeError, OverflowError):
+                    fast = False
+                    try:
+                        t = parse_timestamp(ts).timestamp()
+                    except (ValueError, OverflowError):
+                        t = last  # the action is denied for its bad timestamp; it keeps its place in the file
+            last = t
+            if (since is not None and t < since) or (until is not None and t >= until) or \
+                    (keep is not None and not keep(action)):
+                stats.filtered += 1
+                continue
+            out.append((t, base | line, action, name, line, problem, fast))
+        if out:
+            yield out
+
+
+def reorder_batches(batches: Iterator[List[Record]], window: int = REORDER_WINDOW) -> Iterator[List[Record]]:
+    """Time order with bounded memory: the latest `window` records are held back so local disorder is
+    fixed; a record older than one already released raises OutOfOrder (nothing is replayed wrongly).
+    A batch already in order that starts at or after what is held (the usual case) is appended whole."""
+    held: List[Record] = []      # in replay order: by time, then reading order
+    last_t = float("-inf")       # the time of the last record released
+    for batch in batches:
+        ts = [r[0] for r in batch]
+        if ts[0] >= (held[-1][0] if held else last_t) and ts == sorted(ts):
+            held += batch           # the same as record by record: nothing new sorts before what is held
+            excess = len(held) - window
+            if excess > 0:
+                out = held[:excess]
+                del held[:excess]
+                last_t = out[-1][0]
+                yield out
             continue
-        yield (t, base | line, action, name, line, problem, fast)
+        out = []
+        for rec in batch:
+            t = rec[0]
+            if t < last_t:
+                raise OutOfOrder(f"{rec[3]}:{rec[4]}", t, last_t)
+            if not held or t >= held[-1][0]:
+                held.append(rec)
+            else:
+                # after every held record of a greater time: equal times keep reading order
+                held.insert(bisect.bisect_right(held, t, key=_time_of), rec)
+            if len(held) > window:
+                first = held.pop(0)
+                last_t = first[0]
+                out.append(first)
+        if out:
+            yield out
+    if held:
+        yield held
+
+
+def _time_of(rec: Record) -> float:
+    return rec[0]
 
 
 def reorder(records: Iterator[Record], window: int = REORDER_WINDOW) -> Iterator[Record]:
-    """Time order with bounded memory: up to `window` records are held back so local disorder is
-    fixed; a record older than one already released raises OutOfOrder (nothing is replayed wrongly)."""
-    held: deque = deque()
-    last_t = float("-inf")
-    for rec in records:
-        t = rec[0]
-        if t < last_t:
-            raise OutOfOrder(f"{rec[3]}:{rec[4]}", t, last_t)
-        if not held or t >= held[-1][0]:
-            held.append(rec)
-        else:
-            # rare: walk back to the place that keeps equal times in reading order
-            i = len(held) - 1
-            while i > 0 and held[i - 1][0] > t:
-                i -= 1
-            held.insert(i, rec)
-        if len(held) > window:
-            out = held.popleft()
-            last_t = out[0]
-            yield out
-    yield from held
+    """reorder_batches for single records."""
+    for batch in reorder_batches(([r] for r in records), window):
+        yield from batch
 
 
-def _merge(streams: List[Iterator[Record]]) -> Iterator[Record]:
-    if len(streams) == 1:
-        return streams[0]
-    return heapq.merge(*streams, key=lambda r: (r[0], r[1]))
+def batched(items: Iterable[Any], size: Optional[int] = None) -> Iterator[List[Any]]:
+    it = iter(items)
+    n = size or BATCH
+    while True:
+        chunk = list(islice(it, n))
+        if not chunk:
+            return
+        yield chunk
+
+
+def flat(batches: Iterable[List[Any]]) -> Iterator[Any]:
+    for b in batches:
+        yield from b
 
 
 def external_sort(records: Iterator[Record], run_size: int = RUN_SIZE) -> Iterator[Record]:
@@ -708,20 +753,27 @@ class History:
     def has_stdin(self) -> bool:
         return "-" in self.paths
 
-    def _streams(self) -> List[Iterator[Record]]:
+    def _streams(self) -> List[Iterator[List[Record]]]:
         keep = make_filter(self.filters)
         return [timed(read_source(p, self.stats, self.on_error, self.fmt, self.parse), _display(p), i,
                       self.stats, self.since, self.until, keep) for i, p in enumerate(self.paths)]
 
     def _chain(self) -> Iterator[Record]:
         for s in self._streams():
-            yield from s
+            yield from flat(s)
 
-    def records(self, external: bool = False) -> Iterator[Record]:
+    def batches(self, external: bool = False) -> Iterator[List[Record]]:
+        """The records in replay order, in batches (what the replay loop consumes)."""
         self.stats = Stats()
         if self.sample is not None:
-            return sample_records(self._chain(), self.sample, self.seed, self.stats)
+            return batched(sample_records(self._chain(), self.sample, self.seed, self.stats))
         if external:
             self.stats.sorted_externally = True
-            return external_sort(self._chain(), self.run_size)
-        return _merge([reorder(s, self.window) for s in self._streams()])
+            return batched(external_sort(self._chain(), self.run_size))
+        streams = [reorder_batches(s, self.window) for s in self._streams()]
+        if len(streams) == 1:
+            return streams[0]
+        return batched(heapq.merge(*map(flat, streams), key=lambda r: (r[0], r[1])))
+
+    def records(self, external: bool = False) -> Iterator[Record]:
+        return flat(self.batches(external))

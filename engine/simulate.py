@@ -1,6 +1,7 @@
 """Replay a history through a policy in time order with the budget ledger, and aggregate the report."""
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import sys
@@ -53,6 +54,9 @@ def _writer(sink: "DecisionSink", then: Optional[Callable[[Decision, str, int], 
         if then is not None:
             then(d, src, line)
     return emit
+
+
+_EMPTY: Dict[str, Any] = {}
 
 
 def _routes(reasons: List[Any]) -> List[str]:
@@ -151,8 +155,9 @@ class Simulation:
         self.no_verdict = _counts()
         self.risk: Dict[Tuple, Dict[str, Any]] = {}
         self.friction: Dict[Tuple, Dict[str, Any]] = {}
-        self.first: Optional[float] = None
-        self.last: Optional[float] = None
+        self.first = float("inf")       # earliest and latest times replayed
+        self.last = float("-inf")
+        self._pruned = float("-inf")
 
     # ------------------------------------------------------------ the replay loop
     def run(self, records: Iterator[Record],
@@ -161,12 +166,15 @@ class Simulation:
         without it and without a sink, no Decision object is built at all."""
         policy, ledger, sink = self.policy, self.ledger, self.sink
         decide, input_error, count = policy.decide, policy.input_error, policy.count
-        observe = self._observe
+        outcomes, cells, no_verdict = self.outcomes, self.cells, self.no_verdict
+        by_route, route_days = self.by_route, self.route_days
+        first, last = self.first, self.last
+        rank = RANK
         assume_approved = self.assume_approved
         g = policy.graph
         nodes, default_node, meta = g.tools, g.default, self._meta
         window = self.window
-        pruned = float("-inf")
+        pruned = self._pruned
         n = self.n
         executed = self.executed
         progress = self.progress
@@ -217,7 +225,36 @@ class Simulation:
                             action = dict(action, args={**args, **edited} if args.__class__ is dict else edited)
                     executed += 1
                     count(action, t, ledger)
-            observe(outcome, category, reasons, aid, action, t, problem)
+            # the report's aggregates, inline: this loop runs once per action of the history
+            k = rank[outcome]
+            outcomes[k] += 1
+            if t < first:
+                first = t
+            if t > last:
+                last = t
+            a = action if action.__class__ is dict else _EMPTY
+            day = int(t // 86400)
+            tool = a.get("tool")
+            if tool.__class__ is not str:
+                tool = None  # not hashable, perhaps: counted as `(none)`
+            c = cells.get((tool, category, day))
+            if c is None:
+                c = self._cell(tool, category, day)
+            c[k] += 1
+            if k == 1:
+                for r in _routes(reasons):
+                    by_route[r] = by_route.get(r, 0) + 1
+                    rd = route_days.get(r)
+                    if rd is None:
+                        rd = route_days[r] = {}
+                    rd[day] = rd.get(day, 0) + 1
+            if k or len(reasons) > 1:
+                self._reasons(outcome, category, reasons, aid, a, t, problem)
+            human = a.get("human")
+            if human.__class__ is dict:
+                self._human(outcome, category, reasons, aid, a, human)
+            else:
+                no_verdict[k] += 1
             if emit is not None:
                 emit(d if d is not None else Decision(aid, outcome, category, reasons, mode, meta), src, line)
             n += 1
@@ -228,48 +265,40 @@ class Simulation:
                 progress(n)
         self.n = n
         self.executed = executed
+        self._pruned = pruned
+        self.first, self.last = first, last
+
+    def run_batches(self, batches: Iterator[List[Record]]) -> None:
+        """Replay batches with the cyclic GC paused: a replay keeps tens of thousands of records and
+        ledger entries alive, which the collector would otherwise walk again and again (a third of
+        the time). Replaying makes no reference cycles, but a young-generation pass every 64 batches
+        frees any there are, so memory stays flat."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for k, batch in enumerate(batches, 1):
+                self.run(batch)
+                if not k % 64:
+                    gc.collect(1)
+        finally:
+            if enabled:
+                gc.enable()
 
     # ------------------------------------------------------------ aggregates
-    def _observe(self, o: str, category: Optional[str], reasons: List[Any], aid: Any, action: Any, t: float,
-                 problem: Optional[str]) -> None:
-        k = RANK[o]
-        self.outcomes[k] += 1
-        if self.first is None or t < self.first:
-            self.first = t
-        if self.last is None or t > self.last:
-            self.last = t
-        a = action if action.__class__ is dict else {}
-        tool = a.get("tool")
-        day = int(t // 86400)
-        # one table keyed by (tool, category, day): the per-tool, per-category and per-day tables are
-        # its margins, summed once for the report instead of three updates per action
+    def _cell(self, tool: Any, category: Optional[str], day: int) -> List[int]:
+        """The (tool, category, day) counters, made on first use; odd or too many tools are grouped.
+        One table whose margins are the per-tool, per-category and per-day tables of the report."""
         key = (tool, category, day)
+        if tool.__class__ is not str or not tool:
+            key = (NONE, category, day)
+        elif len(self.tools_seen) >= MAX_GROUPS and tool not in self.tools_seen:
+            key = (OTHER, category, day)
+        else:
+            self.tools_seen.add(tool)
         c = self.cells.get(key)
         if c is None:
-            if tool.__class__ is not str or not tool:
-                key = (NONE, category, day)
-            elif len(self.tools_seen) >= MAX_GROUPS and tool not in self.tools_seen:
-                key = (OTHER, category, day)
-            else:
-                self.tools_seen.add(tool)
-            c = self.cells.get(key)
-            if c is None:
-                c = self.cells[key] = _counts()
-        c[k] += 1
-        if o == "require_approval":
-            for r in _routes(reasons):
-                self.by_route[r] = self.by_route.get(r, 0) + 1
-                rd = self.route_days.get(r)
-                if rd is None:
-                    rd = self.route_days[r] = {}
-                rd[day] = rd.get(day, 0) + 1
-        if o != "allow" or len(reasons) > 1:
-            self._reasons(o, category, reasons, aid, a, t, problem)
-        human = a.get("human")
-        if human.__class__ is dict:
-            self._human(o, category, reasons, aid, a, human)
-        else:
-            self.no_verdict[k] += 1
+            c = self.cells[key] = _counts()
+        return c
 
     def _reasons(self, o: str, category: Optional[str], reasons: List[Any], aid: Any, a: dict, t: float,
                  problem: Optional[str]) -> None:
@@ -439,8 +468,8 @@ class Simulation:
         return {
             "policy": dict(self.policy.graph.policy),
             "options": dict(options or {}),
-            "period": {"first": _iso(self.first) if self.first is not None else None,
-                       "last": _iso(self.last) if self.last is not None else None, "days": len(days)},
+            "period": {"first": _iso(self.first) if self.n else None,
+                       "last": _iso(self.last) if self.n else None, "days": len(days)},
             "total": total,
             "outcomes": outcomes,
             "shares": {o: share(n) for o, n in outcomes.items()},
@@ -487,7 +516,7 @@ def simulate(policy: Policy, history: History, assume_approved: bool = False, de
                "filters": history.filters or {}, "histories": [("<stdin>" if p == "-" else p) for p in history.paths]}
     try:
         try:
-            sim.run(history.records(external=external_sort))
+            sim.run_batches(history.batches(external=external_sort))
         except OutOfOrder as e:
             if history.has_stdin:
                 from .history import HistoryError
@@ -497,7 +526,7 @@ def simulate(policy: Policy, history: History, assume_approved: bool = False, de
                                    "or pass --external-sort") from None
             sim.reset()
             sink.reset()
-            sim.run(history.records(external=True))
+            sim.run_batches(history.batches(external=True))
     finally:
         sink.close()
     return sim.report(history.stats, options)

@@ -249,3 +249,49 @@ def test_unsorted_file_is_detected(tmp_path):
     with pytest.raises(OutOfOrder):
         list(History([p], window=10).records())
     assert ids(History([p], window=10), external=True)[0] == "a99"
+
+
+def _reorder_one_by_one(records, window):
+    """The reorder window record by record, as a plain reference for the batched one."""
+    held, last_t = [], float("-inf")
+    for rec in records:
+        if rec[0] < last_t:
+            raise OutOfOrder(f"{rec[3]}:{rec[4]}", rec[0], last_t)
+        i = len(held)
+        while i > 0 and held[i - 1][0] > rec[0]:
+            i -= 1
+        held.insert(i, rec)
+        if len(held) > window:
+            out = held.pop(0)
+            last_t = out[0]
+            yield out
+    yield from held
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=60), st.integers(1, 8), st.lists(st.integers(1, 9), min_size=1))
+def test_batched_reorder_is_the_record_by_record_window(times, window, sizes):
+    from engine.history import reorder_batches
+    recs = [(float(t), i, {"id": i}, "f", i + 1, None, True) for i, t in enumerate(times)]
+    batches, i, k = [], 0, 0
+    while i < len(recs):
+        n = sizes[k % len(sizes)]
+        batches.append(recs[i:i + n])
+        i, k = i + n, k + 1
+
+    def outcome(gen):
+        try:
+            return [r[1] for r in gen], None
+        except OutOfOrder as e:
+            return None, e.where
+    got = outcome(r for b in reorder_batches(iter(batches), window) for r in b)
+    assert got == outcome(_reorder_one_by_one(recs, window))
+
+
+def test_timestamp_shapes_are_all_rfc3339():
+    """The set lookup that stands in for the RFC 3339 regex may only accept what the regex accepts."""
+    from engine.actions import _RFC3339
+    from engine.history import _TS_SHAPES
+    assert len(_TS_SHAPES) == 150
+    for shape in _TS_SHAPES:
+        assert _RFC3339.fullmatch(shape.decode().replace("9", "1")), shape
