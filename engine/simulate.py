@@ -170,6 +170,7 @@ class Simulation:
         by_route, route_days = self.by_route, self.route_days
         first, last = self.first, self.last
         rank = RANK
+        budget_at = self._budget_at
         assume_approved = self.assume_approved
         g = policy.graph
         nodes, default_node, meta = g.tools, g.default, self._meta
@@ -200,6 +201,7 @@ class Simulation:
                     except Exception:  # fail closed; Policy.decide words the error as it always does
                         outcome = None
             if outcome is None:
+                tool = None
                 if problem is not None:
                     d = input_error(action, problem)
                 elif action.__class__ is dict and action.get("timestamp") is not None:
@@ -211,11 +213,11 @@ class Simulation:
             else:
                 aid = get("id")
                 d = None
+            human = action.get("human") if action.__class__ is dict else None
             if outcome == "allow":
                 executed += 1
                 count(action, t, ledger)
             elif outcome == "require_approval":
-                human = action.get("human")
                 verdict = human.get("verdict") if human.__class__ is dict else None
                 if assume_approved or verdict == "approved" or verdict == "edited":
                     if verdict == "edited":
@@ -234,23 +236,26 @@ class Simulation:
                 last = t
             a = action if action.__class__ is dict else _EMPTY
             day = int(t // 86400)
-            tool = a.get("tool")
-            if tool.__class__ is not str:
-                tool = None  # not hashable, perhaps: counted as `(none)`
+            if tool is None:
+                tool = a.get("tool")
+                if tool.__class__ is not str:
+                    tool = None  # not hashable, perhaps: counted as `(none)`
             c = cells.get((tool, category, day))
             if c is None:
                 c = self._cell(tool, category, day)
             c[k] += 1
             if k == 1:
-                for r in _routes(reasons):
-                    by_route[r] = by_route.get(r, 0) + 1
-                    rd = route_days.get(r)
+                r = reasons[0]
+                for name in ((r.route["name"],) if len(reasons) == 1 and r.route is not None else _routes(reasons)):
+                    by_route[name] = by_route.get(name, 0) + 1
+                    rd = route_days.get(name)
                     if rd is None:
-                        rd = route_days[r] = {}
+                        rd = route_days[name] = {}
                     rd[day] = rd.get(day, 0) + 1
-            if k or len(reasons) > 1:
+            # errors, budget events, and the ask/escalate/deny reasons: an allow or an approval with one
+            # reason that is not a budget line has none of them
+            if k > 1 or len(reasons) > 1 or (k and reasons[0].at in budget_at):
                 self._reasons(outcome, category, reasons, aid, a, t, problem)
-            human = a.get("human")
             if human.__class__ is dict:
                 self._human(outcome, category, reasons, aid, a, human)
             else:
