@@ -10,7 +10,7 @@ RANK = {o: i for i, o in enumerate(OUTCOMES)}
 
 class Reason:
     """One rule that produced an outcome. Built once per rule at compile time where possible."""
-    __slots__ = ("rule", "outcome", "message", "at", "advisory", "route", "target", "source")
+    __slots__ = ("rule", "outcome", "message", "at", "advisory", "route", "target", "source", "rank")
 
     def __init__(self, rule: str, outcome: str, message: str, at: str, advisory: bool = False,
                  route: Optional[dict] = None, target: Optional[str] = None, source: str = ""):
@@ -22,6 +22,7 @@ class Reason:
         self.route = route        # the route dict, for require_approval
         self.target = target      # escalate target or ask question
         self.source = source      # category | check | schema | unknown | mode | error
+        self.rank = -1 if advisory else RANK[outcome]   # what it weighs in the outcome (advisory: nothing)
 
     def with_outcome(self, outcome: str) -> "Reason":
         return Reason(self.rule, outcome, self.message, self.at, self.advisory, self.route, self.target, self.source)

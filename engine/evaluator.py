@@ -11,7 +11,7 @@ from .compiler import compile_program
 from .decision import Decision, Reason
 from .graph import BudgetNode
 from .ledger import Ledger, MemoryLedger
-from .runtime import budget_amount, budget_key, error_reason
+from .runtime import error_reason
 from .values import EvalError
 
 
@@ -86,8 +86,8 @@ class Policy:
         n = 0
         for node in self._budgets.get(a["tool"], self._default_budgets):
             try:
-                amount = budget_amount(node, a)
-                key = budget_key(node, a)
+                amount = node.amount_of(a)
+                key = node.key_of(a)
             except EvalError:
                 continue
             ledger.add(key, t, amount)

@@ -126,6 +126,13 @@ class ExprCompiler:
         root, keys = e.root, e.keys
         if root == "confidence" and not keys and root not in self.consts:
             return self.getter(e)  # never missing: an absent confidence counts as 0
+        if not keys and root in ACTION_ROOTS:
+            def path0(a, env):  # `tool`, `timestamp`, a whole object
+                v = a.get(root)
+                if v is None:
+                    raise _missing(e)
+                return v
+            return path0
         if len(keys) == 1 and keys[0].__class__ is str and root in ACTION_ROOTS:
             k0 = keys[0]
 

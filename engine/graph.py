@@ -58,6 +58,12 @@ class BudgetNode:
     at: str
     advisory: bool
     line: A.Budget
+    key_of: Fn = None           # action -> ledger key, and action -> amount: made from the fields above
+    amount_of: Fn = None        # by engine.runtime.budget_fns, so every user computes them alike
+
+    def __post_init__(self) -> None:
+        from .runtime import budget_fns
+        self.key_of, self.amount_of = budget_fns(self)
 
 
 @dataclass

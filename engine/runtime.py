@@ -26,25 +26,51 @@ def bucket_value(v: Any) -> Any:
     return ("j", json.dumps(v, sort_keys=True, default=str))
 
 
+def budget_fns(node: BudgetNode) -> Tuple[Callable[[dict], Tuple], Callable[[dict], Any]]:
+    """(key_of, amount_of) for a budget line: the ledger key of an action and the amount it counts.
+    Both raise EvalError when the action lacks what the line needs. One key (the usual `per tenant`)
+    gets its own closure, as does count()."""
+    bucket, keys, texts = node.bucket, node.keys, node.key_texts
+    if len(keys) == 1:
+        get, text = keys[0], texts[0]
+
+        def key_of(a: dict) -> Tuple:
+            v = get(a, None)
+            if v.__class__ is str:
+                return (bucket, (v,))
+            if v is None:
+                raise EvalError(f"budget key `{text}` is missing")
+            return (bucket, (bucket_value(v),))
+    else:
+        def key_of(a: dict) -> Tuple:
+            vals = []
+            for get, text in zip(keys, texts):
+                v = get(a, None)
+                if v is None:
+                    raise EvalError(f"budget key `{text}` is missing")
+                vals.append(bucket_value(v))
+            return (bucket, tuple(vals))
+    amount, amount_text = node.amount, node.amount_text
+    if amount is None:
+        def amount_of(a: dict) -> Any:
+            return 1
+    else:
+        def amount_of(a: dict) -> Any:
+            v = amount(a, None)
+            if v is None:
+                raise EvalError(f"`{amount_text}` is missing")
+            if (v.__class__ is not int and v.__class__ is not float) or v - v:
+                raise EvalError(f"`{amount_text}` is {kind(v)}, expected a finite number")
+            return v
+    return key_of, amount_of
+
+
 def budget_amount(node: BudgetNode, a: dict) -> Any:
-    if node.amount is None:
-        return 1
-    v = node.amount(a, None)
-    if v is None:
-        raise EvalError(f"`{node.amount_text}` is missing")
-    if (v.__class__ is not int and v.__class__ is not float) or v - v:
-        raise EvalError(f"`{node.amount_text}` is {kind(v)}, expected a finite number")
-    return v
+    return node.amount_of(a)
 
 
 def budget_key(node: BudgetNode, a: dict) -> Tuple:
-    vals = []
-    for get, text in zip(node.keys, node.key_texts):
-        v = get(a, None)
-        if v is None:
-            raise EvalError(f"budget key `{text}` is missing")
-        vals.append(bucket_value(v))
-    return (node.bucket, tuple(vals))
+    return node.key_of(a)
 
 
 def _require_fn(n: RequireNode, tracer) -> Callable:
@@ -64,10 +90,27 @@ def _require_fn(n: RequireNode, tracer) -> Callable:
 def _budget_fn(n: BudgetNode, tracer) -> Callable:
     reason, where, advisory, window, limit = n.reason, n.at, n.advisory, n.window, n.limit
 
+    key_of, amount_of = n.key_of, n.amount_of
+    if tracer is None:
+        def budget_fast(a, t, ledger, out):
+            try:
+                amount = amount_of(a)
+                key = key_of(a)
+            except EvalError as x:
+                out.append(error_reason(x.message, where, advisory))
+                return
+            before = ledger.total(key, t - window, t) if ledger is not None else 0
+            if before.__class__ is int and amount.__class__ is int:
+                if before + amount > limit:
+                    out.append(reason)
+            elif not within(before, amount, limit):
+                out.append(reason)
+        return budget_fast
+
     def budget(a, t, ledger, out):
         try:
-            amount = budget_amount(n, a)
-            key = budget_key(n, a)
+            amount = amount_of(a)
+            key = key_of(a)
             before = ledger.total(key, t - window, t) if ledger is not None else 0
             ok = within(before, amount, limit)
             if tracer is not None:
@@ -93,10 +136,8 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
     def finish(reasons: List[Reason]) -> str:
         best = 0
         for r in reasons:
-            if not r.advisory:
-                k = RANK[r.outcome]
-                if k > best:
-                    best = k
+            if r.rank > best:
+                best = r.rank
         if best == 0 and assisted:
             reasons.append(mode_reason)
             return "require_approval"
@@ -124,6 +165,8 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
         edges = [(_traced(tracer, f"category {level}", e.at, e.cond), e.reason, e.at) for e in cat.edges]
         categories[level] = (edges, cat.no_match)
     no_category = node.no_category
+    lines = [(_traced(tracer, f"check {c.check}", c.at, c.cond), c.reason, c.at, c.advisory, None)
+             if isinstance(c, RequireNode) else (None, None, None, None, _budget_fn(c, tracer)) for c in node.checks]
 
     def run(a, t, ledger):
         reasons: List[Reason] = []
@@ -161,9 +204,25 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
                     break
             else:
                 reasons.append(cat[1])
-        for c in checks:
-            c(a, t, ledger, reasons)
-        return finish(reasons), level, reasons
+        # checks in load order; a `require` line is evaluated here rather than through a closure of
+        # its own (one call fewer per line, on every action)
+        for cond, reason, where, advisory, budget in lines:
+            if budget is not None:
+                budget(a, t, ledger, reasons)
+                continue
+            try:
+                if not cond(a, None):
+                    reasons.append(reason)
+            except EvalError as x:
+                reasons.append(error_reason(x.message, where, advisory))
+        best = 0    # finish(), inline: this closure runs once per action
+        for r in reasons:
+            if r.rank > best:
+                best = r.rank
+        if best == 0 and assisted:
+            reasons.append(mode_reason)
+            return "require_approval", level, reasons
+        return OUTCOMES[best], level, reasons
     return run
 
 

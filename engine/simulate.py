@@ -197,7 +197,6 @@ class Simulation:
                     node = nodes.get(tool, default_node)
                     try:
                         outcome, category, reasons = node.run(action, t, ledger)
-                        mode = node.mode if node is not default_node else g.mode
                     except Exception:  # fail closed; Policy.decide words the error as it always does
                         outcome = None
             if outcome is None:
@@ -208,7 +207,7 @@ class Simulation:
                     d = decide(action, ledger)
                 else:
                     d = decide(action, ledger, datetime.fromtimestamp(t, timezone.utc))
-                outcome, category, reasons, mode = d.outcome, d.category, d.reasons, d.mode
+                outcome, category, reasons = d.outcome, d.category, d.reasons
                 aid = d.action_id
             else:
                 aid = get("id")
@@ -261,7 +260,10 @@ class Simulation:
             else:
                 no_verdict[k] += 1
             if emit is not None:
-                emit(d if d is not None else Decision(aid, outcome, category, reasons, mode, meta), src, line)
+                if d is None:
+                    d = Decision(aid, outcome, category, reasons, node.mode if node is not default_node else g.mode,
+                                 meta)
+                emit(d, src, line)
             n += 1
             if not n % PRUNE_EVERY and window and t - window > pruned:
                 pruned = t - window

@@ -295,3 +295,39 @@ def test_timestamp_shapes_are_all_rfc3339():
     assert len(_TS_SHAPES) == 150
     for shape in _TS_SHAPES:
         assert _RFC3339.fullmatch(shape.decode().replace("9", "1")), shape
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(json_values, st.sampled_from([": ", ":"]), st.sampled_from([", ", ","])), max_size=12),
+       st.booleans())
+def test_reading_a_file_gives_the_strict_verdict_line_by_line(tmp_path_factory, rows, final_newline):
+    """Through History (the inline round-trip step of the reader included): every line's action and
+    input problem are what loads_action says, and every line is counted once."""
+    texts = []
+    for value, sep, comma in rows:
+        text = _dump(value if isinstance(value, list) and value and all(isinstance(x, tuple) for x in value)
+                     else [("tool", "t"), ("v", value)], sep, comma)
+        texts.append(text)
+    if not texts:
+        return
+    p = tmp_path_factory.mktemp("h") / "h.jsonl"
+    data = "\n".join(texts) + ("\n" if final_newline else "")
+    p.write_bytes(data.encode("utf-8", "surrogatepass"))
+    h = History([str(p)], on_error="skip")
+    got = {r[4]: (r[2], r[5]) for r in h.records()}
+    want_lines = 0
+    for n, text in enumerate(texts, 1):
+        want_lines += 1
+        try:
+            want, problem = loads_action(text), None
+        except InputSyntaxError:
+            assert n not in got
+            continue
+        except ActionError as e:
+            want, problem = None, e.message
+        if not isinstance(want, dict) and problem is None:
+            continue  # not an object: decided later as an input error, not the reader's business
+        assert got[n][1] == problem, text
+        if problem is None:
+            assert json.dumps(got[n][0], sort_keys=True) == json.dumps(want, sort_keys=True)
+    assert h.stats.lines == want_lines
