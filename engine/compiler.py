@@ -5,9 +5,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 from policy_lang import ast as A
 from policy_lang.checker import Program
-from policy_lang.printer import expr_text, outcome_text, path_text
+from policy_lang.printer import outcome_text, path_text
 
-from .decision import Reason, combine
+from .decision import Reason
 from .exprs import ExprCompiler, Hook
 from .graph import BudgetNode, CategoryEdge, CategoryNode, DecisionGraph, RequireNode, RiskEdge, ToolNode
 from .runtime import link_tool

@@ -1,7 +1,7 @@
 """The Decision of spec §3 and the reasons that make it up."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 OUTCOMES = ("allow", "require_approval", "ask", "escalate", "deny")
 # most restrictive wins: deny > escalate > ask > require_approval > allow

@@ -8,7 +8,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from zoneinfo import ZoneInfo
 
 from policy_lang import ast as A
@@ -16,9 +16,8 @@ from policy_lang.checker import Program
 from policy_lang.loader import canonical_json
 from policy_lang.printer import expr_text, literal_text, outcome_text, path_text
 
-from .decision import OUTCOMES, RANK, Decision
+from .decision import RANK, Decision
 from .evaluator import Policy
-from .graph import BudgetNode
 from .history import History, OutOfOrder
 from .ledger import MemoryLedger
 
@@ -884,14 +883,10 @@ def _search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -
                     v = an.var(pp)
                     v.numeric_use = True
                     v.numbers.update([b.limit, 0])
-        tool_decl = prog.tools.get(tool) if tool is not None else None
-        if tool_decl is None and tool is not None and prog.unknown is None:
-            pass
     # schemas: the same in both versions and made of handled keywords, else no proof
     so = old.schemas.get(tool) if tool is not None else None
     sn = new.schemas.get(tool) if tool is not None else None
     base_args: Dict[str, Any] = {}
-    schema_note = ""
     for s in (so, sn):
         if s is None:
             continue

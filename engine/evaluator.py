@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, List, Optional
 
 from policy_lang.checker import Program, load
 
-from .actions import EPOCH, ActionError, check_action, loads_action, parse_timestamp
+from .actions import ActionError, check_action, loads_action
 from .compiler import compile_program
-from .decision import Decision, Reason
+from .decision import Decision
 from .graph import BudgetNode
-from .ledger import Ledger, MemoryLedger
+from .ledger import Ledger
 from .runtime import error_reason
 from .values import EvalError
 

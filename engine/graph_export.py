@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Tuple
 
 from policy_lang.printer import expr_text
 
-from .graph import BudgetNode, DecisionGraph, RequireNode, ToolNode
+from .graph import DecisionGraph, RequireNode, ToolNode
 
 KIND_STYLE = {  # kind -> (fill, stroke)
     "tool": ("#e8f0fe", "#1a73e8"), "test": ("#ffffff", "#5f6368"), "level": ("#fef7e0", "#f9ab00"),

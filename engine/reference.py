@@ -11,7 +11,7 @@ from policy_lang.checker import Program
 from policy_lang.printer import expr_text, outcome_text, path_text
 
 from .actions import ActionError, check_action
-from .decision import OUTCOMES, RANK, Decision, Reason
+from .decision import RANK, Decision, Reason
 from .ledger import Ledger
 from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, kind
 

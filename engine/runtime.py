@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Tuple
 
-from .decision import RANK, OUTCOMES, Reason
+from .decision import OUTCOMES, Reason
 from .graph import BudgetNode, DecisionGraph, RequireNode, ToolNode
 from .ledger import within
 from .values import EvalError, kind

@@ -1,13 +1,12 @@
 """Parse policy text into a `Module` AST; every failure becomes a `PolicyError`."""
 from __future__ import annotations
 
-import json
 import re
 import threading
 from pathlib import Path as FsPath
 from typing import Any, List, NamedTuple
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast as A
@@ -558,7 +557,7 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
     except RecursionError:
         raise PolicyError([Diagnostic("E104", "policy is nested too deeply", A.Span(file, 1, 1, 1, 1))],
                           {file: text}) from None
-    except LarkError as e:  # any other parser complaint is still a syntax error for the user
+    except LarkError:  # any other parser complaint is still a syntax error for the user
         raise PolicyError([Diagnostic("E100", "syntax error", A.Span(file, 1, 1, 1, 1))], {file: text}) from None
     finally:
         _local.comments = None

@@ -1,7 +1,6 @@
 """Print an AST as canonical policy text: the formatter, and the printer of generated policies."""
 from __future__ import annotations
 
-import json
 from typing import Any, List, Optional, Sequence, Tuple
 
 from . import ast as A
