@@ -422,7 +422,7 @@ NOT_STANDALONE = {"E104", "E210", "E218", "E301", "E302", "E401"}
 
 def _example(body, label):
     i = body.index(f"**{label}**")
-    return re.compile(r"```policy\n(.*?)```", re.S).search(body, i).group(1)
+    return re.compile(r"```policy[^\n]*\n(.*?)```", re.S).search(body, i).group(1)
 
 
 @pytest.mark.parametrize("code", sorted(set(ALL_CODES) - NOT_STANDALONE))
@@ -438,7 +438,7 @@ def test_documented_examples_do_what_they_say(tmp_path, code):
 def test_suppression_example_in_the_docs_is_clean(tmp_path):
     text = DOCS.read_text(encoding="utf-8")
     section = text[text.index("## Suppressing a warning"):text.index("## Files, modules")]
-    example = re.search(r"```policy\n(.*?)```", section, re.S).group(1)
+    example = re.search(r"```policy[^\n]*\n(.*?)```", section, re.S).group(1)
     assert lint_src(tmp_path, example) == []
 
 
