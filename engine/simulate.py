@@ -143,8 +143,7 @@ class Simulation:
         self.outcomes = _counts()
         self.cells: Dict[Tuple[Any, Optional[str], int], List[int]] = {}
         self.tools_seen: set = set()
-        self.by_route: Dict[str, int] = {}
-        self.route_days: Dict[str, Dict[int, int]] = {}
+        self.route_days: Dict[Tuple[str, int], int] = {}    # (route, day) -> approvals; by route is its margin
         self.reasons: Dict[Tuple, List[Any]] = {}        # (outcome, rule, message, at, target) -> [n, ids]
         self.budgets: Dict[str, Dict[str, Any]] = {}
         self.errors: Dict[Tuple[str, str], List[Any]] = {}
@@ -167,7 +166,7 @@ class Simulation:
         policy, ledger, sink = self.policy, self.ledger, self.sink
         decide, input_error, count = policy.decide, policy.input_error, policy.count
         outcomes, cells, no_verdict = self.outcomes, self.cells, self.no_verdict
-        by_route, route_days = self.by_route, self.route_days
+        route_days = self.route_days
         first, last = self.first, self.last
         rank = RANK
         budget_at = self._budget_at
@@ -246,11 +245,8 @@ class Simulation:
             if k == 1:
                 r = reasons[0]
                 for name in ((r.route["name"],) if len(reasons) == 1 and r.route is not None else _routes(reasons)):
-                    by_route[name] = by_route.get(name, 0) + 1
-                    rd = route_days.get(name)
-                    if rd is None:
-                        rd = route_days[name] = {}
-                    rd[day] = rd.get(day, 0) + 1
+                    rd = (name, day)
+                    route_days[rd] = route_days.get(rd, 0) + 1
             # errors, budget events, and the ask/escalate/deny reasons: an allow or an approval with one
             # reason that is not a budget line has none of them
             if k > 1 or len(reasons) > 1 or (k and reasons[0].at in budget_at):
@@ -470,8 +466,11 @@ class Simulation:
         for i, o in enumerate(OUTCOMES):
             confusion[o][NONE] += self.no_verdict[i]
         timeline = {_day(d * 86400): _as_outcomes(c) for d, c in sorted(days.items())}
-        per_route_day = {r: {_day(d * 86400): n for d, n in sorted(days.items())}
-                         for r, days in sorted(self.route_days.items())}
+        per_route_day: Dict[str, Dict[str, int]] = {}
+        by_route: Dict[str, int] = {}
+        for (r, d), n in sorted(self.route_days.items()):
+            per_route_day.setdefault(r, {})[_day(d * 86400)] = n
+            by_route[r] = by_route.get(r, 0) + n
         return {
             "policy": dict(self.policy.graph.policy),
             "options": dict(options or {}),
@@ -484,7 +483,7 @@ class Simulation:
             "executed": self.executed,
             "by_tool": table(by_tool),
             "by_category": table(by_category),
-            "by_route": dict(sorted(self.by_route.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "by_route": dict(sorted(by_route.items(), key=lambda kv: (-kv[1], kv[0]))),
             "approvals_per_route_per_day": per_route_day,
             "timeline": timeline,
             "escalations": reason_list("escalate", "to"),
