@@ -1,6 +1,7 @@
 """Compile a checked Program into a DecisionGraph through an ordered list of small named passes."""
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from policy_lang import ast as A
@@ -163,6 +164,40 @@ def compile_checks(ctx: Context) -> None:
     g.default = ToolNode("", False, ctx.program.mode, checks=list(g.star_checks))
 
 
+def fold_tool_tests(ctx: Context) -> None:
+    """A `require` line that looks only at `tool` (and constants) has the same value for every action
+    of a tool node, whose name is the tool: where it holds, it is dropped from that node (common in
+    `check … on *` lines such as `require tool not in BLOCKED`). Left alone under a tracer, so
+    --explain still lists every line consulted, and wherever evaluating it raises."""
+    if ctx.tracer is not None:
+        return
+    consts = ctx.program.consts
+    for name, node in ctx.graph.tools.items():
+        kept = []
+        for c in node.checks:
+            if isinstance(c, RequireNode) and _only_tool(c.line.cond, consts):
+                try:
+                    if c.cond({"tool": name}, None) is True:
+                        continue
+                except Exception:  # an error is decided at run time, as ever
+                    pass
+            kept.append(c)
+        node.checks = kept
+
+
+def _only_tool(e: Any, consts: Dict[str, Any]) -> bool:
+    """Does the expression read nothing of an action but its `tool`?"""
+    if isinstance(e, A.Path):
+        return not e.keys and (e.root == "tool" or e.root in consts)
+    if isinstance(e, A.Quantifier):
+        return False  # its variable is a path of its own; not worth following
+    if isinstance(e, (tuple, list)):
+        return all(_only_tool(x, consts) for x in e)
+    if is_dataclass(e):
+        return all(_only_tool(getattr(e, f.name), consts) for f in fields(e) if f.name != "span")
+    return True
+
+
 def _budget_key(k: A.Path) -> A.Path:
     if not k.keys and k.root in ("tenant", "agent"):
         return A.Path(k.root, ("id",), k.span)
@@ -217,7 +252,7 @@ def link(ctx: Context) -> None:
 
 PASSES: List[Callable[[Context], None]] = [
     resolve_consts, compile_schemas, build_dispatch, classify_risk, route_categories, compile_checks,
-    unknown_tools, apply_modes, link,
+    fold_tool_tests, unknown_tools, apply_modes, link,
 ]
 
 

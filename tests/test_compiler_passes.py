@@ -44,7 +44,7 @@ def run_until(ctx, last):
 def test_passes_are_ordered_and_named():
     assert [p.__name__ for p in C.PASSES] == [
         "resolve_consts", "compile_schemas", "build_dispatch", "classify_risk", "route_categories",
-        "compile_checks", "unknown_tools", "apply_modes", "link"]
+        "compile_checks", "fold_tool_tests", "unknown_tools", "apply_modes", "link"]
 
 
 def test_resolve_consts(ctx):
@@ -84,6 +84,25 @@ def test_compile_checks_files_checks_under_their_tools_in_load_order(ctx):
     assert not g.tools["ghost_tool"].known and [c.check for c in g.tools["ghost_tool"].checks] == ["everything", "ghost"]
     assert [c.check for c in g.default.checks] == ["everything"]
     assert refund[0].keys[0]({"tenant": {"id": "acme"}}, None) == "acme"  # `tenant` means tenant.id
+
+
+def test_fold_tool_tests_drops_lines_that_always_hold_for_the_node(tmp_path):
+    p = tmp_path / "p.policy"
+    p.write_text('policy "f"\nconst BLOCKED = ["drop_db"]\ntool drop_db { risk low }\ntool lookup { risk low }\n'
+                 'category low { allow }\n'
+                 'check blocked on * { require tool not in BLOCKED else deny "blocked" }\n'
+                 'check named on * { require lower(tool) != "x" and args.n present else deny }\n'
+                 'check prefix on * { require tool starts_with "look" or tool == "drop_db" else deny }\n')
+    ctx = C.Context(load(str(p)))
+    g = run_until(ctx, C.fold_tool_tests)
+    # `blocked` holds for lookup (dropped) and fails for drop_db (kept); `named` reads args (kept);
+    # `prefix` holds for both; the default node (any other name) keeps everything
+    assert [c.check for c in g.tools["lookup"].checks] == ["named"]
+    assert [c.check for c in g.tools["drop_db"].checks] == ["blocked", "named"]
+    assert [c.check for c in g.default.checks] == ["blocked", "named", "prefix"]
+    C.unknown_tools(ctx), C.apply_modes(ctx), C.link(ctx)
+    outcome, _, reasons = g.tools["drop_db"].run({"tool": "drop_db", "args": {"n": 1}}, 0.0, None)
+    assert outcome == "deny" and [r.rule for r in reasons if r.outcome == "deny"] == ["check blocked"]
 
 
 def test_unknown_tools_outcome(ctx):
