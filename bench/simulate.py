@@ -44,7 +44,7 @@ def policy_text() -> str:
         else:
             out.append(f"check rate_t{i} on t{i} {{\n  budget count() per agent per 1h <= 40 else escalate to \"ops\"\n}}")
     out.append('check plan on * {\n  require tenant.plan present else ask "Which plan?"\n}')
-    out.append('check never on * {\n  require tool != "drop_database" else deny "never"\n}')
+    out.append('check forbidden_tools on * {\n  require tool != "drop_database" else deny "never"\n}')
     out.append('unknown tools require approval via team')
     return "\n".join(out) + "\n"
 

@@ -325,7 +325,7 @@ class ExprCompiler:
         cmp = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
         const, c = self._constant(e.right)
         if const and (c.__class__ is int or c.__class__ is float):
-            return _order_const(e, l, float(c))
+            return _order_const(e, l, float(c), isinstance(e.left, A.Path) and e.left.root in self.consts)
 
         def order(a, env):
             x, y = l(a, env), r(a, env)
@@ -346,43 +346,77 @@ def _not_ordered(e: A.Compare, x: Any) -> EvalError:
     return EvalError(f"`{e.op}` takes two numbers or two strings, got {kind(x)} and a number in `{expr_text(e)}`")
 
 
-def _order_const(e: A.Compare, l: Fn, c: float) -> Fn:
-    """The hot shape, a value against a number written in the policy: one closure per operator so the
-    comparison is inline. Numbers compare as doubles (spec §4.7); `x - x` is 0 for every finite float."""
-    op = e.op
-    if op == "<=":
-        def le(a, env):
-            x = l(a, env)
+def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
+    """The hot shape, a value against a number written in the policy: one closure, the comparison
+    inline, and the common left sides (`confidence`, a one-key path such as `args.amount`) read inline
+    too. Numbers compare as doubles (spec §4.7); `x - x` is 0 for every finite float, and for finite
+    numbers `x < c` is `not x >= c` and `x > c` is `not x <= c`."""
+    neg = e.op in ("<", ">")
+    lower = e.op in ("<=", ">")     # compare with <= (else with >=)
+    left = e.left
+    root = left.root if isinstance(left, A.Path) and not left_const else None
+    keys = left.keys if root is not None else ()
+    if root == "confidence" and not keys:
+        # a missing confidence counts as 0 (spec §2); it is never anything but a number once checked
+        def conf_le(a, env):
+            x = a.get("confidence")
             if x.__class__ is float and not x - x:
-                return x <= c
+                return (x <= c) is not neg
+            if x is None:
+                return (0.0 <= c) is not neg
             if x.__class__ is int:
-                return float(x) <= c
+                return (float(x) <= c) is not neg
             raise _not_ordered(e, x)
-        return le
-    if op == "<":
-        def lt(a, env):
-            x = l(a, env)
-            if x.__class__ is float and not x - x:
-                return x < c
-            if x.__class__ is int:
-                return float(x) < c
-            raise _not_ordered(e, x)
-        return lt
-    if op == ">=":
-        def ge(a, env):
-            x = l(a, env)
-            if x.__class__ is float and not x - x:
-                return x >= c
-            if x.__class__ is int:
-                return float(x) >= c
-            raise _not_ordered(e, x)
-        return ge
 
-    def gt(a, env):
+        def conf_ge(a, env):
+            x = a.get("confidence")
+            if x.__class__ is float and not x - x:
+                return (x >= c) is not neg
+            if x is None:
+                return (0.0 >= c) is not neg
+            if x.__class__ is int:
+                return (float(x) >= c) is not neg
+            raise _not_ordered(e, x)
+        return conf_le if lower else conf_ge
+    if root in ACTION_ROOTS and len(keys) == 1 and keys[0].__class__ is str:
+        k0 = keys[0]
+
+        def path_le(a, env):
+            v = a.get(root)
+            x = v.get(k0) if v.__class__ is dict else None
+            if x.__class__ is float and not x - x:
+                return (x <= c) is not neg
+            if x.__class__ is int:
+                return (float(x) <= c) is not neg
+            if x is None:
+                raise _missing(left)
+            raise _not_ordered(e, x)
+
+        def path_ge(a, env):
+            v = a.get(root)
+            x = v.get(k0) if v.__class__ is dict else None
+            if x.__class__ is float and not x - x:
+                return (x >= c) is not neg
+            if x.__class__ is int:
+                return (float(x) >= c) is not neg
+            if x is None:
+                raise _missing(left)
+            raise _not_ordered(e, x)
+        return path_le if lower else path_ge
+
+    def value_le(a, env):
         x = l(a, env)
         if x.__class__ is float and not x - x:
-            return x > c
+            return (x <= c) is not neg
         if x.__class__ is int:
-            return float(x) > c
+            return (float(x) <= c) is not neg
         raise _not_ordered(e, x)
-    return gt
+
+    def value_ge(a, env):
+        x = l(a, env)
+        if x.__class__ is float and not x - x:
+            return (x >= c) is not neg
+        if x.__class__ is int:
+            return (float(x) >= c) is not neg
+        raise _not_ordered(e, x)
+    return value_le if lower else value_ge
