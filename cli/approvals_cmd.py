@@ -70,17 +70,11 @@ def resolve(store: SQLiteStore, ref: str) -> dict:
 
 
 def load_policy_or_exit(path: Optional[str]):
+    """`--policy`: unreadable → exit 2, load errors → exit 1 (the rule of every command)."""
     if path is None:
         return None
-    from policy_lang import PolicyError
-    from engine import load_policy
-    try:
-        return load_policy(path)
-    except PolicyError as e:
-        click.echo(str(e), err=True)
-        fail(f"policy `{path}` has errors", EXIT_REFUSED)
-    except OSError as e:
-        fail(f"cannot read policy `{path}`: {(e.strerror or 'error').lower()}")
+    from .inputs import load_or_exit
+    return load_or_exit(path, "nothing was changed")
 
 
 def _iso(t: Optional[float]) -> str:
@@ -136,7 +130,8 @@ def approvals() -> None:
 @store_option
 @click.option("--tenant", default=None, help="Only this tenant's drafts.")
 @click.option("--all", "show_all", is_flag=True, help="Every proposal, not only those waiting.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Print a table (text) or JSON.")
 @now_option
 def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, now_text: Optional[str]) -> None:
     """Drafts waiting for approval, oldest first, with the policy's reasons."""
@@ -173,7 +168,8 @@ def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, n
 @approvals.command(name="show")
 @click.argument("draft")
 @store_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Print a table (text) or JSON.")
 @now_option
 def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> None:
     """One draft: what was proposed, why, who approved, and after an edit the diff."""
@@ -243,9 +239,10 @@ def _report(h) -> None:
 @click.argument("draft")
 @store_option
 @click.option("--by", "by", required=True, help="Your identity (registered in the store).")
-@click.option("--comment", default=None)
+@click.option("--comment", default=None, metavar="TEXT", help="A note kept with this act in the audit log.")
 @click.option("--hash", "expected", default=None, help="Refuse if the draft's arguments changed since this hash.")
-@click.option("--policy", "policy_path", default=None, envvar="SIGNOFF_POLICY", type=click.Path(dir_okay=False))
+@click.option("--policy", "policy_path", default=None, envvar="SIGNOFF_POLICY", type=click.Path(dir_okay=False),
+              help="Record the approval under this policy's digest (default: the draft's; env SIGNOFF_POLICY).")
 @now_option
 def approve_cmd(draft: str, store_path: str, by: str, comment: Optional[str], expected: Optional[str],
                 policy_path: Optional[str], now_text: Optional[str]) -> None:
@@ -294,7 +291,7 @@ def _parse_sets(sets: Tuple[str, ...]) -> dict:
 @click.option("--unset", "unsets", multiple=True, metavar="KEY", help="Remove an argument.")
 @click.option("--patch", "patch_text", default=None, metavar="JSON", help="A JSON Patch (RFC 6902) to apply.")
 @click.option("--approve", "and_approve", is_flag=True, help="Approve the edited draft as well.")
-@click.option("--comment", default=None)
+@click.option("--comment", default=None, metavar="TEXT", help="A note kept with this act in the audit log.")
 @click.option("--hash", "expected", default=None, help="Refuse if the draft's arguments changed since this hash.")
 @now_option
 def edit_cmd(draft: str, store_path: str, by: str, policy_path: str, sets: Tuple[str, ...],

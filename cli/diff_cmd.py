@@ -17,7 +17,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _load(path: str) -> Policy:
-    return load_or_exit(path, EXIT_USAGE, f"`{path}` cannot be compared")
+    return load_or_exit(path, f"`{path}` cannot be compared")
 
 
 @click.command(name="diff")
@@ -26,12 +26,15 @@ def _load(path: str) -> Policy:
 @click.argument("more", nargs=-1, metavar="", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--history", "histories", multiple=True, metavar="FILE...",
               help="Replay these histories through both versions (the transition table).")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+              help="Markdown (text and markdown are the same), or JSON with every detail.")
 @click.option("--fail-on", type=click.Choice(["looser", "stricter", "any"]),
               help="Exit 1 when a change of this kind exists (for CI).")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), default="fail", show_default=True,
               help="What a malformed history line does.")
-@click.option("--assume-approved/--no-assume-approved", default=False, show_default=True)
+@click.option("--assume-approved/--no-assume-approved", default=False, show_default=True,
+              help="In the history replay, count every requested approval as granted (else only those "
+                   "a human approved or edited).")
 @click.option("--no-witness", is_flag=True, help="Skip the witness search.")
 def diff(old: str, new: str, more: Tuple[str, ...], histories: Tuple[str, ...], fmt: str, fail_on: Optional[str],
          on_error: str, assume_approved: bool, no_witness: bool) -> None:

@@ -73,8 +73,9 @@ def fmt(paths: List[str], check_only: bool, show_diff: bool) -> None:
     verb = "would be reformatted" if (check_only or show_diff) else "reformatted"
     click.echo(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, "
                f"{len(files) - len(changed) - broken - unreadable} unchanged"
-               + (f", {broken} with errors" if broken else ""), err=True)
-    if unreadable:
+               + (f", {broken} with errors" if broken else "")
+               + (f", {unreadable} could not be read" if unreadable else ""), err=True)
+    if unreadable:  # an unreadable file is unreadable input, as for every command: 2 before 1
         sys.exit(2)
     if broken or ((check_only or show_diff) and changed):
         sys.exit(1)

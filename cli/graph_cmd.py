@@ -12,7 +12,8 @@ from engine.graph_export import build_view, to_dot, to_mermaid, to_svg
 @click.command(name="graph")
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.option("--tool", "tool", metavar="T", help="Only this tool's part of the graph.")
-@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg"]), default="dot", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg"]), default="dot", show_default=True,
+              help="Graphviz, a Mermaid flowchart, or a self-contained SVG picture.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
 def graph(policy: str, tool: Optional[str], fmt: str, out: Optional[str]) -> None:
     """Render POLICY's decision graph (dispatch, risk, categories, checks, combination)."""

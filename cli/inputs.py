@@ -51,7 +51,11 @@ def read_text(path: str) -> str:
 
 
 def load_yaml(path: str) -> Any:
-    text = read_text(path)
+    return parse_yaml(read_text(path), path)
+
+
+def parse_yaml(text: str, path: str) -> Any:
+    """Strict YAML of a file already read; InputError naming FILE:LINE:COL if it is malformed."""
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as e:
@@ -102,17 +106,41 @@ def read_history(path: str) -> Iterator[Tuple[int, Any]]:
             raise InputError(f"{name}:{n}", e.message) from None
 
 
-def load_or_exit(path: str, exit_code: int = 1, consequence: str = "the policy is not evaluated"):
-    """Load and compile a policy, or print every diagnostic and exit (a policy with errors never runs)."""
+EXIT_LOAD_ERRORS, EXIT_UNREADABLE = 1, 2
+
+
+def read_policy(path: str) -> str:
+    """The text of a root policy file (never stdin: a policy is a file); InputError if unreadable."""
+    from policy_lang.loader import read_text as read_policy_text
+    try:
+        return read_policy_text(path)
+    except UnicodeDecodeError:
+        raise InputError(path, "not valid UTF-8") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory") from None
+    except OSError as e:
+        raise InputError(path, (e.strerror or "cannot read").lower()) from None
+
+
+def load_or_exit(path: str, consequence: str = "the policy is not evaluated"):
+    """Load and compile a root policy for any command, or exit. The one rule for every command:
+    a policy file that cannot be read is unreadable input (exit 2, like an unreadable action or
+    history); a policy that reads but has load errors prints every diagnostic and exits 1 (a policy
+    with errors never runs). Files the policy `use`s are part of the policy: E300/E302, exit 1."""
     import click
 
     from engine import Policy
     from policy_lang import PolicyError
     from policy_lang.checker import load
     try:
-        return Policy(load(path))
+        text = read_policy(path)
+    except InputError as e:
+        click.echo(f"error: {e.where}: {e.message}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    try:
+        return Policy(load(path, text))
     except PolicyError as e:
         click.echo(str(e), err=True)
         n = len(e.diagnostics)
         click.echo(f"{n} error{'s' if n != 1 else ''}: {consequence}", err=True)
-        sys.exit(exit_code)
+        sys.exit(EXIT_LOAD_ERRORS)

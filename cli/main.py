@@ -12,7 +12,7 @@ from engine.actions import EPOCH, parse_timestamp
 
 from . import render
 from .inputs import InputError, load_or_exit, read_action, read_history
-from .testrunner import discover, run_file
+from .testrunner import decision_lines, discover, run_file
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -34,7 +34,8 @@ def cli() -> None:
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.option("--action", "action_path", required=True, metavar="FILE|-", help="The proposed tool call (JSON).")
 @click.option("--history", "history_path", metavar="FILE", help="Earlier executed actions (JSON Lines), for budgets.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Print the decision as text, or as JSON (spec §3).")
 @click.option("--explain", is_flag=True, help="Show every rule consulted and each sub-condition's value.")
 def check(policy: str, action_path: str, history_path: Optional[str], fmt: str, explain: bool) -> None:
     """Decide one ACTION under POLICY."""
@@ -78,7 +79,8 @@ def check(policy: str, action_path: str, history_path: Optional[str], fmt: str, 
 
 @cli.command(name="test")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Failures and a summary (text), or every case with expected and got (json).")
 @click.option("--coverage", is_flag=True, help="List the rules no case made fire.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
 def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
@@ -113,6 +115,9 @@ def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
             for c in r.cases:
                 if not c.passed:
                     click.echo(f"FAIL  {r.file} :: {c.name}\n      {c.message}")
+                    got = decision_lines(c.got)
+                    if got:  # what the policy actually decided, to compare with what was expected
+                        click.echo("      got:\n" + "\n".join("        " + line for line in got))
                 elif verbose:
                     click.echo(f"ok    {r.file} :: {c.name}")
         if coverage:
@@ -121,6 +126,8 @@ def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
             for u in uncovered:
                 click.echo(f"  not fired: {u['at']}  {u['rule']}  ({u['file']})")
         click.echo(f"{passed} passed, {failed} failed")
+    if any(r.unreadable for r in results):
+        sys.exit(EXIT_USAGE)  # a test file, or the policy one names, cannot be read
     sys.exit(EXIT_FAIL if failed else EXIT_OK)
 
 

@@ -76,11 +76,15 @@ def _sections(r: Dict[str, Any]) -> List[Tuple[str, List[str], List[List[str]], 
     return out
 
 
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
 def _heading(r: Dict[str, Any]) -> List[str]:
     p = r["policy"]
     lines = [f"signoff simulate: {p['name']}" + (f" {p['version']}" if p.get("version") else "") + f"  ({p['digest'][:19]}…)",
              f"histories: {', '.join(r['options'].get('histories', []))}",
-             f"period: {r['period']['first'] or '-'} … {r['period']['last'] or '-'} ({r['period']['days']} days)",
+             f"period: {r['period']['first'] or '-'} … {r['period']['last'] or '-'} ({_days(r['period']['days'])})",
              f"actions: {num(r['total'])} replayed, {num(r['read']['lines'])} read, {num(r['read']['filtered'])} "
              f"filtered out, {num(r['read']['sampled_out'])} not sampled, {num(r['errors']['skipped'])} malformed "
              f"skipped" + (" (sorted externally)" if r["read"]["sorted_externally"] else "")]

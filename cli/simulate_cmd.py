@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _load(path: str) -> Policy:
-    return load_or_exit(path, EXIT_FAIL)
+    return load_or_exit(path)
 
 
 class Progress:
@@ -66,7 +66,8 @@ class Progress:
               help="Histories: JSON Lines, CSV or Parquet, gzip or not, - for stdin (repeatable; extra "
                    "file arguments after it are histories too).")
 @click.option("--decisions", metavar="FILE", help="Write one decision per action (JSON Lines, replay order).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="The report as text, JSON (the reference) or one HTML page.")
 @click.option("--out", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), default="fail", show_default=True,
               help="What a malformed history line does: reported and skipped, or fatal.")
@@ -79,7 +80,8 @@ class Progress:
 @click.option("--until", metavar="TIME", help="Only actions before TIME (RFC 3339 or YYYY-MM-DD).")
 @click.option("--filter", "filters", multiple=True, metavar="KEY=V[,V]",
               help="Only actions whose KEY (tool, tenant, agent or a dotted path) is one of the values; repeatable.")
-@click.option("--history-format", type=click.Choice(list(FORMATS)), default="auto", show_default=True)
+@click.option("--history-format", type=click.Choice(list(FORMATS)), default="auto", show_default=True,
+              help="The histories' format (auto: from each file's bytes and name).")
 @click.option("--external-sort", is_flag=True,
               help="Sort the history on disk first (for unsorted stdin; files are re-sorted automatically).")
 def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], decisions: Optional[str], fmt: str,

@@ -13,7 +13,7 @@ from policy_lang import PolicyError
 from policy_lang.checker import load
 from policy_lang.loader import expand_paths
 
-from .inputs import InputError, load_yaml, yaml_to_json
+from .inputs import InputError, parse_yaml, read_policy, read_text, yaml_to_json
 
 EXPECT_KEYS = ("outcome", "category", "route", "routes", "escalate_to", "ask", "reasons")
 CASE_KEYS = ("name", "action", "expect", "history")
@@ -33,6 +33,7 @@ class FileResult:
     file: str
     policy: Optional[str] = None
     error: Optional[str] = None
+    unreadable: bool = False    # the test file, or the policy it names, cannot be read (exit 2)
     cases: List[CaseResult] = field(default_factory=list)
     rules: Dict[str, str] = field(default_factory=dict)     # at -> rule label, every rule line of the policy
     fired: Set[str] = field(default_factory=set)            # at of rule lines some case fired
@@ -81,6 +82,29 @@ def _check_expect(expect: Any, d) -> Tuple[bool, str]:
     return (not problems), "; ".join(problems)
 
 
+def decision_lines(got: Any) -> List[str]:
+    """The decision a failing case actually got, for the text report: outcome, category, route(s),
+    escalation, questions, and each reason as `rule (FILE:LINE:COL): message`."""
+    if not isinstance(got, dict):
+        return []
+    lines = [f"outcome:  {got['outcome']}", f"category: {_show(got['category'])}"]
+    routes = got.get("routes") or []
+    if len(routes) > 1:
+        lines.append(f"routes:   {', '.join(routes)}")
+    elif got.get("route"):
+        lines.append(f"route:    {got['route']['name']}")
+    if got.get("escalate_to"):
+        lines.append(f"escalate: {got['escalate_to']}")
+    for q in got.get("ask") or []:
+        lines.append(f"ask:      {q}")
+    reasons = got.get("reasons") or []
+    lines.append("reasons:" if reasons else "reasons:  none")
+    for r in reasons:
+        where = r["at"] + (", advisory" if r.get("advisory") else "")
+        lines.append(f"  {r['rule']} ({where}): {r['message']}")
+    return lines
+
+
 def _show(v: Any) -> str:
     if v is None:
         return "null"
@@ -125,7 +149,12 @@ def rule_lines(policy: Policy) -> Dict[str, str]:
 def run_file(path: str, coverage: bool = False) -> FileResult:
     res = FileResult(path)
     try:
-        data = load_yaml(path)
+        text = read_text(path)
+    except InputError as e:
+        res.error, res.unreadable = f"{e.where}: {e.message}", True
+        return res
+    try:
+        data = parse_yaml(text, path)
     except InputError as e:
         res.error = f"{e.where}: {e.message}"
         return res
@@ -136,7 +165,13 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
     res.policy = policy_path
     expect_error = data.get("expect_load_error")
     try:
-        program = load(policy_path)
+        policy_text = read_policy(policy_path)
+    except InputError as e:
+        # as for every command, a policy that cannot be read is unreadable input, not a load error
+        res.error, res.unreadable = f"cannot read policy `{e.where}`: {e.message}", True
+        return res
+    try:
+        program = load(policy_path, policy_text)
     except PolicyError as e:
         if expect_error:
             codes = [expect_error] if isinstance(expect_error, str) else (

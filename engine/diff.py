@@ -824,8 +824,8 @@ def _witness(tool: str, action: Dict[str, Any], do: Decision, dn: Decision, how:
         case["expect"]["category"] = dn.category
     if history:
         case["history"] = history
-    return {"tool": tool, "status": "witness", "direction": _compare(do, dn), "method": how,
-            "action": action, "history": history or [], "old": _brief(do), "new": _brief(dn), "test_case": case}
+    return {"tool": tool, "direction": _compare(do, dn), "method": how, "action": action,
+            "history": history or [], "old": _brief(do), "new": _brief(dn), "test_case": case}
 
 
 def _tool_names(old: Program, new: Program) -> List[Optional[str]]:
@@ -847,8 +847,10 @@ UNKNOWN_TOOL = "tool_neither_version_declares"
 
 
 def witness_search(old_p: Policy, new_p: Policy, seed: int = 0) -> List[Dict[str, Any]]:
-    """For each tool: a witness action the versions decide differently, `proven` equivalence, or
-    `not proven`. See docs/diff.md for the method and its limits."""
+    """For each tool: witness actions the versions decide differently (a looser one and a stricter one,
+    searched for independently), `proven` equivalence, or `not proven`; and per direction (`looser`,
+    `stricter`): `witness`, `proven` (no action of the tool changes that way) or `not proven`.
+    See docs/diff.md for the method and its limits."""
     old, new = old_p.program, new_p.program
     results = []
     for tool in _tool_names(old, new):
@@ -954,7 +956,11 @@ def _search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -
                 yield action
 
     checked = 0
-    fallback = None   # a change of route, category… with the same outcome: kept while looking for more
+    # the first witness of each kind in enumeration order: looser and stricter are searched for
+    # independently (one does not stop the search for the other); `changed` (same outcome, other route,
+    # category…) is kept only for when no outcome changes
+    found: Dict[str, Dict[str, Any]] = {}
+    unconfirmed: Set[str] = set()   # seen under a stand-in ledger, but no concrete history reproduced it
     for action in candidates():
         action = _merge_base(action, base_args, args_var)
         for ex in ledgers:
@@ -962,34 +968,54 @@ def _search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -
             do, dn = old_p.decide(action, led, NOW), new_p.decide(action, led, NOW)
             checked += 1
             kind = _compare(do, dn)
-            if kind is None or (kind == CHANGED and fallback is not None):
+            if kind is None or kind in found:
                 continue
             hist = None
             if ex:
                 hist = _history_for(old_p, new_p, action, ex)
                 if hist is None:
+                    unconfirmed.add(kind)
                     continue  # a budget state no concrete history reproduced; keep looking
                 do, dn = _decide_with(old_p, action, hist), _decide_with(new_p, action, hist)
-                kind = _compare(do, dn)
-                if kind is None:
+                seen, kind = kind, _compare(do, dn)
+                if kind != seen:
+                    unconfirmed.add(seen)
+                if kind is None or kind in found:
                     continue
-            w = _witness(name, action, do, dn, "partition" if exhaustive else "sampling", hist)
-            if kind != CHANGED:
-                return w
-            fallback = w
+            found[kind] = _witness(name, action, do, dn, "partition" if exhaustive else "sampling", hist)
+            if LOOSER in found and STRICTER in found:
+                break
+        if LOOSER in found and STRICTER in found:
+            break
     # budget lines that differ: histories of copies of a candidate just under the limits or windows
-    if differing:
-        w = _budget_witness(old_p, new_p, name, fixed, vars_, budgets, differing, base_args)
-        if w is not None and (w["direction"] != CHANGED or fallback is None):
-            return w
-    if fallback is not None:
-        return fallback
-    status = "proven" if (an.decidable and exhaustive) else "not proven"
+    if differing and not (LOOSER in found and STRICTER in found):
+        want = {LOOSER, STRICTER} - set(found)
+        if not found:
+            want.add(CHANGED)
+        for kind, w in _budget_witness(old_p, new_p, name, fixed, vars_, budgets, differing, base_args,
+                                       want).items():
+            found.setdefault(kind, w)
+    proof = an.decidable and exhaustive and not differing
+    per_direction = {}
+    for kind in (LOOSER, STRICTER):
+        per_direction[kind] = ("witness" if kind in found
+                               else "proven" if proof and kind not in unconfirmed else "not proven")
+    witnesses = [found[k] for k in (LOOSER, STRICTER) if k in found] or [found[k] for k in (CHANGED,) if k in found]
     why = list(an.why)
     if not exhaustive:
         why.append(f"{total:,} combinations: sampled {checked:,}")
-    return {"tool": name, "status": status, "checked": checked, "combinations": total,
-            "method": "partition" if exhaustive else "sampling", "why": why}
+    if unconfirmed - set(found):
+        why.append("a difference under exhausted budgets (" + ", ".join(sorted(unconfirmed - set(found)))
+                   + ") that no concrete history reproduced")
+    if witnesses:
+        status = "witness"
+    elif proof and not unconfirmed:
+        status = "proven"
+    else:
+        status = "not proven"
+    return {"tool": name, "status": status, "looser": per_direction[LOOSER], "stricter": per_direction[STRICTER],
+            "method": "partition" if exhaustive else "sampling", "checked": checked, "combinations": total,
+            "why": why, "witnesses": witnesses}
 
 
 def _merge_base(action: Dict[str, Any], base: Dict[str, Any], args_var: bool) -> Dict[str, Any]:
@@ -1048,8 +1074,11 @@ def _history_for(old_p: Policy, new_p: Policy, action: Dict[str, Any], exhausted
 
 
 def _budget_witness(old_p: Policy, new_p: Policy, name: str, fixed: Dict[str, Any], vars_: Dict,
-                    budgets: Dict[str, List], differing: List[Tuple[str, int]], base: Dict[str, Any]
-                    ) -> Optional[Dict[str, Any]]:
+                    budgets: Dict[str, List], differing: List[Tuple[str, int]], base: Dict[str, Any],
+                    want: Set[str]) -> Dict[str, Dict[str, Any]]:
+    """The first witness of each kind in `want` (looser, stricter, changed) that a history of copies of a
+    candidate action, just inside the old and new limits and windows, shows."""
+    found: Dict[str, Dict[str, Any]] = {}
     lines = {(c, i): b for side in ("old", "new") for c, i, b, _ in budgets[side]}
     tries = 0
     for action in (_assignments(vars_, fixed) if vars_ else iter([dict(fixed)])):
@@ -1059,7 +1088,7 @@ def _budget_witness(old_p: Policy, new_p: Policy, name: str, fixed: Dict[str, An
             continue
         tries += 1
         if tries > 200:
-            return None
+            return found
         t0 = datetime.fromisoformat(action.get("timestamp", BASE_TIME).replace("Z", "+00:00"))
         for key in differing:
             b = lines[key]
@@ -1089,9 +1118,12 @@ def _budget_witness(old_p: Policy, new_p: Policy, name: str, fixed: Dict[str, An
                     copy["timestamp"] = when
                     hist = [copy]
                 do, dn = _decide_with(old_p, action, hist), _decide_with(new_p, action, hist)
-                if _compare(do, dn) is not None:
-                    return _witness(name, action, do, dn, "budget history", hist)
-    return None
+                kind = _compare(do, dn)
+                if kind in want and kind not in found:
+                    found[kind] = _witness(name, action, do, dn, "budget history", hist)
+                    if not (want - {CHANGED}) - set(found):
+                        return found   # every outcome direction asked for is found
+    return found
 
 
 def _get(action: Dict[str, Any], p: Tuple[str, ...]) -> Any:
@@ -1126,19 +1158,17 @@ def summary(d: Dict[str, Any]) -> Dict[str, Any]:
     if sem:
         looser |= sem["looser"] > 0
         stricter |= sem["stricter"] > 0
-    for w in d.get("witnesses", []):
-        if w["status"] == "witness":
-            looser |= w["direction"] == LOOSER
-            stricter |= w["direction"] == STRICTER
+    found = [x for w in d.get("witnesses", []) for x in w["witnesses"]]
+    looser |= any(x["direction"] == LOOSER for x in found)
+    stricter |= any(x["direction"] == STRICTER for x in found)
     for c in d.get("structural", []):
         note = c.get("note", "")
         looser |= f": {LOOSER}" in note or note == "no longer enforced"
         stricter |= f": {STRICTER}" in note or note == "now enforced"
-    changed = bool(d.get("structural")) or looser or stricter or any(
-        w["status"] == "witness" for w in d.get("witnesses", [])) or bool(sem and sem["changed"])
+    changed = bool(d.get("structural")) or looser or stricter or bool(found) or bool(sem and sem["changed"])
     return {"looser": looser, "stricter": stricter, "any": changed,
             "proven_equivalent": [w["tool"] for w in d.get("witnesses", []) if w["status"] == "proven"],
-            "witnesses": sum(1 for w in d.get("witnesses", []) if w["status"] == "witness"),
+            "witnesses": len(found),
             "not_proven": [w["tool"] for w in d.get("witnesses", []) if w["status"] == "not proven"]}
 
 
@@ -1203,16 +1233,21 @@ def markdown(d: Dict[str, Any]) -> str:
         for w in ws:
             t = _code(w["tool"])
             if w["status"] == "witness":
-                lines.append(f"- {t}: **{w['direction']}**: decided `{w['old']['outcome']}` before, "
-                             f"`{w['new']['outcome']}` now, for")
-                lines.append("")
-                lines.append("  ```json")
-                lines.append("  " + json.dumps(w["action"], ensure_ascii=False, sort_keys=True))
-                lines.append("  ```")
-                if w["history"]:
-                    lines.append(f"  after a history of {len(w['history'])} executed action(s) (in the JSON report).")
+                # one entry per witness: a tool both looser and stricter gets one of each
+                for x in w["witnesses"]:
+                    lines.append(f"- {t}: **{x['direction']}**: decided `{x['old']['outcome']}` before, "
+                                 f"`{x['new']['outcome']}` now, for")
+                    lines.append("")
+                    lines.append("  ```json")
+                    lines.append("  " + json.dumps(x["action"], ensure_ascii=False, sort_keys=True))
+                    lines.append("  ```")
+                    if x["history"]:
+                        lines.append(f"  after a history of {len(x['history'])} executed action(s) "
+                                     "(in the JSON report).")
             elif w["status"] == "proven":
-                lines.append(f"- {t}: proven equivalent ({w['checked']:,} cases cover every partition)")
+                n = w["checked"]
+                lines.append(f"- {t}: proven equivalent ({n:,} {'case covers' if n == 1 else 'cases cover'} "
+                             "every partition)")
             else:
                 why = "; ".join(w["why"][:3]) + ("…" if len(w["why"]) > 3 else "")
                 lines.append(f"- {t}: no difference found, not proven ({why})")

@@ -145,8 +145,8 @@ class _Checker:
                 elif isinstance(d, A.Check):
                     self._define(checks, "check", d.name, d)
         root = next((f for f in self.loaded.files if f.is_root), None)
-        if name is None and root is not None and not any(
-                d.span.file == root.rel for d in self.diags if d.code in ("E100", "E101", "E102", "E103", "E104")):
+        # a root file that did not parse has no declarations: its parse errors say enough
+        if name is None and root is not None and root.parsed:
             self.err("E210", "the policy has no name", A.Span(root.rel, 1, 1, 1, 1),
                      help='start the file with `policy "NAME"`')
 

@@ -14,6 +14,7 @@ CODES = {
     "E102": "invalid literal",
     "E103": "invalid inline JSON",
     "E104": "policy too deeply nested",
+    "E105": "reserved word used as a name",
     # declarations and names
     "E200": "duplicate definition",
     "E201": "override of an undefined name",
@@ -79,6 +80,7 @@ class PolicyError(Exception):
 def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
     s = d.span
     out = f"{s.file}:{s.line}:{s.column}: {d.severity}[{d.code}]: {d.message}"
+    pad = " "
     if source is not None and s.line >= 1:
         lines = source.splitlines()
         if s.line <= len(lines):
@@ -96,7 +98,8 @@ def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
             pad = " " * len(gutter)
             out += f"\n{pad} |\n{gutter} | {text}\n{pad} | {' ' * max(col - 1, 0)}{'^' * width}"
     if d.help:
-        out += f"\n  = help: {d.help}"
+        # like rustc: the `=` sits under the gutter's `|`, whatever the width of the line number
+        out += f"\n{pad} = help: {d.help}"
     return out
 
 

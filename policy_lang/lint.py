@@ -73,13 +73,15 @@ RULES: Dict[str, Rule] = {r.code: r for r in (
          "whenever this line gives its outcome, another binding line gives a stricter one"),
     Rule("W113", "regex-backtracking", "warning", "regular expression with nested quantifiers",
          "a quantifier inside a quantified group can take exponential time on some inputs"),
+    Rule("W114", "level-without-category", "warning", "tool whose unmatched actions get a level with no category",
+         "an action that no risk line matches gets the highest level; with no `category` block for that "
+         "level it is denied: close the risk lines with `risk LEVEL otherwise` or add the category"),
     Rule("I100", "tool-without-schema", "info", "tool with no JSON Schema",
          "a `schema` makes bad arguments a denial before any rule runs, and lets lint check paths"),
 )}
 
 ALL_CODES: Dict[str, str] = {**CODES, **{c: r.summary for c, r in RULES.items()}}
 STRENGTH = {"allow": 0, "require_approval": 1, "ask": 2, "escalate": 3, "deny": 4}
-_SYNTAX = ("E100", "E101", "E102", "E103", "E104")
 
 
 def severity_of(code: str) -> str:
@@ -857,6 +859,20 @@ class _Linter:
         if not tool.risks or rest is None or rest or any(r.when is not None for r in tool.risks):
             levels.add(self.highest)
         self.tool_levels[tool.name] = levels
+        # W114: an action no risk line matches gets the highest level; without a category block for it,
+        # the action is denied ("no category block for risk level …"). A module's importer may declare it.
+        closed = any(r.when is None for r in tool.risks) or (rest is not None and not rest)
+        if not closed and not self.module and self.highest not in self.p.categories:
+            level = f"`{self.highest}`"
+            fix = f"add `category {self.highest} {{ … }}`"
+            if tool.risks:
+                self.warn("W114", f"an action of tool `{tool.name}` that no risk line matches gets level {level}, "
+                          "which has no category block: it is denied", tool.risks[-1].span,
+                          help=f"end the risk lines with `risk LEVEL otherwise`, or {fix}")
+            else:
+                self.warn("W114", f"tool `{tool.name}` has no risk line, so its actions get level {level}, "
+                          "which has no category block: they are denied", self.head(tool.span),
+                          help=f"add a `risk LEVEL` line, or {fix}")
 
     def category_block(self, cat: A.Category) -> None:
         fires, rest = self.ordered(cat.lines, "category")
@@ -1490,8 +1506,7 @@ def _lint(path: str, text: Optional[str]) -> _Result:
     loaded = load_files(path, text)
     root = next((f for f in loaded.files if f.is_root), None)
     # a file with no `policy` line is a module: lint it as if it had one
-    module = root is not None and not any(isinstance(d, A.PolicyDecl) for d in root.module.decls) and not any(
-        d.span.file == root.rel and d.code in _SYNTAX for d in loaded.diagnostics)
+    module = root is not None and root.parsed and not any(isinstance(d, A.PolicyDecl) for d in root.module.decls)
     if module:
         root.module = dataclasses.replace(root.module, decls=root.module.decls + (
             A.PolicyDecl("<module>", A.Span(root.rel, 1, 1, 1, 1)),))

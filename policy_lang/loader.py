@@ -23,6 +23,7 @@ class LoadedFile:
     text: str
     module: A.Module
     is_root: bool = False
+    parsed: bool = True  # False: the text did not parse (its module is empty; the parse errors say why)
 
 
 @dataclass
@@ -99,7 +100,7 @@ def load_files(root: str, text: Optional[str] = None) -> Loaded:
             module = parse(src, rel)
         except PolicyError as e:
             loaded.diagnostics.extend(e.diagnostics)
-            loaded.files.append(LoadedFile(path, rel, src, A.Module((), rel), is_root))
+            loaded.files.append(LoadedFile(path, rel, src, A.Module((), rel), is_root, parsed=False))
             done[path] = True
             return
         stack.append(path)

@@ -25,6 +25,14 @@ _GRAMMAR = FsPath(__file__).with_name("grammar.lark")
 _PARSER = Lark.open(str(_GRAMMAR), parser="lalr", propagate_positions=True,
                     lexer_callbacks={"COMMENT": _on_comment}, maybe_placeholders=True)
 
+# Spec §4.1. Lark's contextual lexer reads a keyword as a NAME wherever the grammar cannot take
+# that keyword, so `route allow { … }` would parse: `_Build` turns such a name into E105. Level
+# names declared with `levels` are ordinary names, so they follow the same rule (docs/design.md).
+# After `.` in a path any word is a key, reserved words included (`args.mode`).
+RESERVED = frozenset("""policy version mode use override const route approvers quorum timeout then grants
+never tool schema risk when otherwise category levels check advisory on require else budget per unknown
+tools allow approval via ask escalate to deny and or not in present missing any all true false""".split())
+
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_SOURCE = 5_000_000
 MAX_DEPTH = 100  # expressions and inline JSON; later stages recurse, so the parser draws the line
@@ -104,6 +112,22 @@ class _Build(Transformer):
     def __init__(self, file: str):
         super().__init__()
         self.file = file
+        self.reserved: List[Diagnostic] = []   # E105, every one found (parse raises them together)
+
+    def _name(self, tok: Any, what: str) -> Any:
+        """A NAME token where a declared name (or a reference to one) is expected: never a reserved word."""
+        if isinstance(tok, Token) and tok.type in ("NAME", "TOOL") and str(tok) in RESERVED:
+            if what == "tool":
+                msg = f"`{tok}` is a reserved word and cannot be an unquoted tool name"
+                help = f"quote it: `{encode_string(str(tok))}`"
+            elif what == "name":
+                msg = f"`{tok}` is a reserved word, not a name"
+                help = f"a key after `.` may be any word, as in `args.{tok}`"
+            else:
+                msg = f"`{tok}` is a reserved word and cannot name a {what}"
+                help = "choose another name (only tool names can be quoted)"
+            self.reserved.append(Diagnostic("E105", msg, self._tspan(tok), help=help))
+        return tok
 
     def _span(self, meta) -> A.Span:
         if getattr(meta, "empty", True):
@@ -154,6 +178,8 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def levels_decl(self, meta, items):
+        for tok in items:
+            self._name(tok, "risk level")
         return A.Levels(tuple(str(i) for i in items), self._span(meta))
 
     @v_args(meta=True)
@@ -164,6 +190,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def const_decl(self, meta, items):
         override, name, (value, text) = items
+        self._name(name, "const")
         return A.Const(str(name), value, override is not None, self._span(meta), text)
 
     def literal(self, items):
@@ -197,6 +224,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def route_decl(self, meta, items):
         override, name, *body = items
+        self._name(name, "route")
         fields: dict = {}
         seen: dict = {}
         for kind, value, span in (b for b in body if not isinstance(b, Token)):
@@ -227,7 +255,7 @@ class _Build(Transformer):
 
     # ---- tools
     def name(self, items):
-        tok = items[0]
+        tok = self._name(items[0], "tool")
         return (decode_string(tok), True) if tok.type == "STRING" else (str(tok), False)
 
     @v_args(meta=True)
@@ -256,7 +284,7 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def risk_line(self, meta, items):
-        level, cond = str(items[0]), items[1]
+        level, cond = str(self._name(items[0], "risk level")), items[1]
         return A.RiskLine(level, cond[1] if cond else None, bool(cond) and cond[0] == "otherwise",
                           self._span(meta))
 
@@ -270,6 +298,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def category_decl(self, meta, items):
         override, level, *lines = items
+        self._name(level, "risk level")
         return A.Category(str(level), tuple(l for l in lines if isinstance(l, A.CategoryLine)),
                           override is not None, self._span(meta))
 
@@ -283,6 +312,7 @@ class _Build(Transformer):
     @v_args(meta=True)
     def check_decl(self, meta, items):
         override, advisory, name, targets, *lines = items
+        self._name(name, "check")
         return A.Check(str(name), targets, tuple(l for l in lines if not isinstance(l, Token)),
                        advisory is not None, override is not None, self._span(meta))
 
@@ -322,7 +352,8 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def require_approval(self, meta, items):
-        return A.Outcome("require_approval", route=str(items[0]) if items[0] is not None else None,
+        route = self._name(items[0], "route") if items[0] is not None else None
+        return A.Outcome("require_approval", route=str(route) if route is not None else None,
                          span=self._span(meta))
 
     @v_args(meta=True)
@@ -341,6 +372,7 @@ class _Build(Transformer):
     # ---- expressions
     @v_args(meta=True)
     def quantifier(self, meta, items):
+        self._name(items[1], "variable")
         return A.Quantifier(str(items[0]), str(items[1]), items[2], items[3], self._span(meta))
 
     @v_args(meta=True)
@@ -420,6 +452,8 @@ class _Build(Transformer):
     @v_args(meta=True)
     def path(self, meta, items):
         root, *rest = items
+        if root.type == "NAME":
+            self._name(root, "name")
         keys: List[Any] = []
         for k in rest:
             if isinstance(k, Token):
@@ -543,7 +577,10 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
     _local.comments = comments
     try:
         tree = _PARSER.parse(text)
-        decls = _Build(file).transform(tree)
+        build = _Build(file)
+        decls = build.transform(tree)
+        if build.reserved:
+            raise PolicyError(build.reserved, {file: text})
     except UnexpectedInput as e:
         raise PolicyError([_syntax_diag(e, file, text)], {file: text}) from None
     except VisitError as e:

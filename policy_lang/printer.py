@@ -4,12 +4,9 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence, Tuple
 
 from . import ast as A
-from .parser import encode_string
+from .parser import RESERVED, encode_string
 
 INDENT = "  "
-RESERVED = frozenset("""policy version mode use override const route approvers quorum timeout then grants
-never tool schema risk when otherwise category levels check advisory on require else budget per unknown
-tools allow approval via ask escalate to deny and or not in present missing any all true false""".split())
 
 # precedence, loosest first
 P_QUANT, P_OR, P_AND, P_NOT, P_CMP, P_ADD, P_MUL, P_NEG, P_ATOM = range(9)
@@ -149,11 +146,48 @@ def _json_flat(value: Any) -> str:
 
 # ------------------------------------------------------------------ statements
 
+def _key(span: A.Span) -> Tuple[int, int, int, int]:
+    return (span.line, span.column, span.end_line, span.end_column)
+
+
+def _statement_spans(decls: Sequence[A.Decl]) -> List[A.Span]:
+    """Every statement that is printed on its own line: declarations and the lines of blocks."""
+    out: List[A.Span] = []
+    for d in decls:
+        out.append(d.span)
+        if isinstance(d, A.Route):
+            out.extend(sp for _, sp in d.item_spans)
+        elif isinstance(d, A.Tool):
+            out.extend(x.span for x in (d.schema, d.mode) if x is not None)
+            out.extend(r.span for r in d.risks)
+        elif isinstance(d, (A.Category, A.Check)):
+            out.extend(l.span for l in d.lines)
+    return [s for s in out if s.line > 0]
+
+
+def _trailing_owners(comments: Sequence[A.Comment], spans: Sequence[A.Span]) -> dict:
+    """A comment after code on its line trails the statement that ends last before it on that line
+    (a block's statement ends with its `}`): `tool x { risk low }  # c` keeps `# c` after the `}`."""
+    ends: dict = {}
+    for sp in spans:
+        ends.setdefault(sp.end_line, []).append(sp)
+    owners = {}
+    for c in comments:
+        before = [sp for sp in ends.get(c.line, ()) if sp.end_column <= c.column]
+        if before:
+            owners[(c.line, c.column)] = _key(max(before, key=lambda sp: (sp.end_column, -sp.line, -sp.column)))
+    return owners
+
+
 class _Printer:
-    def __init__(self, comments: Sequence[A.Comment]):
+    def __init__(self, comments: Sequence[A.Comment], decls: Sequence[A.Decl] = ()):
         self.comments = sorted(comments, key=lambda c: (c.line, c.column))
         self.comment_lines = {c.line for c in comments}
+        self.owners = _trailing_owners(self.comments, _statement_spans(decls)) if comments else {}
         self.out: List[str] = []
+
+    def _owner(self, c: A.Comment):
+        return self.owners.get((c.line, c.column))
 
     # comments --------------------------------------------------------------
     def _take(self, pred) -> List[A.Comment]:
@@ -189,12 +223,13 @@ class _Printer:
     def line(self, indent: str, text: str, span: A.Span) -> None:
         """One statement printed on one line; comments written inside it move above it, one on its
         last line stays at its end."""
-        inside = self._take(lambda c: span.line > 0 and span.line <= c.line <= span.end_line) if span.line > 0 else []
-        trailing = None
-        if len(inside) == 1 and inside[0].line == span.end_line:
-            trailing = inside[0]
-        else:
-            for c in inside:
+        me = _key(span)
+        # a comment trailing a later statement on this line (or a block's `}`) is not this one's
+        inside = self._take(lambda c: span.line <= c.line <= span.end_line
+                            and self._owner(c) in (None, me)) if span.line > 0 else []
+        trailing = next((c for c in inside if self._owner(c) == me), None)
+        for c in inside:
+            if c is not trailing:
                 self.out.append(indent + c.text)
         lines = text.split("\n")
         lines[0] = indent + lines[0]
@@ -207,12 +242,14 @@ class _Printer:
             self.line(indent, header + " {}", span)
             return
         first_item_line = min((s.line for s, _ in items if s.line > 0), default=span.end_line)
-        head = self._take(lambda c: span.line > 0 and c.line == span.line and c.line < first_item_line)
+        head = self._take(lambda c: span.line > 0 and c.line == span.line and c.line < first_item_line
+                          and self._owner(c) is None)
         self.out.append(indent + header + " {" + ("  " + head[0].text if head else ""))
         for c in head[1:]:
             self.out.append(indent + INDENT + c.text)
         self.items(items, indent + INDENT, lambda r: False, span.end_line)
-        tail = self._take(lambda c: span.line > 0 and c.line == span.end_line)
+        tail = self._take(lambda c: span.line > 0 and c.line == span.end_line
+                          and self._owner(c) in (None, _key(span)))
         self.out.append(indent + "}" + ("  " + " ".join(c.text for c in tail) if tail else ""))
 
     def _take_peek(self, span: A.Span) -> bool:
@@ -306,7 +343,7 @@ def _is_block(d) -> bool:
 
 def format_module(module: A.Module) -> str:
     """Canonical text of a parsed file, comments kept."""
-    p = _Printer(module.comments)
+    p = _Printer(module.comments, module.decls)
     items = [(d.span, p.decl(d)) for d in module.decls]
     kinds = [_is_block(d) for d in module.decls]
     it = iter(kinds)

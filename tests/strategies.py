@@ -16,7 +16,9 @@ Validity rules the generator keeps (spec §4.2–4.4 and the checker):
   `hour`/`weekday`'s time zone, when it is a literal or a const, is a real IANA zone;
 - unary minus is never put directly on a number literal (the parser folds `-5` into the
   literal `-5`, so `Neg(Literal(5))` cannot round-trip: negative literals are generated instead);
-- budget windows are > 0 and limits are non-negative numbers (the grammar has no `<= -1`).
+- budget windows are > 0 and limits are non-negative numbers (the grammar has no `<= -1`);
+- no route, check, level, const or variable name is a reserved word (spec §4.1, load error E105);
+  tool names may be (`deny`, `any`, `unknown`): the printer quotes them.
 
 Type mismatches, missing fields, division by zero, overflow to infinity, unknown time zones
 given at run time, etc. are generated on purpose: they exercise evaluation errors.
@@ -33,6 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from hypothesis import strategies as st
 
 from policy_lang import ast as A
+from policy_lang.parser import RESERVED
 
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -51,6 +54,8 @@ LEVEL_POOL = ["minor", "major", "critical", "sev3", "sev2", "sev1", "sum", "cont
 CONST_NAMES = ["LIMIT", "DOMAINS", "PLANS", "TZ", "RX", "ZERO", "WINDOW", "FLAG", "NAME", "count",
                "matches", "ends_with", "low"]
 VAR_NAMES = ["r", "item", "e", "v2", "sum", "contains"]
+_UNQUOTABLE = set(ROUTE_NAMES + CHECK_NAMES + LEVEL_POOL + CONST_NAMES + VAR_NAMES)
+assert not _UNQUOTABLE & RESERVED, sorted(_UNQUOTABLE & RESERVED)   # they would be E105
 ZONES = ["UTC", "Europe/Berlin"]
 SAFE_REGEXES = [r"^INV-\d+$", "a", "[0-9]+", "^$", "x|y", "(ab)+", r"\.com$", r"^\w+@", "é", r"\\", r"\"q"]
 

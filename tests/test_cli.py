@@ -83,6 +83,15 @@ def test_policy_with_errors_is_never_evaluated(tmp_path):
     assert "bad.policy:2:10: error[E204]" in r.output and "outcome" not in r.output
 
 
+def test_a_file_that_does_not_parse_is_not_also_missing_its_name(tmp_path):
+    # parse errors found while building the tree (E105, E209) used to add "the policy has no name"
+    for body in ('route allow { approvers "a" }\n', 'route r { approvers "a" quorum 1 quorum 1 }\n'):
+        p = tmp_path / "p.policy"
+        p.write_text('policy "x"\n' + body)
+        r = run("check", p, "--action", "-", input='{"tool": "a"}')
+        assert r.exit_code == 1 and "E210" not in r.output and "1 error: the policy is not evaluated" in r.output
+
+
 def test_missing_action_file_is_a_usage_error():
     r = run("check", EX / "support.policy", "--action", "/nonexistent.json")
     assert r.exit_code == 2 and "no such file" in r.output
@@ -107,6 +116,129 @@ def test_failing_case_shows_expected_and_got_and_exits_1(tmp_path):
     assert r.exit_code == 1
     assert "expected outcome `deny`, got `allow`; expected category `high`, got `low`" in r.output
     assert r.output.strip().endswith("0 passed, 1 failed")
+
+
+def test_failing_case_shows_the_decision_actually_made(tmp_path):
+    (tmp_path / "p.policy").write_text(
+        'policy "p"\nroute team { approvers "lead" }\nroute fin { approvers "cfo" }\n'
+        'tool pay { risk low }\ncategory low { require approval via team }\n'
+        'check big on pay { require args.n < 10 else require approval via fin }\n'
+        'advisory check tiny on pay { require args.n > 1 else deny "too small" }\n')
+    (tmp_path / "p.test.yaml").write_text(
+        "policy: p.policy\ncases:\n  - name: small pay runs\n    action: {tool: pay, args: {n: 1}}\n"
+        "    expect: allow\n  - name: fine\n    action: {tool: pay, args: {n: 1}}\n"
+        "    expect: require_approval\n")
+    r = run("test", tmp_path / "p.test.yaml")
+    assert r.exit_code == 1
+    lines = r.output.splitlines()
+    start = lines.index(f"FAIL  {tmp_path / 'p.test.yaml'} :: small pay runs")
+    assert lines[start:start + 8] == [
+        f"FAIL  {tmp_path / 'p.test.yaml'} :: small pay runs",
+        "      expected outcome `allow`, got `require_approval`",
+        "      got:",
+        "        outcome:  require_approval",
+        "        category: low",
+        "        route:    team",
+        "        reasons:",
+        "          category low (p.policy:5:16): require approval via team",
+    ]
+    assert lines[start + 8] == "          check tiny (p.policy:7:30, advisory): too small"
+    assert lines[-1] == "1 passed, 1 failed"
+    # several routes are listed together; a passing case shows no decision
+    (tmp_path / "p.test.yaml").write_text(
+        "policy: p.policy\ncases:\n  - name: big pay\n    action: {tool: pay, args: {n: 50}}\n"
+        "    expect: deny\n")
+    r = run("test", tmp_path / "p.test.yaml")
+    assert "        routes:   team, fin" in r.output.splitlines()
+    assert "route:    team" not in r.output
+    assert "          check big (p.policy:6:20): require approval via fin" in r.output.splitlines()
+
+
+def test_a_case_that_cannot_run_shows_no_decision(tmp_path):
+    _write_suite(tmp_path, "{outcom: allow}")
+    r = run("test", tmp_path)
+    assert r.exit_code == 1 and "unknown key `outcom` in expect" in r.output and "got:" not in r.output
+
+
+def test_test_file_naming_a_missing_policy_exits_2(tmp_path):
+    (tmp_path / "p.test.yaml").write_text("policy: nope.policy\ncases:\n  - {action: {tool: a}, expect: allow}\n")
+    r = run("test", tmp_path)
+    assert r.exit_code == 2, r.output
+    assert f"cannot read policy `{tmp_path / 'nope.policy'}`: no such file or directory" in r.output
+    assert "E302" not in r.output and r.output.strip().endswith("0 passed, 1 failed")
+    # a policy that reads but has errors stays a failure (exit 1), and so does malformed YAML
+    (tmp_path / "nope.policy").write_text('policy "x"\ntool a { risk nope }\n')
+    assert run("test", tmp_path).exit_code == 1
+    (tmp_path / "p.test.yaml").write_text("policy: nope.policy\ncases: [\n")
+    assert run("test", tmp_path).exit_code == 1
+
+
+def test_unreadable_test_file_exits_2(tmp_path):
+    (tmp_path / "p.test.yaml").write_bytes(b"policy: \xff\n")
+    r = run("test", tmp_path)
+    assert r.exit_code == 2 and "not valid UTF-8" in r.output
+
+
+def test_every_command_exits_2_for_an_unreadable_policy_and_1_for_one_with_errors(tmp_path):
+    """One rule (cli.inputs.load_or_exit): the root policy is input; unreadable → 2, load errors → 1."""
+    action = tmp_path / "a.json"
+    action.write_text('{"tool": "a"}')
+    history = tmp_path / "h.jsonl"
+    history.write_text('{"tool": "a"}\n')
+    good = tmp_path / "good.policy"
+    good.write_text('policy "g"\ntool a { risk low }\ncategory low { allow }\n')
+    broken = tmp_path / "broken.policy"
+    broken.write_text('policy "x"\ntool a { risk nope }\n')
+    latin1 = tmp_path / "latin1.policy"
+    latin1.write_bytes('policy "Grüß"\n'.encode("latin-1"))
+    missing = tmp_path / "missing.policy"
+    commands = {
+        "check": lambda p: ["check", p, "--action", action],
+        "graph": lambda p: ["graph", p],
+        "simulate": lambda p: ["simulate", p, "--history", history],
+        "diff old": lambda p: ["diff", p, good],
+        "diff new": lambda p: ["diff", good, p],
+        "lint": lambda p: ["lint", p],
+    }
+    for name, args in commands.items():
+        for unreadable, reason in ((missing, "no such file or directory"), (latin1, "not valid UTF-8")):
+            if name == "lint" and unreadable is missing:
+                continue  # lint takes folders too: a missing path is click's usage error (also 2)
+            r = run(*args(unreadable))
+            assert r.exit_code == 2, (name, unreadable, r.output)
+            assert f"error: {unreadable}: {reason}" in r.output, (name, r.output)
+            assert "E302" not in r.output
+        r = run(*args(broken))
+        assert r.exit_code == 1, (name, r.output)
+        assert "error[E203]" in r.output
+    r = run("lint", missing)
+    assert r.exit_code == 2
+
+
+def test_a_used_file_that_cannot_be_read_is_a_load_error(tmp_path):
+    """Only the root policy is input: a file it `use`s is part of the policy (E302, exit 1)."""
+    (tmp_path / "lib.policy").write_bytes('const A = "Grüß"\n'.encode("latin-1"))
+    root = tmp_path / "root.policy"
+    root.write_text('policy "r"\nuse "./lib.policy"\ntool a { risk low }\ncategory low { allow }\n')
+    r = run("check", root, "--action", "-", input='{"tool": "a"}')
+    assert r.exit_code == 1 and "error[E302]" in r.output
+
+
+def test_every_option_of_every_command_has_help():
+    import click
+
+    def walk(cmd, path):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, path + [name])
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not p.hidden:
+                yield " ".join(path), p
+
+    found = list(walk(cli, ["signoff"]))
+    assert len(found) > 40
+    missing = [f"{cmd} {'/'.join(p.opts + p.secondary_opts)}" for cmd, p in found if not (p.help or "").strip()]
+    assert missing == []
 
 
 def test_test_json_format(tmp_path):

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from cli.diff_cmd import diff as diff_cmd
 from engine import MemoryLedger, load_policy
-from engine.diff import diff, markdown, structural_diff, witness_search
+from engine.diff import diff, direction, markdown, structural_diff, witness_search
 from engine.history import History
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,14 @@ def run(*args):
     return CliRunner().invoke(diff_cmd, [str(a) for a in args])
 
 
+def only_witness(entry, direction):
+    """The tool's single witness, which must go `direction` (and be the only one)."""
+    assert entry["status"] == "witness", entry
+    assert [x["direction"] for x in entry["witnesses"]] == [direction], entry
+    assert entry[direction] == "witness"
+    return entry["witnesses"][0]
+
+
 def test_structural_changes_in_policy_terms(tmp_path):
     old = write(tmp_path, "old.policy", BASE)
     new = variant(tmp_path, "new.policy",
@@ -103,6 +111,8 @@ def test_no_changes_and_proven_equivalent(tmp_path):
     assert by_tool["refund"]["status"] == "proven", by_tool["refund"]
     assert by_tool["lookup"]["status"] == "proven"
     assert not d["summary"]["looser"] and not d["summary"]["stricter"]
+    assert (by_tool["refund"]["looser"], by_tool["refund"]["stricter"], by_tool["refund"]["witnesses"]) == \
+        ("proven", "proven", [])
     assert run(old, new, "--fail-on", "looser").exit_code == 0
 
 
@@ -110,8 +120,10 @@ def test_witness_for_a_loosened_threshold(tmp_path):
     old = write(tmp_path, "old.policy", BASE)
     new = variant(tmp_path, "new.policy", ("risk low when args.amount <= 100", "risk low when args.amount <= 250"))
     po, pn = load_policy(str(old)), load_policy(str(new))
-    w = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
-    assert w["status"] == "witness" and w["direction"] == "looser"
+    entry = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
+    w = only_witness(entry, "looser")
+    # the whole tool is in the analysed fragment: nothing became stricter, and that is a proof
+    assert entry["stricter"] == "proven"
     action = w["action"]
     assert 100 < action["args"]["amount"] <= 250
     # the witness is real: both versions decide it as reported, and it is ready to be a test case
@@ -124,8 +136,10 @@ def test_witness_for_a_tightened_budget_needs_a_history(tmp_path):
     old = write(tmp_path, "old.policy", BASE)
     new = variant(tmp_path, "new.policy", ("<= 20 else escalate", "<= 5 else escalate"))
     po, pn = load_policy(str(old)), load_policy(str(new))
-    w = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
-    assert w["status"] == "witness" and w["direction"] == "stricter" and len(w["history"]) == 5
+    entry = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
+    w = only_witness(entry, "stricter")
+    assert len(w["history"]) == 5
+    assert entry["looser"] == "not proven"    # a budget line changed: no proof either way
     led_o, led_n = MemoryLedger(), MemoryLedger()
     for h in w["history"]:
         po.record(h, led_o)
@@ -149,8 +163,10 @@ def test_domain_change_found_by_heuristics(tmp_path):
                 'tool mail { risk high when domain(args.to) not in ["acme.com"]\n risk low otherwise }\n'
                 'category low { allow }\ncategory high { require approval }\n')
     new = write(tmp_path, "new.policy", old.read_text().replace('["acme.com"]', '["acme.com", "acme.io"]'))
-    w = {x["tool"]: x for x in witness_search(load_policy(str(old)), load_policy(str(new)))}["mail"]
-    assert w["status"] == "witness" and w["direction"] == "looser" and w["action"]["args"]["to"] == "user@acme.io"
+    entry = {x["tool"]: x for x in witness_search(load_policy(str(old)), load_policy(str(new)))}["mail"]
+    w = only_witness(entry, "looser")
+    assert w["action"]["args"]["to"] == "user@acme.io"
+    assert entry["stricter"] == "not proven"   # `domain(...)` is outside the fragment
 
 
 def test_transition_table_on_history(tmp_path):
@@ -207,6 +223,200 @@ def test_support_example_with_history(tmp_path):
     assert "`issue_refund`: **looser**" in r.output
 
 
-def test_unloadable_policy_is_a_usage_error(tmp_path):
+def test_policy_with_errors_exits_1_and_an_unreadable_one_2(tmp_path):
     bad = write(tmp_path, "bad.policy", 'policy "x"\ntool a { risk nope }\n')
-    assert run(bad, bad).exit_code == 2
+    r = run(bad, bad)
+    assert r.exit_code == 1 and "error[E203]" in r.output and "cannot be compared" in r.output
+    r = run(tmp_path / "missing.policy", bad)
+    assert r.exit_code == 2 and "missing.policy: no such file or directory" in r.output
+
+
+# ---------------------------------------------------------------- looser and stricter at once
+
+REFUND_OLD = """
+policy "refunds"
+version "1"
+route team_review { approvers "team_lead" }
+tool issue_refund {
+  schema {
+    "type": "object",
+    "required": ["amount"],
+    "properties": {"amount": {"type": "number"}, "currency": {"type": "string"}}
+  }
+  risk low when args.amount <= 50
+  risk high otherwise
+}
+category low {
+  allow when confidence >= 0.7
+  require approval via team_review otherwise
+}
+category high { require approval via team_review }
+"""
+REFUND_MIXED = REFUND_OLD.replace('version "1"', 'version "2"').replace("<= 50", "<= 80") + """
+check euro_only on issue_refund {
+  require args.currency missing or args.currency == "EUR" else deny "x"
+}
+"""
+
+
+def assert_witnesses_are_real(po, pn, entry):
+    """Every witness, run through the loaded policies (after its history), is decided as reported."""
+    for w in entry["witnesses"]:
+        led_o, led_n = MemoryLedger(), MemoryLedger()
+        for h in w["history"]:
+            po.record(h, led_o)
+            pn.record(h, led_n)
+        o, n = po.decide(w["action"], led_o).outcome, pn.decide(w["action"], led_n).outcome
+        assert (o, n) == (w["old"]["outcome"], w["new"]["outcome"]), w
+        assert (direction(o, n) or "changed") == w["direction"], w   # changed: same outcome, other details
+        assert w["test_case"]["action"] == w["action"] and w["test_case"]["expect"]["outcome"] == n
+        assert w["test_case"].get("history", []) == w["history"]
+
+
+def test_looser_and_stricter_on_one_tool_are_both_reported(tmp_path):
+    # A reviewer's repro: the search stopped at the first difference (a stricter one), so the verdict
+    # was "stricter" and `--fail-on looser` exited 0, although this refund goes from approval to allow.
+    old, new = write(tmp_path, "old.policy", REFUND_OLD), write(tmp_path, "new.policy", REFUND_MIXED)
+    po, pn = load_policy(str(old)), load_policy(str(new))
+    loosened = {"tool": "issue_refund", "args": {"amount": 65}, "confidence": 0.8}
+    assert po.decide(loosened, MemoryLedger()).outcome == "require_approval"
+    assert pn.decide(loosened, MemoryLedger()).outcome == "allow"
+
+    entry = {x["tool"]: x for x in witness_search(po, pn)}["issue_refund"]
+    assert (entry["status"], entry["looser"], entry["stricter"]) == ("witness", "witness", "witness")
+    assert [w["direction"] for w in entry["witnesses"]] == ["looser", "stricter"]
+    assert_witnesses_are_real(po, pn, entry)
+    looser, stricter = entry["witnesses"]
+    assert 50 < looser["action"]["args"]["amount"] <= 80 and looser["new"]["outcome"] == "allow"
+    assert stricter["new"]["outcome"] == "deny" and stricter["action"]["args"]["currency"] != "EUR"
+
+    r = run(old, new, "--fail-on", "looser")
+    assert r.exit_code == 1, r.output
+    assert "Verdict: **looser** and **stricter**." in r.output
+    assert "- `issue_refund`: **looser**: decided `require_approval` before, `allow` now, for" in r.output
+    assert "- `issue_refund`: **stricter**: decided `require_approval` before, `deny` now, for" in r.output
+    assert "the new policy is looser (--fail-on looser)" in r.output
+    assert run(old, new, "--fail-on", "stricter").exit_code == 1
+    assert run(old, new, "--fail-on", "any").exit_code == 1
+    out = json.loads(run(old, new, "--format", "json").output)
+    assert out["summary"]["looser"] and out["summary"]["stricter"] and out["summary"]["witnesses"] == 2
+    tool = {w["tool"]: w for w in out["witnesses"]}["issue_refund"]
+    assert [w["direction"] for w in tool["witnesses"]] == ["looser", "stricter"]
+    # the markdown shows each witness action as JSON: both are there
+    for w in tool["witnesses"]:
+        assert json.dumps(w["action"], sort_keys=True) in r.output
+    # and back again: version 2 → version 1 is mixed too
+    assert run(new, old, "--fail-on", "looser").exit_code == 1
+    assert run(new, old, "--fail-on", "stricter").exit_code == 1
+
+
+def test_one_direction_proven_while_the_other_has_a_witness(tmp_path):
+    old = write(tmp_path, "old.policy", BASE)
+    new = variant(tmp_path, "new.policy", ("allow when confidence >= 0.8", "allow when confidence >= 0.95"))
+    po, pn = load_policy(str(old)), load_policy(str(new))
+    entry = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
+    only_witness(entry, "stricter")
+    assert entry["looser"] == "proven" and entry["why"] == []
+    assert_witnesses_are_real(po, pn, entry)
+    assert run(old, new, "--fail-on", "looser").exit_code == 0
+
+
+def test_a_budget_line_both_looser_and_stricter_gives_two_histories(tmp_path):
+    # a lower limit (stricter) over a shorter window (looser): each way has its own history
+    old = write(tmp_path, "old.policy", BASE)
+    new = variant(tmp_path, "new.policy", ("budget count() per tenant per 1d <= 20", "budget count() per tenant per 1h <= 5"))
+    po, pn = load_policy(str(old)), load_policy(str(new))
+    entry = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
+    assert [w["direction"] for w in entry["witnesses"]] == ["looser", "stricter"], entry
+    assert all(w["method"] == "budget history" and w["history"] for w in entry["witnesses"])
+    assert_witnesses_are_real(po, pn, entry)
+
+
+def test_the_history_counts_looser_and_stricter_transitions_both(tmp_path):
+    old, new = write(tmp_path, "old.policy", REFUND_OLD), write(tmp_path, "new.policy", REFUND_MIXED)
+    acts = [{"id": "up", "timestamp": "2026-11-01T10:00:00Z", "tool": "issue_refund", "args": {"amount": 65},
+             "tenant": {"id": "t"}, "confidence": 0.8},
+            {"id": "down", "timestamp": "2026-11-01T10:01:00Z", "tool": "issue_refund",
+             "args": {"amount": 20, "currency": "USD"}, "tenant": {"id": "t"}, "confidence": 0.8}]
+    hist = write(tmp_path, "h.jsonl", "".join(json.dumps(a) + "\n" for a in acts))
+    d = diff(load_policy(str(old)), load_policy(str(new)), History([str(hist)]), witnesses=False)
+    assert (d["semantic"]["looser"], d["semantic"]["stricter"]) == (1, 1)
+    for flag in ("looser", "stricter"):
+        assert run(old, new, "--history", hist, "--no-witness", "--fail-on", flag).exit_code == 1
+
+
+# ---------------------------------------------------------------- property: the gate never lets a change through
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+PROPERTY_POLICY = """
+policy "p"
+route r {{ approvers "lead" }}
+tool pay {{
+  schema {{"type": "object", "properties": {{"amount": {{"type": "number"}}, "currency": {{"type": "string"}}}}}}
+  risk low when args.amount <= {low}
+  risk high otherwise
+}}
+category low {{
+  allow when confidence >= {conf}
+  require approval via r otherwise
+}}
+category high {{ require approval via r }}
+{checks}
+"""
+
+versions = st.fixed_dictionaries({
+    "low": st.integers(0, 100),
+    "conf": st.sampled_from([0.5, 0.7, 0.8, 0.9]),
+    "cap": st.none() | st.integers(0, 150),
+    "currency": st.none() | st.sampled_from(["EUR", "USD"]),
+})
+
+
+def property_policy(v):
+    checks = []
+    if v["cap"] is not None:
+        checks.append(f'check cap on pay {{ require args.amount <= {v["cap"]} else deny "cap" }}')
+    if v["currency"] is not None:
+        checks.append(f'check cur on pay {{ require args.currency missing or args.currency == "{v["currency"]}" '
+                      f'else deny "cur" }}')
+    return PROPERTY_POLICY.format(low=v["low"], conf=v["conf"], checks="\n".join(checks))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old_v=versions, new_v=versions, data=st.data())
+def test_property_every_concrete_change_is_caught_and_every_proof_holds(tmp_path, old_v, new_v, data):
+    """Within what the analysis handles (here: every condition), for any two versions: when some concrete
+    action is looser (stricter), `--fail-on looser` (`stricter`) exits 1 with a witness of that
+    direction; a direction reported `proven` has no such action; every witness decides as reported."""
+    old = write(tmp_path, "old.policy", property_policy(old_v))
+    new = write(tmp_path, "new.policy", property_policy(new_v))
+    po, pn = load_policy(str(old)), load_policy(str(new))
+    edges = sorted({x for v in (old_v, new_v) for x in (v["low"], v["cap"]) if x is not None})
+    amounts = st.sampled_from([e + d for e in edges for d in (-1, -0.5, 0, 0.5, 1)]) | st.floats(-5, 160)
+    action = st.builds(
+        lambda amount, currency, conf: {"tool": "pay", "args": {"amount": amount, **currency}, **conf},
+        amounts,
+        st.sampled_from([{}, {"currency": "EUR"}, {"currency": "USD"}, {"currency": "GBP"}]),
+        st.sampled_from([{}, {"confidence": 0.4}, {"confidence": 0.5}, {"confidence": 0.75},
+                         {"confidence": 0.8}, {"confidence": 0.85}, {"confidence": 0.9}, {"confidence": 1.0}]))
+    seen = set()
+    for a in data.draw(st.lists(action, min_size=20, max_size=40)):
+        k = direction(po.decide(a, MemoryLedger()).outcome, pn.decide(a, MemoryLedger()).outcome)
+        if k:
+            seen.add(k)
+
+    r = run(old, new, "--fail-on", "looser", "--format", "json")
+    report = json.loads(r.output)
+    entry = {w["tool"]: w for w in report["witnesses"]}["pay"]
+    assert_witnesses_are_real(po, pn, entry)
+    for k in ("looser", "stricter"):
+        # every condition is in the fragment: each direction is decided, never left open
+        assert entry[k] in ("witness", "proven"), entry
+        if k in seen:
+            assert entry[k] == "witness", (k, entry)
+        assert report["summary"][k] == (entry[k] == "witness")
+    assert r.exit_code == (1 if "looser" in seen or entry["looser"] == "witness" else 0)
+    if "looser" in seen:
+        assert r.exit_code == 1
+    assert run(old, new, "--fail-on", "stricter").exit_code == (1 if entry["stricter"] == "witness" else 0)

@@ -142,7 +142,7 @@ def test_schema_failure_ends_evaluation_with_category_null(make_policy):
 
 def test_unknown_tools_default_deny_and_checks_still_apply(make_policy):
     p = make_policy(BASE + 'check ghost_rule on ghost { require false else escalate to "ops" }\n'
-                           'check all on * { require tool != "banned" else deny "banned" }')
+                           'check every_action on * { require tool != "banned" else deny "banned" }')
     d = both(p, {"tool": "ghost"})
     assert d.outcome == "deny" and d.category is None
     assert [r.rule for r in d.reasons] == ["unknown tools", "check ghost_rule"]

@@ -33,6 +33,7 @@ DEDICATED = {
     "W111": ("W111_category_not_closed.policy", 9, 1),
     "W112": ("W112_dead_rule.policy", 14, 3),
     "W113": ("W113_regex_backtracking.policy", 14, 35),
+    "W114": ("W114_level_without_category.policy", 6, 3),
     "I100": ("I100_tool_without_schema.policy", 4, 1),
 }
 
@@ -135,6 +136,74 @@ def test_set_and_interval_reasoning_does_not_overreach(tmp_path):
 def test_category_whose_lines_cover_everything_is_closed(tmp_path):
     text = HEADER + REFUND + ("category low {\n  allow when confidence >= 0.5\n  deny when confidence < 0.5\n}\n")
     assert lint_src(tmp_path, text) == []
+
+
+def test_w114_the_implicit_highest_level_without_a_category(tmp_path):
+    unclosed = 'tool u {\n  schema {"type": "object"}\n  risk low when args.x == 1\n}\n'
+    d = lint_src(tmp_path, HEADER + unclosed + "category low {\n  allow\n}\n")
+    assert [(x.code, x.span.line, x.span.column) for x in d] == [("W114", 4, 3)]
+    assert "`high`" in d[0].message and "denied" in d[0].message and "tool `u`" in d[0].message
+    # the highest level is the policy's own
+    d = lint_src(tmp_path, HEADER + "levels minor < major\n" + unclosed.replace("low", "minor")
+                 + "category minor {\n  allow\n}\n")
+    assert [x.code for x in d] == ["W114"] and "`major`" in d[0].message
+    # a tool with no risk line at all: at the tool
+    d = lint_src(tmp_path, HEADER + 'tool v {\n  schema {"type": "object"}\n}\n' + REFUND
+                 + "category low {\n  allow\n}\n")
+    assert [(x.code, x.span.line, x.span.column) for x in d] == [("W114", 2, 1)]
+    assert "no risk line" in d[0].message
+    # silent when the lines close (`otherwise`, a bare line, or conditions covering every case) ...
+    for closing in ("  risk low otherwise\n", "  risk low\n", "  risk low when args.x != 1\n"):
+        text = HEADER + unclosed[:-2] + closing + "}\n" + "category low {\n  allow\n}\n"
+        assert lint_src(tmp_path, text) == [], closing
+    # ... when the highest level has a category, and in a module (its user may declare one)
+    text = HEADER + unclosed + "category low {\n  allow\n}\ncategory high {\n  deny\n}\n"
+    assert lint_src(tmp_path, text) == []
+    assert lint_src(tmp_path, unclosed + "category low {\n  allow\n}\n", "lib.policy") == []
+
+
+def test_w114_repro_from_the_review(tmp_path):
+    d = lint_src(tmp_path, 'policy "t"\ntool u { schema {"type":"object"} risk low when args.x == 1 }\n'
+                           "category low { allow }\n")
+    assert [(x.code, x.span.line, x.span.column) for x in d] == [("W114", 2, 35)]
+    from engine import MemoryLedger, load_policy
+    decision = load_policy(str(tmp_path / "p.policy")).decide({"tool": "u", "args": {"x": 2}}, MemoryLedger())
+    assert decision.outcome == "deny"   # what W114 warns of
+
+
+def test_e105_reserved_words_where_names_are_expected(tmp_path):
+    cases = {
+        'route allow {\n  approvers "a"\n}\n': (2, 7, "route"),
+        "const deny = 1\n": (2, 7, "const"),
+        "levels low < deny\n": (2, 14, "risk level"),
+        "check when on *  {\n  require args.x > 1 else deny\n}\n": (2, 7, "check"),
+        "tool tools {\n  risk low\n}\n": (2, 6, "unquoted tool name"),
+        "check c on unknown {\n  require args.x > 1 else deny\n}\n": (2, 12, "unquoted tool name"),
+        "tool t {\n  risk low when (any missing in args.l: args.y > 1)\n}\n": (3, 22, "variable"),
+        "tool t {\n  risk allow\n}\n": (3, 8, "risk level"),
+        "category true {\n  allow\n}\n": (2, 10, "risk level"),
+    }
+    for text, (line, col, what) in cases.items():
+        d = lint_src(tmp_path, HEADER + text)
+        assert [(x.code, x.span.line, x.span.column) for x in d] == [("E105", line, col)], text
+        assert what in d[0].message and d[0].message.startswith("`"), d[0].message
+        if "tool name" in what:
+            assert d[0].help.startswith("quote it: `\"")
+    # the check's target and the route reference are reported too, each at its word
+    d = lint_src(tmp_path, HEADER + "category low {\n  require approval via ask otherwise\n}\n")
+    assert [(x.code, x.span.line, x.span.column) for x in d] == [("E105", 3, 24)]
+
+
+def test_e105_leaves_keys_quoted_tools_and_ordinary_names_alone(tmp_path):
+    text = (HEADER + 'levels green < deny_level < red\nconst high = 3\nconst contains = "x"\n'
+            'route sum {\n  approvers "a"\n}\n'
+            'tool "allow" {\n  schema {"type": "object"}\n  risk green when args.mode == "x" and args.tool present\n'
+            '  risk red when args.deny > high or args["when"] == contains\n  risk green otherwise\n}\n'
+            'check matches on "allow", "deny" {\n  require (any count in args.l: count.on > 1) else deny\n}\n'
+            "category green {\n  allow\n}\ncategory red {\n  require approval via sum\n}\n"
+            "category deny_level {\n  deny\n}\n")
+    # only the warnings this policy deserves: `deny_level` is never reached, `"deny"` has no tool block
+    assert sorted(x.code for x in lint_src(tmp_path, text)) == ["W108", "W109"]
 
 
 def test_logic_presence_intervals_and_types():
@@ -337,7 +406,7 @@ def test_text_format():
                         r"confidence threshold `70` is outside \[0, 1\]", lines[0])
     assert lines[2] == "10 |   allow when confidence >= 70"
     assert lines[3] == "   |                            ^^"
-    assert lines[4].startswith("  = help: ")
+    assert lines[4].startswith("   = help: ")  # the `=` under the gutter's `|`, as rustc does
     assert r.stderr.strip().splitlines()[-1] == "1 file checked: 0 errors, 1 warning, 0 infos"
     r = run(LINT_DIR / "clean.policy")
     assert r.stdout == "" and r.stderr.strip() == "1 file checked: no problems"

@@ -279,6 +279,15 @@ def test_plain_text_without_rich(reports, monkeypatch):
     assert "Outcomes" in text and f"{rep['total']:,}" in text and "┃" not in text
 
 
+def test_period_says_day_for_one_day(reports):
+    from cli import sim_report
+    rep = json.loads(reports["json"].read_text())
+    for days, shown in ((1, "(1 day)"), (2, "(2 days)"), (0, "(0 days)")):
+        rep["period"]["days"] = days
+        period = [line for line in sim_report.text_report(rep).splitlines() if line.startswith("period: ")]
+        assert len(period) == 1 and period[0].endswith(shown), period
+
+
 def test_html_escapes_what_it_shows():
     from cli import sim_report
     bad = "<script>alert(1)</script>"
