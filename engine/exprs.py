@@ -86,6 +86,7 @@ class ExprCompiler:
             def get1(a, env):
                 v = a.get(root)
                 return v.get(k0) if v.__class__ is dict else None
+            get1.one_key = (root, k0)  # type: ignore[attr-defined]  # lets a caller read it inline
             return get1
 
         def get(a, env):

@@ -31,7 +31,18 @@ def budget_fns(node: BudgetNode) -> Tuple[Callable[[dict], Tuple], Callable[[dic
     Both raise EvalError when the action lacks what the line needs. One key (the usual `per tenant`)
     gets its own closure, as does count()."""
     bucket, keys, texts = node.bucket, node.keys, node.key_texts
-    if len(keys) == 1:
+    if len(keys) == 1 and getattr(keys[0], "one_key", None) is not None:
+        (root, k0), text = keys[0].one_key, texts[0]
+
+        def key_of(a: dict) -> Tuple:  # `per tenant`: tenant.id read inline
+            v = a.get(root)
+            v = v.get(k0) if v.__class__ is dict else None
+            if v.__class__ is str:
+                return (bucket, (v,))
+            if v is None:
+                raise EvalError(f"budget key `{text}` is missing")
+            return (bucket, (bucket_value(v),))
+    elif len(keys) == 1:
         get, text = keys[0], texts[0]
 
         def key_of(a: dict) -> Tuple:
@@ -54,6 +65,17 @@ def budget_fns(node: BudgetNode) -> Tuple[Callable[[dict], Tuple], Callable[[dic
     if amount is None:
         def amount_of(a: dict) -> Any:
             return 1
+    elif getattr(amount, "one_key", None) is not None:
+        root_a, k_a = amount.one_key
+
+        def amount_of(a: dict) -> Any:  # `sum(args.amount)`: read inline
+            v = a.get(root_a)
+            v = v.get(k_a) if v.__class__ is dict else None
+            if v.__class__ is float and not v - v or v.__class__ is int:
+                return v
+            if v is None:
+                raise EvalError(f"`{amount_text}` is missing")
+            raise EvalError(f"`{amount_text}` is {kind(v)}, expected a finite number")
     else:
         def amount_of(a: dict) -> Any:
             v = amount(a, None)
