@@ -1493,7 +1493,9 @@ class _Result:
     uses: FrozenSet[str] = frozenset()          # absolute paths of the files it loaded, itself excluded
 
 
-def _lint(path: str, text: Optional[str]) -> _Result:
+def _lint(path: str, text: Optional[str], given: FrozenSet[str] = frozenset()) -> _Result:
+    """`given`: the files the user named (normcased, resolved). A standard module's warnings are
+    hidden from the policies that use it, unless the module itself is one of them."""
     given_abs = os.path.isabs(path)
     shown_root = _display(os.path.normpath(path), given_abs) if path != "<memory>.policy" else path
     if text is None:
@@ -1515,9 +1517,10 @@ def _lint(path: str, text: Optional[str]) -> _Result:
     stdlib: Set[str] = set()
     for f in loaded.files:
         names[f.rel] = shown_root if f.is_root else _display(f.path, given_abs)
+        resolved = FsPath(f.path).resolve()
         try:
-            FsPath(f.path).resolve().relative_to(STDLIB_DIR)
-            if not f.is_root:
+            resolved.relative_to(STDLIB_DIR)
+            if not f.is_root and os.path.normcase(str(resolved)) not in given:
                 stdlib.add(f.rel)
         except ValueError:
             pass
@@ -1574,7 +1577,9 @@ def lint_paths(paths: Iterable[str], select: Optional[Iterable[str]] = None,
     reached twice (a file used by two policies) is reported once."""
     sel = [s.strip().upper() for s in (select or []) if s.strip()]
     ign = [s.strip().upper() for s in (ignore or []) if s.strip()]
-    results = [(f, _lint(f, None)) for f in policy_files(paths)]
+    files = policy_files(paths)
+    given = frozenset(os.path.normcase(str(FsPath(f).resolve())) for f in files)
+    results = [(f, _lint(f, None, given)) for f in files]
     used: Set[str] = set()
     for _, r in results:
         if not r.module:

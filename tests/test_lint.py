@@ -631,3 +631,17 @@ def test_lint_never_crashes_on_generated_policies(tmp_path, data):
     gp = data.draw(policies())
     diags = lint_text(print_module(gp.decls), str(tmp_path / "gen.policy"))
     assert all(d.code in ALL_CODES and d.span.line >= 1 for d in diags)
+
+
+def test_a_standard_module_given_itself_is_reported(tmp_path, monkeypatch):
+    """Warnings inside a standard module are hidden from the policies that use it, but not when the
+    module is one of the files linted (`signoff lint stdlib_policies/`)."""
+    import policy_lang.lint as L
+    monkeypatch.setattr(L, "STDLIB_DIR", tmp_path.resolve())
+    (tmp_path / "mod.policy").write_text(
+        'tool refund {\n  schema {"type": "object", "properties": {"amount": {"type": "number"}}}\n'
+        '  risk low\n  risk high when args.amount > 5\n}\ncategory low { allow }\ncategory high { deny }\n')
+    (tmp_path / "user.policy").write_text('policy "u"\nuse "./mod.policy"\n')
+    assert codes(lint_paths([str(tmp_path / "user.policy")])) == []
+    both = lint_paths([str(tmp_path)])
+    assert [(d.code, d.span.file.endswith("mod.policy"), d.span.line) for d in both] == [("W100", True, 4)]
