@@ -89,6 +89,7 @@ class BoolOp:
     left: "Expr"
     right: "Expr"
     span: Span = _span()
+    parens: bool = field(default=False, compare=False, repr=False)  # written in parentheses
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Arith:
     left: "Expr"
     right: "Expr"
     span: Span = _span()
+    parens: bool = field(default=False, compare=False, repr=False)  # written in parentheses
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Parse policy text into a `Module` AST; every failure becomes a `PolicyError`."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from pathlib import Path as FsPath
@@ -411,6 +412,12 @@ class _Build(Transformer):
     def missing(self, meta, items):
         return A.Presence(items[0], False, self._span(meta))
 
+    def paren(self, items):
+        e = items[0]
+        if isinstance(e, (A.BoolOp, A.Arith)):
+            return dataclasses.replace(e, parens=True)
+        return e
+
     @v_args(meta=True)
     def arith(self, meta, items):
         return A.Arith(str(items[1]), items[0], items[2], self._span(meta))
@@ -549,7 +556,6 @@ def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
 
 def _too_deep(decls) -> "A.Span | None":
     """The span of the first declaration whose expressions or JSON nest deeper than MAX_DEPTH."""
-    import dataclasses
     for d in decls:
         stack = [(d, 0)]
         while stack:

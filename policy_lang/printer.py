@@ -7,6 +7,7 @@ from . import ast as A
 from .parser import RESERVED, encode_string
 
 INDENT = "  "
+MAX_WIDTH = 100   # a condition line longer than this is broken (see condition_lines)
 
 # precedence, loosest first
 P_QUANT, P_OR, P_AND, P_NOT, P_CMP, P_ADD, P_MUL, P_NEG, P_ATOM = range(9)
@@ -72,7 +73,34 @@ def _prec(e: A.Expr) -> int:
 
 def expr_text(e: A.Expr, min_prec: int = P_QUANT) -> str:
     s = _expr(e)
-    return f"({s})" if _prec(e) < min_prec else s
+    return f"({s})" if _prec(e) < min_prec or getattr(e, "parens", False) else s
+
+
+def condition_lines(indent: str, head: str, cond: A.Expr, tail: str = "") -> str:
+    """`head COND tail` on one line when it fits in MAX_WIDTH columns. Otherwise, as the spec lays out
+    its own long lines: `else …` moves to a continuation line, and a condition still too long breaks
+    before each `and`/`or` of its outermost chain. Continuation lines are indented one step more."""
+    one = head + expr_text(cond) + tail
+    if len(indent) + len(one) <= MAX_WIDTH:
+        return one
+    more = indent + INDENT
+    first = head + expr_text(cond)
+    if len(indent) + len(first) <= MAX_WIDTH or not isinstance(cond, A.BoolOp) or cond.parens:
+        return first + ("\n" + more + tail.lstrip() if tail else "")
+    op, parts, e = cond.op, [], cond
+    while isinstance(e, A.BoolOp) and e.op == op and not e.parens:
+        parts.append(e.right)
+        e = e.left
+    parts.append(e)
+    parts.reverse()
+    p = P_OR if op == "or" else P_AND
+    lines = [head + expr_text(parts[0], p)] + [f"{more}{op} {expr_text(x, p + 1)}" for x in parts[1:]]
+    if tail:
+        if len(lines[-1]) + len(tail) <= MAX_WIDTH:
+            lines[-1] += tail
+        else:
+            lines.append(more + tail.lstrip())
+    return "\n".join(lines)
 
 
 def _expr(e: A.Expr) -> str:
@@ -312,9 +340,12 @@ class _Printer:
                 self.line(ind, "schema " + body, sp)
             items.append((s.span, render_schema))
         for r in t.risks:
-            text = "risk " + r.level + (" otherwise" if r.otherwise else "") + (
-                " when " + expr_text(r.when) if r.when is not None else "")
-            items.append((r.span, (lambda txt: lambda ind, sp: self.line(ind, txt, sp))(text)))
+            head = "risk " + r.level + (" otherwise" if r.otherwise else "")
+            if r.when is None:
+                items.append((r.span, (lambda txt: lambda ind, sp: self.line(ind, txt, sp))(head)))
+            else:
+                items.append((r.span, (lambda h, c: lambda ind, sp: self.line(
+                    ind, condition_lines(ind, h + " when ", c), sp))(head, r.when)))
         if t.mode is not None:
             items.append((t.mode.span, lambda ind, sp: self.line(ind, "mode " + t.mode.mode, sp)))
         if all(s.line > 0 for s, _ in items):
@@ -322,13 +353,15 @@ class _Printer:
         return items
 
     def _cat_line(self, l: A.CategoryLine):
-        text = outcome_text(l.outcome) + (" otherwise" if l.otherwise else "") + (
-            " when " + expr_text(l.when) if l.when is not None else "")
-        return lambda ind, sp: self.line(ind, text, sp)
+        head = outcome_text(l.outcome) + (" otherwise" if l.otherwise else "")
+        if l.when is None:
+            return lambda ind, sp: self.line(ind, head, sp)
+        return lambda ind, sp: self.line(ind, condition_lines(ind, head + " when ", l.when), sp)
 
     def _check_line(self, l):
         if isinstance(l, A.Require):
-            text = f"require {expr_text(l.cond)} else {outcome_text(l.outcome)}"
+            tail = " else " + outcome_text(l.outcome)
+            return lambda ind, sp: self.line(ind, condition_lines(ind, "require ", l.cond, tail), sp)
         else:
             agg = f"sum({path_text(l.path)})" if l.agg == "sum" else "count()"
             keys = ", ".join(path_text(k) for k in l.keys)

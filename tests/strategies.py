@@ -749,6 +749,9 @@ def messy_layout(draw, text: str) -> str:
     without a comment before it) at any space between two tokens."""
     lines = text.split("\n")
     interior = _json_interior(lines)
+    # a long condition is printed over lines (`and …`, `or …`, `else …`): no `;` inside it either
+    cont = [line.lstrip().startswith(("and ", "or ", "else ")) for line in lines] + [False]
+    interior = [x or cont[i] or cont[i + 1] for i, x in enumerate(interior)]
     out: List[str] = []
     for i, line in enumerate(lines):
         for _ in range(draw(st.integers(0, 2)) if draw(st.integers(0, 3)) == 0 else 0):
