@@ -1,6 +1,7 @@
 """Compile a checked Program into a DecisionGraph through an ordered list of small named passes."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields, is_dataclass
 from typing import Any, Callable, Dict, List, Optional
 
@@ -198,6 +199,25 @@ def _only_tool(e: Any, consts: Dict[str, Any]) -> bool:
     return True
 
 
+def alias_tools(ctx: Context) -> None:
+    """`tool NAME as TARGET`: NAME gets TARGET's node (schema, risk, categories, checks, budgets and
+    mode) behind a closure that shows the action to it as a TARGET action, since the policy's
+    expressions speak the policy's names."""
+    g = ctx.graph
+    for name, al in ctx.program.aliases.items():
+        target = g.tools[al.target]
+        node = dataclasses.replace(target, name=name)
+        node.run = _as_target(target.run, al.target)
+        g.tools[name] = node
+        g.aliases[name] = al.target
+
+
+def _as_target(run: Callable, target: str) -> Callable:
+    def run_alias(a, t, ledger):
+        return run({**a, "tool": target}, t, ledger)
+    return run_alias
+
+
 def _budget_key(k: A.Path) -> A.Path:
     if not k.keys and k.root in ("tenant", "agent"):
         return A.Path(k.root, ("id",), k.span)
@@ -252,7 +272,7 @@ def link(ctx: Context) -> None:
 
 PASSES: List[Callable[[Context], None]] = [
     resolve_consts, compile_schemas, build_dispatch, classify_risk, route_categories, compile_checks,
-    fold_tool_tests, unknown_tools, apply_modes, link,
+    fold_tool_tests, unknown_tools, apply_modes, link, alias_tools,
 ]
 
 

@@ -213,6 +213,9 @@ def structural_diff(old: Program, new: Program) -> List[Change]:
     table("const", old.consts, new.consts, const)
     table("route", old.routes, new.routes, route)
     table("tool", old.tools, new.tools, tool)
+    table("alias", old.aliases, new.aliases,
+          lambda name, x, y: out.append(Change("alias", name, "changed", "tool", x.target, y.target))
+          if x.target != y.target else None)
     table("category", old.categories, new.categories, category)
     table("check", old.checks, new.checks, check)
     return out
@@ -789,6 +792,7 @@ def _rules_for(p: Program, tool: Optional[str]) -> Tuple[List[Any], List[Tuple[s
     """The conditions that can matter for `tool` (None: an undeclared tool) and its budget lines."""
     conds: List[Any] = []
     budgets: List[Tuple[str, int, A.Budget, bool]] = []
+    tool = _target(p, tool)
     t = p.tools.get(tool) if tool is not None else None
     if t is not None:
         conds += [r.when for r in t.risks if r.when is not None]
@@ -802,6 +806,11 @@ def _rules_for(p: Program, tool: Optional[str]) -> Tuple[List[Any], List[Tuple[s
                 else:
                     budgets.append((c.name, i, ln, c.advisory))
     return conds, budgets
+
+
+def _target(p: Program, tool: Optional[str]) -> Optional[str]:
+    """The tool whose rules decide `tool`: itself, or the tool it is an alias of."""
+    return p.aliases[tool].target if tool is not None and tool in p.aliases else tool
 
 
 def _budget_sig(b: A.Budget, advisory: bool) -> Any:
@@ -831,7 +840,7 @@ def _witness(tool: str, action: Dict[str, Any], do: Decision, dn: Decision, how:
 def _tool_names(old: Program, new: Program) -> List[Optional[str]]:
     names: List[Optional[str]] = []
     for p in (old, new):
-        for n in p.tools:
+        for n in [*p.tools, *p.aliases]:
             if n not in names:
                 names.append(n)
     for p in (old, new):
@@ -866,6 +875,7 @@ def _search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -
     an.tool_name = name
     for side, prog in (("old", old), ("new", new)):
         an.cur = {k: c.value for k, c in prog.consts.items()}
+        an.tool_name = _target(prog, tool) if tool is not None else name  # what `tool` reads on this side
         conds, bl = _rules_for(prog, tool)
         for c in conds:
             an.cond(c)
@@ -886,8 +896,8 @@ def _search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -
                     v.numeric_use = True
                     v.numbers.update([b.limit, 0])
     # schemas: the same in both versions and made of handled keywords, else no proof
-    so = old.schemas.get(tool) if tool is not None else None
-    sn = new.schemas.get(tool) if tool is not None else None
+    so = old.schemas.get(_target(old, tool)) if tool is not None else None
+    sn = new.schemas.get(_target(new, tool)) if tool is not None else None
     base_args: Dict[str, Any] = {}
     for s in (so, sn):
         if s is None:
@@ -1193,7 +1203,7 @@ def markdown(d: Dict[str, Any]) -> str:
     if not d["structural"]:
         lines.append("")
         lines.append("None.")
-    sections = ["policy", "unknown tools", "const", "route", "tool", "category", "check"]
+    sections = ["policy", "unknown tools", "const", "route", "tool", "alias", "category", "check"]
     for sec in sections:
         items = [c for c in d["structural"] if c["section"] == sec]
         if not items:

@@ -29,6 +29,7 @@ class Policy:
         self._budgets = {name: [c for c in node.checks if isinstance(c, BudgetNode)]
                          for name, node in self.graph.tools.items()}
         self._default_budgets = [c for c in self.graph.default.checks if isinstance(c, BudgetNode)]
+        self._aliases = {n: al.target for n, al in program.aliases.items()}
 
     # ------------------------------------------------------------ deciding
     def decide(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
@@ -83,6 +84,9 @@ class Policy:
 
     def count(self, a: dict, t: float, ledger: Ledger) -> int:
         """`record` for an action that has passed check_action, at time t."""
+        target = self._aliases.get(a["tool"]) if self._aliases else None
+        if target is not None:
+            a = {**a, "tool": target}  # counted as its tool, as it was decided
         n = 0
         for node in self._budgets.get(a["tool"], self._default_budgets):
             try:

@@ -95,3 +95,4 @@ class DecisionGraph:
     star_checks: List[Any] = field(default_factory=list)
     default: Optional[ToolNode] = None                            # unknown tools named by no check
     input_error_at: str = ""
+    aliases: Dict[str, str] = field(default_factory=dict)         # `tool NAME as TARGET`: NAME -> TARGET

@@ -37,8 +37,19 @@ def _outcome(view: View, prefix: str, outcome: str, text: str, col: int) -> str:
 def build_view(graph: DecisionGraph, tool: Optional[str] = None) -> View:
     view = View()
     names = [tool] if tool is not None else [n for n, t in graph.tools.items() if t.known]
+    drawn: Dict[str, str] = {}
     for i, name in enumerate(names):
-        _tool(view, graph.tools[name], graph, f"t{i}")
+        target = graph.aliases.get(name)
+        if target is None:
+            _tool(view, graph.tools[name], graph, f"t{i}")
+            drawn[name] = f"t{i}"
+    for i, name in enumerate(names):
+        target = graph.aliases.get(name)
+        if target is not None:  # an alias is one node pointing at the tool that decides it
+            if target not in drawn:
+                drawn[target] = f"t{len(names) + i}"
+                _tool(view, graph.tools[target], graph, drawn[target])
+            view.edge(view.node(f"a{i}", f"tool {name}\nas {target}", "tool", 0), drawn[target])
     if tool is None and graph.default is not None:
         _tool(view, graph.default, graph, "unknown")
     return view

@@ -211,6 +211,9 @@ class Interpreter:
         t = (when or now or datetime.now(timezone.utc))
         t = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
         name = a["tool"]
+        if name in p.aliases:  # `tool NAME as TARGET`: decided as TARGET, which is what `tool` reads
+            name = p.aliases[name].target
+            a = {**a, "tool": name}
         tool = p.tools.get(name)
         mode = tool.mode.mode if tool is not None and tool.mode is not None else p.mode
         reasons: List[Reason] = []

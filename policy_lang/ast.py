@@ -216,6 +216,15 @@ class Tool:
 
 
 @dataclass(frozen=True)
+class ToolAlias:
+    """`tool NAME as TARGET`: actions calling NAME are decided as TARGET (an extension of the spec)."""
+    name: str
+    target: str
+    override: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Levels:
     names: Tuple[str, ...]
     span: Span = _span()
@@ -272,7 +281,8 @@ class UnknownTools:
     span: Span = _span()
 
 
-Decl = Union[PolicyDecl, VersionDecl, ModeDecl, Use, Const, Route, Tool, Levels, Category, Check, UnknownTools]
+Decl = Union[PolicyDecl, VersionDecl, ModeDecl, Use, Const, Route, Tool, ToolAlias, Levels, Category, Check,
+             UnknownTools]
 
 
 @dataclass(frozen=True)

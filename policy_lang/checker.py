@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -47,6 +47,7 @@ class Program:
     root_dir: str
     digest: str
     policy_span: A.Span
+    aliases: Dict[str, A.ToolAlias] = field(default_factory=dict)   # `tool NAME as TARGET`, by NAME
 
     @property
     def first_route(self) -> Optional[A.Route]:
@@ -138,8 +139,8 @@ class _Checker:
                     self._define(consts, "const", d.name, d)
                 elif isinstance(d, A.Route):
                     self._define(routes, "route", d.name, d)
-                elif isinstance(d, A.Tool):
-                    self._define(tools, "tool", d.name, d)
+                elif isinstance(d, (A.Tool, A.ToolAlias)):
+                    self._define(tools, "tool", d.name, d)  # a tool and an alias share one namespace
                 elif isinstance(d, A.Category):
                     self._define(cats, "category", d.level, d)
                 elif isinstance(d, A.Check):
@@ -149,6 +150,19 @@ class _Checker:
         if name is None and root is not None and root.parsed:
             self.err("E210", "the policy has no name", A.Span(root.rel, 1, 1, 1, 1),
                      help='start the file with `policy "NAME"`')
+
+        aliases = {n: d for n, d in tools.items() if isinstance(d, A.ToolAlias)}
+        tools = {n: d for n, d in tools.items() if isinstance(d, A.Tool)}
+        for al in aliases.values():
+            if al.target not in tools:
+                what = "another alias" if al.target in aliases else "not a declared tool"
+                self.err("E219", f"alias `{al.name}` names `{al.target}`, which is {what}", al.span,
+                         help=did_you_mean(al.target, tools) or "an alias names a `tool` block")
+        for ch in (d for f in self.loaded.files for d in f.module.decls if isinstance(d, A.Check)):
+            for t in ch.targets or ():
+                if t in aliases:
+                    self.err("E219", f"check `{ch.name}` is on `{t}`, an alias of `{aliases[t].target}`", ch.span,
+                             help=f"write `on {aliases[t].target}`: an alias is decided by its tool's checks")
 
         levels = DEFAULT_LEVELS
         if levels_decl is not None:
@@ -210,7 +224,7 @@ class _Checker:
             name=name or "", version=version, mode=mode, mode_span=mode_span, levels=tuple(levels),
             consts=consts, routes=routes, tools=tools, categories=cats, checks=checks, unknown=unknown,
             schemas=schemas, files=self.loaded.files, root_dir=self.loaded.root_dir,
-            digest=digest(self.loaded.files, all_schemas), policy_span=policy_span)
+            digest=digest(self.loaded.files, all_schemas), policy_span=policy_span, aliases=aliases)
 
     # ------------------------------------------------------------------ pieces
     def check_route(self, r: A.Route) -> None:

@@ -35,6 +35,7 @@ CODES = {
     "E216": "invalid budget",
     "E217": "invalid levels",
     "E218": "invalid const",
+    "E219": "invalid tool alias",
     # modules
     "E300": "module not found",
     "E301": "import cycle",

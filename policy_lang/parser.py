@@ -277,6 +277,11 @@ class _Build(Transformer):
         return A.Tool(name, schema, tuple(risks), mode, override is not None, self._span(meta), quoted)
 
     @v_args(meta=True)
+    def tool_alias(self, meta, items):
+        override, (name, _), (target, _) = items
+        return A.ToolAlias(name, target, override is not None, self._span(meta))
+
+    @v_args(meta=True)
     def schema_decl(self, meta, items):
         item = items[0]
         if isinstance(item, Token):

@@ -306,6 +306,9 @@ class _Printer:
             return lambda ind, sp: self.block(ind, f"{ov}route {d.name}", sp, self._route_items(d))
         if isinstance(d, A.Tool):
             return lambda ind, sp: self.block(ind, f"{ov}tool {name_text(d.name)}", sp, self._tool_items(d))
+        if isinstance(d, A.ToolAlias):
+            text = f"{ov}tool {name_text(d.name)} as {name_text(d.target)}"
+            return lambda ind, sp: self.line(ind, text, sp)
         if isinstance(d, A.Category):
             items = [(l.span, self._cat_line(l)) for l in d.lines]
             return lambda ind, sp: self.block(ind, f"{ov}category {d.level}", sp, items)

@@ -513,6 +513,11 @@ def policies(draw, max_tools: int = 4) -> GenPolicy:
     if draw(st.booleans()):
         decls.append(A.UnknownTools(draw(outcome_strategy(routes))))
 
+    # `tool NAME as TARGET` for undeclared names no check mentions (a check on an alias is E219)
+    free = [t for t in UNDECLARED_TOOLS if t not in check_only]
+    for alias in draw(st.lists(st.sampled_from(free), max_size=2, unique=True)) if free else []:
+        decls.append(A.ToolAlias(alias, pick(draw, tool_names)))
+
     # `override` (valid inside one file once the name exists): a tool, a check, a const
     overrides: List[A.Decl] = []
     if draw(st.integers(0, 4)) == 0:

@@ -44,7 +44,7 @@ def run_until(ctx, last):
 def test_passes_are_ordered_and_named():
     assert [p.__name__ for p in C.PASSES] == [
         "resolve_consts", "compile_schemas", "build_dispatch", "classify_risk", "route_categories",
-        "compile_checks", "fold_tool_tests", "unknown_tools", "apply_modes", "link"]
+        "compile_checks", "fold_tool_tests", "unknown_tools", "apply_modes", "link", "alias_tools"]
 
 
 def test_resolve_consts(ctx):
@@ -103,6 +103,21 @@ def test_fold_tool_tests_drops_lines_that_always_hold_for_the_node(tmp_path):
     C.unknown_tools(ctx), C.apply_modes(ctx), C.link(ctx)
     outcome, _, reasons = g.tools["drop_db"].run({"tool": "drop_db", "args": {"n": 1}}, 0.0, None)
     assert outcome == "deny" and [r.rule for r in reasons if r.outcome == "deny"] == ["check blocked"]
+
+
+def test_alias_tools_decide_as_their_tool_and_show_it_the_tools_name(tmp_path):
+    p = tmp_path / "p.policy"
+    p.write_text('policy "a"\ntool send_email { risk low when args.n <= 3 risk high }\ntool gmail_send as send_email\n'
+                 'category low { allow }\ncategory high { deny "many" }\n'
+                 'check named on * { require tool == "send_email" else deny "other tool" }\n')
+    ctx = C.Context(load(str(p)))
+    g = run_until(ctx, C.alias_tools)
+    node = g.tools["gmail_send"]
+    # `named` reads only `tool`, always send_email here: folded away for both names
+    assert node.known and node.name == "gmail_send" and node.checks == g.tools["send_email"].checks == []
+    assert node.run({"tool": "gmail_send", "args": {"n": 2}}, 0.0, None)[0] == "allow"  # `tool` reads send_email
+    assert node.run({"tool": "gmail_send", "args": {"n": 9}}, 0.0, None)[0] == "deny"
+    assert g.tools["send_email"].run({"tool": "send_email", "args": {"n": 2}}, 0.0, None)[0] == "allow"
 
 
 def test_unknown_tools_outcome(ctx):

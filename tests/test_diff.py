@@ -2,7 +2,6 @@
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from cli.diff_cmd import diff as diff_cmd
@@ -420,3 +419,25 @@ def test_property_every_concrete_change_is_caught_and_every_proof_holds(tmp_path
     if "looser" in seen:
         assert r.exit_code == 1
     assert run(old, new, "--fail-on", "stricter").exit_code == (1 if entry["stricter"] == "witness" else 0)
+
+
+def test_an_added_alias_is_a_structural_change_and_a_looser_witness(tmp_path):
+    base = ('policy "mail"\nroute team_review { approvers "lead" }\n'
+            'tool send_email {\n  schema {"type": "object", "properties": {"to": {"type": "string"}}}\n'
+            '  risk low when args.to ends_with "@acme.com"\n  risk high otherwise\n}\n'
+            'category low { allow when confidence >= 0.9; require approval otherwise }\n'
+            'category high { require approval }\n')
+    (tmp_path / "old.policy").write_text(base)
+    (tmp_path / "new.policy").write_text(base + "tool gmail_send as send_email\n")
+    old, new = load_policy(str(tmp_path / "old.policy")), load_policy(str(tmp_path / "new.policy"))
+    d = diff(old, new)
+    assert {"section": "alias", "name": "gmail_send", "op": "added"} in d["structural"]
+    w = next(x for x in d["witnesses"] if x["tool"] == "gmail_send")
+    assert w["looser"] == "witness"
+    action = next(x["action"] for x in w["witnesses"] if x["direction"] == "looser")
+    assert action["tool"] == "gmail_send"
+    assert old.decide(action, MemoryLedger()).outcome == "deny"           # an unknown tool before
+    assert new.decide(action, MemoryLedger()).outcome != "deny"           # decided as send_email now
+    r = CliRunner().invoke(diff_cmd, [str(tmp_path / "old.policy"), str(tmp_path / "new.policy"),
+                                      "--fail-on", "looser"])
+    assert r.exit_code == 1 and "alias `gmail_send`" in r.output

@@ -58,3 +58,14 @@ def test_svg_is_well_formed_and_self_contained(tmp_path):
 def test_unknown_tool_is_a_usage_error():
     r = run("--tool", "issue_refnd")
     assert r.exit_code == 2 and "did you mean `issue_refund`?" in r.output
+
+
+def test_an_alias_is_one_node_pointing_at_its_tool(tmp_path):
+    p = tmp_path / "a.policy"
+    p.write_text('policy "a"\ntool send_email {\n  schema {"type": "object"}\n  risk low\n}\n'
+                 'tool gmail_send as send_email\ncategory low { allow }\n')
+    full = CliRunner().invoke(cli, ["graph", str(p), "--format", "dot"]).output
+    assert 'a1 [label="tool gmail_send\\nas send_email"' in full and "a1 -> t0;" in full
+    assert "schema gmail_send" not in full and full.count("tool send_email") == 1
+    one = CliRunner().invoke(cli, ["graph", str(p), "--tool", "gmail_send", "--format", "dot"]).output
+    assert "tool send_email" in one and "as send_email" in one and "unknown tools" not in one

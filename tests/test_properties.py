@@ -91,7 +91,7 @@ def check_decision_invariants(program, action: dict, d: dict) -> None:
                        for r in d["reasons"])
     assert all(AT.match(r["at"]) for r in d["reasons"])
     assert d["policy"] == {"name": program.name, "version": program.version, "digest": program.digest}
-    if action["tool"] not in program.tools:
+    if action["tool"] not in program.tools and action["tool"] not in program.aliases:
         assert d["category"] is None and d["reasons"][0]["rule"] == "unknown tools"
     else:
         assert d["category"] is None or d["category"] in program.levels
