@@ -237,16 +237,24 @@ class _Printer:
             first_line = min([c.line for c in leading] + [start]) if start > 0 else 0
             if i > 0 and (self._blank_between(prev_end, first_line) if start > 0 else blank_default(render)):
                 self.out.append("")
-            for c in leading:
-                self.out.append(indent + c.text)
+            self._comments(leading, indent, start)
             render(indent, span)
             prev_end = span.end_line
         if close_line > 0:
             rest = self._take(lambda c: c.line < close_line)
             if rest and prev_end and self._blank_between(prev_end, rest[0].line):
                 self.out.append("")
-            for c in rest:
-                self.out.append(indent + c.text)
+            self._comments(rest, indent, 0)
+
+    def _comments(self, comments: List[A.Comment], indent: str, before: int) -> None:
+        """Comment lines above a statement (line `before`; 0: none), keeping one blank line where the
+        source had any between them: a file's header stays apart from the first declaration's note."""
+        for k, c in enumerate(comments):
+            if k and c.line - comments[k - 1].line > 1:
+                self.out.append("")
+            self.out.append(indent + c.text)
+        if comments and before > 0 and before - comments[-1].line > 1:
+            self.out.append("")
 
     def line(self, indent: str, text: str, span: A.Span) -> None:
         """One statement printed on one line; comments written inside it move above it, one on its
