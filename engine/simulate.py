@@ -31,7 +31,10 @@ def _day(t: float) -> str:
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+    dt = datetime.fromtimestamp(t, timezone.utc)
+    # milliseconds when that is all the time holds (as most logs write it), not `.576000`
+    spec = "milliseconds" if dt.microsecond % 1000 == 0 else "auto"
+    return dt.isoformat(timespec=spec if dt.microsecond else "seconds").replace("+00:00", "Z")
 
 
 def _counts() -> List[int]:
