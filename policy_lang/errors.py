@@ -1,8 +1,9 @@
 """Diagnostics: stable codes, spans, and the `file:line:col: severity[code]: message` rendering."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Tuple
 
 from .ast import Span
 
@@ -78,12 +79,18 @@ class PolicyError(Exception):
         return [d.code for d in self.diagnostics]
 
 
+@functools.lru_cache(maxsize=8)
+def _lines(source: str) -> Tuple[str, ...]:
+    """A file's lines, split once however many diagnostics it has."""
+    return tuple(source.splitlines())
+
+
 def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
     s = d.span
     out = f"{s.file}:{s.line}:{s.column}: {d.severity}[{d.code}]: {d.message}"
     pad = " "
     if source is not None and s.line >= 1:
-        lines = source.splitlines()
+        lines = _lines(source)
         if s.line <= len(lines):
             text = lines[s.line - 1].rstrip("\n").expandtabs(1)
             width = 1
