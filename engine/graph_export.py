@@ -106,6 +106,12 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
             if cprev is not None:
                 view.edge(cprev, _outcome(view, tid, "deny", "deny\nno line matched", 4), "no")
     advisory = set()
+    if node.checks:
+        # one hub for "every check line runs": the check edges start next to the checks instead of
+        # crossing the risk and category columns
+        hub = view.node(f"{tid}_checks", "every check line", "combine", 2)
+        view.edge(checks_from, hub, "yes" if checks_from != top else "")
+        checks_from = hub
     for k, c in enumerate(node.checks):
         if isinstance(c, RequireNode):
             text = f"check {c.check}\nrequire {expr_text(c.line.cond)}"
@@ -115,7 +121,7 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
         if c.advisory:
             text = "advisory " + text
         cid = view.node(f"{tid}_chk{k}", text, "test", 3)
-        view.edge(checks_from, cid, "yes" if checks_from != top else "")
+        view.edge(checks_from, cid)
         leaf = _outcome(view, tid, c.reason.outcome, c.reason.message, 4)
         view.edge(cid, leaf, "fails (reported only)" if c.advisory else "fails")
         if c.advisory:
@@ -171,6 +177,7 @@ def to_svg(view: View) -> str:
            f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
            '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="8" refY="4" orient="auto">'
            '<path d="M0,0 L8,4 L0,8 z" fill="#5f6368"/></marker></defs>']
+    labels: List[str] = []
     for a, b, label in view.edges:
         (x1, y1), (x2, y2) = pos[a], pos[b]
         sx, sy, ex, ey = x1 + box_w, y1 + box_h / 2, x2, y2 + box_h / 2
@@ -179,9 +186,9 @@ def to_svg(view: View) -> str:
             sy, ey = y1 + box_h, y2
         out.append(f'<path d="M{sx},{sy} C{(sx + ex) / 2},{sy} {(sx + ex) / 2},{ey} {ex},{ey}" fill="none" '
                    f'stroke="#9aa0a6" marker-end="url(#arrow)"/>')
-        if label:
-            out.append(f'<text x="{(sx + ex) / 2}" y="{(sy + ey) / 2 - 3}" fill="#5f6368" '
-                       f'text-anchor="middle">{html.escape(label)}</text>')
+        if label:  # just before the arrowhead, so labels of edges fanning out from one node stay apart
+            labels.append(f'<text x="{ex - 10}" y="{ey - 4}" fill="#5f6368" text-anchor="end" stroke="#ffffff" '
+                          f'stroke-width="3" paint-order="stroke">{html.escape(label)}</text>')
     for nid, (label, kind, _) in view.nodes.items():
         x, y = pos[nid]
         fill, stroke = KIND_STYLE.get(kind, ("#ffffff", "#000000"))
@@ -192,5 +199,6 @@ def to_svg(view: View) -> str:
             shown = text if len(text) <= 38 else text[:37] + "…"
             out.append(f'<text x="{x + 8}" y="{y + 16 + i * 13}">{html.escape(shown)}</text>')
         out.append("</g>")
+    out.extend(labels)  # over the boxes and lines, on a white halo
     out.append("</svg>")
     return "\n".join(out) + "\n"
