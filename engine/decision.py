@@ -43,6 +43,16 @@ class Reason:
         return f"Reason({self.to_dict()!r})"
 
 
+def binding_routes(reasons: List[Reason]) -> List[str]:
+    """The routes of the binding approval reasons, first mention first (Decision.routes)."""
+    names: List[str] = []
+    for r in reasons:
+        if r.outcome == "require_approval" and not r.advisory and r.route is not None \
+                and r.route["name"] not in names:
+            names.append(r.route["name"])
+    return names
+
+
 class Decision:
     """What the engine decided for one action; route/routes/escalate_to/ask derive from the reasons."""
     __slots__ = ("action_id", "outcome", "category", "reasons", "mode", "policy")
@@ -61,13 +71,7 @@ class Decision:
 
     @property
     def routes(self) -> List[str]:
-        if self.outcome != "require_approval":
-            return []
-        names: List[str] = []
-        for r in self._binding("require_approval"):
-            if r.route is not None and r.route["name"] not in names:
-                names.append(r.route["name"])
-        return names
+        return binding_routes(self.reasons) if self.outcome == "require_approval" else []
 
     @property
     def route(self) -> Optional[dict]:

@@ -42,16 +42,6 @@ def budget_fns(node: BudgetNode) -> Tuple[Callable[[dict], Tuple], Callable[[dic
             if v is None:
                 raise EvalError(f"budget key `{text}` is missing")
             return (bucket, (bucket_value(v),))
-    elif len(keys) == 1:
-        get, text = keys[0], texts[0]
-
-        def key_of(a: dict) -> Tuple:
-            v = get(a, None)
-            if v.__class__ is str:
-                return (bucket, (v,))
-            if v is None:
-                raise EvalError(f"budget key `{text}` is missing")
-            return (bucket, (bucket_value(v),))
     else:
         def key_of(a: dict) -> Tuple:
             vals = []
@@ -85,28 +75,6 @@ def budget_fns(node: BudgetNode) -> Tuple[Callable[[dict], Tuple], Callable[[dic
                 raise EvalError(f"`{amount_text}` is {kind(v)}, expected a finite number")
             return v
     return key_of, amount_of
-
-
-def budget_amount(node: BudgetNode, a: dict) -> Any:
-    return node.amount_of(a)
-
-
-def budget_key(node: BudgetNode, a: dict) -> Tuple:
-    return node.key_of(a)
-
-
-def _require_fn(n: RequireNode, tracer) -> Callable:
-    cond, reason, where, advisory = n.cond, n.reason, n.at, n.advisory
-    if tracer is not None:
-        cond = tracer.wrap_rule(f"check {n.check}", where, cond)
-
-    def require(a, t, ledger, out):
-        try:
-            if not cond(a, None):
-                out.append(reason)
-        except EvalError as x:
-            out.append(error_reason(x.message, where, advisory))
-    return require
 
 
 def _budget_fn(n: BudgetNode, tracer) -> Callable:
@@ -151,34 +119,13 @@ def _budget_fn(n: BudgetNode, tracer) -> Callable:
 
 
 def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
-    checks = [(_require_fn(c, tracer) if isinstance(c, RequireNode) else _budget_fn(c, tracer)) for c in node.checks]
+    """One closure for a tool node (undeclared tools included): schema, risk edges and category for
+    a declared tool (its `unknown tools` reason otherwise), then every check line, then the most
+    restrictive outcome and the mode."""
     mode_reason = node.mode_reason
     assisted = mode_reason is not None
-
-    def finish(reasons: List[Reason]) -> str:
-        best = 0
-        for r in reasons:
-            if r.rank > best:
-                best = r.rank
-        if best == 0 and assisted:
-            reasons.append(mode_reason)
-            return "require_approval"
-        return OUTCOMES[best]
-
-    if not node.known:
-        fixed = node.unknown_reason
-        at_default = g.input_error_at
-
-        def run_unknown(a, t, ledger):
-            reason = fixed if fixed is not None else Reason(
-                "unknown tools", "deny", f"tool `{a['tool']}` is not declared in the policy", at_default,
-                source="unknown")
-            reasons = [reason]
-            for c in checks:
-                c(a, t, ledger, reasons)
-            return finish(reasons), None, reasons
-        return run_unknown
-
+    known = node.known
+    fixed, at_default = node.unknown_reason, g.input_error_at
     validator, schema_at, tool = node.schema, node.schema_at, node.name
     highest = g.levels[-1]
     risk = [(e.level, _traced(tracer, f"risk {e.level}", e.at, e.cond), e.at) for e in node.risk]
@@ -191,41 +138,47 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
              if isinstance(c, RequireNode) else (None, None, None, None, _budget_fn(c, tracer)) for c in node.checks]
 
     def run(a, t, ledger):
-        reasons: List[Reason] = []
-        if validator is not None:
-            args = a.get("args")
-            problem = schema_problem(validator, {} if args is None else args)
-            if problem is not None:
-                return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
-        level = highest
-        for lvl, cond, where in risk:
-            if cond is None:
-                level = lvl
-                break
-            try:
-                if cond(a, None):
-                    level = lvl
-                    break
-            except EvalError as x:
-                reasons.append(error_reason(x.message, where))
-                break
-        cat = categories.get(level)
-        if cat is None:
-            reasons.append(no_category[level])
+        if not known:
+            level = None
+            reasons: List[Reason] = [fixed if fixed is not None else Reason(
+                "unknown tools", "deny", f"tool `{a['tool']}` is not declared in the policy", at_default,
+                source="unknown")]
         else:
-            for cond, reason, where in cat[0]:
+            reasons = []
+            if validator is not None:
+                args = a.get("args")
+                problem = schema_problem(validator, {} if args is None else args)
+                if problem is not None:
+                    return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
+            level = highest
+            for lvl, cond, where in risk:
                 if cond is None:
-                    reasons.append(reason)
+                    level = lvl
                     break
                 try:
                     if cond(a, None):
-                        reasons.append(reason)
+                        level = lvl
                         break
                 except EvalError as x:
                     reasons.append(error_reason(x.message, where))
                     break
+            cat = categories.get(level)
+            if cat is None:
+                reasons.append(no_category[level])
             else:
-                reasons.append(cat[1])
+                for cond, reason, where in cat[0]:
+                    if cond is None:
+                        reasons.append(reason)
+                        break
+                    try:
+                        if cond(a, None):
+                            reasons.append(reason)
+                            break
+                    except EvalError as x:
+                        reasons.append(error_reason(x.message, where))
+                        break
+                else:
+                    reasons.append(cat[1])
         # checks in load order; a `require` line is evaluated here rather than through a closure of
         # its own (one call fewer per line, on every action)
         for cond, reason, where, advisory, budget in lines:
@@ -237,7 +190,7 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
                     reasons.append(reason)
             except EvalError as x:
                 reasons.append(error_reason(x.message, where, advisory))
-        best = 0    # finish(), inline: this closure runs once per action
+        best = 0    # the most restrictive binding outcome (advisory reasons rank -1)
         for r in reasons:
             if r.rank > best:
                 best = r.rank

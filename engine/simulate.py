@@ -9,12 +9,11 @@ import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from .decision import OUTCOMES, RANK, Decision
+from .decision import OUTCOMES, RANK, Decision, binding_routes
 from .evaluator import Policy
 from .graph import BudgetNode
 from .history import History, OutOfOrder, Record, Stats
 from .ledger import MemoryLedger
-from .runtime import budget_key
 from .values import EvalError
 
 VERDICTS = ("approved", "edited", "rejected", "expired")
@@ -60,15 +59,6 @@ def _writer(sink: "DecisionSink", then: Optional[Callable[[Decision, str, int], 
 
 
 _EMPTY: Dict[str, Any] = {}
-
-
-def _routes(reasons: List[Any]) -> List[str]:
-    """Decision.routes for a require_approval outcome, from its reasons."""
-    names: List[str] = []
-    for r in reasons:
-        if r.outcome == "require_approval" and not r.advisory and r.route is not None and r.route["name"] not in names:
-            names.append(r.route["name"])
-    return names
 
 
 def _label(v: Any) -> str:
@@ -247,7 +237,7 @@ class Simulation:
             c[k] += 1
             if k == 1:
                 r = reasons[0]
-                for name in ((r.route["name"],) if len(reasons) == 1 and r.route is not None else _routes(reasons)):
+                for name in ((r.route["name"],) if len(reasons) == 1 and r.route is not None else binding_routes(reasons)):
                     rd = (name, day)
                     route_days[rd] = route_days.get(rd, 0) + 1
             # errors, budget events, and the ask/escalate/deny reasons: an allow or an approval with one
@@ -356,7 +346,7 @@ class Simulation:
             b["first"] = ev
         b["last"] = ev
         try:
-            key = budget_key(node, a)[1]
+            key = node.key_of(a)[1]
             label = ", ".join(str(v[1]) if isinstance(v, tuple) else str(v) for v in key)
         except EvalError:
             label = NONE
@@ -393,8 +383,7 @@ class Simulation:
                                           "confidence": a.get("confidence")})
         elif o == "require_approval":
             by = next((r for r in reasons if r.outcome == "require_approval" and not r.advisory), None)
-            route = next((r.route["name"] for r in reasons if r.outcome == "require_approval" and not r.advisory
-                          and r.route is not None), NONE)
+            route = next(iter(binding_routes(reasons)), NONE)
             key = (tool, route, by.rule if by else NONE, by.at if by else NONE)
             g = self.friction.get(key)
             if g is None:
