@@ -159,10 +159,7 @@ def _svg_outcomes_over_time(timeline: Dict[str, Dict[str, int]]) -> str:
     bw = (w - left - 10) / len(days)
     parts = [f'<svg class="chart" id="chart-timeline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
              f'aria-label="outcomes per day">']
-    for i in range(5):
-        y = h - bottom - (h - bottom - 10) * i / 4
-        parts.append(f'<line x1="{left}" x2="{w - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{e(num(round(top * i / 4)))}</text>')
+    parts.append(_grid(w, h, left, bottom, top))
     for i, (day, v) in enumerate(days):
         x = left + i * bw
         y = h - bottom
@@ -181,6 +178,16 @@ def _svg_outcomes_over_time(timeline: Dict[str, Dict[str, int]]) -> str:
     return "".join(parts) + f'<div class="legend">{legend}</div>'
 
 
+def _grid(w: int, h: int, left: int, bottom: int, top: float) -> str:
+    """Five horizontal grid lines with their values, from 0 to `top`."""
+    out = []
+    for i in range(5):
+        y = h - bottom - (h - bottom - 10) * i / 4
+        out.append(f'<line x1="{left}" x2="{w - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+                   f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{e(num(round(top * i / 4)))}</text>')
+    return "".join(out)
+
+
 def _svg_queue_load(per_route_day: Dict[str, Dict[str, int]], days: Sequence[str]) -> str:
     if not per_route_day:
         return "<p>no approvals requested</p>"
@@ -189,10 +196,7 @@ def _svg_queue_load(per_route_day: Dict[str, Dict[str, int]], days: Sequence[str
     step = (w - left - 20) / max(1, len(days) - 1)
     parts = [f'<svg class="chart" id="chart-queues" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
              f'aria-label="approvals per route per day">']
-    for i in range(5):
-        y = h - bottom - (h - bottom - 10) * i / 4
-        parts.append(f'<line x1="{left}" x2="{w - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{e(num(round(top * i / 4)))}</text>')
+    parts.append(_grid(w, h, left, bottom, top))
     legend = []
     for k, (route, counts) in enumerate(per_route_day.items()):
         color = ROUTE_COLORS[k % len(ROUTE_COLORS)]
