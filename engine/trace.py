@@ -38,7 +38,16 @@ class Tracer:
 
     def budget(self, label: str, at: str, total: float, limit: float, ok: bool) -> None:
         self.entries.append({"rule": label, "at": at, "result": ok,
-                             "conditions": [{"expr": f"total {total:g} <= {limit:g}", "value": ok}]})
+                             "conditions": [{"expr": f"total {_num(total)} <= {_num(limit)}", "value": ok}]})
 
     def error(self, label: str, at: str, message: str) -> None:
         self.entries.append({"rule": label, "at": at, "result": "error", "error": message, "conditions": []})
+
+
+def _num(v: float) -> str:
+    """A number as `%g` would print it; an integer too large for a double (a budget total can be one)
+    is printed whole instead of raising OverflowError."""
+    try:
+        return f"{v:g}"
+    except OverflowError:
+        return str(v)

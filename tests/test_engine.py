@@ -273,3 +273,22 @@ def test_digest_ignores_formatting_but_not_meaning(make_policy, tmp_path):
     assert a.digest == c.digest  # layout is not
     assert a.digest != d.digest
     assert a.digest.startswith("sha256:") and len(a.digest) == 7 + 64
+
+
+def test_explain_of_a_budget_whose_total_is_too_large_for_a_double(tmp_path):
+    """A budget total past the double range (huge integer amounts) is traced, not an internal error."""
+    from engine import load_policy
+    p = tmp_path / "p.policy"
+    p.write_text('policy "p"\ntool pay { risk low }\ncategory low { allow }\n'
+                 'check cap on pay { budget sum(args.amount) per tenant per 1d <= 100 else deny "cap" }\n')
+    pol = load_policy(str(p))
+    led = MemoryLedger()
+    huge = 10 ** 308  # a double still; three of them are not
+    for _ in range(2):
+        pol.record({"tool": "pay", "args": {"amount": huge}, "tenant": {"id": "t"},
+                    "timestamp": "2026-11-20T10:00:00Z"}, led)
+    a = {"tool": "pay", "args": {"amount": huge}, "tenant": {"id": "t"}, "timestamp": "2026-11-20T11:00:00Z"}
+    d, trace = pol.explain(a, led)
+    assert d.to_dict() == pol.decide(a, led).to_dict()
+    assert d.outcome == "deny" and [r.rule for r in d.reasons if r.outcome == "deny"] == ["check cap"]
+    assert any("total " + str(3 * huge) in c["expr"] for e in trace for c in e["conditions"])
