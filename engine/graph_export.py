@@ -5,7 +5,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from policy_lang.printer import expr_text
+from policy_lang.printer import expr_text, number_text
 
 from .graph import DecisionGraph, RequireNode, ToolNode
 
@@ -117,7 +117,7 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
             text = f"check {c.check}\nrequire {expr_text(c.line.cond)}"
         else:
             agg = f"sum({c.amount_text})" if c.amount_text else "count()"
-            text = f"check {c.check}\nbudget {agg} per {', '.join(c.key_texts)} per {c.line.window.text} <= {c.limit:g}"
+            text = f"check {c.check}\nbudget {agg} per {', '.join(c.key_texts)} per {c.line.window.text} <= {number_text(c.limit, c.line.limit_text)}"
         if c.advisory:
             text = "advisory " + text
         cid = view.node(f"{tid}_chk{k}", text, "test", 3)
