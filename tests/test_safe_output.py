@@ -320,3 +320,13 @@ def test_every_command_prints_through_the_one_helper():
             continue
         found += [f"{path.name}:{line}: {what}" for line, what in _printing_calls(path)]
     assert not found, "print through cli.output.echo instead:\n" + "\n".join(found)
+
+
+def test_simulate_text_report_does_not_read_tool_names_as_rich_markup(tmp_path):
+    """A history's tool `[/x]` crashed the text report (rich's markup) and `[bold]…[/bold]` lost its brackets."""
+    history = tmp_path / "h.jsonl"
+    history.write_text('{"tool": "[/x]", "timestamp": "2026-01-01T00:00:00Z"}\n'
+                       '{"tool": "[bold]hidden[/bold]", "timestamp": "2026-01-01T00:00:01Z"}\n', encoding="utf-8")
+    r = run("simulate", ROOT / "examples" / "support-ops" / "support.policy", "--history", history)
+    assert r.exit_code == 0, r.output
+    assert "[/x]" in r.stdout and "[bold]hidden[/bold]" in r.stdout
