@@ -34,6 +34,7 @@ DEDICATED = {
     "W112": ("W112_dead_rule.policy", 14, 3),
     "W113": ("W113_regex_backtracking.policy", 14, 35),
     "W114": ("W114_level_without_category.policy", 6, 3),
+    "W115": ("W115_negative_test_on_untyped_value.policy", 14, 37),
     "I100": ("I100_tool_without_schema.policy", 4, 1),
 }
 
