@@ -29,7 +29,8 @@ def _codes(values: Iterable[str], option: str) -> List[str]:
                 continue
             if not any(c.startswith(code) for c in ALL_CODES):
                 hint = did_you_mean(code, ALL_CODES)
-                raise click.BadParameter(f"unknown code `{code}`" + (f" ({hint})" if hint else ""),
+                # click prints this itself: the code is shown escaped here
+                raise click.BadParameter(f"unknown code `{field(code)}`" + (f" ({hint})" if hint else ""),
                                          param_hint=option)
             out.append(code)
     return out

@@ -23,6 +23,7 @@ ESC, and either way nothing reaches the terminal but printable characters.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -49,6 +50,17 @@ def _escape(ch: str) -> str:
     return f"\\U{o:08x}"
 
 
+# characters that may need an escape: everything but printable ASCII (and, in laid-out text, the
+# layout's newlines and tabs); each one found is looked up in the Unicode database
+_CANDIDATE = re.compile(r"[^\x20-\x7e]")
+_CANDIDATE_IN_LINES = re.compile(r"[^\x20-\x7e\n\t]")
+
+
+def _sub(m: "re.Match[str]") -> str:
+    ch = m.group()
+    return _escape(ch) if is_unsafe(ch) else ch
+
+
 def safe_text(value: Any, lines: bool = False) -> str:
     """`value` (any value: `str()` of it) with every control, format, separator and surrogate character
     escaped. By default the text is one field of one line, so newlines and tabs are escaped too; with
@@ -56,13 +68,7 @@ def safe_text(value: Any, lines: bool = False) -> str:
     text = value if isinstance(value, str) else str(value)
     if text.isprintable():  # the common case: no character of any category escaped here
         return text
-    out = []
-    for ch in text:
-        if (lines and (ch == "\n" or ch == "\t")) or not is_unsafe(ch):
-            out.append(ch)
-        else:
-            out.append(_escape(ch))
-    return "".join(out)
+    return (_CANDIDATE_IN_LINES if lines else _CANDIDATE).sub(_sub, text)
 
 
 def _json_escape(ch: str) -> str:
@@ -81,6 +87,11 @@ def safe_json(value: Any, **kwargs: Any) -> str:
     means exactly them; the newlines of `indent` stand between tokens and stay."""
     kwargs.setdefault("ensure_ascii", False)
     text = json.dumps(value, **kwargs)
-    if text.isprintable() or not any(ch != "\n" and is_unsafe(ch) for ch in text):
+    if text.isprintable():
         return text
-    return "".join(_json_escape(ch) if ch != "\n" and is_unsafe(ch) else ch for ch in text)
+    return _CANDIDATE_IN_LINES.sub(_json_sub, text)
+
+
+def _json_sub(m: "re.Match[str]") -> str:
+    ch = m.group()
+    return _json_escape(ch) if is_unsafe(ch) else ch
