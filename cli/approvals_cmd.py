@@ -14,11 +14,14 @@ from engine.actions import parse_timestamp
 from engine.store import SQLiteStore, StoreError
 from engine.workflow import Gate, GateError, InputError, route_progress
 
+from .output import echo, field, json_text
+
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"error: {message}", err=True)
+    """`error: MESSAGE` on stderr and exit; the message is one line, shown escaped."""
+    echo(f"error: {field(message)}", err=True)
     sys.exit(code)
 
 
@@ -84,6 +87,8 @@ def _iso(t: Optional[float]) -> str:
 
 
 def _short(text: str, width: int) -> str:
+    """One table cell: escaped first, so the width counts what is printed and an escape is never cut."""
+    text = field(text)
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
@@ -102,8 +107,8 @@ def _table(rows: List[List[str]], header: List[str]) -> str:
 
 
 def args_diff(before: Any, after: Any) -> str:
-    a = json.dumps(before, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
-    b = json.dumps(after, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    a = json_text(before, indent=2, sort_keys=True).split("\n")
+    b = json_text(after, indent=2, sort_keys=True).split("\n")
     return "\n".join(difflib.unified_diff(a, b, "proposed", "current", lineterm=""))
 
 
@@ -142,27 +147,27 @@ def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, n
         progress = {r["id"]: route_progress(r["routes"], tx.approvals(r["id"]), r["args_hash"], now)[1]
                     for r in recs}
     if fmt == "json":
-        click.echo(json.dumps([{"id": r["id"], "state": r["state"], "created": _iso(r["created_at"]),
-                                "tenant": r["tenant"] or None, "tool": r["tool"], "args": r["args"],
-                                "routes": progress[r["id"]], "deadline": _iso(r["deadline"]),
-                                "reasons": _reasons(r)} for r in recs], indent=2, ensure_ascii=False))
+        echo(json_text([{"id": r["id"], "state": r["state"], "created": _iso(r["created_at"]),
+                         "tenant": r["tenant"] or None, "tool": r["tool"], "args": r["args"],
+                         "routes": progress[r["id"]], "deadline": _iso(r["deadline"]),
+                         "reasons": _reasons(r)} for r in recs], indent=2))
         return
     if not recs:
-        click.echo("no drafts waiting" if not show_all else "no proposals")
+        echo("no drafts waiting" if not show_all else "no proposals")
         return
     rows = []
     for r in recs:
-        need = ", ".join(f"{p['name']} {len(p['approved_by'])}/{p['quorum']}" for p in progress[r["id"]])
-        row = [r["id"][:12], _iso(r["created_at"]), r["tenant"] or "-", r["tool"],
-               _short(json.dumps(r["args"], sort_keys=True, ensure_ascii=False), 40), need or "-",
+        need = ", ".join(f"{field(p['name'])} {len(p['approved_by'])}/{p['quorum']}" for p in progress[r["id"]])
+        row = [field(r["id"][:12]), _iso(r["created_at"]), field(r["tenant"] or "-"), field(r["tool"]),
+               _short(json_text(r["args"], sort_keys=True), 40), need or "-",
                _iso(r["deadline"]), _short(_reasons(r), 60)]
         if show_all:
-            row.insert(1, r["state"])
+            row.insert(1, field(r["state"]))
         rows.append(row)
     header = ["ID", "CREATED", "TENANT", "TOOL", "ARGS", "NEEDS", "DEADLINE", "REASONS"]
     if show_all:
         header.insert(1, "STATE")
-    click.echo(_table(rows, header))
+    echo(_table(rows, header))
 
 
 @approvals.command(name="show")
@@ -182,7 +187,7 @@ def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> 
     _, progress = route_progress(rec["routes"], approvals_, rec["args_hash"], now)
     proposed_args = rec["proposed"].get("args") or {}
     if fmt == "json":
-        click.echo(json.dumps({
+        echo(json_text({
             "id": rec["id"], "state": rec["state"], "tool": rec["tool"], "tenant": rec["tenant"] or None,
             "proposer": rec["proposer"], "created": _iso(rec["created_at"]), "deadline": _iso(rec["deadline"]),
             "args_hash": rec["args_hash"], "proposed_args": proposed_args, "patch": rec["patch"],
@@ -191,48 +196,50 @@ def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> 
             "approvals": [{"by": a["approver"], "at": _iso(a["at"]), "args_hash": a["args_hash"],
                            "grant": a["grant_id"], "comment": a["comment"]} for a in approvals_],
             "events": [{"seq": e["seq"], "kind": e["kind"], "actor": e["actor"], "at": e["at"]} for e in events],
-        }, indent=2, ensure_ascii=False))
+        }, indent=2))
         return
-    lines = [f"draft     {rec['id']}",
-             f"state     {rec['state']}",
-             f"tool      {rec['tool']}",
-             f"tenant    {rec['tenant'] or '-'}",
-             f"proposer  {rec['proposer']}",
+    # every value is one field, shown escaped: the tool, ids, tenant and arguments are the agent's
+    lines = [f"draft     {field(rec['id'])}",
+             f"state     {field(rec['state'])}",
+             f"tool      {field(rec['tool'])}",
+             f"tenant    {field(rec['tenant'] or '-')}",
+             f"proposer  {field(rec['proposer'])}",
              f"created   {_iso(rec['created_at'])}",
              f"deadline  {_iso(rec['deadline'])}",
-             f"hash      {rec['args_hash']}",
-             "proposed  " + json.dumps(proposed_args, sort_keys=True, ensure_ascii=False)]
+             f"hash      {field(rec['args_hash'])}",
+             "proposed  " + json_text(proposed_args, sort_keys=True)]
     if rec["patch"]:
-        lines.append("edited    " + json.dumps(rec["args"], sort_keys=True, ensure_ascii=False))
-        lines.append("patch     " + json.dumps(rec["patch"], ensure_ascii=False))
+        lines.append("edited    " + json_text(rec["args"], sort_keys=True))
+        lines.append("patch     " + json_text(rec["patch"]))
         lines.append("diff:")
-        lines.extend("  " + ln for ln in args_diff(proposed_args, rec["args"]).splitlines())
+        lines.extend("  " + field(ln) for ln in args_diff(proposed_args, rec["args"]).split("\n"))
     if rec["executed_args"] is not None:
-        lines.append("executed  " + json.dumps(rec["executed_args"], sort_keys=True, ensure_ascii=False))
+        lines.append("executed  " + json_text(rec["executed_args"], sort_keys=True))
     d = rec["last_decision"]
-    lines.append(f"decision  {d.get('outcome')} (category {d.get('category')})")
+    lines.append(f"decision  {field(d.get('outcome'))} (category {field(d.get('category'))})")
     for r in d.get("reasons", []):
         adv = " (advisory)" if r.get("advisory") else ""
-        lines.append(f"  {r['at']}  {r['rule']} → {r['outcome']}: {r['message']}{adv}")
+        lines.append(f"  {field(r['at'])}  {field(r['rule'])} → {field(r['outcome'])}: {field(r['message'])}{adv}")
     for p in progress:
-        who = ", ".join(p["approved_by"]) or "nobody yet"
-        lines.append(f"route     {p['name']} ({', '.join(p['approvers'])}; quorum {p['quorum']}): {who}")
+        who = ", ".join(field(x) for x in p["approved_by"]) or "nobody yet"
+        lines.append(f"route     {field(p['name'])} ({', '.join(field(x) for x in p['approvers'])}; "
+                     f"quorum {field(p['quorum'])}): {who}")
     for a in approvals_:
         stale = "" if a["args_hash"] == rec["args_hash"] else " (for earlier arguments)"
-        via = f" via grant {a['grant_id']}" if a["grant_id"] else ""
-        note = f": {a['comment']}" if a["comment"] else ""
-        lines.append(f"approved  by {a['approver']} at {_iso(a['at'])}{via}{stale}{note}")
+        via = f" via grant {field(a['grant_id'])}" if a["grant_id"] else ""
+        note = f": {field(a['comment'])}" if a["comment"] else ""
+        lines.append(f"approved  by {field(a['approver'])} at {_iso(a['at'])}{via}{stale}{note}")
     if rec["closing"]:
-        lines.append("closed    " + json.dumps(rec["closing"], sort_keys=True, ensure_ascii=False))
+        lines.append("closed    " + json_text(rec["closing"], sort_keys=True))
     if rec["error"]:
-        lines.append(f"error     {rec['error']}")
+        lines.append(f"error     {field(rec['error'])}")
     lines.append("history:")
-    lines.extend(f"  {e['seq']:>5}  {e['at']}  {e['kind']:<9}  {e['actor']}" for e in events)
-    click.echo("\n".join(lines))
+    lines.extend(f"  {e['seq']:>5}  {field(e['at'])}  {field(e['kind']):<9}  {field(e['actor'])}" for e in events)
+    echo("\n".join(lines))
 
 
 def _report(h) -> None:
-    click.echo(f"{h.id}: {h.message}")
+    echo(f"{field(h.id)}: {field(h.message)}")
 
 
 @approvals.command(name="approve")
@@ -324,4 +331,4 @@ def edit_cmd(draft: str, store_path: str, by: str, policy_path: str, sets: Tuple
     with store.snapshot() as tx:
         after = tx.get_action(rec["id"])
     if after["patch"]:
-        click.echo(args_diff(after["proposed"].get("args") or {}, after["args"]))
+        echo(args_diff(after["proposed"].get("args") or {}, after["args"]))

@@ -1,7 +1,6 @@
 """`signoff audit verify|export`: check the hash chain of the audit log; export the history as JSON Lines."""
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional
 
@@ -10,6 +9,7 @@ import click
 from engine.workflow import history
 
 from .approvals_cmd import fail, open_store, store_option
+from .output import echo, field, json_text
 
 
 @click.group(name="audit", context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,13 +30,13 @@ def verify_cmd(store_path: str, expected_head: Optional[str]) -> None:
     from engine.store import verify_events
     res = verify_events(rows, head)
     if not res.ok:
-        click.echo(f"error: audit log broken at record {res.bad_seq}: {res.problem}", err=True)
-        click.echo(f"{res.count} records verified before it", err=True)
+        echo(f"error: audit log broken at record {field(res.bad_seq)}: {field(res.problem)}", err=True)
+        echo(f"{res.count} records verified before it", err=True)
         sys.exit(1)
     if expected_head is not None and expected_head not in {r["hash"] for r in rows}:
-        click.echo(f"error: head `{expected_head}` is not in the log: records were removed or rewritten", err=True)
+        echo(f"error: head `{field(expected_head)}` is not in the log: records were removed or rewritten", err=True)
         sys.exit(1)
-    click.echo(f"ok: {res.count} records, head {res.head}")
+    echo(f"ok: {res.count} records, head {field(res.head)}")
 
 
 @audit.command(name="export")
@@ -47,14 +47,14 @@ def export_cmd(store_path: str, output: str, tenant: Optional[str]) -> None:
     """Every proposal as one JSON line (spec §2 history with `human` verdicts and `executed`), oldest first."""
     store = open_store(store_path)
     with store.snapshot() as tx:
-        lines = [json.dumps(line, sort_keys=True, ensure_ascii=False, allow_nan=False) for line in history(tx, tenant)]
+        lines = [json_text(line, sort_keys=True, allow_nan=False) for line in history(tx, tenant)]
     text = "".join(ln + "\n" for ln in lines)
     if output == "-":
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
     try:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as e:
         fail(f"cannot write `{output}`: {(e.strerror or 'error').lower()}")
-    click.echo(f"{len(lines)} actions written to {output}", err=True)
+    echo(f"{len(lines)} actions written to {field(output)}", err=True)

@@ -1,7 +1,6 @@
 """`signoff diff`: what changes between two policy versions, in policy terms, on history, and by witness."""
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional, Tuple
 
@@ -12,12 +11,13 @@ from engine.evaluator import Policy
 from engine.history import History, HistoryError
 
 from .inputs import load_or_exit
+from .output import echo, field, json_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _load(path: str) -> Policy:
-    return load_or_exit(path, f"`{path}` cannot be compared")
+    return load_or_exit(path, f"`{field(path)}` cannot be compared")
 
 
 @click.command(name="diff")
@@ -41,23 +41,23 @@ def diff(old: str, new: str, more: Tuple[str, ...], histories: Tuple[str, ...], 
     """Compare policy OLD with policy NEW."""
     paths = list(histories) + list(more)
     if more and not histories:
-        click.echo("error: extra arguments: give histories with --history FILE", err=True)
+        echo("error: extra arguments: give histories with --history FILE", err=True)
         sys.exit(EXIT_USAGE)
     a, b = _load(old), _load(new)
     history = History(paths, on_error=on_error) if paths else None
     try:
         report = run_diff(a, b, history, witnesses=not no_witness, assume_approved=assume_approved)
     except HistoryError as e:
-        click.echo(f"error: {e.where}: {e.message}", err=True)
+        echo(f"error: {field(e.where)}: {field(e.message)}", err=True)
         sys.exit(EXIT_USAGE)
     if fmt == "json":
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        echo(json_text(report, indent=2, default=str))
     else:
-        click.echo(markdown(report), nl=False)
+        echo(markdown(report), nl=False)
     s = report["summary"]
     if fail_on is not None and s[fail_on]:
         if fmt != "json":
-            click.echo(f"signoff diff: the new policy is {fail_on if fail_on != 'any' else 'different'} "
+            echo(f"signoff diff: the new policy is {fail_on if fail_on != 'any' else 'different'} "
                        f"(--fail-on {fail_on})", err=True)
         sys.exit(EXIT_FAIL)
     sys.exit(EXIT_OK)

@@ -13,6 +13,7 @@ from policy_lang import PolicyError, format_source
 from policy_lang.loader import expand_paths
 
 from .inputs import InputError, read_text
+from .output import echo, field
 
 
 def policy_files(paths: List[str]) -> List[str]:
@@ -42,7 +43,7 @@ def fmt(paths: List[str], check_only: bool, show_diff: bool) -> None:
     """Format policy files (or every *.policy under a folder) in place."""
     files = policy_files(list(paths))
     if not files:
-        click.echo("error: no *.policy files found", err=True)
+        echo("error: no *.policy files found", err=True)
         sys.exit(2)
     changed: List[str] = []
     broken = unreadable = 0
@@ -50,28 +51,29 @@ def fmt(paths: List[str], check_only: bool, show_diff: bool) -> None:
         try:
             original = read_text(path)
         except InputError as e:
-            click.echo(f"error: {e.where}: {e.message}", err=True)
+            echo(f"error: {field(e.where)}: {field(e.message)}", err=True)
             unreadable += 1
             continue
         try:
             formatted = format_source(original, path)
         except PolicyError as e:
-            click.echo(str(e), err=True)
+            echo(str(e), err=True)   # each diagnostic escapes what the policy controls
             broken += 1
             continue
         if formatted == original:
             continue
         changed.append(path)
         if show_diff:
-            click.echo("".join(difflib.unified_diff(original.splitlines(True), formatted.splitlines(True),
-                                                    fromfile=path, tofile=path)), nl=False)
+            # the policy's own lines, shown by `echo`: a control character in a comment is printed escaped
+            echo("".join(difflib.unified_diff(original.splitlines(True), formatted.splitlines(True),
+                                              fromfile=field(path), tofile=field(path))), nl=False)
         elif check_only:
-            click.echo(f"would reformat {path}")
+            echo(f"would reformat {field(path)}")
         else:
             write_atomically(path, formatted)
-            click.echo(f"reformatted {path}")
+            echo(f"reformatted {field(path)}")
     verb = "would be reformatted" if (check_only or show_diff) else "reformatted"
-    click.echo(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, "
+    echo(f"{len(changed)} file{'s' if len(changed) != 1 else ''} {verb}, "
                f"{len(files) - len(changed) - broken - unreadable} unchanged"
                + (f", {broken} with errors" if broken else "")
                + (f", {unreadable} could not be read" if unreadable else ""), err=True)

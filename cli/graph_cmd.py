@@ -8,6 +8,8 @@ import click
 
 from engine.graph_export import build_view, to_dot, to_mermaid, to_svg
 
+from .output import echo, field
+
 
 @click.command(name="graph")
 @click.argument("policy", type=click.Path(dir_okay=False))
@@ -22,7 +24,7 @@ def graph(policy: str, tool: Optional[str], fmt: str, out: Optional[str]) -> Non
     if tool is not None and tool not in pol.graph.tools:
         from policy_lang.errors import did_you_mean
         hint = did_you_mean(tool, pol.tools)
-        click.echo(f"error: the policy has no tool `{tool}`" + (f"; {hint}" if hint else ""), err=True)
+        echo(f"error: the policy has no tool `{field(tool)}`" + (f"; {field(hint)}" if hint else ""), err=True)
         sys.exit(2)
     view = build_view(pol.graph, tool)
     text = {"dot": to_dot, "mermaid": to_mermaid, "svg": to_svg}[fmt](view)
@@ -30,4 +32,4 @@ def graph(policy: str, tool: Optional[str], fmt: str, out: Optional[str]) -> Non
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(text)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)

@@ -127,20 +127,20 @@ def load_or_exit(path: str, consequence: str = "the policy is not evaluated"):
     a policy file that cannot be read is unreadable input (exit 2, like an unreadable action or
     history); a policy that reads but has load errors prints every diagnostic and exits 1 (a policy
     with errors never runs). Files the policy `use`s are part of the policy: E300/E302, exit 1."""
-    import click
-
     from engine import Policy
     from policy_lang import PolicyError
     from policy_lang.checker import load
+
+    from .output import echo, field
     try:
         text = read_policy(path)
     except InputError as e:
-        click.echo(f"error: {e.where}: {e.message}", err=True)
+        echo(f"error: {field(e.where)}: {field(e.message)}", err=True)
         sys.exit(EXIT_UNREADABLE)
     try:
         return Policy(load(path, text))
     except PolicyError as e:
-        click.echo(str(e), err=True)
+        echo(str(e), err=True)   # each diagnostic escapes what the policy controls
         n = len(e.diagnostics)
-        click.echo(f"{n} error{'s' if n != 1 else ''}: {consequence}", err=True)
+        echo(f"{n} error{'s' if n != 1 else ''}: {consequence}", err=True)
         sys.exit(EXIT_LOAD_ERRORS)

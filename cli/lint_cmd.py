@@ -1,7 +1,6 @@
 """`signoff lint`: load errors and analysis warnings, as text, JSON, SARIF or GitHub annotations."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
@@ -11,6 +10,8 @@ import click
 
 from policy_lang.errors import Diagnostic, did_you_mean, render_one
 from policy_lang.lint import ALL_CODES, RULES, lint_paths, policy_files, read_error, severity_of
+
+from .output import echo, field, json_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -28,7 +29,8 @@ def _codes(values: Iterable[str], option: str) -> List[str]:
                 continue
             if not any(c.startswith(code) for c in ALL_CODES):
                 hint = did_you_mean(code, ALL_CODES)
-                raise click.BadParameter(f"unknown code `{code}`" + (f" ({hint})" if hint else ""),
+                # click prints this itself: the code is shown escaped here
+                raise click.BadParameter(f"unknown code `{field(code)}`" + (f" ({hint})" if hint else ""),
                                          param_hint=option)
             out.append(code)
     return out
@@ -98,18 +100,21 @@ def to_sarif(diags: List[Diagnostic]) -> dict:
 
 
 def _gh_data(text: str) -> str:
+    """GitHub's workflow-command escaping of a message: `%`, CR and LF percent-encoded."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _gh_prop(text: str) -> str:
-    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+    return _gh_data(field(text)).replace(":", "%3A").replace(",", "%2C")
 
 
 def to_github(diags: List[Diagnostic]) -> str:
     lines = []
     for d in diags:
         s = d.span
-        msg = d.message + (f"\nhelp: {d.help}" if d.help else "")
+        # message and help are one line each: their own newlines and other controls shown escaped (a log
+        # renders ANSI sequences); the one newline of the layout, before `help:`, becomes %0A
+        msg = field(d.message) + (f"\nhelp: {field(d.help)}" if d.help else "")
         lines.append(f"::{GITHUB_LEVEL[d.severity]} file={_gh_prop(s.file)},line={s.line},col={s.column},"
                      f"endLine={s.end_line},endColumn={s.end_column},title={_gh_prop(d.code)}::{_gh_data(msg)}")
     return "\n".join(lines)
@@ -119,26 +124,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-class _Source(str):
-    """A file's text that splits into lines once: `render_one` splits the source it is given for
-    every diagnostic, which is quadratic over thousands of diagnostics in one large file."""
-
-    def splitlines(self, keepends: bool = False) -> List[str]:  # type: ignore[override]
-        if keepends:
-            return str.splitlines(self, True)
-        cached = self.__dict__.get("_lines")
-        if cached is None:
-            cached = self.__dict__["_lines"] = str.splitlines(self)
-        return cached
-
-
 def _sources(diags: List[Diagnostic]) -> Dict[str, Optional[str]]:
     out: Dict[str, Optional[str]] = {}
     for d in diags:
         f = d.span.file
         if f not in out:
             try:
-                out[f] = _Source(Path(f).read_bytes().decode("utf-8-sig"))
+                out[f] = Path(f).read_bytes().decode("utf-8-sig")
             except (OSError, UnicodeDecodeError):
                 out[f] = None
     return out
@@ -163,31 +155,31 @@ def lint(paths: List[str], fmt: str, strict: bool, select: List[str], ignore: Li
     ign = _codes(ignore, "--ignore")
     files = policy_files(list(paths))
     if not files:
-        click.echo("error: no *.policy files found", err=True)
+        echo("error: no *.policy files found", err=True)
         sys.exit(EXIT_USAGE)
     readable: List[str] = []
     for f in files:
         problem = read_error(f)
         if problem is not None:
-            click.echo(f"error: {f}: {problem}", err=True)
+            echo(f"error: {field(f)}: {field(problem)}", err=True)
         else:
             readable.append(f)
     unreadable = len(files) - len(readable)
     diags = lint_paths(readable, sel, ign) if readable else []
 
     if fmt == "json":
-        click.echo(json.dumps([d.to_dict() for d in diags], indent=2, ensure_ascii=False))
+        echo(json_text([d.to_dict() for d in diags], indent=2))
     elif fmt == "sarif":
-        click.echo(json.dumps(to_sarif(diags), indent=2, ensure_ascii=False))
+        echo(json_text(to_sarif(diags), indent=2))
     elif fmt == "github":
         text = to_github(diags)
         if text:
-            click.echo(text)
+            echo(text)
     else:
         sources = _sources(diags)
         for d in diags:
-            click.echo(render_one(d, sources.get(d.span.file)))
-            click.echo("")
+            echo(render_one(d, sources.get(d.span.file)))
+            echo("")
     errors = sum(d.severity == "error" for d in diags)
     warnings = sum(d.severity == "warning" for d in diags)
     infos = sum(d.severity == "info" for d in diags)
@@ -195,7 +187,7 @@ def lint(paths: List[str], fmt: str, strict: bool, select: List[str], ignore: Li
         checked = len(files) - unreadable
         found = [_plural(errors, "error"), _plural(warnings, "warning"), _plural(infos, "info")]
         summary = ", ".join(found) if diags else "no problems"
-        click.echo(f"{_plural(checked, 'file')} checked: {summary}"
+        echo(f"{_plural(checked, 'file')} checked: {summary}"
                    + (f"; {_plural(unreadable, 'file')} could not be read" if unreadable else ""), err=True)
     if unreadable:
         sys.exit(EXIT_USAGE)

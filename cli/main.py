@@ -1,7 +1,6 @@
 """`signoff` commands: check one action, run policy tests."""
 from __future__ import annotations
 
-import json
 import sys
 from typing import List, Optional
 
@@ -11,6 +10,7 @@ from engine import MemoryLedger
 from engine.actions import EPOCH, parse_timestamp
 
 from . import render
+from .output import echo, field, json_text
 from .inputs import InputError, load_or_exit, read_action, read_history
 from .testrunner import decision_lines, discover, run_file
 
@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def _fail_input(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {field(message)}", err=True)
     sys.exit(EXIT_USAGE)
 
 
@@ -70,11 +70,11 @@ def check(policy: str, action_path: str, history_path: Optional[str], fmt: str, 
         out = dict(d)
         if explain:
             out["trace"] = trace
-        click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        echo(json_text(out, indent=2, default=str))
     else:
-        click.echo(render.decision_text(d))
+        echo(render.decision_text(d))
         if explain:
-            click.echo(render.trace_text(trace))
+            echo(render.trace_text(trace))
 
 
 @cli.command(name="test")
@@ -107,25 +107,25 @@ def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
         if coverage:
             total = sum(len(r.rules) for r in results)
             out["coverage"] = {"rules": total, "fired": total - len(uncovered), "uncovered": uncovered}
-        click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        echo(json_text(out, indent=2, default=str))
     else:
         for r in results:
-            if r.error:
-                click.echo(f"ERROR {r.file}\n  " + r.error.replace("\n", "\n  "))
+            if r.error:  # several lines (a policy's diagnostics, each already escaped by their renderer)
+                echo(f"ERROR {field(r.file)}\n  " + r.error.replace("\n", "\n  "))
             for c in r.cases:
                 if not c.passed:
-                    click.echo(f"FAIL  {r.file} :: {c.name}\n      {c.message}")
+                    echo(f"FAIL  {field(r.file)} :: {field(c.name)}\n      {field(c.message)}")
                     got = decision_lines(c.got)
                     if got:  # what the policy actually decided, to compare with what was expected
-                        click.echo("      got:\n" + "\n".join("        " + line for line in got))
+                        echo("      got:\n" + "\n".join("        " + line for line in got))
                 elif verbose:
-                    click.echo(f"ok    {r.file} :: {c.name}")
+                    echo(f"ok    {field(r.file)} :: {field(c.name)}")
         if coverage:
             total = sum(len(r.rules) for r in results)
-            click.echo(f"coverage: {total - len(uncovered)}/{total} rules fired")
+            echo(f"coverage: {total - len(uncovered)}/{total} rules fired")
             for u in uncovered:
-                click.echo(f"  not fired: {u['at']}  {u['rule']}  ({u['file']})")
-        click.echo(f"{passed} passed, {failed} failed")
+                echo(f"  not fired: {field(u['at'])}  {field(u['rule'])}  ({field(u['file'])})")
+        echo(f"{passed} passed, {failed} failed")
     if any(r.unreadable for r in results):
         sys.exit(EXIT_USAGE)  # a test file, or the policy one names, cannot be read
     sys.exit(EXIT_FAIL if failed else EXIT_OK)

@@ -6,6 +6,7 @@ import io
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from engine.decision import OUTCOMES
+from policy_lang.safe_text import safe_text
 
 LABELS = {"allow": "allow", "require_approval": "approval", "ask": "ask", "escalate": "escalate", "deny": "deny"}
 COLORS = {"allow": "#2e7d32", "require_approval": "#f9a825", "ask": "#1e88e5", "escalate": "#8e24aa", "deny": "#c62828"}
@@ -93,6 +94,14 @@ def _heading(r: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _escaped(r: Dict[str, Any]) -> Tuple[List[str], List[Tuple[str, List[str], List[List[str]], Optional[str]]]]:
+    """The heading lines and the tables with every cell one escaped field: tool names, messages, keys,
+    ids and paths come from histories and policies, and a cell's newline must not start a row."""
+    heading = [safe_text(line) for line in _heading(r)]
+    return heading, [(title, header, [[safe_text(c) for c in row] for row in rows], note)
+                     for title, header, rows, note in _sections(r)]
+
+
 def text_report(r: Dict[str, Any], width: int = 120) -> str:
     try:
         import rich  # noqa: F401
@@ -100,18 +109,20 @@ def text_report(r: Dict[str, Any], width: int = 120) -> str:
         return plain_report(r)
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
     buf = io.StringIO()
-    console = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False)
-    for line in _heading(r):
+    console = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False, emoji=False)
+    heading, sections = _escaped(r)
+    for line in heading:
         console.print(line, markup=False)
-    for title, header, rows, note in _sections(r):
+    for title, header, rows, note in sections:
         if not rows and note is None:
             continue
         t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
         for i, h in enumerate(header):
             t.add_column(h, justify="right" if i and _numeric(rows, i) else "left", overflow="fold")
         for row in rows:
-            t.add_row(*row)
+            t.add_row(*(Text(c) for c in row))   # Text, not str: a `[...]` in a tool name is not rich markup
         console.print()
         if rows:
             console.print(t)
@@ -127,8 +138,9 @@ def _numeric(rows: List[List[str]], i: int) -> bool:
 
 
 def plain_report(r: Dict[str, Any]) -> str:
-    out = list(_heading(r))
-    for title, header, rows, note in _sections(r):
+    heading, sections = _escaped(r)
+    out = list(heading)
+    for title, header, rows, note in sections:
         if not rows and note is None:
             continue
         out.append("")

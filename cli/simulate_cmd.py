@@ -1,7 +1,6 @@
 """`signoff simulate`: replay action histories through a policy and report what it would have done."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import List, Optional, Tuple
@@ -13,6 +12,7 @@ from engine.history import FORMATS, History, HistoryError, parse_filters, parse_
 from engine.simulate import simulate as run_simulation
 
 from .inputs import load_or_exit
+from .output import echo, field, json_text
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -126,7 +126,7 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
         progress.close()
     from . import sim_report
     if fmt == "json":
-        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        text = json_text(report, indent=2) + "\n"
     elif fmt == "html":
         text = sim_report.html_report(report)
     else:
@@ -138,12 +138,12 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
         except OSError as exc:
             _usage(f"{out}: {(exc.strerror or 'cannot write').lower()}")
         if fmt == "html":
-            click.echo(f"report written to {out}", err=True)
+            echo(f"report written to {field(out)}", err=True)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     sys.exit(EXIT_OK)
 
 
 def _usage(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {field(message)}", err=True)
     sys.exit(EXIT_USAGE)

@@ -14,6 +14,7 @@ from policy_lang.checker import load
 from policy_lang.loader import expand_paths
 
 from .inputs import InputError, parse_yaml, read_policy, read_text, yaml_to_json
+from .output import field as esc
 
 EXPECT_KEYS = ("outcome", "category", "route", "routes", "escalate_to", "ask", "reasons")
 CASE_KEYS = ("name", "action", "expect", "history")
@@ -87,21 +88,21 @@ def decision_lines(got: Any) -> List[str]:
     escalation, questions, and each reason as `rule (FILE:LINE:COL): message`."""
     if not isinstance(got, dict):
         return []
-    lines = [f"outcome:  {got['outcome']}", f"category: {_show(got['category'])}"]
+    lines = [f"outcome:  {esc(got['outcome'])}", f"category: {esc(_show(got['category']))}"]
     routes = got.get("routes") or []
     if len(routes) > 1:
-        lines.append(f"routes:   {', '.join(routes)}")
+        lines.append(f"routes:   {', '.join(esc(r) for r in routes)}")
     elif got.get("route"):
-        lines.append(f"route:    {got['route']['name']}")
+        lines.append(f"route:    {esc(got['route']['name'])}")
     if got.get("escalate_to"):
-        lines.append(f"escalate: {got['escalate_to']}")
+        lines.append(f"escalate: {esc(got['escalate_to'])}")
     for q in got.get("ask") or []:
-        lines.append(f"ask:      {q}")
+        lines.append(f"ask:      {esc(q)}")
     reasons = got.get("reasons") or []
     lines.append("reasons:" if reasons else "reasons:  none")
     for r in reasons:
-        where = r["at"] + (", advisory" if r.get("advisory") else "")
-        lines.append(f"  {r['rule']} ({where}): {r['message']}")
+        where = esc(r["at"]) + (", advisory" if r.get("advisory") else "")
+        lines.append(f"  {esc(r['rule'])} ({where}): {esc(r['message'])}")
     return lines
 
 
@@ -151,15 +152,15 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
     try:
         text = read_text(path)
     except InputError as e:
-        res.error, res.unreadable = f"{e.where}: {e.message}", True
+        res.error, res.unreadable = f"{esc(e.where)}: {esc(e.message)}", True
         return res
     try:
         data = parse_yaml(text, path)
     except InputError as e:
-        res.error = f"{e.where}: {e.message}"
+        res.error = f"{esc(e.where)}: {esc(e.message)}"
         return res
     if not isinstance(data, dict) or "policy" not in data:
-        res.error = f"{path}: a test file needs a `policy:` key and a list of `cases:`"
+        res.error = f"{esc(path)}: a test file needs a `policy:` key and a list of `cases:`"
         return res
     policy_path = str(Path(path).parent / str(data["policy"]))
     res.policy = policy_path
@@ -168,7 +169,7 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
         policy_text = read_policy(policy_path)
     except InputError as e:
         # as for every command, a policy that cannot be read is unreadable input, not a load error
-        res.error, res.unreadable = f"cannot read policy `{e.where}`: {e.message}", True
+        res.error, res.unreadable = f"cannot read policy `{esc(e.where)}`: {esc(e.message)}", True
         return res
     try:
         program = load(policy_path, policy_text)
@@ -180,7 +181,7 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
             res.cases.append(CaseResult("policy fails to load", not missing,
                                         f"expected error codes {missing}, got {e.codes}" if missing else ""))
         else:
-            res.error = f"policy `{data['policy']}` has errors:\n{e}"
+            res.error = f"policy `{esc(data['policy'])}` has errors:\n{e}"   # diagnostics escape themselves
         return res
     if expect_error:
         res.cases.append(CaseResult("policy fails to load", False, "expected a load error, the policy loaded"))
@@ -188,7 +189,7 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
     policy = Policy(program)
     cases = data.get("cases")
     if not isinstance(cases, list) or not cases:
-        res.error = f"{path}: `cases` must be a non-empty list"
+        res.error = f"{esc(path)}: `cases` must be a non-empty list"
         return res
     if coverage:
         res.rules = rule_lines(policy)

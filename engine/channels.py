@@ -11,6 +11,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, TextIO, runtime_checkable
 
+from policy_lang.safe_text import safe_json, safe_text
+
 __all__ = ["Notification", "Channel", "ConsoleChannel", "LogChannel", "WebhookChannel", "MemoryChannel"]
 
 
@@ -30,16 +32,19 @@ class Notification:
     deadline: Optional[str] = None
 
     def text(self) -> str:
-        args = json.dumps(self.args, sort_keys=True, ensure_ascii=False)
-        why = "; ".join(self.reasons)
+        """One line for a console or a log. The tool, arguments, tenant and reasons are the agent's and the
+        policy's: each is shown through `safe_text`, so no control or bidi character reaches a terminal."""
+        s = safe_text
+        args = safe_json(self.args, sort_keys=True)
+        why = "; ".join(s(r) for r in self.reasons)
         if self.kind == "approval_needed":
-            head = f"approval needed from {', '.join(self.roles)} via {', '.join(self.routes)}"
+            head = f"approval needed from {', '.join(s(r) for r in self.roles)} via {', '.join(s(r) for r in self.routes)}"
         elif self.kind == "escalated":
-            head = f"escalated to {self.to}"
+            head = f"escalated to {s(self.to)}"
         else:
-            head = self.kind
-        tenant = f" [{self.tenant}]" if self.tenant else ""
-        return f"signoff: {head}: {self.tool} {args}{tenant} (draft {self.action_id}){': ' + why if why else ''}"
+            head = s(self.kind)
+        tenant = f" [{s(self.tenant)}]" if self.tenant else ""
+        return f"signoff: {head}: {s(self.tool)} {args}{tenant} (draft {s(self.action_id)}){': ' + why if why else ''}"
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

@@ -15,6 +15,7 @@ from policy_lang import ast as A
 from policy_lang.checker import Program
 from policy_lang.loader import canonical_json
 from policy_lang.printer import expr_text, literal_text, outcome_text, path_text
+from policy_lang.safe_text import safe_json, safe_text
 
 from .decision import RANK, Decision
 from .evaluator import Policy
@@ -1183,13 +1184,15 @@ def summary(d: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _code(v: Any) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    # one escaped field: a name's newline or control character never reaches the Markdown as such
+    s = safe_text(v) if isinstance(v, str) else safe_json(v)
     return "`" + s.replace("`", "'") + "`"
 
 
 def markdown(d: Dict[str, Any]) -> str:
     o, n = d["old"], d["new"]
-    title = f"{o['name']} {o.get('version') or ''}".strip() + " → " + f"{n['name']} {n.get('version') or ''}".strip()
+    title = safe_text(f"{o['name']} {o.get('version') or ''}".strip() + " → "
+                      + f"{n['name']} {n.get('version') or ''}".strip())
     lines = [f"## signoff diff: {title}", ""]
     s = d["summary"]
     verdict = []
@@ -1222,7 +1225,7 @@ def markdown(d: Dict[str, Any]) -> str:
                 text = f"{what}: ~~{_code(old)}~~"
             else:
                 text = f"{what}: {_code(old)} → {_code(new)}"
-            note = f" ({c['note']})" if c.get("note") else ""
+            note = f" ({safe_text(c['note'])})" if c.get("note") else ""
             lines.append(f"- {label}, {text}{note}")
     sem = d.get("semantic")
     if sem:
@@ -1234,7 +1237,8 @@ def markdown(d: Dict[str, Any]) -> str:
             if r["old"] == r["new"]:
                 continue
             ex = ", ".join(_code(x) for x in r["examples"])
-            lines.append(f"| {r['old']} | {r['new']} | {r['count']:,} | {r['direction']} | {ex} |")
+            lines.append(f"| {safe_text(r['old'])} | {safe_text(r['new'])} | {r['count']:,} | "
+                         f"{safe_text(r['direction'])} | {ex} |")
         same = sum(r["count"] for r in sem["transitions"] if r["old"] == r["new"])
         lines.append(f"| *unchanged* | | {same:,} | | |")
     ws = d.get("witnesses")
@@ -1249,7 +1253,7 @@ def markdown(d: Dict[str, Any]) -> str:
                                  f"`{x['new']['outcome']}` now, for")
                     lines.append("")
                     lines.append("  ```json")
-                    lines.append("  " + json.dumps(x["action"], ensure_ascii=False, sort_keys=True))
+                    lines.append("  " + safe_json(x["action"], sort_keys=True))
                     lines.append("  ```")
                     if x["history"]:
                         lines.append(f"  after a history of {len(x['history'])} executed action(s) "
@@ -1259,6 +1263,6 @@ def markdown(d: Dict[str, Any]) -> str:
                 lines.append(f"- {t}: proven equivalent ({n:,} {'case covers' if n == 1 else 'cases cover'} "
                              "every partition)")
             else:
-                why = "; ".join(w["why"][:3]) + ("…" if len(w["why"]) > 3 else "")
+                why = "; ".join(safe_text(y) for y in w["why"][:3]) + ("…" if len(w["why"]) > 3 else "")
                 lines.append(f"- {t}: no difference found, not proven ({why})")
     return "\n".join(lines) + "\n"

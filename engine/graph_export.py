@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from policy_lang.printer import expr_text, number_text
+from policy_lang.safe_text import safe_text
 
 from .graph import DecisionGraph, RequireNode, ToolNode
 
@@ -22,12 +23,15 @@ class View:
     nodes: Dict[str, Tuple[str, str, int]] = field(default_factory=dict)  # id -> (label, kind, column)
     edges: List[Tuple[str, str, str]] = field(default_factory=list)       # (src, dst, label)
 
+    # labels carry a policy's names and messages: every control, bidi or separator character in them is
+    # shown escaped here, once for DOT, Mermaid and SVG (XML cannot even hold most controls); the
+    # labels' own line breaks stay and each format writes them its way
     def node(self, nid: str, label: str, kind: str, col: int) -> str:
-        self.nodes.setdefault(nid, (label, kind, col))
+        self.nodes.setdefault(nid, (safe_text(label, lines=True).replace("\t", " "), kind, col))
         return nid
 
     def edge(self, a: str, b: str, label: str = "") -> None:
-        self.edges.append((a, b, label))
+        self.edges.append((a, b, safe_text(label, lines=True).replace("\t", " ")))
 
 
 def _outcome(view: View, prefix: str, outcome: str, text: str, col: int) -> str:
@@ -49,26 +53,28 @@ def build_view(graph: DecisionGraph, tool: Optional[str] = None) -> View:
             if target not in drawn:
                 drawn[target] = f"t{len(names) + i}"
                 _tool(view, graph.tools[target], graph, drawn[target])
-            view.edge(view.node(f"a{i}", f"tool {name}\nas {target}", "tool", 0), drawn[target])
+            view.edge(view.node(f"a{i}", f"tool {safe_text(name)}\nas {safe_text(target)}", "tool", 0), drawn[target])
     if tool is None and graph.default is not None:
         _tool(view, graph.default, graph, "unknown")
     return view
 
 
 def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
-    label = f"tool {node.name}" if node.known else ("unknown tools" if not node.name else f"tool {node.name} (undeclared)")
+    # a name or message is one field of a label line: its newlines are escaped, not line breaks
+    name = safe_text(node.name)
+    label = f"tool {name}" if node.known else ("unknown tools" if not node.name else f"tool {name} (undeclared)")
     top = view.node(tid, f"{label}\nmode {node.mode}", "tool", 0)
     combine = view.node(tid + "_combine", "most restrictive\n+ mode " + node.mode, "combine", 5)
     prev = top
     if node.schema is not None:
         s = view.node(tid + "_schema", "schema valid?", "test", 1)
         view.edge(prev, s)
-        view.edge(s, _outcome(view, tid, "deny", f"deny\nschema {node.name}", 2), "no")
+        view.edge(s, _outcome(view, tid, "deny", f"deny\nschema {name}", 2), "no")
         prev = s
     checks_from = prev  # a schema failure ends the evaluation: checks run only past it
     if not node.known:
         r = node.unknown_reason
-        view.edge(prev, _outcome(view, tid, r.outcome if r else "deny", (r.message if r else "deny"), 4))
+        view.edge(prev, _outcome(view, tid, r.outcome if r else "deny", (safe_text(r.message) if r else "deny"), 4))
     else:
         for i, e in enumerate(node.risk):
             if e.cond is None:
@@ -93,7 +99,7 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
                 continue
             cprev, label = lid, ""
             for j, ce in enumerate(cat.edges):
-                leaf = _outcome(view, tid, ce.reason.outcome, ce.reason.message, 4)
+                leaf = _outcome(view, tid, ce.reason.outcome, safe_text(ce.reason.message), 4)
                 if ce.cond is None:
                     view.edge(cprev, leaf, label or "")
                     cprev = None
@@ -114,15 +120,15 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
         checks_from = hub
     for k, c in enumerate(node.checks):
         if isinstance(c, RequireNode):
-            text = f"check {c.check}\nrequire {expr_text(c.line.cond)}"
+            text = f"check {safe_text(c.check)}\nrequire {expr_text(c.line.cond)}"
         else:
             agg = f"sum({c.amount_text})" if c.amount_text else "count()"
-            text = f"check {c.check}\nbudget {agg} per {', '.join(c.key_texts)} per {c.line.window.text} <= {number_text(c.limit, c.line.limit_text)}"
+            text = f"check {safe_text(c.check)}\nbudget {agg} per {', '.join(c.key_texts)} per {c.line.window.text} <= {number_text(c.limit, c.line.limit_text)}"
         if c.advisory:
             text = "advisory " + text
         cid = view.node(f"{tid}_chk{k}", text, "test", 3)
         view.edge(checks_from, cid)
-        leaf = _outcome(view, tid, c.reason.outcome, c.reason.message, 4)
+        leaf = _outcome(view, tid, c.reason.outcome, safe_text(c.reason.message), 4)
         view.edge(cid, leaf, "fails (reported only)" if c.advisory else "fails")
         if c.advisory:
             advisory.add(leaf)

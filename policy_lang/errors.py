@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
 
 from .ast import Span
+from .safe_text import safe_text
 
 # Stable error codes. Never renumber; add new ones at the end of their group.
 CODES = {
@@ -81,18 +82,23 @@ class PolicyError(Exception):
 
 @functools.lru_cache(maxsize=8)
 def _lines(source: str) -> Tuple[str, ...]:
-    """A file's lines, split once however many diagnostics it has."""
-    return tuple(source.splitlines())
+    """A file's lines, split once however many diagnostics it has. Only at `\n`, as the parser counts
+    lines (str.splitlines also splits at \x0b, \x0c, \x1c-\x1e, \x85, U+2028 and U+2029)."""
+    return tuple(line[:-1] if line.endswith("\r") else line for line in source.split("\n"))
 
 
 def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
+    """`FILE:LINE:COL: severity[CODE]: message`, the source line with a caret under the span, and the help.
+    Every part a policy or a file name controls is shown through `safe_text`: a control or bidi character
+    in a quoted name, a message or the quoted line (a comment can hold anything) is printed escaped, and
+    a newline never starts a line of its own."""
     s = d.span
-    out = f"{s.file}:{s.line}:{s.column}: {d.severity}[{d.code}]: {d.message}"
+    out = f"{safe_text(s.file)}:{s.line}:{s.column}: {d.severity}[{d.code}]: {safe_text(d.message)}"
     pad = " "
     if source is not None and s.line >= 1:
         lines = _lines(source)
         if s.line <= len(lines):
-            text = lines[s.line - 1].rstrip("\n").expandtabs(1)
+            text = lines[s.line - 1].expandtabs(1)
             width = 1
             if s.end_line == s.line and s.end_column > s.column:
                 width = s.end_column - s.column
@@ -102,12 +108,17 @@ def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
                 text = ("…" if start else "") + text[start:start + 100] + ("…" if start + 100 < len(text) else "")
                 col = col - start + (1 if start else 0)
                 width = min(width, 100)
+            # the caret goes under the escaped text: each escape is as wide as it is printed
+            before, marked = text[:max(col - 1, 0)], text[max(col - 1, 0):max(col - 1, 0) + width]
+            shown_before, shown_marked = safe_text(before), safe_text(marked)
+            carets = len(shown_marked) + max(width - len(marked), 0)
             gutter = str(s.line)
             pad = " " * len(gutter)
-            out += f"\n{pad} |\n{gutter} | {text}\n{pad} | {' ' * max(col - 1, 0)}{'^' * width}"
+            out += (f"\n{pad} |\n{gutter} | {safe_text(text)}\n{pad} | {' ' * len(shown_before)}"
+                    f"{'^' * max(carets, 1)}")
     if d.help:
         # like rustc: the `=` sits under the gutter's `|`, whatever the width of the line number
-        out += f"\n{pad} = help: {d.help}"
+        out += f"\n{pad} = help: {safe_text(d.help)}"
     return out
 
 

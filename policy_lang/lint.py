@@ -76,6 +76,11 @@ RULES: Dict[str, Rule] = {r.code: r for r in (
     Rule("W114", "level-without-category", "warning", "tool whose unmatched actions get a level with no category",
          "an action that no risk line matches gets the highest level; with no `category` block for that "
          "level it is denied: close the risk lines with `risk LEVEL otherwise` or add the category"),
+    Rule("W115", "negative-test-on-untyped-value", "warning",
+         "negative comparison on a value no schema types, guarding a looser outcome",
+         "`!=`, `not in` and a negated `==`, `in` or `matches` hold for every value nobody listed, a value "
+         "of another type included (`-1e308` is not `\"basic\"`): write the values that may pass as an "
+         "allow-list (`x in [...]`, `x == ...`), or give the argument a `type` or `enum` in the tool's schema"),
     Rule("I100", "tool-without-schema", "info", "tool with no JSON Schema",
          "a `schema` makes bad arguments a denial before any rule runs, and lets lint check paths"),
 )}
@@ -744,6 +749,8 @@ class _Linter:
         self.schemas = {name: SchemaView(s.value) for name, s in program.schemas.items()}
         self.cat_fire: Dict[str, List[Tuple[A.CategoryLine, DNF]]] = {}
         self.tool_levels: Dict[str, Set[str]] = {}
+        self.tool_rest: Dict[str, DNF] = {}   # when no risk line matches (W115)
+        self.cat_rest: Dict[str, DNF] = {}    # when no category line matches (W115)
         self.every = False
 
     # ---------------------------------------------------------------- helpers
@@ -789,6 +796,7 @@ class _Linter:
         for check in p.checks.values():
             self.check_block(check)
         self.expressions()
+        self.negative_tests()
         self.dead_rules()
         if not self.module:
             self.unused_routes()
@@ -851,6 +859,7 @@ class _Linter:
 
     def tool_block(self, tool: A.Tool) -> None:
         fires, rest = self.ordered(tool.risks, "risk")
+        self.tool_rest[tool.name] = rest
         levels: Set[str] = set()
         for line, fire in zip(tool.risks, fires):
             if fire is None or fire:
@@ -876,6 +885,7 @@ class _Linter:
 
     def category_block(self, cat: A.Category) -> None:
         fires, rest = self.ordered(cat.lines, "category")
+        self.cat_rest[cat.level] = rest
         self.cat_fire[cat.level] = list(zip(cat.lines, fires))
         closed = any(l.when is None for l in cat.lines) or (rest is not None and not rest)
         if not closed:
@@ -1395,6 +1405,176 @@ class _Linter:
                 break
             row, col = row + 1, 0
         return self.head(check.span)
+
+
+    # ---------------------------------------------------------------- W115
+    def negative_tests(self) -> None:
+        """W115: a negative test (`!=`, `not in`, a negated `==` / `in` / `matches` / `starts_with` /
+        `ends_with` / `contains`) in a condition whose truth gives the looser outcome, on a value no
+        schema types. Such a test holds for every value its author did not list, a value of another
+        type included (`==` between types is false, spec §4.7), so an agent that controls the value
+        (`context`, `tenant`, an argument without a schema) picks the looser branch.
+
+        Whose truth is looser: a `require` line of an enforced check (passing adds no outcome); a
+        category line whose outcome is looser than the strictest outcome a later line of the block can
+        give (`deny` when the block has no closing line); a `risk` line whose level is lower than the
+        highest level a later line can give (the highest declared level when no line closes the list).
+        Typed, and so not flagged: `args` paths that the schema of every tool the line applies to
+        declares with a `type`, `enum` or `const`; `confidence`, `tool` and `timestamp`; consts and
+        literals; function results (their type is fixed; a wrong input is an error, so deny)."""
+        p = self.p
+        rank = {lv: i for i, lv in enumerate(self.levels)}
+        for tool in p.tools.values():
+            scope = [tool.name]
+            for i, line in enumerate(tool.risks):
+                if line.when is None:
+                    continue
+                later = [r.level for r in tool.risks[i + 1:]]
+                if self._unmatched(tool.risks, self.tool_rest.get(tool.name)):
+                    later.append(self.highest)
+                if later and rank.get(line.level, 0) < max(rank.get(lv, 0) for lv in later):
+                    self._negations(line.when, True, scope, {}, f"gives risk level `{line.level}`")
+        for cat in p.categories.values():
+            reach = [t for t, lv in self.tool_levels.items() if cat.level in lv]
+            for i, line in enumerate(cat.lines):
+                if line.when is None:
+                    continue
+                rest = cat.lines[i + 1:]
+                later = [STRENGTH[l.outcome.kind] for l in rest]
+                if self._unmatched(cat.lines, self.cat_rest.get(cat.level)):
+                    later.append(STRENGTH["deny"])
+                if later and STRENGTH[line.outcome.kind] < max(later):
+                    self._negations(line.when, True, reach, {}, f"chooses `{outcome_text(line.outcome)}`")
+        for check in p.checks.values():
+            if check.advisory:
+                continue  # never combined into the outcome
+            if check.targets is None:
+                scope = []  # `on *`: unknown tools too, which no schema describes
+            else:
+                scope = [self._alias_target(t) for t in dict.fromkeys(check.targets)]
+            for line in check.lines:
+                if isinstance(line, A.Require) and line.outcome.kind != "allow":
+                    self._negations(line.cond, True, scope, {}, "lets the check pass")
+
+    @staticmethod
+    def _unmatched(lines: Sequence[Any], rest: DNF) -> bool:
+        """Whether an action can match none of the lines (then the highest level, or deny, is given)."""
+        return not any(l.when is None for l in lines) and (rest is None or bool(rest))
+
+    def _alias_target(self, name: str) -> str:
+        alias = self.p.aliases.get(name)
+        return alias.target if alias is not None else name
+
+    # a negative test's value for a value nobody listed, or of another type: `==` / `in` / `matches`
+    # are false for it (or an error, which denies), `!=` / `not in` true
+    _NEGATIVE = {"!=", "not in"}
+    _POSITIVE = {"==", "in", "matches", "starts_with", "ends_with", "contains"}
+
+    def _negations(self, e: Any, pos: bool, tools: List[str], scope: Dict[str, Any], looser: str) -> None:
+        """Flag the negative tests that make `e` true where it stands (`pos`: under an even number of `not`)."""
+        if isinstance(e, A.BoolOp):
+            self._negations(e.left, pos, tools, scope, looser)
+            self._negations(e.right, pos, tools, scope, looser)
+        elif isinstance(e, A.Not):
+            self._negations(e.operand, not pos, tools, scope, looser)
+        elif isinstance(e, A.Quantifier):
+            inner = dict(scope)
+            with_schema = [t for t in tools if t in self.schemas]
+            inner[e.var] = "typed" if self._typed_list(e.source) else self.item_schemas(e.source, with_schema, scope)
+            self._negations(e.body, pos, tools, inner, looser)
+        elif isinstance(e, A.Compare):
+            negative = (pos and e.op in self._NEGATIVE) or (not pos and e.op in self._POSITIVE)
+            if not negative:
+                return
+            untyped = [side for side in (e.left, e.right) if not self._typed(side, tools, scope)
+                       and not (e.op in ("in", "not in") and side is e.right)]
+            if e.op in ("in", "not in") and not self._typed_list(e.right) and not untyped:
+                untyped = [e.right] if not self._typed(e.right, tools, scope) else []
+            if not untyped:
+                return
+            shown = _short(expr_text(e if pos else A.Not(e)), 60)
+            what = _short(expr_text(untyped[0]), 40)
+            if e.op in ("matches", "starts_with", "ends_with", "contains"):
+                why = "for every string it does not foresee"
+            else:
+                why = "for every value not listed, one of another type included (a number, a list)"
+            pair = self.logic.const(e.left) is NO and self.logic.const(e.right) is NO and e.op in ("!=", "==")
+            two = (", or compare two values that must differ through a function of one result type "
+                   "(`lower(a) != lower(b)`: a value of another type is then an error, so deny)") if pair else ""
+            if isinstance(untyped[0], A.Path) and untyped[0].root == "args":
+                fix = (f"write the values that may pass (`{what} in [...]`){two}, or declare `{what}` with a "
+                       "`type` or `enum` in the schema of every tool this line applies to")
+            else:
+                root = untyped[0].root if isinstance(untyped[0], A.Path) else "this value"
+                fix = f"write the values that may pass as an allow-list (`{what} in [...]`){two}; no schema " \
+                      f"describes `{root}`"
+            self.warn("W115", f"`{shown}` {looser} {why}: no schema types `{what}`", e.span, help=fix)
+
+    def _typed_list(self, e: Any) -> bool:
+        """A list literal or a const: its members are known values."""
+        return isinstance(e, A.ListExpr) or self.logic.const(e) is not NO
+
+    def _typed(self, e: Any, tools: List[str], scope: Dict[str, Any]) -> bool:
+        """Whether the value of `e` has a type fixed before any rule runs (see `negative_tests`)."""
+        if self.logic.const(e) is not NO or isinstance(e, (A.Literal, A.ListExpr, A.Duration)):
+            return True
+        if isinstance(e, A.Call):
+            return True
+        if isinstance(e, A.Arith):
+            return self._typed(e.left, tools, scope) and self._typed(e.right, tools, scope)
+        if isinstance(e, A.Neg):
+            return self._typed(e.operand, tools, scope)
+        if not isinstance(e, A.Path):
+            return False
+        if e.root in scope:
+            if scope[e.root] == "typed":
+                return not e.keys
+            nodes_by_tool = scope[e.root] or {}
+            return bool(tools) and all(t in nodes_by_tool and self._schema_types(self.schemas[t], nodes_by_tool[t],
+                                                                                e.keys) for t in tools)
+        if e.root in ("confidence", "tool", "timestamp"):
+            return not e.keys
+        if e.root != "args":
+            return False
+        return bool(tools) and all(t in self.schemas and self._schema_types(self.schemas[t], [self.schemas[t].root],
+                                                                           e.keys) for t in tools)
+
+    def _schema_types(self, view: SchemaView, nodes: List[Any], keys: Sequence[Any], depth: int = 0) -> bool:
+        """Whether every value the schema lets through at `keys` (when present) has one kind: a `type`,
+        `enum` or `const` of one JSON type (integer and number are one; null is missing). Keywords of a
+        node always apply, every `allOf` branch too, and of `anyOf` / `oneOf` at least one: the path is
+        typed if the node or an `allOf` branch types it, or every `anyOf` / `oneOf` branch does. Nothing
+        else counts (sound: "typed" is never claimed for a value that may be of two kinds)."""
+        if depth > 20:
+            return False
+        for node in nodes:
+            for d in view.deref(node):
+                if not isinstance(d, dict):
+                    continue
+                if not keys:
+                    kinds = {"number" if t == "integer" else t for t in (view.types([d]) or {"?", "??"})}
+                    if ("type" in d or "enum" in d or "const" in d) and len(kinds - {"null"}) == 1:
+                        return True
+                else:
+                    key, rest = keys[0], keys[1:]
+                    if isinstance(key, int):
+                        prefix = d.get("prefixItems")
+                        child = prefix[key] if isinstance(prefix, list) and key < len(prefix) else d.get("items")
+                    else:
+                        props = d.get("properties")
+                        child = props.get(key) if isinstance(props, dict) else None
+                    if isinstance(child, dict) and self._schema_types(view, [child], rest, depth + 1):
+                        return True
+                branches = d.get("allOf")
+                if isinstance(branches, list) and any(self._schema_types(view, [b], keys, depth + 1)
+                                                      for b in branches):
+                    return True
+                for k in ("anyOf", "oneOf"):
+                    branches = d.get(k)
+                    if isinstance(branches, list) and branches and all(
+                            self._schema_types(view, [b], keys, depth + 1) for b in branches):
+                        return True
+        return False
 
 
 def _which(tools: List[str]) -> str:

@@ -34,6 +34,7 @@ DEDICATED = {
     "W112": ("W112_dead_rule.policy", 14, 3),
     "W113": ("W113_regex_backtracking.policy", 14, 35),
     "W114": ("W114_level_without_category.policy", 6, 3),
+    "W115": ("W115_negative_test_on_untyped_value.policy", 14, 37),
     "I100": ("I100_tool_without_schema.policy", 4, 1),
 }
 
@@ -441,8 +442,11 @@ def test_github_format_escapes(tmp_path):
     from cli.lint_cmd import to_github
     from policy_lang.ast import Span
     from policy_lang.errors import Diagnostic
-    out = to_github([Diagnostic("E100", "a%b\nc", Span("a,b:c.policy", 1, 2, 1, 3))])
-    assert out == "::error file=a%2Cb%3Ac.policy,line=1,col=2,endLine=1,endColumn=3,title=E100::a%25b%0Ac"
+    out = to_github([Diagnostic("E100", "a%b\nc", Span("a,b:c.policy", 1, 2, 1, 3), help="h\r\x1b[2J")])
+    # the message and the help are one line each: a newline or control inside them is shown escaped
+    # (finding 16); the layout's one newline, before `help:`, is GitHub's %0A
+    assert out == ("::error file=a%2Cb%3Ac.policy,line=1,col=2,endLine=1,endColumn=3,title=E100::a%25b\\nc"
+                   "%0Ahelp: h\\r\\x1b[2J")
 
 
 def test_sarif_is_valid_against_the_official_schema(tmp_path):

@@ -1,0 +1,34 @@
+"""Everything the CLI prints goes through here, so no command can print a raw control character.
+
+Text is passed through `policy_lang.safe_text` in its multi-line form: the layout's own newlines and
+tabs stay, every other control, format (bidi) or separator character is shown escaped. Commands
+also escape each untrusted field with `field` where they build a line, so that a newline inside a
+field cannot start a line of its own; this module is the net under them. JSON is printed with
+`json_text`: valid JSON whose strings carry the same values, with every character `safe_text`
+escapes written as a `\\uXXXX` escape (json.dumps already does so for C0 controls, not for DEL, C1,
+bidi or separator characters, nor for lone surrogates, which could not even be encoded).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from policy_lang.safe_text import safe_json, safe_text
+
+__all__ = ["echo", "field", "json_text"]
+
+
+def field(value: Any) -> str:
+    """One untrusted value inside a line of text: every control character escaped, newlines included."""
+    return safe_text(value)
+
+
+def echo(text: Any = "", err: bool = False, nl: bool = True) -> None:
+    """`click.echo` for text output: the layout's newlines and tabs kept, everything else escaped."""
+    click.echo(safe_text(text, lines=True), err=err, nl=nl)
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """JSON for output: `policy_lang.safe_text.safe_json` (json.dumps, every unsafe character escaped)."""
+    return safe_json(value, **kwargs)
