@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Dict, List, Optional, Tuple
@@ -11,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
 from .loader import Loaded, LoadedFile, digest, load_files
+from .regex import problem as regex_problem
 
 ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
 # name -> (min args, max args)
@@ -291,10 +291,9 @@ class _Checker:
                 elif len(pattern) > MAX_REGEX:
                     self.err("E213", f"regular expression longer than {MAX_REGEX} characters", e.right.span)
                 else:
-                    try:
-                        re.compile(pattern)
-                    except re.error as exc:
-                        self.err("E213", f"invalid regular expression: {exc.msg}", e.right.span)
+                    bad = regex_problem(pattern)  # RE2 syntax (spec §4.7): what RE2 cannot run is refused here
+                    if bad is not None:
+                        self.err(bad.code, bad.message, e.right.span, help=bad.help)
         elif isinstance(e, A.Quantifier):
             self.check_expr(e.source, scope)
             if e.var in ROOTS or e.var in self.consts or e.var in scope:
