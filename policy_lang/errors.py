@@ -93,7 +93,8 @@ def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
     if source is not None and s.line >= 1:
         lines = _lines(source)
         if s.line <= len(lines):
-            text = lines[s.line - 1].rstrip("\n").expandtabs(1)
+            # a lone surrogate (only a str from Python can hold one) becomes `?`: printable, same width
+            text = lines[s.line - 1].rstrip("\n").expandtabs(1).encode("utf-8", "replace").decode("utf-8", "replace")
             width = 1
             if s.end_line == s.line and s.end_column > s.column:
                 width = s.end_column - s.column
