@@ -71,7 +71,17 @@ def strict_json_loads(text: str) -> Any:
     def bad_constant(name):
         raise ValueError(f"`{name}` is not a JSON number")
 
-    return json.loads(text, object_pairs_hook=pairs, parse_constant=bad_constant)
+    def integer(digits):
+        if len(digits.lstrip("-")) > 4300:  # int() would raise with a message about sys.set_int_max_str_digits
+            raise ValueError("an integer of more than 4,300 digits")
+        return int(digits)
+
+    value = json.loads(text, object_pairs_hook=pairs, parse_constant=bad_constant, parse_int=integer)
+    try:  # a lone surrogate escape (`"\\ud800"`) decodes, then breaks whatever encodes it (the digest)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a `\\uXXXX` escape of a lone surrogate, which is not a character") from None
+    return value
 
 
 class _Checker:

@@ -104,3 +104,18 @@ def test_the_largest_numbers_and_durations_still_load(tmp_path):
     with pytest.raises(PolicyError) as info:
         load(str(tmp_path / "p.policy"), text.replace("36500d", "36501d"))
     assert info.value.codes == ["E102"]
+
+
+@pytest.mark.parametrize("content,words", [
+    ('{"type": "object", "properties": {"n": {"maximum": ' + "9" * 5000 + '}}}', "more than 4,300 digits"),
+    ('{"type": "object", "properties": {"\\ud800": {"type": "string"}}}', "lone surrogate"),
+    ('{"type": "object", "enum": ["\\udfff"]}', "lone surrogate"),
+], ids=["huge integer", "surrogate key", "surrogate value"])
+def test_a_schema_file_python_cannot_convert_is_e401(tmp_path, content, words):
+    """A schema file is policy input too: Python's int() limit and lone surrogates are E401, not a traceback."""
+    (tmp_path / "s.json").write_text(content, encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load(str(tmp_path / "p.policy"), 'policy "p"\ntool t { schema "s.json" risk low }\ncategory low { allow }\n')
+    (d,) = info.value.diagnostics
+    assert d.code == "E401" and words in d.message and "sys.set_int_max_str_digits" not in d.message, d
+    str(info.value).encode("utf-8")
