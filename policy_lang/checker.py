@@ -350,8 +350,9 @@ class _Checker:
             path = FsPath(f.path).parent / s.file
             try:
                 text = path.read_bytes().decode("utf-8-sig")
-            except (OSError, UnicodeDecodeError) as e:
-                reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else (e.strerror or "cannot read").lower()
+            except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
+                reason = ("not valid UTF-8" if isinstance(e, UnicodeDecodeError) else "the path holds a NUL character"
+                          if isinstance(e, ValueError) else (e.strerror or "cannot read").lower())
                 self.err("E400", f"cannot read schema `{s.file}`: {reason}", s.span,
                          help=f"schema paths are relative to `{f.rel}`")
                 return _BAD

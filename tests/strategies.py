@@ -802,7 +802,8 @@ HOSTILE_NUMBERS = st.one_of(HUGE_INTEGERS, st.integers(305, 330).map(lambda n: "
 HOSTILE_DURATIONS = st.one_of(HUGE_INTEGERS, st.sampled_from(["99999999999999999999", "5215", "36501"])).flatmap(
     lambda n: st.sampled_from([n + u for u in "smhdw"]))
 SURROGATE_ESCAPES = st.integers(0xD800, 0xDFFF).map(lambda c: f"\\u{c:04X}")
-HOSTILE_STRINGS = st.lists(st.one_of(SURROGATE_ESCAPES, st.just("\\uD83D\\uDE00"), st.sampled_from(["a", " ", "é"])),
+HOSTILE_STRINGS = st.lists(st.one_of(SURROGATE_ESCAPES, st.sampled_from(["\\uD83D\\uDE00", "\\u0000", "a" * 300]),
+                                     st.sampled_from(["a", " ", "é", "/"])),
                            min_size=1, max_size=3).map(lambda parts: '"' + "".join(parts) + '"')
 HOSTILE_REGEXES = st.one_of(
     st.integers(1_001, 10 ** 30).flatmap(lambda n: st.sampled_from([f"a{{{n}}}", f"a{{0,{n}}}", f"(a{{{n},}})+"])),

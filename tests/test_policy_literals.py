@@ -63,6 +63,11 @@ CASES = {
                                         "category low { allow }\n", "E101", 2, 17),
     "lone surrogate in an approver": ('policy "p"\nroute r { approvers "\\uD800" }\n' + _tool()
                                       + "category low { require approval via r }\n", "E101", 2, 21),
+    "NUL in a use path": ('policy "p"\nuse "a\\u0000.policy"\n', "E300", 2, 1),
+    "file name too long in a use path": ('policy "p"\nuse "' + "a" * 5000 + '.policy"\n', "E300", 2, 1),
+    "stdlib module name too long": ('policy "p"\nuse stdlib.' + "a" * 5000 + "\n", "E300", 2, 1),
+    "NUL in a schema path": ('policy "p"\ntool t { schema "a\\u0000.json" risk low }\ncategory low { allow }\n',
+                             "E400", 2, 10),
     "high surrogate followed by a non-surrogate escape": ('policy "p"\n' + _tool('args.x == "\\uD83D\\u0041"')
                                                           + "category low { allow }\n", "E101", 2, 34),
     "raw lone surrogate in the text (Python API)": ('policy "p"\n' + _tool('args.x == "\ud800"')
