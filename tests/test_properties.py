@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import re
 import sys
@@ -250,7 +251,8 @@ def test_hostile_literals_only_raise_policy_error(policy_path, text):
         assert e.diagnostics and all(d.code for d in e.diagnostics)
         str(e).encode("utf-8")
         return
-    Policy(program).decide({"tool": "t", "tenant": {"id": "a"}, "args": {"x": "a"}}, MemoryLedger(), NOW)
+    d = Policy(program).decide({"tool": "t", "tenant": {"id": "a"}, "args": {"x": "a"}}, MemoryLedger(), NOW)
+    json.dumps(d.to_dict(), ensure_ascii=False).encode("utf-8")   # what the policy put in it prints as UTF-8
 
 
 @settings(max_examples=examples(100), **SETTINGS)
