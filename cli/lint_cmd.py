@@ -9,7 +9,7 @@ from urllib.parse import quote
 import click
 
 from policy_lang.errors import Diagnostic, did_you_mean, render_one
-from policy_lang.lint import ALL_CODES, RULES, lint_paths, policy_files, read_error, severity_of
+from policy_lang.lint import ALL_CODES, RETIRED, RULES, lint_paths, policy_files, read_error, severity_of
 
 from .output import echo, field, json_text
 
@@ -27,7 +27,7 @@ def _codes(values: Iterable[str], option: str) -> List[str]:
             code = part.strip().upper()
             if not code:
                 continue
-            if not any(c.startswith(code) for c in ALL_CODES):
+            if not any(c.startswith(code) for c in ALL_CODES) and code not in RETIRED:
                 hint = did_you_mean(code, ALL_CODES)
                 # click prints this itself: the code is shown escaped here
                 raise click.BadParameter(f"unknown code `{field(code)}`" + (f" ({hint})" if hint else ""),

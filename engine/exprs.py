@@ -1,11 +1,11 @@
 """Compile expressions to closures `f(action, env)`; a missing value is None (JSON null counts as missing)."""
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Dict, Optional
 
 from policy_lang import ast as A
 from policy_lang.printer import expr_text
+from policy_lang.regex import searcher
 
 from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, as_double, equal, kind, member
 
@@ -258,7 +258,7 @@ class ExprCompiler:
         l = self.value(e.left)
         if op == "matches":
             pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
-            rx = re.compile(pattern)
+            search = searcher(pattern)  # RE2 (spec §4.7): linear in the value, whatever the pattern
 
             def matches(a, env):
                 v = l(a, env)
@@ -266,7 +266,10 @@ class ExprCompiler:
                     raise _need(e.left, v, "a string")
                 if len(v) > MAX_MATCH_INPUT:
                     raise EvalError(f"`{expr_text(e.left)}` is longer than {MAX_MATCH_INPUT} characters for `matches`")
-                return rx.search(v) is not None
+                try:
+                    return search(v)
+                except UnicodeEncodeError:
+                    raise EvalError(f"`{expr_text(e.left)}` holds a lone surrogate, not text, for `matches`") from None
             return matches
         r = self.value(e.right)
         if op in ("<", "<=", ">", ">="):

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 from policy_lang import ast as A
 from policy_lang.checker import Program
 from policy_lang.printer import expr_text, outcome_text, path_text
+from policy_lang.regex import search as re2_search
 
 from .actions import ActionError, check_action
 from .decision import RANK, Decision, Reason
@@ -156,7 +156,10 @@ class Interpreter:
                 raise EvalError(f"`{expr_text(e.left)}` is {kind(x)}, expected a string")
             if len(x) > MAX_MATCH_INPUT:
                 raise EvalError(f"`{expr_text(e.left)}` is longer than {MAX_MATCH_INPUT} characters for `matches`")
-            return re.search(pattern, x) is not None
+            try:  # RE2's public search, not the engine's direct call: the two are compared
+                return re2_search(pattern, x)
+            except UnicodeEncodeError:
+                raise EvalError(f"`{expr_text(e.left)}` holds a lone surrogate, not text, for `matches`") from None
         y = self.ev(e.right, a, env)
         op = e.op
         if op == "==":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Dict, List, Optional, Tuple
@@ -11,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
 from .loader import Loaded, LoadedFile, digest, load_files
+from .regex import problem as regex_problem
 
 ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
 # name -> (min args, max args)
@@ -71,7 +71,17 @@ def strict_json_loads(text: str) -> Any:
     def bad_constant(name):
         raise ValueError(f"`{name}` is not a JSON number")
 
-    return json.loads(text, object_pairs_hook=pairs, parse_constant=bad_constant)
+    def integer(digits):
+        if len(digits.lstrip("-")) > 4300:  # int() would raise with a message about sys.set_int_max_str_digits
+            raise ValueError("an integer of more than 4,300 digits")
+        return int(digits)
+
+    value = json.loads(text, object_pairs_hook=pairs, parse_constant=bad_constant, parse_int=integer)
+    try:  # a lone surrogate escape (`"\\ud800"`) decodes, then breaks whatever encodes it (the digest)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a `\\uXXXX` escape of a lone surrogate, which is not a character") from None
+    return value
 
 
 class _Checker:
@@ -291,10 +301,9 @@ class _Checker:
                 elif len(pattern) > MAX_REGEX:
                     self.err("E213", f"regular expression longer than {MAX_REGEX} characters", e.right.span)
                 else:
-                    try:
-                        re.compile(pattern)
-                    except re.error as exc:
-                        self.err("E213", f"invalid regular expression: {exc.msg}", e.right.span)
+                    bad = regex_problem(pattern)  # RE2 syntax (spec §4.7): what RE2 cannot run is refused here
+                    if bad is not None:
+                        self.err(bad.code, bad.message, e.right.span, help=bad.help)
         elif isinstance(e, A.Quantifier):
             self.check_expr(e.source, scope)
             if e.var in ROOTS or e.var in self.consts or e.var in scope:
@@ -341,8 +350,9 @@ class _Checker:
             path = FsPath(f.path).parent / s.file
             try:
                 text = path.read_bytes().decode("utf-8-sig")
-            except (OSError, UnicodeDecodeError) as e:
-                reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else (e.strerror or "cannot read").lower()
+            except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
+                reason = ("not valid UTF-8" if isinstance(e, UnicodeDecodeError) else "the path holds a NUL character"
+                          if isinstance(e, ValueError) else (e.strerror or "cannot read").lower())
                 self.err("E400", f"cannot read schema `{s.file}`: {reason}", s.span,
                          help=f"schema paths are relative to `{f.rel}`")
                 return _BAD

@@ -38,6 +38,7 @@ CODES = {
     "E217": "invalid levels",
     "E218": "invalid const",
     "E219": "invalid tool alias",
+    "E220": "regular expression feature that RE2 does not have",
     # modules
     "E300": "module not found",
     "E301": "import cycle",

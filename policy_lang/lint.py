@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
+import re2
+
 from . import ast as A
 from .checker import Program
 from .checker import check as check_program
 from .errors import CODES, Diagnostic, PolicyError, did_you_mean
 from .loader import STDLIB_DIR, LoadedFile, expand_paths, load_files, read_text
 from .printer import expr_text, outcome_text
+from .regex import search as regex_search
 
-__all__ = ["RULES", "ALL_CODES", "Rule", "lint_file", "lint_paths", "lint_text", "policy_files",
+__all__ = ["RULES", "ALL_CODES", "RETIRED", "Rule", "lint_file", "lint_paths", "lint_text", "policy_files",
            "severity_of", "read_error"]
 
 
@@ -71,8 +74,6 @@ RULES: Dict[str, Rule] = {r.code: r for r in (
          "an action that no line matches is denied; end the block with `OUTCOME otherwise`"),
     Rule("W112", "dead-rule", "warning", "outcome always overridden by a stronger one",
          "whenever this line gives its outcome, another binding line gives a stricter one"),
-    Rule("W113", "regex-backtracking", "warning", "regular expression with nested quantifiers",
-         "a quantifier inside a quantified group can take exponential time on some inputs"),
     Rule("W114", "level-without-category", "warning", "tool whose unmatched actions get a level with no category",
          "an action that no risk line matches gets the highest level; with no `category` block for that "
          "level it is denied: close the risk lines with `risk LEVEL otherwise` or add the category"),
@@ -86,6 +87,12 @@ RULES: Dict[str, Rule] = {r.code: r for r in (
 )}
 
 ALL_CODES: Dict[str, str] = {**CODES, **{c: r.summary for c, r in RULES.items()}}
+
+# Codes that no longer report anything. They stay reserved (never given a new meaning, so an old
+# `# signoff: ignore[W113]` cannot silence a different warning) and `--select`/`--ignore` accept them.
+RETIRED: Dict[str, str] = {
+    "W113": "regex-backtracking: retired in v1.1, `matches` runs on RE2, whose time is linear in the text",
+}
 STRENGTH = {"allow": 0, "require_approval": 1, "ask": 2, "escalate": 3, "deny": 4}
 
 
@@ -180,8 +187,8 @@ def _const_compare(op: str, a: Any, b: Any) -> Optional[bool]:
     if op == "matches":
         if isinstance(a, str) and isinstance(b, str):
             try:
-                return re.search(b, a) is not None
-            except re.error:
+                return regex_search(b, a)
+            except (re2.error, UnicodeEncodeError):
                 return None
         return None
     return None
@@ -629,8 +636,8 @@ class SchemaView:
 
 def _safe_search(pattern: str, text: str) -> bool:
     try:
-        return re.search(pattern, text) is not None
-    except re.error:
+        return regex_search(pattern, text)
+    except (re2.error, UnicodeEncodeError):
         return True
 
 
@@ -656,79 +663,6 @@ def _lit_text(v: Any) -> str:
         return literal_text(v)
     except TypeError:
         return str(v)
-
-
-# ======================================================================= regexes
-
-def _regex_nested_quantifier(pattern: str) -> bool:
-    """A repeated group whose body is, but for optional parts, one more repeat: `(a+)+`,
-    `(\\w+\\s?)*`, `((x{1,3}))+` — one of the two unbounded. Such a body can split the same text
-    into iterations in exponentially many ways, which a backtracking engine tries one by one on a
-    near-miss. A mandatory part in the body (`(-[0-9]+)*`) fixes where iterations start, so it is
-    not reported; nor are atomic groups and possessive quantifiers."""
-    try:
-        import re._parser as sre  # type: ignore[import-not-found]
-        from re._constants import MAXREPEAT  # type: ignore[import-not-found]
-    except ImportError:  # Python < 3.11
-        import sre_parse as sre  # type: ignore[no-redef]
-        from sre_constants import MAXREPEAT  # type: ignore[no-redef]
-    try:
-        tree = sre.parse(pattern)
-    except Exception:
-        return False
-    state = tree.state
-
-    def is_repeat(item: Any) -> bool:
-        return str(item[0]) in ("MAX_REPEAT", "MIN_REPEAT")
-
-    def flatten(items: List[Any]) -> List[Any]:
-        while len(items) == 1 and str(items[0][0]) == "SUBPATTERN":
-            items = list(items[0][1][-1])
-        return items
-
-    def min_width(items: List[Any]) -> int:
-        try:
-            return sre.SubPattern(state, list(items)).getwidth()[0]
-        except Exception:
-            return 1
-
-    def ambiguous(lo: int, hi: int, body: Any) -> bool:
-        if lo == hi or hi < 2:
-            return False
-        items = flatten(list(body))
-        for k, item in enumerate(items):
-            if not is_repeat(item):
-                continue
-            ilo, ihi, _ = item[1]
-            if ilo == ihi or ihi < 2 or (hi != MAXREPEAT and ihi != MAXREPEAT):
-                continue
-            if min_width(items[:k] + items[k + 1:]) == 0:
-                return True
-        return False
-
-    def walk(seq: Any) -> bool:
-        for op, av in seq:
-            name = str(op)
-            if name in ("MAX_REPEAT", "MIN_REPEAT"):
-                lo, hi, sub = av
-                if ambiguous(lo, hi, sub) or walk(sub):
-                    return True
-            elif name == "SUBPATTERN":
-                if walk(av[-1]):
-                    return True
-            elif name == "BRANCH":
-                if any(walk(b) for b in av[1]):
-                    return True
-            elif name in ("ASSERT", "ASSERT_NOT"):
-                if walk(av[1]):
-                    return True
-            elif name == "GROUPREF_EXISTS":
-                if any(walk(b) for b in av[1:] if b is not None):
-                    return True
-            # ATOMIC_GROUP and POSSESSIVE_REPEAT never backtrack into: not descended
-        return False
-
-    return walk(tree)
 
 
 # ======================================================================= the analyses
@@ -948,7 +882,7 @@ class _Linter:
                 self.walk(e, scope, {})
 
     def walk(self, e: Any, tools: List[str], scope: Dict[str, Dict[str, List[Any]]], every: bool = False) -> None:
-        """W103, W104 (single expressions), W105, W106, W113 over one expression tree.
+        """W103, W104 (single expressions), W105, W106 over one expression tree.
 
         `tools` are the tools whose schemas describe `args` here; with `every`, a schema problem is
         reported only when it holds for all of them (category lines), else for any (tools, checks)."""
@@ -1042,11 +976,6 @@ class _Linter:
         elif op in ("starts_with", "ends_with", "matches", "contains") and lv is not NO and \
                 not isinstance(lv, (str, tuple) if op == "contains" else str):
             self.warn("W104", f"`{op}` needs a string on its left, got {_kind(lv)}", e.left.span)
-        # W113: catastrophic backtracking
-        if op == "matches" and isinstance(rv, str) and _regex_nested_quantifier(rv):
-            self.warn("W113", f"regular expression `{_short(rv, 40)}` has nested quantifiers", e.right.span,
-                      help="a quantified group that itself holds a quantifier, as in `(a+)+`, can take "
-                           "exponential time on a near-miss; quantify the inner part once, or anchor it")
         # W106: the schema's type or enum
         for term, lit, v in ((e.left, e.right, rv), (e.right, e.left, lv)):
             if v is NO or not isinstance(term, A.Path):

@@ -106,7 +106,13 @@ def load_files(root: str, text: Optional[str] = None) -> Loaded:
         stack.append(path)
         for d in module.decls:
             if isinstance(d, A.Use):
-                target = resolve_use(d, path, loaded)
+                try:
+                    target = resolve_use(d, path, loaded)
+                except (OSError, ValueError) as e:  # a NUL in the path, a name too long: the OS refuses it
+                    reason = "it holds a NUL character" if isinstance(e, ValueError) else (e.strerror or "cannot read").lower()
+                    loaded.diagnostics.append(Diagnostic("E300", f"cannot use `{_short_path(d.path or d.module)}`: {reason}",
+                                                         d.span))
+                    target = None
                 if target is not None:
                     visit(target, d.span, False)
         stack.pop()
@@ -115,6 +121,12 @@ def load_files(root: str, text: Optional[str] = None) -> Loaded:
 
     visit(root_abs, None, True, text)
     return loaded
+
+
+def _short_path(path: str, limit: int = 80) -> str:
+    """A path for a message: cut when long, a NUL shown escaped."""
+    path = path.replace("\0", "\\u0000")
+    return path if len(path) <= limit else f"{path[:limit]}… ({len(path)} characters)"
 
 
 def resolve_use(d: A.Use, importer: str, loaded: Loaded) -> Optional[str]:

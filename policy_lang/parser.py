@@ -39,6 +39,7 @@ MAX_SOURCE = 5_000_000
 MAX_DEPTH = 100  # expressions and inline JSON; later stages recurse, so the parser draws the line
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Token names as users know them, for "expected one of" messages.
 _TOKEN_WORDS = {
@@ -52,8 +53,19 @@ _TOKEN_WORDS = {
 }
 
 
+class LoneSurrogate(ValueError):
+    """A `\\uXXXX` escape of half a UTF-16 pair with no other half: not a character (no text can hold it)."""
+
+    def __init__(self, escape: str):
+        super().__init__(f"`{escape}` is half of a UTF-16 surrogate pair, not a character")
+        self.escape = escape
+
+
 def decode_string(raw: str) -> str:
-    """Decode a quoted literal: only \\" \\\\ \\n \\t \\uXXXX are escapes; other backslashes stay."""
+    """Decode a quoted literal: only \\" \\\\ \\n \\t \\uXXXX are escapes; other backslashes stay.
+
+    As in JSON, a high-surrogate escape followed by a low-surrogate one (`\\uD83D\\uDE00`) is one
+    character; a surrogate escape on its own raises LoneSurrogate, since no UTF-8 text can hold it."""
     body = raw[1:-1]
     if "\\" not in body:
         return body
@@ -66,7 +78,14 @@ def decode_string(raw: str) -> str:
             if nxt in _ESCAPES:
                 out.append(_ESCAPES[nxt]); i += 2; continue
             if nxt == "u" and _HEX4.fullmatch(body[i + 2:i + 6] or ""):
-                out.append(chr(int(body[i + 2:i + 6], 16))); i += 6; continue
+                code = int(body[i + 2:i + 6], 16)
+                if 0xD800 <= code <= 0xDBFF and body[i + 6:i + 8] == "\\u" and _HEX4.fullmatch(body[i + 8:i + 12]) \
+                        and 0xDC00 <= int(body[i + 8:i + 12], 16) <= 0xDFFF:
+                    low = int(body[i + 8:i + 12], 16)
+                    out.append(chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00))); i += 12; continue
+                if 0xD800 <= code <= 0xDFFF:
+                    raise LoneSurrogate(body[i:i + 6])
+                out.append(chr(code)); i += 6; continue
         out.append(c); i += 1
     return "".join(out)
 
@@ -101,10 +120,35 @@ def encode_string(value: str) -> str:
     return "".join(out)
 
 
+MAX_INT_DIGITS = 309        # 10**309 is past the largest double: a longer integer is never in range
+MAX_INDEX_DIGITS = 18       # a list index or a quorum: below 2**63, as SQLite and every list can hold
+MAX_DURATION = 36_500 * 86_400   # 100 years: datetimes, SQLite integers and doubles all hold it exactly
+
+
 def parse_number(text: str) -> Any:
-    if re.fullmatch(r"[0-9]+", text):
-        return int(text)
-    return float(text)
+    """A number literal as written (an int for digits only, else a float); ValueError when no double holds it.
+
+    The digit count is checked before `int()`, which refuses more than 4,300 digits; an integer must
+    also convert to a double (numbers compare as doubles, spec §4.7), and a non-zero decimal must
+    not round to zero."""
+    digits = text.lstrip("-")
+    if re.fullmatch(r"[0-9]+", digits):
+        if len(digits.lstrip("0")) > MAX_INT_DIGITS:
+            raise ValueError("out of range")
+        value = int(text)
+        float(value)  # OverflowError (a ValueError's cousin) past the largest double
+        return value
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("out of range")
+    if value == 0 and re.search(r"[1-9]", digits.split("e")[0].split("E")[0]):
+        raise ValueError("too small")
+    return value
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A literal for a message: a long one is cut, with its length, so a diagnostic stays one line."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 class _Build(Transformer):
@@ -139,15 +183,37 @@ class _Build(Transformer):
         return A.Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
 
     def _number(self, tok: Token, negative: bool = False) -> Any:
-        value = parse_number(("-" if negative else "") + str(tok))
-        if isinstance(value, float) and value in (float("inf"), float("-inf")) or \
-                isinstance(value, int) and abs(value) >= 2 ** 1024:
-            raise _Fail("E102", f"number `{tok}` is out of range", self._tspan(tok))
-        return value
+        try:
+            return parse_number(("-" if negative else "") + str(tok))
+        except (ValueError, OverflowError) as exc:
+            if str(exc) == "too small":
+                raise _Fail("E102", f"number `{_shown(str(tok))}` is too small for a double: it would be 0",
+                            self._tspan(tok)) from None
+            raise _Fail("E102", f"number `{_shown(str(tok))}` is out of range", self._tspan(tok),
+                        help="numbers are doubles: about 1.8e308 at most") from None
+
+    def _small_int(self, tok: Token, what: str) -> int:
+        """An INT token that counts something (a quorum, a list index): at most 18 digits."""
+        text = str(tok)
+        if len(text.lstrip("0")) > MAX_INDEX_DIGITS:
+            raise _Fail("E102", f"{what} `{_shown(text)}` is out of range", self._tspan(tok))
+        return int(text)
 
     def _duration(self, tok: Token) -> A.Duration:
         text = str(tok)
+        digits = text[:-1].lstrip("0")
+        if len(digits) > 12 or int(text[:-1]) * DURATION_UNITS[text[-1]] > MAX_DURATION:
+            raise _Fail("E102", f"duration `{_shown(text)}` is longer than 100 years", self._tspan(tok),
+                        help="the longest duration is `36500d`")
         return A.Duration(int(text[:-1]) * DURATION_UNITS[text[-1]], text, self._tspan(tok))
+
+    def _str(self, tok: Token) -> str:
+        """A STRING token decoded (decode_string), a lone surrogate escape reported at the string."""
+        try:
+            return decode_string(tok)
+        except LoneSurrogate as exc:
+            raise _Fail("E101", f"invalid escape: {exc}", self._tspan(tok),
+                        help="write the character itself, or both halves of the pair, as in `\\uD83D\\uDE00`") from None
 
     # ---- top level
     def start(self, items):
@@ -155,11 +221,11 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def policy_decl(self, meta, items):
-        return A.PolicyDecl(decode_string(items[0]), self._span(meta))
+        return A.PolicyDecl(self._str(items[0]), self._span(meta))
 
     @v_args(meta=True)
     def version_decl(self, meta, items):
-        return A.VersionDecl(decode_string(items[0]), self._span(meta))
+        return A.VersionDecl(self._str(items[0]), self._span(meta))
 
     @v_args(meta=True)
     def mode_decl(self, meta, items):
@@ -174,7 +240,7 @@ class _Build(Transformer):
     def use_decl(self, meta, items):
         item = items[0]
         if isinstance(item, Token) and item.type == "STRING":
-            return A.Use(path=decode_string(item), span=self._span(meta))
+            return A.Use(path=self._str(item), span=self._span(meta))
         return A.Use(module=item, span=self._span(meta))
 
     @v_args(meta=True)
@@ -200,7 +266,7 @@ class _Build(Transformer):
             return (item.value, item.text)
         if isinstance(item, Token):
             if item.type == "STRING":
-                value = decode_string(item)
+                value = self._str(item)
                 return (value, encode_string(value))
             if item.type == "TRUE":
                 return (True, "true")
@@ -239,15 +305,15 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def approvers(self, meta, items):
-        return ("approvers", {"approvers": tuple(decode_string(i) for i in items)}, self._span(meta))
+        return ("approvers", {"approvers": tuple(self._str(i) for i in items)}, self._span(meta))
 
     @v_args(meta=True)
     def quorum(self, meta, items):
-        return ("quorum", {"quorum": int(items[0])}, self._span(meta))
+        return ("quorum", {"quorum": self._small_int(items[0], "quorum")}, self._span(meta))
 
     @v_args(meta=True)
     def timeout(self, meta, items):
-        target = decode_string(items[1]) if items[1] is not None else None
+        target = self._str(items[1]) if items[1] is not None else None
         return ("timeout", {"timeout": self._duration(items[0]), "escalate_to": target}, self._span(meta))
 
     @v_args(meta=True)
@@ -257,7 +323,7 @@ class _Build(Transformer):
     # ---- tools
     def name(self, items):
         tok = self._name(items[0], "tool")
-        return (decode_string(tok), True) if tok.type == "STRING" else (str(tok), False)
+        return (self._str(tok), True) if tok.type == "STRING" else (str(tok), False)
 
     @v_args(meta=True)
     def tool_decl(self, meta, items):
@@ -285,7 +351,7 @@ class _Build(Transformer):
     def schema_decl(self, meta, items):
         item = items[0]
         if isinstance(item, Token):
-            return A.Schema(file=decode_string(item), span=self._span(meta))
+            return A.Schema(file=self._str(item), span=self._span(meta))
         return A.Schema(inline=item, span=self._span(meta))
 
     @v_args(meta=True)
@@ -364,15 +430,15 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def ask(self, meta, items):
-        return A.Outcome("ask", text=decode_string(items[0]), span=self._span(meta))
+        return A.Outcome("ask", text=self._str(items[0]), span=self._span(meta))
 
     @v_args(meta=True)
     def escalate(self, meta, items):
-        return A.Outcome("escalate", text=decode_string(items[0]), span=self._span(meta))
+        return A.Outcome("escalate", text=self._str(items[0]), span=self._span(meta))
 
     @v_args(meta=True)
     def deny(self, meta, items):
-        return A.Outcome("deny", text=decode_string(items[0]) if items[0] is not None else None,
+        return A.Outcome("deny", text=self._str(items[0]) if items[0] is not None else None,
                          span=self._span(meta))
 
     # ---- expressions
@@ -451,7 +517,7 @@ class _Build(Transformer):
         span = self._span(meta)
         if isinstance(item, Token):
             if item.type == "STRING":
-                return A.Literal(decode_string(item), span=span)
+                return A.Literal(self._str(item), span=span)
             if item.type == "TRUE":
                 return A.Literal(True, span=span)
             if item.type == "FALSE":
@@ -469,7 +535,7 @@ class _Build(Transformer):
         keys: List[Any] = []
         for k in rest:
             if isinstance(k, Token):
-                keys.append(decode_string(k) if k.type == "STRING" else int(k))
+                keys.append(self._str(k) if k.type == "STRING" else self._small_int(k, "list index"))
             else:
                 keys.append(k)
         return A.Path(str(root), tuple(keys), self._span(meta))
@@ -492,7 +558,7 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def json_pair(self, meta, items):
-        return (decode_string(items[0]), self._json(items[1]), self._span(meta))
+        return (self._str(items[0]), self._json(items[1]), self._span(meta))
 
     def json_array(self, items):
         return [self._json(i) for i in items if i is not None]
@@ -504,7 +570,7 @@ class _Build(Transformer):
     def _json(self, v):
         if isinstance(v, Token):
             if v.type == "STRING":
-                return decode_string(v)
+                return self._str(v)
             return {"TRUE": True, "FALSE": False, "JSON_NULL": None}[v.type]
         return v
 
@@ -584,6 +650,12 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
         raise TypeError("policy text must be a str")
     if len(text) > MAX_SOURCE:
         raise PolicyError([Diagnostic("E102", "policy file is larger than 5 MB", A.Span(file, 1, 1, 1, 1))])
+    lone = _SURROGATE.search(text)  # only a str built in Python can hold one; a file read as UTF-8 cannot
+    if lone is not None:
+        line = text.count("\n", 0, lone.start()) + 1
+        col = lone.start() - (text.rfind("\n", 0, lone.start()) + 1) + 1
+        raise PolicyError([Diagnostic("E101", f"invalid character `\\u{ord(lone.group()):04x}`: a lone surrogate is not text",
+                                      A.Span(file, line, col, line, col + 1))])  # no snippet: it would hold it
     comments: List[Token] = []
     _local.comments = comments
     try:

@@ -793,7 +793,61 @@ TOKENS = ["{", "}", "(", ")", "[", "]", '"', "#", "\\", ",", ";", ":", ".", "-",
           "approval", "via", "1e999", "99999999999999999999999999", "1d", "0s", "-", "\n", " ", "\t", "\u2028",
           "\x00", "é", "null", "true", "matches", "sum(", "count()", "use", "\"\\u12\"", '"\\"', "override",
           "levels", "a < b", "((((((((((", "]]]]", "policy \"p\"", "1.5e", "0x10", "\r"]
-INSERTIONS = st.one_of(st.sampled_from(TOKENS), st.text(max_size=3))
+# Literals that Python's own conversions refuse or change (finding 13): an integer over int()'s 4,300
+# digits, numbers no double holds, a duration past any datetime, lone surrogate escapes in a string,
+# a regex repeat count RE2 cannot hold, constructs RE2 lacks. Each must be a PolicyError, never a raise.
+HUGE_INTEGERS = st.integers(4_290, 4_400).map(lambda n: "9" * n)
+HOSTILE_NUMBERS = st.one_of(HUGE_INTEGERS, st.integers(305, 330).map(lambda n: "1" + "0" * n),
+                            st.sampled_from([str(2 ** 1024 - 1), "1e-400", "0." + "0" * 400 + "1", "1e99999"]))
+HOSTILE_DURATIONS = st.one_of(HUGE_INTEGERS, st.sampled_from(["99999999999999999999", "5215", "36501"])).flatmap(
+    lambda n: st.sampled_from([n + u for u in "smhdw"]))
+SURROGATE_ESCAPES = st.integers(0xD800, 0xDFFF).map(lambda c: f"\\u{c:04X}")
+HOSTILE_STRINGS = st.lists(st.one_of(SURROGATE_ESCAPES, st.sampled_from(["\\uD83D\\uDE00", "\\u0000", "a" * 300]),
+                                     st.sampled_from(["a", " ", "é", "/"])),
+                           min_size=1, max_size=3).map(lambda parts: '"' + "".join(parts) + '"')
+HOSTILE_REGEXES = st.one_of(
+    st.one_of(st.integers(1_001, 10 ** 30), st.sampled_from([4_294_967_296, 2 ** 63, 10 ** 20])).flatmap(lambda n: st.sampled_from([f"a{{{n}}}", f"a{{0,{n}}}", f"(a{{{n},}})+"])),
+    st.sampled_from(["(?=a)", "(?<!a)b", "(a)\\1", "(?P<n>a)(?P=n)", "a++", "(?>a)", "\\C", "\\pL{1000}",
+                     "(a{100}){100}", "a\\Z", "(a|a)*$"]),
+    HOSTILE_STRINGS.map(lambda s: s[1:-1]),
+).map(lambda r: '"' + r.replace('"', '\\"') + '"')
+HOSTILE_TOKENS = st.one_of(HOSTILE_NUMBERS, HOSTILE_DURATIONS, HOSTILE_STRINGS, HOSTILE_REGEXES,
+                           HOSTILE_REGEXES.map(lambda r: "matches " + r))
+INSERTIONS = st.one_of(st.sampled_from(TOKENS), st.text(max_size=3), HOSTILE_TOKENS)
+
+
+@st.composite
+def hostile_policy(draw) -> str:
+    """A policy with a hostile literal in one literal position (each position a template)."""
+    num, dur, s, rx = draw(HOSTILE_NUMBERS), draw(HOSTILE_DURATIONS), draw(HOSTILE_STRINGS), draw(HOSTILE_REGEXES)
+    any_lit = draw(st.one_of(st.just(num), st.just(s)))
+    templates = [
+        f"policy {s}\ntool t {{ risk low }}\ncategory low {{ allow }}\n",
+        f'policy "p"\ntool {s} {{ risk low }}\ncategory low {{ allow }}\n',
+        f'policy "p"\nconst C = {any_lit}\ntool t {{ risk low when args.x == C }}\ncategory low {{ allow }}\n',
+        f'policy "p"\nconst L = [1, {any_lit}]\ntool t {{ risk low when args.x in L }}\ncategory low {{ allow }}\n',
+        f'policy "p"\ntool t {{ risk low when args.x > {num} }}\ncategory low {{ allow }}\n',
+        f'policy "p"\ntool t {{ risk low when args.x * -{num} < {dur} }}\ncategory low {{ allow }}\n',
+        f'policy "p"\ntool t {{ risk low when args.x[{num.split(".")[0].split("e")[0]}] == 1 }}\ncategory low {{ allow }}\n',
+        f'policy "p"\ntool t {{ risk low when args[{s}] == {s} }}\ncategory low {{ allow }}\n',
+        f'policy "p"\ntool t {{ risk low }}\ncategory low {{ deny {s} }}\n',
+        f'policy "p"\ntool t {{ risk low }}\ncategory low {{ ask {s} }}\n',
+        f'policy "p"\ntool t {{ risk low }}\ncategory low {{ escalate to {s} }}\n',
+        f'policy "p"\nroute r {{ approvers {s} quorum {num.split(".")[0].split("e")[0]} timeout {dur} }}\n'
+        f'tool t {{ risk low }}\ncategory low {{ require approval via r }}\n',
+        f'policy "p"\ntool t {{ risk low }}\ncategory low {{ allow }}\n'
+        f'check c on t {{ require args.x matches {rx} else deny }}\n',
+        f'policy "p"\nconst RX = {rx}\ntool t {{ risk low }}\ncategory low {{ allow }}\n'
+        f'check c on t {{ require not args.x matches RX else deny }}\n',
+        f'policy "p"\ntool t {{ risk low }}\ncategory low {{ allow }}\n'
+        f'check b on t {{ budget sum(args.x) per tenant per {dur} <= {num} else deny }}\n',
+        f'policy "p"\ntool t {{ schema {{"type": "object", "maximum": {num}, {s}: {s}}} risk low }}\n'
+        f'category low {{ allow }}\n',
+        f'policy "p"\nuse {s}\n',
+        f'policy "p"\ntool t {{ schema {s} risk low }}\ncategory low {{ allow }}\n',
+        f'policy "p"\ntool t {{ risk low when hour(timestamp, {s}) > 3 }}\ncategory low {{ allow }}\n',
+    ]
+    return draw(st.sampled_from(templates))
 
 
 @st.composite

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import re
 import sys
@@ -27,7 +28,8 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from strategies import NOW, actions, malformed_actions, messy_layout, mutated, policies  # noqa: E402
+from strategies import (NOW, HOSTILE_TOKENS, actions, hostile_policy, malformed_actions, messy_layout,  # noqa: E402
+                        mutated, policies)
 
 from engine import MemoryLedger, Policy  # noqa: E402
 from engine.reference import Interpreter  # noqa: E402
@@ -231,6 +233,35 @@ def check_robust(path: str, text: str) -> None:
 @example(text='policy "p"\nuse "./nope.policy"\nuse stdlib.nope')
 def test_arbitrary_text_only_raises_policy_error(policy_path, text):
     check_robust(policy_path, text)
+
+
+@settings(max_examples=examples(200), **SETTINGS)
+@given(text=hostile_policy())
+@example(text='policy "p"\ntool t { risk low when args.x > ' + "9" * 4301 + ' }\ncategory low { allow }\n')
+@example(text='policy "p"\ntool t { risk low }\ncategory low { allow }\n'
+              'check c on t { require args.x matches "a{4294967296}" else deny }\n')
+@example(text='policy "\\uD800"\ntool t { risk low }\ncategory low { deny "\\uD800" }\n')
+def test_hostile_literals_only_raise_policy_error(policy_path, text):
+    """Literals Python's conversions refuse (finding 13) in every literal position: a PolicyError whose
+    rendering is valid UTF-8, or a policy that loads and decides."""
+    check_robust(policy_path, text)
+    try:
+        program = load(policy_path, text)
+    except PolicyError as e:
+        assert e.diagnostics and all(d.code for d in e.diagnostics)
+        str(e).encode("utf-8")
+        return
+    d = Policy(program).decide({"tool": "t", "tenant": {"id": "a"}, "args": {"x": "a"}}, MemoryLedger(), NOW)
+    json.dumps(d.to_dict(), ensure_ascii=False).encode("utf-8")   # what the policy put in it prints as UTF-8
+
+
+@settings(max_examples=examples(100), **SETTINGS)
+@given(gp=policies(max_tools=2), data=st.data())
+def test_policies_with_hostile_tokens_only_raise_policy_error(policy_path, gp, data):
+    """A generated policy with one hostile literal inserted anywhere."""
+    text = print_module(gp.decls)
+    i = data.draw(st.integers(0, len(text)), label="at")
+    check_robust(policy_path, text[:i] + " " + data.draw(HOSTILE_TOKENS, label="token") + " " + text[i:])
 
 
 @settings(max_examples=examples(150), **SETTINGS)
