@@ -1399,13 +1399,21 @@ class _Linter:
     _NEGATIVE = {"!=", "not in"}
     _POSITIVE = {"==", "in", "matches", "starts_with", "ends_with", "contains"}
 
-    def _negations(self, e: Any, pos: bool, tools: List[str], scope: Dict[str, Any], looser: str) -> None:
-        """Flag the negative tests that make `e` true where it stands (`pos`: under an even number of `not`)."""
+    def _negations(self, e: Any, pos: bool, tools: List[str], scope: Dict[str, Any], looser: str,
+                   pinned: frozenset = frozenset()) -> None:
+        """Flag the negative tests that make `e` true where it stands (`pos`: under an even number of `not`).
+        `pinned`: paths that a positive test in the same conjunction already holds to listed values
+        (`x matches "^INV-" and not x matches "^INV-TEST"`): a value of another type, or one nobody
+        listed, fails that test, so the negative test beside it cannot let it through."""
         if isinstance(e, A.BoolOp):
-            self._negations(e.left, pos, tools, scope, looser)
-            self._negations(e.right, pos, tools, scope, looser)
+            conjunction = (e.op == "and") == pos  # `a and b` as written, or `not (a or b)`
+            if conjunction:
+                members = self._conjuncts(e, e.op)
+                pinned = pinned | {p for m in members for p in self._pins(m, pos)}
+            self._negations(e.left, pos, tools, scope, looser, pinned)
+            self._negations(e.right, pos, tools, scope, looser, pinned)
         elif isinstance(e, A.Not):
-            self._negations(e.operand, not pos, tools, scope, looser)
+            self._negations(e.operand, not pos, tools, scope, looser, pinned)
         elif isinstance(e, A.Quantifier):
             inner = dict(scope)
             with_schema = [t for t in tools if t in self.schemas]
@@ -1414,6 +1422,8 @@ class _Linter:
         elif isinstance(e, A.Compare):
             negative = (pos and e.op in self._NEGATIVE) or (not pos and e.op in self._POSITIVE)
             if not negative:
+                return
+            if any(isinstance(side, A.Path) and (side.root, side.keys) in pinned for side in (e.left, e.right)):
                 return
             untyped = [side for side in (e.left, e.right) if not self._typed(side, tools, scope)
                        and not (e.op in ("in", "not in") and side is e.right)]
@@ -1438,6 +1448,41 @@ class _Linter:
                 fix = f"write the values that may pass as an allow-list (`{what} in [...]`){two}; no schema " \
                       f"describes `{root}`"
             self.warn("W115", f"`{shown}` {looser} {why}: no schema types `{what}`", e.span, help=fix)
+
+    @staticmethod
+    def _conjuncts(e: Any, op: str) -> List[Any]:
+        """The members of a chain of one boolean operator (`a and b and c`)."""
+        out, todo = [], [e]
+        while todo:
+            x = todo.pop()
+            if isinstance(x, A.BoolOp) and x.op == op:
+                todo += [x.right, x.left]
+            else:
+                out.append(x)
+        return out
+
+    def _pins(self, e: Any, pos: bool) -> List[Tuple[str, Tuple[Any, ...]]]:
+        """The paths a member of a conjunction holds to listed values: a positive `==`, `in` or `matches`
+        (as it stands, `not` counted) between a path and a literal or const."""
+        while isinstance(e, A.Not):
+            e, pos = e.operand, not pos
+        if not isinstance(e, A.Compare):
+            return []
+        if not ((pos and e.op in ("==", "in", "matches", "starts_with", "ends_with"))
+                or (not pos and e.op in self._NEGATIVE)):
+            return []
+        if e.op in ("in", "not in"):
+            sides = [(e.left, e.right)]
+        else:
+            sides = [(e.left, e.right), (e.right, e.left)]
+        return [(a.root, a.keys) for a, b in sides
+                if isinstance(a, A.Path) and self._listed(b)]
+
+    def _listed(self, e: Any) -> bool:
+        """A literal, a list of literals or a const: values the author wrote down."""
+        if isinstance(e, A.ListExpr):
+            return all(isinstance(x, A.Literal) for x in e.items)
+        return isinstance(e, A.Literal) or self.logic.const(e) is not NO
 
     def _typed_list(self, e: Any) -> bool:
         """A list literal or a const: its members are known values."""

@@ -65,6 +65,14 @@ def test_w115_where_the_truth_of_a_condition_is_looser(tmp_path):
                  'context.a missing or context.a present', '(any r in ["a", "b"]: r != "x")',
                  'lower(args.x) != lower(agent.id)'):
         assert lint(tmp_path, CAT + check.format(cond)) == [], cond
+    # a positive test in the same conjunction already holds the value to what was listed (the RE2 way to
+    # write a lookahead, E220's help): not flagged; beside another path, or in a disjunction, it is
+    for cond in ('context.a matches "^INV-" and not context.a matches "^INV-T"',
+                 'context.a in ["x", "y"] and context.a != "y"', 'not (context.a not in ["x"] or context.a == "y")'):
+        assert lint(tmp_path, CAT + check.format(cond)) == [], cond
+    for cond in ('context.b matches "^INV-" and not context.a matches "^INV-T"',
+                 'context.a matches "^INV-" or not context.a matches "^INV-T"'):
+        assert lint(tmp_path, CAT + check.format(cond)) == [("W115", 13)], cond
     # an advisory check is never combined into the outcome
     assert lint(tmp_path, CAT + 'advisory check c on t {\n  require context.a != "x" else deny\n}\n') == []
     # a check `on *` applies to unknown tools too: no schema types their arguments
