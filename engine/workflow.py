@@ -14,6 +14,7 @@ from .actions import ActionError, check_action, format_timestamp
 from .channels import Channel, Notification
 from .decision import RANK, Decision
 from .evaluator import Policy
+from .identity import IdentityError, canonical_id, id_key, role_keys, same_id
 from .patch import PatchError, apply_patch, canonical, json_value, make_patch, merge_patch, same, sha256_hex
 from .store import Identity, Store, Tx, VerifyResult, verify_events
 
@@ -162,20 +163,25 @@ def _new_id(prefix: str) -> str:
 def route_progress(routes: Sequence[dict], approvals: Sequence[dict], hash_: str, now: float
                    ) -> Tuple[bool, List[Dict[str, Any]]]:
     """Per route, the distinct approvers whose approval counts: bound to the current arguments, unexpired,
-    holding one of the route's roles. The draft is approved when every route reaches its quorum."""
+    holding one of the route's roles. The draft is approved when every route reaches its quorum.
+    Distinct means distinct canonical ids (spec §6, v1.1): `alice` and `Alice` are one approver."""
     valid = [a for a in approvals if a["args_hash"] == hash_ and a["expires_at"] > now]
     out, ok = [], True
     for r in routes:
-        roles = set(r["approvers"])
-        who = sorted({a["approver"] for a in valid if roles & set(a["roles"])})
-        out.append({"name": r["name"], "approvers": list(r["approvers"]), "quorum": r["quorum"], "approved_by": who})
+        roles = role_keys(r["approvers"])
+        who: Dict[str, str] = {}   # canonical id -> the id as first written, for display
+        for a in sorted(valid, key=lambda a: (a["at"], a["approver"])):
+            if roles & role_keys(a["roles"]):
+                who.setdefault(id_key(a["approver"]), a["approver"])
+        out.append({"name": r["name"], "approvers": list(r["approvers"]), "quorum": r["quorum"],
+                    "approved_by": sorted(who.values())})
         ok = ok and len(who) >= r["quorum"]
     return ok, out
 
 
 def _same_person(a: str, b: Optional[str]) -> bool:
-    # compared case-insensitively: `Bot-1` approving `bot-1`'s action is the same actor, fail closed
-    return b is not None and a.casefold() == b.casefold()
+    # canonical ids (NFKC + casefold): `ｂｏｔ` approving `bot`'s action is the same actor, fail closed
+    return same_id(a, b)
 
 
 # ---------------------------------------------------------------- the gate
@@ -230,6 +236,10 @@ class Gate:
         if isinstance(by, Identity):
             return by
         if isinstance(by, str) and by:
+            try:
+                canonical_id(by, "`by`")
+            except IdentityError as e:
+                raise InputError(e.message) from None
             ident = tx.get_identity(by)
             if ident is None:
                 raise PermissionDenied(f"unknown identity `{by}`: register it in the store first")
@@ -333,10 +343,15 @@ class Gate:
         agent = (action.get("agent") or {}).get("id")
         if agent is not None and (not isinstance(agent, str) or not agent):
             raise InputError("`agent.id` must be a non-empty string")
+        if agent is not None:
+            try:
+                canonical_id(agent, "`agent.id`")
+            except IdentityError as e:
+                raise InputError(e.message) from None
         if by is not None:
             if not isinstance(by, Identity):
                 raise InputError("`by` must be an Identity")
-            if agent is not None and agent != by.id:
+            if agent is not None and not same_id(agent, by.id):
                 raise PermissionDenied(f"`{by.id}` cannot propose an action as agent `{agent}`")
             if by.tenant != tenant:
                 raise PermissionDenied(f"`{by.id}` cannot propose an action for another tenant")
@@ -533,11 +548,12 @@ class Gate:
             ident = self._identity(tx, by)
             if r.grants_never:
                 raise PermissionDenied(f"route `{route}` forbids standing grants (`grants never`)")
-            if not set(r.approvers) & ident.roles:
+            route_roles = role_keys(r.approvers)
+            if not route_roles & role_keys(ident.roles):
                 raise PermissionDenied(f"`{ident.id}` holds none of the roles of route `{route}`")
             gid = _new_id("g_")
             rec = {"id": gid, "tenant": ident.tenant or "", "grantor": ident.id,
-                   "roles": sorted(ident.roles & set(r.approvers)), "route": route, "tool": tool,
+                   "roles": sorted(x for x in ident.roles if id_key(x) in route_roles), "route": route, "tool": tool,
                    "constraints": cons, "spend_path": spend_path,
                    "spend_cap": float(spend_cap) if spend_cap is not None else None,
                    "expires_at": exp, "created_at": t, "comment": comment}
@@ -614,11 +630,12 @@ class Gate:
             for g in grants:
                 if g["route"] != r["name"] or _same_person(g["grantor"], rec["proposer"]):
                     continue
-                if not set(g["roles"]) & set(r["approvers"]) or g["grantor"] in by_grantor:
+                # one grantor counts once however its id is spelled (spec §6, v1.1)
+                if not role_keys(g["roles"]) & role_keys(r["approvers"]) or id_key(g["grantor"]) in by_grantor:
                     continue
                 amount = self._grant_matches(g, rec["args"])
                 if amount is not None:
-                    by_grantor[g["grantor"]] = (g, amount)
+                    by_grantor[id_key(g["grantor"])] = (g, amount)
             if len(by_grantor) < r["quorum"]:
                 return False
             for grantor, (g, amount) in sorted(by_grantor.items())[:r["quorum"]]:
@@ -642,7 +659,7 @@ class Gate:
         if _same_person(ident.id, rec["proposer"]):
             raise PermissionDenied(f"`{ident.id}` proposed this action and cannot approve, edit or reject it")
         roles = {x for r in rec["routes"] for x in r["approvers"]}
-        if not roles & ident.roles:
+        if not role_keys(roles) & role_keys(ident.roles):
             raise PermissionDenied(f"`{ident.id}` holds none of the roles that approve this draft "
                                    f"({', '.join(sorted(roles)) or 'none'})")
 
