@@ -4,7 +4,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Iterable, Optional
 
-__all__ = ["IdentityError", "canonical_id", "id_key", "same_id", "role_keys"]
+__all__ = ["IdentityError", "canonical_id", "id_key", "same_id", "role_keys", "printable"]
 
 # Cc: C0/C1 controls and DEL; Cf: format characters (bidi overrides and isolates, zero-width space and
 # joiners, BOM, soft hyphen), which render as nothing and so let two ids that look alike differ;
@@ -39,9 +39,13 @@ def _problem(s: str) -> Optional[str]:
 
 
 def _shown(s: str) -> str:
-    # the refused id itself may hold the very characters that make it unsafe to print
+    """`s` with controls, format characters and other unprintables as `\\uXXXX`: the refused id itself may
+    hold the very characters that make it unsafe to print."""
     return "".join(ch if ch.isprintable() and unicodedata.category(ch) not in _REFUSED_CATEGORIES
                    else f"\\u{ord(ch):04x}" for ch in s)
+
+
+printable = _shown
 
 
 def canonical_id(s: Any, what: str = "id") -> str:

@@ -15,7 +15,7 @@ from .ledger import Ledger
 from .patch import canonical, sha256_hex
 
 __all__ = ["StoreError", "Identity", "Store", "Tx", "SQLiteStore", "SQLLedger", "GENESIS", "EVENT_KINDS",
-           "event_hash", "verify_events", "VerifyResult", "SCHEMA_VERSION"]
+           "event_hash", "verify_events", "verify_store", "VerifyResult", "SCHEMA_VERSION"]
 
 GENESIS = "0" * 64
 EVENT_KINDS = ("proposed", "decided", "notified", "approved", "edited", "rejected", "expired", "escalated",
@@ -83,8 +83,9 @@ class Tx(abc.ABC):
 
     # approvals
     @abc.abstractmethod
-    def add_approval(self, rec: dict) -> bool:
-        """False when this approver already approved these exact arguments."""
+    def add_approval(self, rec: dict, replace: bool = False) -> bool:
+        """False when this approver already approved these exact arguments (and the approval still counts);
+        `replace` overwrites that row even so (the workflow's answer to a row the audit log does not justify)."""
 
     @abc.abstractmethod
     def approvals(self, action_id: str) -> List[dict]: ...
@@ -102,6 +103,14 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def use_grant(self, grant_id: str, action_id: str, amount: float, at: float) -> None: ...
 
+    @abc.abstractmethod
+    def list_grants(self) -> List[dict]:
+        """Every grant, oldest first."""
+
+    @abc.abstractmethod
+    def grant_uses(self, grant_id: str) -> Dict[str, float]:
+        """Draft id -> amount spent, per use of the grant."""
+
     # identities
     @abc.abstractmethod
     def put_identity(self, ident: Identity) -> None: ...
@@ -116,6 +125,10 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     def ledger_has(self, action_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def ledger_owners(self) -> List[Optional[str]]:
+        """The distinct draft ids the budget ledger counts (None for rows of no draft)."""
 
     # audit
     @abc.abstractmethod
@@ -162,11 +175,14 @@ def event_hash(prev: str, seq: int, action_id: Optional[str], kind: str, actor: 
 
 @dataclass
 class VerifyResult:
+    """`ok` when the chain holds and (when checked) the state tables are what replaying it yields; `problems`
+    lists each way they are not."""
     ok: bool
     count: int
     head: str
     bad_seq: Optional[int] = None
     problem: str = ""
+    problems: List[str] = field(default_factory=list)
 
 
 def verify_events(rows: Sequence[dict], head: Optional[Tuple[int, str]] = None) -> VerifyResult:
@@ -410,7 +426,7 @@ class _SQLiteTx(Tx):
         return self._all("SELECT * FROM actions WHERE state = 'executing' AND lease_until <= ? ORDER BY seq", (now,))
 
     # approvals
-    def add_approval(self, rec: dict) -> bool:
+    def add_approval(self, rec: dict, replace: bool = False) -> bool:
         self._need_write()
         # a repeated approval of the same arguments is a no-op while the first still counts, a renewal after;
         # "the same approver" is the canonical id (spec §6, v1.1), so `Alice` repeats `alice`'s approval
@@ -426,7 +442,7 @@ class _SQLiteTx(Tx):
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (rec["action_id"], rec["approver"], values[0], rec["args_hash"]) + values[1:])
             return True
-        if row["expires_at"] > rec["at"]:
+        if row["expires_at"] > rec["at"] and not replace:
             return False
         self.c.execute("UPDATE approvals SET approver = ?, roles = ?, at = ?, expires_at = ?, grant_id = ?, "
                        "comment = ? WHERE action_id = ? AND approver = ? AND args_hash = ?",
@@ -458,6 +474,13 @@ class _SQLiteTx(Tx):
         self.c.execute("INSERT INTO grant_uses (grant_id, action_id, amount, at) VALUES (?, ?, ?, ?)",
                        (grant_id, action_id, amount, at))
         self.c.execute("UPDATE grants SET spent = spent + ? WHERE id = ?", (amount, grant_id))
+
+    def list_grants(self) -> List[dict]:
+        return self._all("SELECT * FROM grants ORDER BY created_at, id")
+
+    def grant_uses(self, grant_id: str) -> Dict[str, float]:
+        return {r[0]: r[1] for r in self.c.execute("SELECT action_id, amount FROM grant_uses WHERE grant_id = ?",
+                                                    (grant_id,)).fetchall()}
 
     # identities
     def _identity_rows(self, ident_id: str) -> List[dict]:
@@ -493,6 +516,9 @@ class _SQLiteTx(Tx):
 
     def ledger_has(self, action_id: str) -> bool:
         return self.c.execute("SELECT 1 FROM ledger WHERE action_id = ? LIMIT 1", (action_id,)).fetchone() is not None
+
+    def ledger_owners(self) -> List[Optional[str]]:
+        return [r[0] for r in self.c.execute("SELECT DISTINCT action_id FROM ledger ORDER BY action_id").fetchall()]
 
     # audit
     def head(self) -> Tuple[int, str]:
@@ -637,6 +663,17 @@ class SQLiteStore(Store):
         with self.snapshot() as tx:
             return tx.get_identity(ident_id)
 
-    def verify(self) -> VerifyResult:
+    def verify(self, state: bool = True) -> VerifyResult:
+        """The chain, then (with `state`) the state tables against a replay of it (engine.audit)."""
         with self.snapshot() as tx:
-            return verify_events(tx.events(), tx.head())
+            return verify_store(tx, state)
+
+
+def verify_store(tx: Tx, state: bool = True) -> VerifyResult:
+    """`verify_events` over the whole log, and with `state` every discrepancy between tables and log."""
+    res = verify_events(tx.events(), tx.head())
+    if state:
+        from .audit import replay_problems   # engine.audit builds on this module
+        res.problems = replay_problems(tx)
+        res.ok = res.ok and not res.problems
+    return res

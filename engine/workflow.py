@@ -14,12 +14,13 @@ from .actions import ActionError, check_action, format_timestamp
 from .channels import Channel, Notification
 from .decision import RANK, Decision
 from .evaluator import Policy
+from .audit import DraftLog, draft_log, grant_log, log as audit_log, required_routes
 from .identity import IdentityError, canonical_id, id_key, role_keys, same_id
 from .patch import PatchError, apply_patch, canonical, json_value, make_patch, merge_patch, same, sha256_hex
-from .store import Identity, Store, Tx, VerifyResult, verify_events
+from .store import Identity, Store, Tx, VerifyResult, verify_store
 
 __all__ = ["Gate", "Handle", "Pending", "Identity", "Executor", "ExecutionContext", "GateError", "InputError",
-           "PermissionDenied", "StateError", "NotFound", "STATES", "TERMINAL", "TRANSITIONS", "SYSTEM",
+           "PermissionDenied", "StateError", "NotFound", "TamperError", "STATES", "TERMINAL", "TRANSITIONS", "SYSTEM",
            "current_execution", "args_hash", "history", "route_progress"]
 
 SYSTEM = "signoff"   # the actor of events no human caused
@@ -66,6 +67,10 @@ class StateError(GateError):
 
 class NotFound(GateError):
     """No draft or grant with that id."""
+
+
+class TamperError(StateError):
+    """The draft's row disagrees with its records in the audit log (spec §6, v1.1): it does not run."""
 
 
 # ---------------------------------------------------------------- executors and handles
@@ -272,9 +277,22 @@ class Gate:
         with self.store.snapshot() as tx:
             return [self._handle(tx, r) for r in tx.list_actions(("drafted",), tenant)]
 
-    def verify(self) -> VerifyResult:
+    def verify(self, state: bool = True) -> VerifyResult:
+        """The audit log's chain and, with `state`, the state tables against a replay of it."""
         with self.store.snapshot() as tx:
-            return verify_events(tx.events(), tx.head())
+            return verify_store(tx, state)
+
+    @staticmethod
+    def _log(tx: Tx, rec: dict, need: Optional[str] = None) -> DraftLog:
+        """The draft as its records make it; TamperError when the row disagrees on what the action is, or
+        (with `need`) the records do not put it in that state. Discrepancies go to the `signoff.audit` log."""
+        dl = draft_log(tx, rec)
+        dl.report()
+        if dl.fatal or (need is not None and dl.state != need):
+            why = dl.problems[0] if dl.problems else \
+                f"draft `{rec['id']}`: it is {rec['state']} but its records make it {dl.state}"
+            raise TamperError(f"{why}; it will not run (see `signoff audit verify`)")
+        return dl
 
     @staticmethod
     def _check_id(action_id: Any) -> str:
@@ -284,7 +302,10 @@ class Gate:
 
     def _handle(self, tx: Tx, rec: dict, now: Optional[float] = None) -> Handle:
         now = self._now(None) if now is None else now
-        _, progress = route_progress(rec["routes"], tx.approvals(rec["id"]), rec["args_hash"], now)
+        dl = draft_log(tx, rec)
+        # only approvals the audit log justifies are shown as counting (spec §6, v1.1)
+        _, progress = route_progress(required_routes(rec, dl), [] if dl.fatal else dl.approvals, rec["args_hash"],
+                                     now)
         closing = rec["closing"] or {}
         d = rec["last_decision"]
         reasons = [r["message"] for r in d.get("reasons", []) if not r.get("advisory")]
@@ -621,7 +642,15 @@ class Gate:
         routes = rec["routes"]
         if any(r["grants_never"] for r in routes):
             return False
-        grants = tx.active_grants(rec["tenant"], rec["tool"], now)
+        grants = []
+        for g in tx.active_grants(rec["tenant"], rec["tool"], now):
+            gl = grant_log(tx, g, g["id"])
+            if not gl.ok:
+                for p in gl.problems:
+                    audit_log.warning("the store disagrees with the audit log: %s; the grant is ignored", p)
+                continue
+            # spending is what the log records, or more: a reset `spent` column never frees a cap
+            grants.append(dict(g, spent=max(g["spent"], gl.spent)))
         if not grants:
             return False
         chosen: Dict[str, Tuple[dict, float]] = {}
@@ -643,12 +672,13 @@ class Gate:
         at = _iso(now)
         for gid, (g, amount) in chosen.items():
             tx.use_grant(gid, rec["id"], amount, now)
+            expires = min(now + self.approval_ttl, g["expires_at"])
             tx.add_approval({"action_id": rec["id"], "approver": g["grantor"], "roles": g["roles"],
-                             "args_hash": rec["args_hash"], "at": now,
-                             "expires_at": min(now + self.approval_ttl, g["expires_at"]), "grant_id": gid,
+                             "args_hash": rec["args_hash"], "at": now, "expires_at": expires, "grant_id": gid,
                              "comment": None})
             tx.append_event(rec["id"], "approved", g["grantor"], at, self._digest(rec),
-                            {"grant": gid, "args_hash": rec["args_hash"], "spent": amount})
+                            {"grant": gid, "args_hash": rec["args_hash"], "spent": amount, "expires_at": _iso(expires),
+                             "state": "approved"})
         tx.update_action(rec["id"], state="approved", updated_at=now)
         return True
 
@@ -698,16 +728,27 @@ class Gate:
                 if edits is not None:
                     rec = self._edit(tx, rec, ident, edits, comment, t, notes)
                 if rec["state"] == "drafted":
-                    added = tx.add_approval({"action_id": rec["id"], "approver": ident.id,
-                                             "roles": sorted(ident.roles), "args_hash": rec["args_hash"], "at": t,
-                                             "expires_at": t + self.approval_ttl, "comment": comment})
+                    dl = self._log(tx, rec, "drafted")
+                    new = {"action_id": rec["id"], "approver": ident.id, "roles": sorted(ident.roles),
+                           "args_hash": rec["args_hash"], "at": t, "expires_at": t + self.approval_ttl,
+                           "comment": comment, "grant_id": None}
+                    # a row of hers the log does not justify (forged) must not block her real approval
+                    forged = any(same_id(a["approver"], ident.id) and a["args_hash"] == rec["args_hash"]
+                                 for a in tx.approvals(rec["id"])) and \
+                        not any(same_id(a["approver"], ident.id) and a["args_hash"] == rec["args_hash"]
+                                for a in dl.approvals)
+                    added = tx.add_approval(new, replace=forged)
                     if added:
+                        # what counts: the approvals the log justifies, this one in place of a lapsed one of hers
+                        counted = [a for a in dl.approvals if not (same_id(a["approver"], ident.id)
+                                                                   and a["args_hash"] == rec["args_hash"])]
+                        ok, _ = route_progress(required_routes(rec, dl), counted + [new], rec["args_hash"], t)
                         tx.append_event(rec["id"], "approved", ident.id, _iso(t), self._digest(rec),
                                         {"args_hash": rec["args_hash"], "comment": comment,
-                                         "roles": sorted(ident.roles), "expires_at": _iso(t + self.approval_ttl)})
-                    ok, _ = route_progress(rec["routes"], tx.approvals(rec["id"]), rec["args_hash"], t)
-                    if ok:
-                        tx.update_action(rec["id"], state="approved", updated_at=t)
+                                         "roles": sorted(ident.roles), "expires_at": _iso(t + self.approval_ttl),
+                                         "state": "approved" if ok else "drafted"})
+                        if ok:
+                            tx.update_action(rec["id"], state="approved", updated_at=t)
             rec = tx.get_action(rec["id"])
             h = self._handle(tx, rec, t)
         self._notify(notes)
@@ -861,9 +902,10 @@ class Gate:
         if rec["state"] != "approved":
             return None
         at = _iso(now)
-        approvals = tx.approvals(rec["id"])
-        if rec["required"] == "require_approval":
-            ok, _ = route_progress(rec["routes"], approvals, rec["args_hash"], now)
+        dl = self._log(tx, rec, "approved")
+        approvals = dl.approvals   # only what the audit log justifies counts (spec §6, v1.1)
+        if rec["required"] == "require_approval" or dl.routes:
+            ok, _ = route_progress(required_routes(rec, dl), approvals, rec["args_hash"], now)
             if not ok:
                 tx.update_action(rec["id"], state="drafted", updated_at=now)
                 tx.append_event(rec["id"], "expired", SYSTEM, at, self._digest(rec),
@@ -878,7 +920,7 @@ class Gate:
             state = _CLOSED_BY[d.outcome]
             fields.update(state=state, closing=self._closing(d))
         elif d.outcome == "require_approval":
-            routes = list(rec["routes"])
+            routes = required_routes(rec, dl)
             routes.extend(s for s in self._route_specs(d) if all(s["name"] != r["name"] for r in routes))
             ok, _ = route_progress(routes, approvals, rec["args_hash"], now)
             if not ok:
@@ -992,13 +1034,20 @@ class Gate:
         with self.store.snapshot() as tx:
             approved = [r["id"] for r in tx.list_actions(("approved",)) if self._runnable(r["tool"], False)]
         for aid in approved:
-            out.append(self.execute(aid, now=now))
+            try:
+                out.append(self.execute(aid, now=now))
+            except TamperError:
+                continue   # reported to the `signoff.audit` logger; the other drafts still run
         jobs = []
         with self.store.transaction() as tx:
             for rec in tx.stale_executions(t):
                 ex = self._executors.get(rec["tool"])
                 if ex is None:
                     continue   # not ours to judge: a process with this executor settles it
+                try:
+                    self._log(tx, rec, "executing")
+                except TamperError:
+                    continue   # an execution the log does not show is neither re-run nor settled
                 if ex.idempotent and self._runnable(rec["tool"], False):
                     jobs.append(self._reserve(tx, rec, t, None))
                 else:
