@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import json
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -1074,11 +1075,12 @@ async def _await(value: Any) -> Any:
 
 def history(tx: Tx, tenant: Optional[str] = None) -> Iterator[dict]:
     """Every proposal as a spec §2 historical action: as proposed, at the time the gate decided it, with the
-    human verdict (approved | edited | rejected | expired) and whether it executed."""
+    human verdict (approved | edited | rejected | expired) and whether it executed. Who did what comes from
+    the draft's audit records, one name per human act (finding 17)."""
     for rec in tx.list_actions(None, tenant):
         line = dict(rec["proposed"])
         line["timestamp"] = rec["stamp"]
-        human = _verdict(rec, tx.approvals(rec["id"]))
+        human = _verdict(rec, _acts(tx.events(rec["id"])))
         if human is not None:
             line["human"] = human
         line["executed"] = rec["state"] == "executed"
@@ -1088,23 +1090,48 @@ def history(tx: Tx, tenant: Optional[str] = None) -> Iterator[dict]:
         yield line
 
 
-def _verdict(rec: dict, approvals: List[dict]) -> Optional[dict]:
+def _acts(rows: List[dict]) -> List[dict]:
+    """The human acts among a draft's records: (kind, actor, at, payload), in log order."""
+    out = []
+    for r in rows:
+        if r["kind"] in ("approved", "edited", "rejected"):
+            try:
+                payload = json.loads(r["payload"])
+            except ValueError:
+                continue
+            out.append({"kind": r["kind"], "by": r["actor"], "at": r["at"],
+                        "payload": payload if isinstance(payload, dict) else {}})
+    return out
+
+
+def _distinct(names: Iterable[str]) -> List[str]:
+    seen: Dict[Optional[str], str] = {}
+    for n in names:
+        seen.setdefault(id_key(n), n)
+    return list(seen.values())
+
+
+def _verdict(rec: dict, acts: List[dict]) -> Optional[dict]:
+    """`by`/`at`: the act that gave the verdict (the rejection, the last edit, or the approval completing the
+    quorum); `edited_by`: every editor, in order; `approved_by`: every approver of the final arguments, in
+    order (grantors of standing grants included) — both lists of distinct canonical ids, as first written."""
     closing = rec["closing"] or {}
     if rec["required"] != "require_approval":
         return None
+    edits = [a for a in acts if a["kind"] == "edited"]
+    final = [a for a in acts if a["kind"] == "approved" and a["payload"].get("args_hash") == rec["args_hash"]]
+    out: Dict[str, Any] = {"edited_by": _distinct(a["by"] for a in edits),
+                           "approved_by": _distinct(a["by"] for a in final)}
     if rec["state"] == "rejected":
-        return {"verdict": "rejected", "by": closing.get("by"), "at": closing.get("at")}
+        return dict(out, verdict="rejected", by=closing.get("by"), at=closing.get("at"))
     if closing.get("timeout") is not None:
-        return {"verdict": "expired", "by": None, "at": _iso(rec["updated_at"])}
-    edited = bool(rec["patch"])
+        return dict(out, verdict="expired", by=None, at=_iso(rec["updated_at"]))
     if closing.get("by_edit"):
-        return {"verdict": "edited", "by": closing["by_edit"], "at": _iso(rec["updated_at"]),
-                "edited_args": rec["args"]}
-    final = [a for a in approvals if a["args_hash"] == rec["args_hash"]]
+        return dict(out, verdict="edited", by=closing["by_edit"], at=edits[-1]["at"] if edits else
+                    _iso(rec["updated_at"]), edited_args=rec["args"])
     if not final or rec["state"] == "drafted":
         return None
-    last = max(final, key=lambda a: (a["at"], a["approver"]))
-    out = {"verdict": "edited" if edited else "approved", "by": last["approver"], "at": _iso(last["at"])}
-    if edited:
-        out["edited_args"] = rec["args"]
-    return out
+    if rec["patch"] and edits:
+        # an edited verdict is the editor's: the approvers who let the edited arguments run are `approved_by`
+        return dict(out, verdict="edited", by=edits[-1]["by"], at=edits[-1]["at"], edited_args=rec["args"])
+    return dict(out, verdict="approved", by=final[-1]["by"], at=final[-1]["at"])
