@@ -449,7 +449,7 @@ def _signed_text(seq: int, hash_: str, time: str) -> bytes:
 def make_checkpoint(head: Tuple[int, str], key: Any, now: Optional[datetime] = None) -> dict:
     """The log's head (sequence number and hash) and the time, signed with an Ed25519 private key."""
     seq, hash_ = head
-    time = format_timestamp(now or datetime.now(timezone.utc))
+    time = format_timestamp((now or datetime.now(timezone.utc)).replace(microsecond=0))
     sig = key.sign(_signed_text(seq, hash_, time))
     return {"format": CHECKPOINT_FORMAT, "seq": seq, "hash": hash_, "time": time,
             "signature": base64.b64encode(sig).decode("ascii")}
