@@ -32,6 +32,10 @@ def _t(text: Any) -> Optional[float]:
         return None
 
 
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, (int, float)) else repr(v)
+
+
 def _close(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -113,6 +117,10 @@ def grant_log(tx: Tx, row: Optional[dict], grant_id: str) -> GrantLog:
             out.problems.append(f"grant `{grant_id}`: {bad}")
         elif out.granted is None:
             out.granted = _decoded(r)
+            if not isinstance(out.granted["payload"], dict):
+                out.problems.append(f"grant `{grant_id}`: record {r['seq']} is not a grant")
+                out.granted = None
+                return out
     if out.granted is None:
         out.problems.append(f"grant `{grant_id}` has no `granted` record in the audit log")
         return out
@@ -192,8 +200,18 @@ def _approval_matches(row: dict, ev: dict) -> bool:
 def draft_log(tx: Tx, rec: dict, approvals: Optional[List[dict]] = None) -> DraftLog:
     """Replay one draft's records (each checked with `check_record`; one that fails is ignored and reported)
     and compare the row with them. Runs inside the caller's transaction, so what it justifies is what counts."""
-    from .workflow import args_hash, route_progress
     out = DraftLog(rec["id"])
+    try:
+        return _replay(tx, rec, approvals, out)
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+        # records with the right hashes but shapes the workflow never writes: forged, so nothing counts
+        fresh = DraftLog(rec["id"], problems=out.problems)
+        fresh.problem("its records hold values the workflow never writes", fatal=True)
+        return fresh
+
+
+def _replay(tx: Tx, rec: dict, approvals: Optional[List[dict]], out: DraftLog) -> DraftLog:
+    from .workflow import args_hash, route_progress
     head = tx.head()
     evs = []
     for row in tx.events(rec["id"]):
@@ -246,6 +264,9 @@ def draft_log(tx: Tx, rec: dict, approvals: Optional[List[dict]] = None) -> Draf
                 out.problem(f"edit record {e['seq']} names other arguments than its patch makes", fatal=True)
         elif kind == "approved":
             gid = p.get("grant")
+            if gid is not None and not isinstance(gid, str):
+                out.problem(f"approval record {e['seq']} names no grant id: ignored")
+                continue
             if gid is not None:
                 g = grant_log(tx, tx.get_grant(gid), gid)
                 if g.granted is None or not g.ok:
@@ -324,29 +345,43 @@ def replay_problems(tx: Tx) -> List[str]:
     recs = tx.list_actions()
     known = {r["id"] for r in recs}
     for rec in recs:
-        dl = draft_log(tx, rec)
-        out.extend(dl.problems)
-        if dl.fatal:
-            continue
-        if dl.state != rec["state"]:
-            out.append(f"draft `{rec['id']}`: its state is {rec['state']} but its records make it {dl.state}")
-        closing = rec["closing"] or {}
-        rejected = [e for e in tx.events(rec["id"]) if e["kind"] == "rejected"]
-        if rec["state"] == "rejected" and rejected and id_key(closing.get("by")) != id_key(rejected[-1]["actor"]):
-            out.append(f"draft `{rec['id']}`: it was rejected by `{rejected[-1]['actor']}` (record "
-                       f"{rejected[-1]['seq']}), not by `{closing.get('by')}`")
-        if dl.attempts != rec["attempts"]:
-            out.append(f"draft `{rec['id']}`: it counts {rec['attempts']} execution attempts, its records "
-                       f"{dl.attempts}")
-        if dl.attempts and not same(dl.executed_args, rec["executed_args"]):
-            out.append(f"draft `{rec['id']}`: its executed arguments are not the ones its `executing` record holds")
-        if rec["required"] != "require_approval" and dl.routes:
-            out.append(f"draft `{rec['id']}`: its records require approval but the row does not")
-        for lr in dl.routes:
-            mine = next((r for r in rec["routes"] if r["name"] == lr["name"]), None)
-            if mine is None or mine["quorum"] < lr["quorum"] or role_keys(mine["approvers"]) != \
-                    role_keys(lr["approvers"]):
-                out.append(f"draft `{rec['id']}`: route `{lr['name']}` is not the one its decision records require")
+        try:
+            _draft_problems(tx, rec, out)
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+            out.append(f"draft `{rec['id']}`: its row or records hold values the workflow never writes")
+    _store_problems(tx, known, out)
+    return out
+
+
+def _draft_problems(tx: Tx, rec: dict, out: List[str]) -> None:
+    """Append how one draft's row differs from the replay of its records."""
+    dl = draft_log(tx, rec)
+    out.extend(dl.problems)
+    if dl.fatal:
+        return
+    if dl.state != rec["state"]:
+        out.append(f"draft `{rec['id']}`: its state is {rec['state']} but its records make it {dl.state}")
+    closing = rec["closing"] or {}
+    rejected = [e for e in tx.events(rec["id"]) if e["kind"] == "rejected"]
+    if rec["state"] == "rejected" and rejected and id_key(closing.get("by")) != id_key(rejected[-1]["actor"]):
+        out.append(f"draft `{rec['id']}`: it was rejected by `{rejected[-1]['actor']}` (record "
+                   f"{rejected[-1]['seq']}), not by `{closing.get('by')}`")
+    if dl.attempts != rec["attempts"]:
+        out.append(f"draft `{rec['id']}`: it counts {rec['attempts']} execution attempts, its records "
+                   f"{dl.attempts}")
+    if dl.attempts and not same(dl.executed_args, rec["executed_args"]):
+        out.append(f"draft `{rec['id']}`: its executed arguments are not the ones its `executing` record holds")
+    if rec["required"] != "require_approval" and dl.routes:
+        out.append(f"draft `{rec['id']}`: its records require approval but the row does not")
+    for lr in dl.routes:
+        mine = next((r for r in rec["routes"] if r["name"] == lr["name"]), None)
+        if mine is None or mine["quorum"] < lr["quorum"] or role_keys(mine["approvers"]) != \
+                role_keys(lr["approvers"]):
+            out.append(f"draft `{rec['id']}`: route `{lr['name']}` is not the one its decision records require")
+
+
+def _store_problems(tx: Tx, known: set, out: List[str]) -> None:
+    """Append the problems of the store as a whole: orphan records, grants, grant uses, ledger owners."""
     for row in tx.events():
         if row["action_id"] is not None and row["action_id"] not in known:
             out.append(f"record {row['seq']} belongs to draft `{row['action_id']}`, which the store does not hold")
@@ -356,8 +391,8 @@ def replay_problems(tx: Tx) -> List[str]:
         seen_grants.add(gid)
         gl = grant_log(tx, row, gid)
         out.extend(gl.problems)
-        if not math.isclose(gl.spent, row["spent"], abs_tol=1e-9):
-            out.append(f"grant `{gid}`: it has spent {row['spent']:g}, its records {gl.spent:g}")
+        if not isinstance(row["spent"], (int, float)) or not math.isclose(gl.spent, row["spent"], abs_tol=1e-9):
+            out.append(f"grant `{gid}`: it has spent {_num(row['spent'])}, its records {gl.spent:g}")
         uses = tx.grant_uses(gid)
         for aid in sorted(set(uses) ^ set(gl.uses)):
             out.append(f"grant `{gid}`: its use by draft `{aid}` is " +
@@ -374,7 +409,6 @@ def replay_problems(tx: Tx) -> List[str]:
     for aid in tx.ledger_owners():
         if aid not in executing:
             out.append(f"the budget ledger counts draft `{aid}`, which the audit log never executed")
-    return out
 
 
 # ---------------------------------------------------------------- signed checkpoints

@@ -356,3 +356,26 @@ def test_checkpoint_and_verify_refuse_bad_input(env, keys, tmp_path):
     raw(path).execute("UPDATE events SET actor = 'mallory' WHERE seq = 2")
     r = run("checkpoint", "--store", path, "--key", key)
     assert r.exit_code == 1 and "nothing was signed" in r.output
+
+
+@pytest.mark.parametrize("kind, payload", [
+    ("approved", [1]), ("approved", {"args_hash": 5, "roles": "cfo", "expires_at": 7}),
+    ("approved", {"grant": ["g"], "args_hash": None}), ("executing", {"attempt": "x", "args": None}),
+    ("edited", {"patch": "nope", "from_hash": None}), ("decided", {"decision": "allow", "state": 3}),
+    ("proposed", {"action": None}), ("granted", {"id": 1}), ("granted", "text"),
+])
+def test_forged_records_of_any_shape_never_crash_verify_or_run_anything(env, kind, payload):
+    gate, clock, rec, path = env
+    h = gate.propose(refund(300))
+    c = raw(path)
+    append_event(c, None if kind == "granted" else h.id, kind, "fiona", "2026-11-20T10:00:00Z", payload)
+    c.execute("UPDATE actions SET state = 'approved' WHERE id = ?", (h.id,))
+    r = run("verify", "--store", path)
+    assert r.exit_code == 1 and "Traceback" not in r.output and r.output.startswith("error: "), r.output
+    try:
+        gate.execute(h.id)
+    except StateError:
+        pass
+    gate.resume()
+    gate.propose(refund(300))
+    assert rec.calls == []
