@@ -379,3 +379,65 @@ def test_forged_records_of_any_shape_never_crash_verify_or_run_anything(env, kin
     gate.resume()
     gate.propose(refund(300))
     assert rec.calls == []
+
+
+# ---------------------------------------------------------------- any mix of forged rows
+
+from hypothesis import HealthCheck, given, settings, strategies as st   # noqa: E402
+
+PEOPLE_ROLES = [("fiona", "finance_manager"), ("carl", "cfo"), ("lea", "team_lead"), ("Fiona", "cfo")]
+FORGERIES = st.sampled_from(["approval", "approval_other_hash", "state_approved", "state_executing", "args",
+                             "grant", "proposed_allowed", "required_allow", "routes_empty"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(FORGERIES, st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=8))
+def test_no_mix_of_forged_rows_runs_an_action_nobody_approved(tmp_path_factory, forgeries):
+    clock = Clock()
+    path = str(tmp_path_factory.mktemp("forge") / "s.db")
+    reviewer = make_gate(path, clock, {})
+    drafts = [reviewer.propose(refund(a, confidence=0.5)) for a in (50, 300, 450)]
+    reviewer.store.close()
+    c = raw(path)
+    now = clock.now.timestamp()
+    for what, i, j in forgeries:
+        h = drafts[i % len(drafts)]
+        who, role = PEOPLE_ROLES[j]
+        if what == "approval":
+            c.execute("INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                      (h.id, who, json.dumps([role]), h.args_hash, now, now + 3600))
+        elif what == "approval_other_hash":
+            c.execute("INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, 'sha256:x', ?, ?, NULL, NULL)",
+                      (h.id, who, json.dumps([role]), now, now + 3600))
+        elif what == "state_approved":
+            c.execute("UPDATE actions SET state = 'approved' WHERE id = ?", (h.id,))
+        elif what == "state_executing":
+            c.execute("UPDATE actions SET state = 'executing', lease_until = 0, attempts = 1, executed_args = args"
+                      " WHERE id = ?", (h.id,))
+        elif what == "args":
+            c.execute("UPDATE actions SET args = '{\"amount\": 5, \"invoice_id\": \"INV-1\"}' WHERE id = ?", (h.id,))
+        elif what == "grant":
+            c.execute("INSERT OR IGNORE INTO grants VALUES (?, 'acme', ?, ?, ?, 'issue_refund', '{}', NULL, NULL, 0,"
+                      " ?, ?, NULL)", (f"g_{who}_{role}", who, json.dumps([role]),
+                                       "finance_review" if role != "team_lead" else "team_review", now + 86400, now))
+        elif what == "proposed_allowed":
+            c.execute("UPDATE actions SET proposed = json_set(proposed, '$.confidence', 0.99) WHERE id = ?", (h.id,))
+        elif what == "required_allow":
+            c.execute("UPDATE actions SET required = 'allow' WHERE id = ?", (h.id,))
+        elif what == "routes_empty":
+            c.execute("UPDATE actions SET routes = '[]' WHERE id = ?", (h.id,))
+    c.close()
+    calls = []
+    agent = make_gate(path, clock, {})
+    agent.register("issue_refund", lambda args, ctx: calls.append(args), idempotent=True)
+    clock.advance(minutes=20)      # past the lease of a forged `executing`
+    agent.resume()
+    for h in drafts:
+        try:
+            agent.execute(h.id)
+        except StateError:
+            pass
+    agent.propose(refund(300))      # a fresh draft that forged grants must not approve
+    agent.propose(refund(60, confidence=0.5))
+    assert calls == []
+    agent.store.close()
