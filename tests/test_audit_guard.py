@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from cli.approvals_cmd import approvals
 from cli.audit_cmd import audit
 from engine.store import GENESIS, event_hash
 from engine.workflow import StateError
@@ -81,6 +82,11 @@ def test_forged_approval_rows_never_make_an_executor_run(env):
     gate.resume()
     assert rec.calls == []
     assert gate.get(h.id).routes[0]["approved_by"] == []   # a forged approval is not shown as counting
+    show = CliRunner().invoke(approvals, ["show", h.id, "--store", path])
+    assert "approved  by fiona" in show.output and "(no record in the audit log: does not count)" in show.output
+    assert "finance_review (finance_manager, cfo; quorum 2): nobody yet" in show.output
+    listing = CliRunner().invoke(approvals, ["list", "--store", path, "--all"])
+    assert "finance_review 0/2" in listing.output
     r = run("verify", "--store", path)
     assert r.exit_code == 1, r.output
     assert "approval by `fiona` has no record in the audit log" in r.output
