@@ -1,14 +1,18 @@
-"""`signoff audit verify|export`: check the hash chain of the audit log; export the history as JSON Lines."""
+"""`signoff audit verify|export|keygen|checkpoint`: check the audit log and the state against it, export, sign heads."""
 from __future__ import annotations
 
+import json
 import sys
 from typing import Optional
 
 import click
 
+from engine.audit import (CheckpointError, generate_keypair, load_private_key, load_public_key, make_checkpoint,
+                          read_checkpoint, replay_problems, verify_checkpoint)
+from engine.store import verify_events
 from engine.workflow import history
 
-from .approvals_cmd import fail, open_store, store_option
+from .approvals_cmd import EXIT_REFUSED, EXIT_USAGE, fail, open_store, store_option
 from .output import echo, field, json_text
 
 
@@ -21,22 +25,97 @@ def audit() -> None:
 @store_option
 @click.option("--head", "expected_head", default=None, metavar="HASH",
               help="The head hash recorded elsewhere earlier: also catches a log cut short and re-headed.")
-def verify_cmd(store_path: str, expected_head: Optional[str]) -> None:
-    """Check every record's hash and link; exit 1 at the first record edited, deleted or reordered."""
+@click.option("--checkpoint", "checkpoint_path", default=None, metavar="FILE", type=click.Path(dir_okay=False),
+              help="A checkpoint from `audit checkpoint`: catches truncation, rewriting and re-hashing up to it.")
+@click.option("--public-key", "public_key_path", default=None, metavar="PUB", type=click.Path(dir_okay=False),
+              help="The Ed25519 public key (PEM) the checkpoint was signed with.")
+def verify_cmd(store_path: str, expected_head: Optional[str], checkpoint_path: Optional[str],
+               public_key_path: Optional[str]) -> None:
+    """Check every record's hash and link (exit 1 at the first record edited, deleted or reordered), then that
+    the drafts, approvals, grants and executions are what replaying the log yields (each discrepancy listed)."""
+    if (checkpoint_path is None) != (public_key_path is None):
+        fail("`--checkpoint` and `--public-key` go together")
+    cp = key = None
+    if checkpoint_path is not None:
+        try:
+            cp = read_checkpoint(checkpoint_path)
+            key = load_public_key(public_key_path)
+        except CheckpointError as e:
+            fail(str(e))
     store = open_store(store_path)
     with store.snapshot() as tx:
         rows = tx.events()
         head = tx.head()
-    from engine.store import verify_events
-    res = verify_events(rows, head)
+        res = verify_events(rows, head)
+        problems = replay_problems(tx) if res.ok else []
     if not res.ok:
         echo(f"error: audit log broken at record {field(res.bad_seq)}: {field(res.problem)}", err=True)
         echo(f"{res.count} records verified before it", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_REFUSED)
+    bad = False
+    if cp is not None:
+        why = verify_checkpoint(cp, key, rows)
+        if why is not None:
+            echo(f"error: checkpoint `{field(checkpoint_path)}`: {why}", err=True)
+            bad = True
     if expected_head is not None and expected_head not in {r["hash"] for r in rows}:
-        echo(f"error: head `{field(expected_head)}` is not in the log: records were removed or rewritten", err=True)
-        sys.exit(1)
+        echo(f"error: head `{field(expected_head)}` is not in the log: records were removed or rewritten",
+                   err=True)
+        bad = True
+    for p in problems:
+        echo(f"error: the state disagrees with the audit log: {field(p)}", err=True)
+    if problems:
+        echo(f"{len(problems)} discrepancies between the state tables and the log", err=True)
+    if bad or problems:
+        sys.exit(EXIT_REFUSED)
     echo(f"ok: {res.count} records, head {field(res.head)}")
+    if cp is not None:
+        echo(f"ok: the checkpoint of record {cp['seq']} signed at {field(cp['time'])} holds")
+
+
+@audit.command(name="keygen")
+@click.option("--out", "out", required=True, metavar="KEY", type=click.Path(dir_okay=False),
+              help="Where the private key goes (mode 0600); the public key is written to KEY.pub.")
+def keygen_cmd(out: str) -> None:
+    """Create an Ed25519 key pair for signing checkpoints. Keep the private key off the store's machine."""
+    try:
+        private, public = generate_keypair(out)
+    except CheckpointError as e:
+        fail(str(e))
+    echo(f"private key {field(private)} (mode 0600), public key {field(public)}")
+
+
+@audit.command(name="checkpoint")
+@store_option
+@click.option("--key", "key_path", required=True, metavar="KEYFILE", type=click.Path(dir_okay=False),
+              help="The Ed25519 private key (PEM, from `audit keygen`).")
+@click.option("--out", "out", default="-", metavar="FILE|-", help="Where to write the checkpoint (default stdout).")
+def checkpoint_cmd(store_path: str, key_path: str, out: str) -> None:
+    """Sign the log's head (record number, hash, time) after checking it, for `audit verify --checkpoint`."""
+    try:
+        key = load_private_key(key_path)
+    except CheckpointError as e:
+        fail(str(e))
+    store = open_store(store_path)
+    with store.snapshot() as tx:
+        rows = tx.events()
+        res = verify_events(rows, tx.head())
+        problems = replay_problems(tx) if res.ok else []
+    if not res.ok or problems:
+        # signing a log that does not verify would vouch for the tampering
+        why = f"audit log broken at record {res.bad_seq}: {res.problem}" if not res.ok else \
+            f"the state disagrees with the audit log ({len(problems)} discrepancies)"
+        fail(f"{why}; run `signoff audit verify`: nothing was signed", EXIT_REFUSED)
+    text = json.dumps(make_checkpoint((res.count, res.head), key), sort_keys=True) + "\n"
+    if out == "-":
+        echo(text, nl=False)
+        return
+    try:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        fail(f"cannot write `{field(out)}`: {(e.strerror or 'error').lower()}", EXIT_USAGE)
+    echo(f"checkpoint of record {res.count} written to {field(out)}", err=True)
 
 
 @audit.command(name="export")

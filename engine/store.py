@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
 
+from .identity import canonical_id, id_key
 from .ledger import Ledger
 from .patch import canonical, sha256_hex
 
 __all__ = ["StoreError", "Identity", "Store", "Tx", "SQLiteStore", "SQLLedger", "GENESIS", "EVENT_KINDS",
-           "event_hash", "verify_events", "VerifyResult", "SCHEMA_VERSION"]
+           "event_hash", "verify_events", "verify_store", "VerifyResult", "SCHEMA_VERSION"]
 
 GENESIS = "0" * 64
 EVENT_KINDS = ("proposed", "decided", "notified", "approved", "edited", "rejected", "expired", "escalated",
@@ -34,14 +35,21 @@ class Identity:
     tenant: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id.strip():
-            raise ValueError("an identity needs a non-empty string id")
+        # IdentityError is a ValueError: empty ids, surrounding whitespace and control characters are refused
+        canonical_id(self.id, "an identity id")
         roles = self.roles
         if isinstance(roles, str) or not all(isinstance(r, str) and r for r in roles):
             raise ValueError(f"roles of `{self.id}` must be a collection of non-empty strings")
+        for r in roles:
+            canonical_id(r, f"a role of `{self.id}`")
         object.__setattr__(self, "roles", frozenset(roles))
         if self.tenant is not None and (not isinstance(self.tenant, str) or not self.tenant):
             raise ValueError(f"tenant of `{self.id}` must be a non-empty string or None")
+
+    @property
+    def key(self) -> str:
+        """The canonical id: what every comparison of this identity uses (`id` stays as written, for display)."""
+        return canonical_id(self.id)
 
 
 # ---------------------------------------------------------------- the interface
@@ -75,8 +83,9 @@ class Tx(abc.ABC):
 
     # approvals
     @abc.abstractmethod
-    def add_approval(self, rec: dict) -> bool:
-        """False when this approver already approved these exact arguments."""
+    def add_approval(self, rec: dict, replace: bool = False) -> bool:
+        """False when this approver already approved these exact arguments (and the approval still counts);
+        `replace` overwrites that row even so (the workflow's answer to a row the audit log does not justify)."""
 
     @abc.abstractmethod
     def approvals(self, action_id: str) -> List[dict]: ...
@@ -94,6 +103,14 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def use_grant(self, grant_id: str, action_id: str, amount: float, at: float) -> None: ...
 
+    @abc.abstractmethod
+    def list_grants(self) -> List[dict]:
+        """Every grant, oldest first."""
+
+    @abc.abstractmethod
+    def grant_uses(self, grant_id: str) -> Dict[str, float]:
+        """Draft id -> amount spent, per use of the grant."""
+
     # identities
     @abc.abstractmethod
     def put_identity(self, ident: Identity) -> None: ...
@@ -109,6 +126,10 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def ledger_has(self, action_id: str) -> bool: ...
 
+    @abc.abstractmethod
+    def ledger_owners(self) -> List[Optional[str]]:
+        """The distinct draft ids the budget ledger counts (None for rows of no draft)."""
+
     # audit
     @abc.abstractmethod
     def append_event(self, action_id: Optional[str], kind: str, actor: str, at: str, policy: str,
@@ -116,6 +137,14 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     def events(self, action_id: Optional[str] = None) -> List[dict]: ...
+
+    @abc.abstractmethod
+    def event(self, seq: int) -> Optional[dict]:
+        """The raw record numbered `seq` (payload as stored text), or None."""
+
+    @abc.abstractmethod
+    def grant_events(self, grant_id: str) -> List[dict]:
+        """Raw `granted` records of this grant and `approved` records that used it, in log order."""
 
     @abc.abstractmethod
     def head(self) -> Tuple[int, str]: ...
@@ -146,11 +175,14 @@ def event_hash(prev: str, seq: int, action_id: Optional[str], kind: str, actor: 
 
 @dataclass
 class VerifyResult:
+    """`ok` when the chain holds and (when checked) the state tables are what replaying it yields; `problems`
+    lists each way they are not."""
     ok: bool
     count: int
     head: str
     bad_seq: Optional[int] = None
     problem: str = ""
+    problems: List[str] = field(default_factory=list)
 
 
 def verify_events(rows: Sequence[dict], head: Optional[Tuple[int, str]] = None) -> VerifyResult:
@@ -189,7 +221,7 @@ def verify_events(rows: Sequence[dict], head: Optional[Tuple[int, str]] = None) 
 
 # ---------------------------------------------------------------- SQLite
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each migration is a list of statements run in one transaction; append, never edit, once released.
 MIGRATIONS: Dict[int, List[str]] = {
@@ -286,7 +318,14 @@ MIGRATIONS: Dict[int, List[str]] = {
         """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
     ],
+    # the workflow checks a grant against its own records before it counts (spec §6, v1.1): find them by id
+    2: [
+        "CREATE INDEX events_grant ON events (json_extract(CASE WHEN json_valid(payload) THEN payload END,"
+        " CASE kind WHEN 'granted' THEN '$.id' ELSE '$.grant' END)) WHERE kind IN ('granted', 'approved')",
+    ],
 }
+_GRANT_EXPR = ("json_extract(CASE WHEN json_valid(payload) THEN payload END,"
+               " CASE kind WHEN 'granted' THEN '$.id' ELSE '$.grant' END)")
 
 _JSON_COLS = {"proposed", "args", "patch", "executed_args", "decision", "last_decision", "routes", "closing",
               "result", "roles", "constraints"}
@@ -387,17 +426,28 @@ class _SQLiteTx(Tx):
         return self._all("SELECT * FROM actions WHERE state = 'executing' AND lease_until <= ? ORDER BY seq", (now,))
 
     # approvals
-    def add_approval(self, rec: dict) -> bool:
+    def add_approval(self, rec: dict, replace: bool = False) -> bool:
         self._need_write()
-        # a repeated approval of the same arguments is a no-op while the first still counts, a renewal after
-        cur = self.c.execute(
-            "INSERT INTO approvals (action_id, approver, roles, args_hash, at, expires_at, grant_id, comment)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id, approver, args_hash) DO UPDATE SET"
-            " roles = excluded.roles, at = excluded.at, expires_at = excluded.expires_at,"
-            " grant_id = excluded.grant_id, comment = excluded.comment WHERE approvals.expires_at <= excluded.at",
-            (rec["action_id"], rec["approver"], canonical(sorted(rec["roles"])), rec["args_hash"], rec["at"],
-             rec["expires_at"], rec.get("grant_id"), rec.get("comment")))
-        return cur.rowcount == 1
+        # a repeated approval of the same arguments is a no-op while the first still counts, a renewal after;
+        # "the same approver" is the canonical id (spec §6, v1.1), so `Alice` repeats `alice`'s approval
+        key = id_key(rec["approver"])
+        row = next((r for r in self.c.execute(
+            "SELECT approver, expires_at FROM approvals WHERE action_id = ? AND args_hash = ?",
+            (rec["action_id"], rec["args_hash"])).fetchall() if id_key(r["approver"]) == key), None)
+        values = (canonical(sorted(rec["roles"])), rec["at"], rec["expires_at"], rec.get("grant_id"),
+                  rec.get("comment"))
+        if row is None:
+            self.c.execute(
+                "INSERT INTO approvals (action_id, approver, roles, args_hash, at, expires_at, grant_id, comment)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (rec["action_id"], rec["approver"], values[0], rec["args_hash"]) + values[1:])
+            return True
+        if row["expires_at"] > rec["at"] and not replace:
+            return False
+        self.c.execute("UPDATE approvals SET approver = ?, roles = ?, at = ?, expires_at = ?, grant_id = ?, "
+                       "comment = ? WHERE action_id = ? AND approver = ? AND args_hash = ?",
+                       (rec["approver"],) + values + (rec["action_id"], row["approver"], rec["args_hash"]))
+        return True
 
     def approvals(self, action_id: str) -> List[dict]:
         return self._all("SELECT * FROM approvals WHERE action_id = ? ORDER BY at, approver", (action_id,))
@@ -425,18 +475,40 @@ class _SQLiteTx(Tx):
                        (grant_id, action_id, amount, at))
         self.c.execute("UPDATE grants SET spent = spent + ? WHERE id = ?", (amount, grant_id))
 
+    def list_grants(self) -> List[dict]:
+        return self._all("SELECT * FROM grants ORDER BY created_at, id")
+
+    def grant_uses(self, grant_id: str) -> Dict[str, float]:
+        return {r[0]: r[1] for r in self.c.execute("SELECT action_id, amount FROM grant_uses WHERE grant_id = ?",
+                                                    (grant_id,)).fetchall()}
+
     # identities
+    def _identity_rows(self, ident_id: str) -> List[dict]:
+        # a scan, not an index lookup: the key is Python's NFKC + casefold, and the directory is small
+        key = id_key(ident_id)
+        return [r for r in self._all("SELECT * FROM identities ORDER BY id") if id_key(r["id"]) == key]
+
     def put_identity(self, ident: Identity) -> None:
         self._need_write()
-        self.c.execute("INSERT INTO identities (id, roles, tenant) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE "
-                       "SET roles = excluded.roles, tenant = excluded.tenant",
+        # one person, one row: registering `Alice` replaces `alice` (spec §6, v1.1)
+        for r in self._identity_rows(ident.id):
+            self.c.execute("DELETE FROM identities WHERE id = ?", (r["id"],))
+        self.c.execute("INSERT INTO identities (id, roles, tenant) VALUES (?, ?, ?)",
                        (ident.id, canonical(sorted(ident.roles)), ident.tenant or ""))
 
     def get_identity(self, ident_id: str) -> Optional[Identity]:
-        row = self._one("SELECT * FROM identities WHERE id = ?", (ident_id,))
-        if row is None:
+        """The identity whose canonical id is `ident_id`'s; StoreError when an older store holds two."""
+        rows = self._identity_rows(ident_id)
+        if not rows:
             return None
-        return Identity(row["id"], frozenset(row["roles"]), row["tenant"] or None)
+        if len(rows) > 1:
+            raise StoreError(f"the store registers {len(rows)} identities that are one person `{rows[0]['id']}`: "
+                             "register it again to merge them")
+        row = rows[0]
+        try:
+            return Identity(row["id"], frozenset(row["roles"]), row["tenant"] or None)
+        except ValueError as e:
+            raise StoreError(f"the store's identity `{row['id']!r}` is not valid: {e}") from None
 
     # budgets
     def ledger(self, action_id: Optional[str] = None) -> SQLLedger:
@@ -444,6 +516,9 @@ class _SQLiteTx(Tx):
 
     def ledger_has(self, action_id: str) -> bool:
         return self.c.execute("SELECT 1 FROM ledger WHERE action_id = ? LIMIT 1", (action_id,)).fetchone() is not None
+
+    def ledger_owners(self) -> List[Optional[str]]:
+        return [r[0] for r in self.c.execute("SELECT DISTINCT action_id FROM ledger ORDER BY action_id").fetchall()]
 
     # audit
     def head(self) -> Tuple[int, str]:
@@ -471,6 +546,15 @@ class _SQLiteTx(Tx):
             rows = self.c.execute("SELECT * FROM events ORDER BY rowid").fetchall()
         else:
             rows = self.c.execute("SELECT * FROM events WHERE action_id = ? ORDER BY seq", (action_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def event(self, seq: int) -> Optional[dict]:
+        row = self.c.execute("SELECT * FROM events WHERE seq = ?", (seq,)).fetchone()
+        return dict(row) if row is not None else None
+
+    def grant_events(self, grant_id: str) -> List[dict]:
+        rows = self.c.execute(f"SELECT * FROM events WHERE kind IN ('granted', 'approved') AND {_GRANT_EXPR} = ?"
+                              " ORDER BY seq", (grant_id,)).fetchall()
         return [dict(r) for r in rows]
 
 
@@ -579,6 +663,17 @@ class SQLiteStore(Store):
         with self.snapshot() as tx:
             return tx.get_identity(ident_id)
 
-    def verify(self) -> VerifyResult:
+    def verify(self, state: bool = True) -> VerifyResult:
+        """The chain, then (with `state`) the state tables against a replay of it (engine.audit)."""
         with self.snapshot() as tx:
-            return verify_events(tx.events(), tx.head())
+            return verify_store(tx, state)
+
+
+def verify_store(tx: Tx, state: bool = True) -> VerifyResult:
+    """`verify_events` over the whole log, and with `state` every discrepancy between tables and log."""
+    res = verify_events(tx.events(), tx.head())
+    if state:
+        from .audit import replay_problems   # engine.audit builds on this module
+        res.problems = replay_problems(tx)
+        res.ok = res.ok and not res.problems
+    return res

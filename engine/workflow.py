@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import json
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -14,11 +15,13 @@ from .actions import ActionError, check_action, format_timestamp
 from .channels import Channel, Notification
 from .decision import RANK, Decision
 from .evaluator import Policy
+from .audit import DraftLog, draft_log, grant_log, log as audit_log, required_routes
+from .identity import IdentityError, canonical_id, id_key, role_keys, same_id
 from .patch import PatchError, apply_patch, canonical, json_value, make_patch, merge_patch, same, sha256_hex
-from .store import Identity, Store, Tx, VerifyResult, verify_events
+from .store import Identity, Store, Tx, VerifyResult, verify_store
 
 __all__ = ["Gate", "Handle", "Pending", "Identity", "Executor", "ExecutionContext", "GateError", "InputError",
-           "PermissionDenied", "StateError", "NotFound", "STATES", "TERMINAL", "TRANSITIONS", "SYSTEM",
+           "PermissionDenied", "StateError", "NotFound", "TamperError", "STATES", "TERMINAL", "TRANSITIONS", "SYSTEM",
            "current_execution", "args_hash", "history", "route_progress"]
 
 SYSTEM = "signoff"   # the actor of events no human caused
@@ -65,6 +68,10 @@ class StateError(GateError):
 
 class NotFound(GateError):
     """No draft or grant with that id."""
+
+
+class TamperError(StateError):
+    """The draft's row disagrees with its records in the audit log (spec §6, v1.1): it does not run."""
 
 
 # ---------------------------------------------------------------- executors and handles
@@ -162,20 +169,25 @@ def _new_id(prefix: str) -> str:
 def route_progress(routes: Sequence[dict], approvals: Sequence[dict], hash_: str, now: float
                    ) -> Tuple[bool, List[Dict[str, Any]]]:
     """Per route, the distinct approvers whose approval counts: bound to the current arguments, unexpired,
-    holding one of the route's roles. The draft is approved when every route reaches its quorum."""
+    holding one of the route's roles. The draft is approved when every route reaches its quorum.
+    Distinct means distinct canonical ids (spec §6, v1.1): `alice` and `Alice` are one approver."""
     valid = [a for a in approvals if a["args_hash"] == hash_ and a["expires_at"] > now]
     out, ok = [], True
     for r in routes:
-        roles = set(r["approvers"])
-        who = sorted({a["approver"] for a in valid if roles & set(a["roles"])})
-        out.append({"name": r["name"], "approvers": list(r["approvers"]), "quorum": r["quorum"], "approved_by": who})
+        roles = role_keys(r["approvers"])
+        who: Dict[str, str] = {}   # canonical id -> the id as first written, for display
+        for a in sorted(valid, key=lambda a: (a["at"], a["approver"])):
+            if roles & role_keys(a["roles"]):
+                who.setdefault(id_key(a["approver"]), a["approver"])
+        out.append({"name": r["name"], "approvers": list(r["approvers"]), "quorum": r["quorum"],
+                    "approved_by": sorted(who.values())})
         ok = ok and len(who) >= r["quorum"]
     return ok, out
 
 
 def _same_person(a: str, b: Optional[str]) -> bool:
-    # compared case-insensitively: `Bot-1` approving `bot-1`'s action is the same actor, fail closed
-    return b is not None and a.casefold() == b.casefold()
+    # canonical ids (NFKC + casefold): `ｂｏｔ` approving `bot`'s action is the same actor, fail closed
+    return same_id(a, b)
 
 
 # ---------------------------------------------------------------- the gate
@@ -230,6 +242,10 @@ class Gate:
         if isinstance(by, Identity):
             return by
         if isinstance(by, str) and by:
+            try:
+                canonical_id(by, "`by`")
+            except IdentityError as e:
+                raise InputError(e.message) from None
             ident = tx.get_identity(by)
             if ident is None:
                 raise PermissionDenied(f"unknown identity `{by}`: register it in the store first")
@@ -262,9 +278,22 @@ class Gate:
         with self.store.snapshot() as tx:
             return [self._handle(tx, r) for r in tx.list_actions(("drafted",), tenant)]
 
-    def verify(self) -> VerifyResult:
+    def verify(self, state: bool = True) -> VerifyResult:
+        """The audit log's chain and, with `state`, the state tables against a replay of it."""
         with self.store.snapshot() as tx:
-            return verify_events(tx.events(), tx.head())
+            return verify_store(tx, state)
+
+    @staticmethod
+    def _log(tx: Tx, rec: dict, need: Optional[str] = None) -> DraftLog:
+        """The draft as its records make it; TamperError when the row disagrees on what the action is, or
+        (with `need`) the records do not put it in that state. Discrepancies go to the `signoff.audit` log."""
+        dl = draft_log(tx, rec)
+        dl.report()
+        if dl.fatal or (need is not None and dl.state != need):
+            why = dl.problems[0] if dl.problems else \
+                f"draft `{rec['id']}`: it is {rec['state']} but its records make it {dl.state}"
+            raise TamperError(f"{why}; it will not run (see `signoff audit verify`)")
+        return dl
 
     @staticmethod
     def _check_id(action_id: Any) -> str:
@@ -274,7 +303,10 @@ class Gate:
 
     def _handle(self, tx: Tx, rec: dict, now: Optional[float] = None) -> Handle:
         now = self._now(None) if now is None else now
-        _, progress = route_progress(rec["routes"], tx.approvals(rec["id"]), rec["args_hash"], now)
+        dl = draft_log(tx, rec)
+        # only approvals the audit log justifies are shown as counting (spec §6, v1.1)
+        _, progress = route_progress(required_routes(rec, dl), [] if dl.fatal else dl.approvals, rec["args_hash"],
+                                     now)
         closing = rec["closing"] or {}
         d = rec["last_decision"]
         reasons = [r["message"] for r in d.get("reasons", []) if not r.get("advisory")]
@@ -333,10 +365,15 @@ class Gate:
         agent = (action.get("agent") or {}).get("id")
         if agent is not None and (not isinstance(agent, str) or not agent):
             raise InputError("`agent.id` must be a non-empty string")
+        if agent is not None:
+            try:
+                canonical_id(agent, "`agent.id`")
+            except IdentityError as e:
+                raise InputError(e.message) from None
         if by is not None:
             if not isinstance(by, Identity):
                 raise InputError("`by` must be an Identity")
-            if agent is not None and agent != by.id:
+            if agent is not None and not same_id(agent, by.id):
                 raise PermissionDenied(f"`{by.id}` cannot propose an action as agent `{agent}`")
             if by.tenant != tenant:
                 raise PermissionDenied(f"`{by.id}` cannot propose an action for another tenant")
@@ -533,11 +570,12 @@ class Gate:
             ident = self._identity(tx, by)
             if r.grants_never:
                 raise PermissionDenied(f"route `{route}` forbids standing grants (`grants never`)")
-            if not set(r.approvers) & ident.roles:
+            route_roles = role_keys(r.approvers)
+            if not route_roles & role_keys(ident.roles):
                 raise PermissionDenied(f"`{ident.id}` holds none of the roles of route `{route}`")
             gid = _new_id("g_")
             rec = {"id": gid, "tenant": ident.tenant or "", "grantor": ident.id,
-                   "roles": sorted(ident.roles & set(r.approvers)), "route": route, "tool": tool,
+                   "roles": sorted(x for x in ident.roles if id_key(x) in route_roles), "route": route, "tool": tool,
                    "constraints": cons, "spend_path": spend_path,
                    "spend_cap": float(spend_cap) if spend_cap is not None else None,
                    "expires_at": exp, "created_at": t, "comment": comment}
@@ -605,7 +643,15 @@ class Gate:
         routes = rec["routes"]
         if any(r["grants_never"] for r in routes):
             return False
-        grants = tx.active_grants(rec["tenant"], rec["tool"], now)
+        grants = []
+        for g in tx.active_grants(rec["tenant"], rec["tool"], now):
+            gl = grant_log(tx, g, g["id"])
+            if not gl.ok:
+                for p in gl.problems:
+                    audit_log.warning("the store disagrees with the audit log: %s; the grant is ignored", p)
+                continue
+            # spending is what the log records, or more: a reset `spent` column never frees a cap
+            grants.append(dict(g, spent=max(g["spent"], gl.spent)))
         if not grants:
             return False
         chosen: Dict[str, Tuple[dict, float]] = {}
@@ -614,11 +660,12 @@ class Gate:
             for g in grants:
                 if g["route"] != r["name"] or _same_person(g["grantor"], rec["proposer"]):
                     continue
-                if not set(g["roles"]) & set(r["approvers"]) or g["grantor"] in by_grantor:
+                # one grantor counts once however its id is spelled (spec §6, v1.1)
+                if not role_keys(g["roles"]) & role_keys(r["approvers"]) or id_key(g["grantor"]) in by_grantor:
                     continue
                 amount = self._grant_matches(g, rec["args"])
                 if amount is not None:
-                    by_grantor[g["grantor"]] = (g, amount)
+                    by_grantor[id_key(g["grantor"])] = (g, amount)
             if len(by_grantor) < r["quorum"]:
                 return False
             for grantor, (g, amount) in sorted(by_grantor.items())[:r["quorum"]]:
@@ -626,12 +673,13 @@ class Gate:
         at = _iso(now)
         for gid, (g, amount) in chosen.items():
             tx.use_grant(gid, rec["id"], amount, now)
+            expires = min(now + self.approval_ttl, g["expires_at"])
             tx.add_approval({"action_id": rec["id"], "approver": g["grantor"], "roles": g["roles"],
-                             "args_hash": rec["args_hash"], "at": now,
-                             "expires_at": min(now + self.approval_ttl, g["expires_at"]), "grant_id": gid,
+                             "args_hash": rec["args_hash"], "at": now, "expires_at": expires, "grant_id": gid,
                              "comment": None})
             tx.append_event(rec["id"], "approved", g["grantor"], at, self._digest(rec),
-                            {"grant": gid, "args_hash": rec["args_hash"], "spent": amount})
+                            {"grant": gid, "args_hash": rec["args_hash"], "spent": amount, "expires_at": _iso(expires),
+                             "state": "approved"})
         tx.update_action(rec["id"], state="approved", updated_at=now)
         return True
 
@@ -642,7 +690,7 @@ class Gate:
         if _same_person(ident.id, rec["proposer"]):
             raise PermissionDenied(f"`{ident.id}` proposed this action and cannot approve, edit or reject it")
         roles = {x for r in rec["routes"] for x in r["approvers"]}
-        if not roles & ident.roles:
+        if not role_keys(roles) & role_keys(ident.roles):
             raise PermissionDenied(f"`{ident.id}` holds none of the roles that approve this draft "
                                    f"({', '.join(sorted(roles)) or 'none'})")
 
@@ -681,16 +729,27 @@ class Gate:
                 if edits is not None:
                     rec = self._edit(tx, rec, ident, edits, comment, t, notes)
                 if rec["state"] == "drafted":
-                    added = tx.add_approval({"action_id": rec["id"], "approver": ident.id,
-                                             "roles": sorted(ident.roles), "args_hash": rec["args_hash"], "at": t,
-                                             "expires_at": t + self.approval_ttl, "comment": comment})
+                    dl = self._log(tx, rec, "drafted")
+                    new = {"action_id": rec["id"], "approver": ident.id, "roles": sorted(ident.roles),
+                           "args_hash": rec["args_hash"], "at": t, "expires_at": t + self.approval_ttl,
+                           "comment": comment, "grant_id": None}
+                    # a row of hers the log does not justify (forged) must not block her real approval
+                    forged = any(same_id(a["approver"], ident.id) and a["args_hash"] == rec["args_hash"]
+                                 for a in tx.approvals(rec["id"])) and \
+                        not any(same_id(a["approver"], ident.id) and a["args_hash"] == rec["args_hash"]
+                                for a in dl.approvals)
+                    added = tx.add_approval(new, replace=forged)
                     if added:
+                        # what counts: the approvals the log justifies, this one in place of a lapsed one of hers
+                        counted = [a for a in dl.approvals if not (same_id(a["approver"], ident.id)
+                                                                   and a["args_hash"] == rec["args_hash"])]
+                        ok, _ = route_progress(required_routes(rec, dl), counted + [new], rec["args_hash"], t)
                         tx.append_event(rec["id"], "approved", ident.id, _iso(t), self._digest(rec),
                                         {"args_hash": rec["args_hash"], "comment": comment,
-                                         "roles": sorted(ident.roles), "expires_at": _iso(t + self.approval_ttl)})
-                    ok, _ = route_progress(rec["routes"], tx.approvals(rec["id"]), rec["args_hash"], t)
-                    if ok:
-                        tx.update_action(rec["id"], state="approved", updated_at=t)
+                                         "roles": sorted(ident.roles), "expires_at": _iso(t + self.approval_ttl),
+                                         "state": "approved" if ok else "drafted"})
+                        if ok:
+                            tx.update_action(rec["id"], state="approved", updated_at=t)
             rec = tx.get_action(rec["id"])
             h = self._handle(tx, rec, t)
         self._notify(notes)
@@ -844,9 +903,10 @@ class Gate:
         if rec["state"] != "approved":
             return None
         at = _iso(now)
-        approvals = tx.approvals(rec["id"])
-        if rec["required"] == "require_approval":
-            ok, _ = route_progress(rec["routes"], approvals, rec["args_hash"], now)
+        dl = self._log(tx, rec, "approved")
+        approvals = dl.approvals   # only what the audit log justifies counts (spec §6, v1.1)
+        if rec["required"] == "require_approval" or dl.routes:
+            ok, _ = route_progress(required_routes(rec, dl), approvals, rec["args_hash"], now)
             if not ok:
                 tx.update_action(rec["id"], state="drafted", updated_at=now)
                 tx.append_event(rec["id"], "expired", SYSTEM, at, self._digest(rec),
@@ -861,7 +921,7 @@ class Gate:
             state = _CLOSED_BY[d.outcome]
             fields.update(state=state, closing=self._closing(d))
         elif d.outcome == "require_approval":
-            routes = list(rec["routes"])
+            routes = required_routes(rec, dl)
             routes.extend(s for s in self._route_specs(d) if all(s["name"] != r["name"] for r in routes))
             ok, _ = route_progress(routes, approvals, rec["args_hash"], now)
             if not ok:
@@ -975,13 +1035,20 @@ class Gate:
         with self.store.snapshot() as tx:
             approved = [r["id"] for r in tx.list_actions(("approved",)) if self._runnable(r["tool"], False)]
         for aid in approved:
-            out.append(self.execute(aid, now=now))
+            try:
+                out.append(self.execute(aid, now=now))
+            except TamperError:
+                continue   # reported to the `signoff.audit` logger; the other drafts still run
         jobs = []
         with self.store.transaction() as tx:
             for rec in tx.stale_executions(t):
                 ex = self._executors.get(rec["tool"])
                 if ex is None:
                     continue   # not ours to judge: a process with this executor settles it
+                try:
+                    self._log(tx, rec, "executing")
+                except TamperError:
+                    continue   # an execution the log does not show is neither re-run nor settled
                 if ex.idempotent and self._runnable(rec["tool"], False):
                     jobs.append(self._reserve(tx, rec, t, None))
                 else:
@@ -1008,11 +1075,12 @@ async def _await(value: Any) -> Any:
 
 def history(tx: Tx, tenant: Optional[str] = None) -> Iterator[dict]:
     """Every proposal as a spec §2 historical action: as proposed, at the time the gate decided it, with the
-    human verdict (approved | edited | rejected | expired) and whether it executed."""
+    human verdict (approved | edited | rejected | expired) and whether it executed. Who did what comes from
+    the draft's audit records, one name per human act (finding 17)."""
     for rec in tx.list_actions(None, tenant):
         line = dict(rec["proposed"])
         line["timestamp"] = rec["stamp"]
-        human = _verdict(rec, tx.approvals(rec["id"]))
+        human = _verdict(rec, _acts(tx.events(rec["id"])))
         if human is not None:
             line["human"] = human
         line["executed"] = rec["state"] == "executed"
@@ -1022,23 +1090,48 @@ def history(tx: Tx, tenant: Optional[str] = None) -> Iterator[dict]:
         yield line
 
 
-def _verdict(rec: dict, approvals: List[dict]) -> Optional[dict]:
+def _acts(rows: List[dict]) -> List[dict]:
+    """The human acts among a draft's records: (kind, actor, at, payload), in log order."""
+    out = []
+    for r in rows:
+        if r["kind"] in ("approved", "edited", "rejected"):
+            try:
+                payload = json.loads(r["payload"])
+            except ValueError:
+                continue
+            out.append({"kind": r["kind"], "by": r["actor"], "at": r["at"],
+                        "payload": payload if isinstance(payload, dict) else {}})
+    return out
+
+
+def _distinct(names: Iterable[str]) -> List[str]:
+    seen: Dict[Optional[str], str] = {}
+    for n in names:
+        seen.setdefault(id_key(n), n)
+    return list(seen.values())
+
+
+def _verdict(rec: dict, acts: List[dict]) -> Optional[dict]:
+    """`by`/`at`: the act that gave the verdict (the rejection, the last edit, or the approval completing the
+    quorum); `edited_by`: every editor, in order; `approved_by`: every approver of the final arguments, in
+    order (grantors of standing grants included) — both lists of distinct canonical ids, as first written."""
     closing = rec["closing"] or {}
     if rec["required"] != "require_approval":
         return None
+    edits = [a for a in acts if a["kind"] == "edited"]
+    final = [a for a in acts if a["kind"] == "approved" and a["payload"].get("args_hash") == rec["args_hash"]]
+    out: Dict[str, Any] = {"edited_by": _distinct(a["by"] for a in edits),
+                           "approved_by": _distinct(a["by"] for a in final)}
     if rec["state"] == "rejected":
-        return {"verdict": "rejected", "by": closing.get("by"), "at": closing.get("at")}
+        return dict(out, verdict="rejected", by=closing.get("by"), at=closing.get("at"))
     if closing.get("timeout") is not None:
-        return {"verdict": "expired", "by": None, "at": _iso(rec["updated_at"])}
-    edited = bool(rec["patch"])
+        return dict(out, verdict="expired", by=None, at=_iso(rec["updated_at"]))
     if closing.get("by_edit"):
-        return {"verdict": "edited", "by": closing["by_edit"], "at": _iso(rec["updated_at"]),
-                "edited_args": rec["args"]}
-    final = [a for a in approvals if a["args_hash"] == rec["args_hash"]]
+        return dict(out, verdict="edited", by=closing["by_edit"], at=edits[-1]["at"] if edits else
+                    _iso(rec["updated_at"]), edited_args=rec["args"])
     if not final or rec["state"] == "drafted":
         return None
-    last = max(final, key=lambda a: (a["at"], a["approver"]))
-    out = {"verdict": "edited" if edited else "approved", "by": last["approver"], "at": _iso(last["at"])}
-    if edited:
-        out["edited_args"] = rec["args"]
-    return out
+    if rec["patch"] and edits:
+        # an edited verdict is the editor's: the approvers who let the edited arguments run are `approved_by`
+        return dict(out, verdict="edited", by=edits[-1]["by"], at=edits[-1]["at"], edited_args=rec["args"])
+    return dict(out, verdict="approved", by=final[-1]["by"], at=final[-1]["at"])

@@ -126,9 +126,38 @@ def test_audit_verify_and_export(inbox):
     assert run(audit, "verify", "--store", path, "--head", "f" * 64).exit_code == 1
     lines = [json.loads(x) for x in run(audit, "export", "--store", path).output.splitlines()]
     assert [x["signoff"]["draft"] for x in lines] == [first.id, second.id, lines[2]["signoff"]["draft"]]
-    assert lines[1]["human"] == {"verdict": "rejected", "by": "carl", "at": "2026-11-20T10:10:00Z"}
+    assert lines[1]["human"] == {"verdict": "rejected", "by": "carl", "at": "2026-11-20T10:10:00Z",
+                                 "edited_by": [], "approved_by": []}
     assert lines[2]["executed"] is False and "human" not in lines[2]
     gate.store._conn.execute("DROP TRIGGER events_no_update")
     gate.store._conn.execute("UPDATE events SET actor = 'mallory' WHERE seq = 4")
     r = run(audit, "verify", "--store", path)
     assert r.exit_code == 1 and "audit log broken at record 4" in r.output
+
+
+def test_export_names_the_editor_of_an_edited_verdict_and_every_approver(tmp_path):
+    """Finding 17: `human.by` of an edited verdict is the editor, not the last approver; each act is kept."""
+    clock = Clock()
+    path = store_path(tmp_path)
+    gate = make_gate(path, clock, {})
+    h = gate.propose(refund(300))                       # finance_review, quorum 2
+    gate.approve(h.id, by="fiona", edits={"amount": 250})
+    clock.advance(minutes=3)
+    gate.approve(h.id, by="carl")
+    h2 = gate.propose(refund(400))
+    gate.approve(h2.id, by="fiona")
+    clock.advance(minutes=1)
+    gate.approve(h2.id, by="carl")
+    h3 = gate.propose(refund(80, confidence=0.5))
+    gate.edit(h3.id, by="lea", edits={"amount": 600})   # the edit breaks a check: the verdict is lea's
+    r = run(audit, "export", "--store", path)
+    assert r.exit_code == 0, r.output
+    lines = {x["signoff"]["draft"]: x for x in map(json.loads, r.output.splitlines())}
+    assert lines[h.id]["human"] == {"verdict": "edited", "by": "fiona", "at": "2026-11-20T10:00:00Z",
+                                    "edited_by": ["fiona"], "approved_by": ["fiona", "carl"],
+                                    "edited_args": {"amount": 250, "invoice_id": "INV-1"}}
+    assert lines[h2.id]["human"] == {"verdict": "approved", "by": "carl", "at": "2026-11-20T10:04:00Z",
+                                     "edited_by": [], "approved_by": ["fiona", "carl"]}
+    assert lines[h3.id]["human"]["verdict"] == "edited" and lines[h3.id]["human"]["by"] == "lea"
+    assert lines[h3.id]["human"]["edited_by"] == ["lea"] and lines[h3.id]["human"]["approved_by"] == []
+    gate.store.close()

@@ -8,8 +8,10 @@ from datetime import timedelta
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from engine.identity import id_key, same_id
+from engine.store import Identity
 from engine.workflow import STATES, TERMINAL, TRANSITIONS, GateError, args_hash
-from workflow_helpers import BY, PEOPLE, Clock, make_gate, refund, store_path
+from workflow_helpers import PEOPLE, Clock, make_gate, refund, store_path
 
 
 def reachable(src):
@@ -28,6 +30,10 @@ EDITS = [None, {"amount": 40}, {"amount": 300}, {"amount": 800}, {"amount": 13},
 
 # eligible approvers drawn more often than the rest, so quorums are actually reached
 APPROVERS = ["lea", "lea", "fiona", "fiona", "carl", "carl", "sam"] + [p.id for p in PEOPLE]
+# the same people spelled otherwise (spec §6, v1.1): one canonical id each, never an extra approver
+ALIASES = ["LEA", "Ｆｉｏｎａ", "CARL", "ｃａｒｌ", "BOT", "ｂｏｔ", "Fiona"]
+AGENTS = ["bot", "bot", "BOT", "ｂｏｔ"]
+BY_KEY = {id_key(p.id): p for p in PEOPLE}
 
 
 class Workflow(RuleBasedStateMachine):
@@ -64,11 +70,12 @@ class Workflow(RuleBasedStateMachine):
 
     @rule(amount=st.sampled_from([10, 13, 50, 80, 300, 450, 900]), confidence=st.sampled_from([0.5, 0.95]),
           invoice=st.sampled_from([True, True, True, False]), tenant=st.sampled_from(["acme", "acme", "globex"]),
-          key=st.sampled_from([None, None, "k1", "k2"]))
-    def propose(self, amount, confidence, invoice, tenant, key):
+          key=st.sampled_from([None, None, "k1", "k2"]), agent=st.sampled_from(AGENTS))
+    def propose(self, amount, confidence, invoice, tenant, key, agent):
         extra = {"id": key} if key else {}
         try:
-            h = self.gate.propose(refund(amount, confidence, "INV-1" if invoice else None, tenant=tenant, **extra))
+            h = self.gate.propose(refund(amount, confidence, "INV-1" if invoice else None, tenant=tenant,
+                                         agent=agent, **extra))
         except GateError:
             return
         if h.id not in self.ids:
@@ -79,6 +86,17 @@ class Workflow(RuleBasedStateMachine):
     def approve(self, i, who, edits):
         try:
             self.gate.approve(self._draft(i), by=who, edits=edits)
+        except GateError:
+            pass
+
+    @precondition(lambda self: self.ids)
+    @rule(i=st.integers(0, 50), alias=st.sampled_from(ALIASES), lookup=st.booleans())
+    def approve_as_alias(self, i, alias, lookup):
+        # by the directory (a canonical lookup) or by an Identity the caller vouches for, spelled otherwise
+        person = BY_KEY[id_key(alias)]
+        by = alias if lookup else Identity(alias, person.roles, person.tenant)
+        try:
+            self.gate.approve(self._draft(i), by=by)
         except GateError:
             pass
 
@@ -170,10 +188,11 @@ class Workflow(RuleBasedStateMachine):
                 continue
             valid = [a for a in approvals[r["id"]] if a["args_hash"] == r["args_hash"]]
             for a in valid:
-                assert a["approver"] != r["proposer"]
-                assert (BY[a["approver"]].tenant or "") == r["tenant"]
+                assert not same_id(a["approver"], r["proposer"]), (a["approver"], r["proposer"])
+                assert (BY_KEY[id_key(a["approver"])].tenant or "") == r["tenant"]
             for route in r["routes"]:
-                who = {a["approver"] for a in valid if set(a["roles"]) & set(route["approvers"])}
+                # distinct people, not distinct spellings
+                who = {id_key(a["approver"]) for a in valid if set(a["roles"]) & set(route["approvers"])}
                 assert len(who) >= route["quorum"], (route, who)
                 if route["grants_never"]:
                     assert not any(a["grant_id"] for a in valid if set(a["roles"]) & set(route["approvers"]))
@@ -191,8 +210,9 @@ class Workflow(RuleBasedStateMachine):
                 assert sum(a for u, a in rows if t - 86400 < u <= t) <= 1000
 
     @invariant()
-    def the_audit_log_verifies(self):
-        assert self.gate.verify().ok
+    def the_audit_log_verifies_and_the_state_is_its_replay(self):
+        res = self.gate.verify()
+        assert res.ok and not res.problems, (res.problem, res.problems)
 
 
 Workflow.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
