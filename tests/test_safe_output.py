@@ -8,6 +8,7 @@ workflow command such as `::error file=README.md::PWNED`).
 """
 import ast
 import json
+import sqlite3
 import sys
 import unicodedata
 from pathlib import Path
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from engine import Policy
 from engine.store import SQLiteStore
-from engine.workflow import Gate, Identity
+from engine.workflow import Gate, InputError, Identity
 from policy_lang.checker import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,13 +214,16 @@ def store(tmp_path, world):
     gate = Gate(pol, SQLiteStore(path), identities=people)
     a = hostile_action(tenant="acme")
     a.pop("human")
+    a["agent"]["id"] = "bot"  # an id with controls is refused at propose (spec §6, v1.1): the rest stays hostile
     first = gate.propose(a)                                           # hostile tool and agent id: a draft
     b = hostile_action("issue_refund", tenant="acme" + HOSTILE, n=2)
     b.pop("human")
     b["args"] = {"a": 1, "n": "x"}
+    b["agent"]["id"] = "bot"
     second = gate.propose(b)                                          # hostile tenant
     c = hostile_action("t" + HOSTILE, tenant="acme", n=3)
     c.pop("human")
+    c["agent"]["id"] = "bot"
     third = gate.propose(c)
     gate.store.close()
     return {"path": path, "ids": [first.id, second.id, third.id], "policy": world["policy"]}
@@ -241,17 +245,24 @@ def test_approvals_list_does_not_pass_escape_sequences_from_a_tool_name(tmp_path
 
 
 def test_approvals_show_does_not_emit_an_osc_title_from_the_agent_id(tmp_path):
-    """Finding 6, as reported: `approvals show` piped still emitted the agent id's OSC sequence."""
+    """Finding 6, as reported: `approvals show` piped still emitted the agent id's OSC sequence. Such an id is
+    refused at propose now (spec §6, v1.1), its error shown escaped; a store row that holds one anyway (an
+    older store, a hand-written row) is shown escaped too."""
     pol_path = tmp_path / "p.policy"
     pol_path.write_text('policy "p"\nroute r { approvers "lead" }\nunknown tools require approval via r\n',
                         encoding="utf-8")
     gate = Gate(Policy(load(str(pol_path), pol_path.read_text())), SQLiteStore(str(tmp_path / "s.db")))
-    h = gate.propose({"tool": "refund", "agent": {"id": "bot\x1b]0;title\x07"}, "tenant": {"id": "acme"}})
+    with pytest.raises(InputError) as refused:
+        gate.propose({"tool": "refund", "agent": {"id": "bot\x1b]0;title\x07"}, "tenant": {"id": "acme"}})
+    assert "\x1b" not in str(refused.value) and "bot\\x1b]0;title\\x07" in str(refused.value)
+    h = gate.propose({"tool": "refund", "agent": {"id": "bot"}, "tenant": {"id": "acme"}})
     gate.store.close()
+    c = sqlite3.connect(str(tmp_path / "s.db"), isolation_level=None)
+    c.execute("UPDATE actions SET proposer = ? WHERE id = ?", ("bot\x1b]0;title\x07", h.id))
+    c.close()
     r = run("approvals", "show", h.id, "--store", tmp_path / "s.db")   # CliRunner's output is a pipe
-    assert r.exit_code == 0, r.output
     assert "\x1b" not in r.output and "\x07" not in r.output
-    assert "proposer  bot\\x1b]0;title\\x07" in r.output
+    assert "bot\\x1b]0;title\\x07" in r.output, r.output
 
 
 def test_every_approvals_and_audit_command_escapes(store):
