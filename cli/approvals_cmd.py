@@ -10,6 +10,7 @@ from typing import Any, List, Optional, Tuple
 
 import click
 
+from engine import jsonout
 from engine.actions import parse_timestamp
 from engine.store import SQLiteStore, StoreError
 from engine.workflow import Gate, GateError, InputError, route_progress
@@ -142,10 +143,10 @@ def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, n
         progress = {r["id"]: route_progress(r["routes"], tx.approvals(r["id"]), r["args_hash"], now)[1]
                     for r in recs}
     if fmt == "json":
-        click.echo(json.dumps([{"id": r["id"], "state": r["state"], "created": _iso(r["created_at"]),
+        click.echo(jsonout.dumps([{"id": r["id"], "state": r["state"], "created": _iso(r["created_at"]),
                                 "tenant": r["tenant"] or None, "tool": r["tool"], "args": r["args"],
                                 "routes": progress[r["id"]], "deadline": _iso(r["deadline"]),
-                                "reasons": _reasons(r)} for r in recs], indent=2, ensure_ascii=False))
+                                "reasons": _reasons(r)} for r in recs], indent=2))
         return
     if not recs:
         click.echo("no drafts waiting" if not show_all else "no proposals")
@@ -182,7 +183,7 @@ def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> 
     _, progress = route_progress(rec["routes"], approvals_, rec["args_hash"], now)
     proposed_args = rec["proposed"].get("args") or {}
     if fmt == "json":
-        click.echo(json.dumps({
+        click.echo(jsonout.dumps({
             "id": rec["id"], "state": rec["state"], "tool": rec["tool"], "tenant": rec["tenant"] or None,
             "proposer": rec["proposer"], "created": _iso(rec["created_at"]), "deadline": _iso(rec["deadline"]),
             "args_hash": rec["args_hash"], "proposed_args": proposed_args, "patch": rec["patch"],
@@ -191,7 +192,7 @@ def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> 
             "approvals": [{"by": a["approver"], "at": _iso(a["at"]), "args_hash": a["args_hash"],
                            "grant": a["grant_id"], "comment": a["comment"]} for a in approvals_],
             "events": [{"seq": e["seq"], "kind": e["kind"], "actor": e["actor"], "at": e["at"]} for e in events],
-        }, indent=2, ensure_ascii=False))
+        }, indent=2))
         return
     lines = [f"draft     {rec['id']}",
              f"state     {rec['state']}",

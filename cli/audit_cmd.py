@@ -1,12 +1,12 @@
 """`signoff audit verify|export`: check the hash chain of the audit log; export the history as JSON Lines."""
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional
 
 import click
 
+from engine import jsonout
 from engine.workflow import history
 
 from .approvals_cmd import fail, open_store, store_option
@@ -47,7 +47,7 @@ def export_cmd(store_path: str, output: str, tenant: Optional[str]) -> None:
     """Every proposal as one JSON line (spec §2 history with `human` verdicts and `executed`), oldest first."""
     store = open_store(store_path)
     with store.snapshot() as tx:
-        lines = [json.dumps(line, sort_keys=True, ensure_ascii=False, allow_nan=False) for line in history(tx, tenant)]
+        lines = [jsonout.dumps(line, sort_keys=True) for line in history(tx, tenant)]
     text = "".join(ln + "\n" for ln in lines)
     if output == "-":
         click.echo(text, nl=False)

@@ -1,12 +1,12 @@
 """`signoff diff`: what changes between two policy versions, in policy terms, on history, and by witness."""
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional, Tuple
 
 import click
 
+from engine import jsonout
 from engine.diff import diff as run_diff, markdown
 from engine.evaluator import Policy
 from engine.history import History, HistoryError
@@ -51,7 +51,7 @@ def diff(old: str, new: str, more: Tuple[str, ...], histories: Tuple[str, ...], 
         click.echo(f"error: {e.where}: {e.message}", err=True)
         sys.exit(EXIT_USAGE)
     if fmt == "json":
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        click.echo(jsonout.dumps(report, indent=2, default=str))
     else:
         click.echo(markdown(report), nl=False)
     s = report["summary"]

@@ -1,7 +1,6 @@
 """`signoff lint`: load errors and analysis warnings, as text, JSON, SARIF or GitHub annotations."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
@@ -9,6 +8,7 @@ from urllib.parse import quote
 
 import click
 
+from engine import jsonout
 from policy_lang.errors import Diagnostic, did_you_mean, render_one
 from policy_lang.lint import ALL_CODES, RULES, lint_paths, policy_files, read_error, severity_of
 
@@ -176,9 +176,9 @@ def lint(paths: List[str], fmt: str, strict: bool, select: List[str], ignore: Li
     diags = lint_paths(readable, sel, ign) if readable else []
 
     if fmt == "json":
-        click.echo(json.dumps([d.to_dict() for d in diags], indent=2, ensure_ascii=False))
+        click.echo(jsonout.dumps([d.to_dict() for d in diags], indent=2))
     elif fmt == "sarif":
-        click.echo(json.dumps(to_sarif(diags), indent=2, ensure_ascii=False))
+        click.echo(jsonout.dumps(to_sarif(diags), indent=2))
     elif fmt == "github":
         text = to_github(diags)
         if text:

@@ -1,13 +1,13 @@
 """`signoff` commands: check one action, run policy tests."""
 from __future__ import annotations
 
-import json
+import os
 import sys
 from typing import List, Optional
 
 import click
 
-from engine import MemoryLedger
+from engine import MemoryLedger, jsonout
 from engine.actions import EPOCH, parse_timestamp
 
 from . import render
@@ -22,9 +22,31 @@ def _fail_input(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+class GuardedGroup(click.Group):
+    """The last guard of every command: output that cannot be written as valid JSON, and any exception
+    a command did not turn into its own error, end as `error: …` with exit 2, never a traceback
+    (SIGNOFF_DEBUG=1 lets the exception through, for a bug report)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except jsonout.OutputError as e:
+            if os.environ.get("SIGNOFF_DEBUG"):
+                raise
+            click.echo(f"error: cannot write the output: {e}", err=True)
+            ctx.exit(EXIT_USAGE)
+        except Exception:
+            if os.environ.get("SIGNOFF_DEBUG"):
+                raise
+            name = ctx.invoked_subcommand or "signoff"
+            click.echo(f"error: internal error in `signoff {name}` (a bug: please report it, with "
+                       "SIGNOFF_DEBUG=1 set for the details)", err=True)
+            ctx.exit(EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="signoff", message="signoff %(version)s")
 def cli() -> None:
     """Decide, test and review what AI agents may do on their own."""
@@ -70,7 +92,7 @@ def check(policy: str, action_path: str, history_path: Optional[str], fmt: str, 
         out = dict(d)
         if explain:
             out["trace"] = trace
-        click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        click.echo(jsonout.dumps(out, indent=2, default=str))
     else:
         click.echo(render.decision_text(d))
         if explain:
@@ -107,7 +129,7 @@ def test_cmd(paths: List[str], fmt: str, coverage: bool, verbose: bool) -> None:
         if coverage:
             total = sum(len(r.rules) for r in results)
             out["coverage"] = {"rules": total, "fired": total - len(uncovered), "uncovered": uncovered}
-        click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        click.echo(jsonout.dumps(out, indent=2, default=str))
     else:
         for r in results:
             if r.error:

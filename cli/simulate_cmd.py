@@ -1,13 +1,13 @@
 """`signoff simulate`: replay action histories through a policy and report what it would have done."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import List, Optional, Tuple
 
 import click
 
+from engine import jsonout
 from engine.evaluator import Policy
 from engine.history import FORMATS, History, HistoryError, parse_filters, parse_when
 from engine.simulate import simulate as run_simulation
@@ -126,7 +126,7 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
         progress.close()
     from . import sim_report
     if fmt == "json":
-        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        text = jsonout.dumps(report, indent=2) + "\n"
     elif fmt == "html":
         text = sim_report.html_report(report)
     else:
