@@ -71,7 +71,7 @@ def check(policy: str, action_path: str, history_path: Optional[str], fmt: str, 
                 if isinstance(h, dict) and h.get("timestamp") is not None:
                     try:
                         when = parse_timestamp(h["timestamp"])
-                    except ValueError:
+                    except (ValueError, OverflowError):
                         when = None
                 when = when or latest
                 pol.record(h, ledger, now=when)

@@ -43,7 +43,8 @@ def parse_timestamp(value: Any) -> datetime:
         # the common case: the standard parser is fast and exact for these
         dt = datetime.fromisoformat(value.strip().replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
                                     .replace(" ", "T", 1))
-        return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+        dt = dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+        return _in_range(dt, value) if dt.year == 1 or dt.year == 9999 else dt
     micro = int((frac[1:] + "000000")[:6]) if frac else 0
     tz = timezone.utc
     if off and off not in ("Z", "z"):
@@ -59,6 +60,16 @@ def parse_timestamp(value: Any) -> datetime:
             dt += timedelta(seconds=1)
         except OverflowError:
             raise ValueError(f"`{value[:60]}` is out of range") from None
+    return _in_range(dt, value) if dt.year == 1 or dt.year == 9999 else dt
+
+
+def _in_range(dt: datetime, value: str) -> datetime:
+    """A time whose UTC instant is before year 1 or after 9999 (`0001-01-01T00:00:00+01:00`) cannot be
+    placed on a day or compared by Python: an input error, not an OverflowError later."""
+    try:
+        dt.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"`{value[:60]}` is out of range") from None
     return dt
 
 

@@ -613,6 +613,8 @@ def timed(source: Iterator[List[Tuple[Any, int, Optional[str], bool]]], name: st
                     # 3339 does not (a bare date) only places an action the engine will deny anyway.
                     dt = _fromiso(ts)
                     t = (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+                    if not -62135596800.0 <= t < 253402300800.0:  # UTC before year 1 or after 9999
+                        raise ValueError(ts)
                 except (ValueError, TypeError, OverflowError):
                     fast = False
                     try:

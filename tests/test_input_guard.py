@@ -22,12 +22,11 @@ from typing import Any, Iterator, Optional
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from cli.main import cli
 from engine import InputSyntaxError, MemoryLedger
-from engine.jsonout import OutputError, dumps
 from engine.workflow import InputError
 
 from workflow_helpers import POLICY_PATH, make_gate, policy
@@ -127,7 +126,8 @@ WELL = {
     "tenant": st.just({"id": "acme", "plan": "enterprise"}),
     "agent": st.just({"id": "bot"}),
     "confidence": st.floats(0, 1) | st.sampled_from([0, 1]),
-    "timestamp": st.just(VALID_TIMESTAMP),
+    "timestamp": st.just(VALID_TIMESTAMP) | st.sampled_from(
+        ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-11-20T10:00:60Z", "2026-11-20"]),
     "id": st.text(max_size=5),
 }
 
@@ -213,12 +213,29 @@ def _decision_ok(d, action: Any) -> None:
 
 @SETTINGS
 @given(actions())
+@example({"tool": "lookup_order", "confidence": 10 ** 400})      # the review's OverflowError
+@example({"tool": "lookup_order", "confidence": 1.5})
+@example({"tool": "lookup_order", "confidence": 99})
+@example({"tool": "lookup_order", "id": "\udfff", "confidence": 0.9})
+@example({"tool": "lookup_order", "args": {"\ud800": 1}, "confidence": 0.9})
 def test_decide_never_raises_and_denies_malformed_actions(action):
     pol = policy()
     _decision_ok(pol.decide(action, MemoryLedger()), action)
     decision, trace = pol.explain(action, MemoryLedger())
     _decision_ok(decision, action)
-    strict_json(dumps(trace, default=str))
+    strict_json(json.dumps(trace, ensure_ascii=False, allow_nan=False, default=str))
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_decide_answers_for_nesting_thousands_deep(kind):
+    """(not an @example: hypothesis prints explicit examples with a recursive printer)"""
+    pol = policy()
+    for bad in ({"tool": "lookup_order", "args": {"x": [_deep(5000, kind), math.nan]}, "confidence": 0.9},
+                {"tool": "lookup_order", "args": {"x": _deep(5000, kind)}, "confidence": 1.5}):
+        _decision_ok(pol.decide(bad, MemoryLedger()), bad)
+        assert pol.decide(bad).outcome == "deny"
+    fine = {"tool": "lookup_order", "args": {"x": _deep(5000, kind)}, "confidence": 0.9}
+    _decision_ok(pol.decide(fine), fine)
 
 
 @SETTINGS
@@ -256,6 +273,10 @@ def _stderr_ok(result, path: str) -> None:
 
 @CLI_SETTINGS
 @given(texts(), st.sampled_from(["text", "json"]), st.booleans())
+@example('{"tool": "lookup_order", "confidence": ' + "9" * 400 + "}", "json", False)
+@example('{"tool": "lookup_order", "args": {"n": ' + "9" * 5000 + "}}", "text", False)
+@example('{"tool": "lookup_order", "id": "\\udfff", "confidence": 0.9}', "json", True)
+@example('{"tool": "lookup_order", "id": 1e999}', "json", False)
 def test_check_answers_or_reports_an_input_error(tmp_path, text, fmt, explain):
     path = tmp_path / "action.json"
     path.write_bytes(text.encode("utf-8", "surrogatepass"))   # a raw surrogate is invalid UTF-8: also an input
@@ -404,6 +425,15 @@ def test_simulate_huge_integer_is_a_line_error(tmp_path):
     assert result.stderr.startswith(f"error: {hist}:2:40: an integer of 5000 digits is too large"), result.stderr
 
 
+def test_simulate_timestamp_before_year_one_is_an_input_error(tmp_path):
+    hist = tmp_path / "h.jsonl"
+    hist.write_text('{"tool": "lookup_order", "timestamp": "0001-01-01T00:00:00+01:00"}\n')
+    result = CliRunner().invoke(cli, ["simulate", str(POLICY_PATH), "--history", str(hist), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = strict_json(result.stdout)
+    assert out["errors"]["input"] == 1
+
+
 # ---------------------------------------------------------------- Gate.propose
 
 @pytest.fixture(scope="module")
@@ -437,6 +467,7 @@ def test_gate_propose_refuses_what_the_store_cannot_hold(gate, action):
 
 
 def test_output_error_for_what_json_cannot_hold():
+    from engine.jsonout import OutputError, dumps
     for bad in (math.nan, "\udfff", {"k": math.inf}, object(), _deep(5000, "list")):
         with pytest.raises(OutputError):
             dumps(bad)
