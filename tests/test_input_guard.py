@@ -425,6 +425,25 @@ def test_simulate_huge_integer_is_a_line_error(tmp_path):
     assert result.stderr.startswith(f"error: {hist}:2:40: an integer of 5000 digits is too large"), result.stderr
 
 
+def test_simulate_csv_cells_with_huge_integers_surrogates_and_deep_nesting_are_input_errors(tmp_path):
+    hist = tmp_path / "h.csv"
+    hist.write_text("tool,args,confidence,id\n"
+                    'lookup_order,"{""n"": ' + "9" * 5000 + '}",0.5,a\n'
+                    'lookup_order,"{""n"": ""\\udfff""}",0.5,b\n'
+                    'lookup_order,"{""x"": ' + "[" * 3000 + "]" * 3000 + '}",0.5,c\n'
+                    'lookup_order,"{}",1.5,d\n')
+    dec = tmp_path / "d.jsonl"
+    result = CliRunner().invoke(cli, ["simulate", str(POLICY_PATH), "--history", str(hist), "--format", "json",
+                                      "--decisions", str(dec)])
+    assert result.exit_code == 0, result.output
+    out = strict_json(result.stdout)
+    assert out["errors"]["input"] == 4
+    where = {e["where"]: e["message"] for e in out["errors"]["lines"]}
+    assert "an integer of 5000 digits is too large to read" in where[f"{hist}:2"]
+    decisions = [strict_json(line) for line in dec.read_text().splitlines()]
+    assert [d["outcome"] for d in decisions] == ["deny"] * 4
+
+
 def test_simulate_timestamp_before_year_one_is_an_input_error(tmp_path):
     hist = tmp_path / "h.jsonl"
     hist.write_text('{"tool": "lookup_order", "timestamp": "0001-01-01T00:00:00+01:00"}\n')
