@@ -129,7 +129,7 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 
 def _long_integer(text: str) -> InputSyntaxError:
     """The error for an integer literal json could not read, located by line and column."""
-    limit = sys.get_int_max_str_digits() or 4300
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300   # Python 3.10.7+
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8", "replace")
     for m in _TOKEN.finditer(text):

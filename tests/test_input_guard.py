@@ -153,6 +153,9 @@ def actions(draw) -> Any:
 @contextlib.contextmanager
 def unlimited_ints() -> Iterator[None]:
     """json.dumps refuses to print integers past 4,300 digits; the inputs here need them."""
+    if not hasattr(sys, "set_int_max_str_digits"):   # Python before 3.10.7 has no such limit
+        yield
+        return
     old = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(0)
     try:
