@@ -1,7 +1,6 @@
 """`signoff audit verify|export|keygen|checkpoint`: check the audit log and the state against it, export, sign heads."""
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional
 
@@ -126,7 +125,7 @@ def export_cmd(store_path: str, output: str, tenant: Optional[str]) -> None:
     """Every proposal as one JSON line (spec §2 history with `human` verdicts and `executed`), oldest first."""
     store = open_store(store_path)
     with store.snapshot() as tx:
-        lines = [json_text(line, sort_keys=True, allow_nan=False) for line in history(tx, tenant)]
+        lines = [json_text(line, sort_keys=True) for line in history(tx, tenant)]
     text = "".join(ln + "\n" for ln in lines)
     if output == "-":
         echo(text, nl=False)

@@ -38,6 +38,19 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
+def _int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    """YAML integers; one past Python's int-from-text digit limit is an error at its line and column."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        digits = sum(c.isdigit() for c in str(node.value))
+        raise yaml.constructor.ConstructorError(None, None, f"an integer of {digits} digits is too large to read",
+                                                node.start_mark) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _int)
+
+
 def read_text(path: str) -> str:
     try:
         if path == "-":
@@ -64,6 +77,8 @@ def parse_yaml(text: str, path: str) -> Any:
         raise InputError(where, f"invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise InputError(path, f"invalid YAML: {e}") from None
+    except RecursionError:  # PyYAML composes and constructs recursively
+        raise InputError(path, "invalid YAML: nested too deeply") from None
 
 
 def yaml_to_json(value: Any) -> Any:

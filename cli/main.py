@@ -1,12 +1,13 @@
 """`signoff` commands: check one action, run policy tests."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import List, Optional
 
 import click
 
-from engine import MemoryLedger
+from engine import MemoryLedger, jsonout
 from engine.actions import EPOCH, parse_timestamp
 
 from . import render
@@ -22,9 +23,31 @@ def _fail_input(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
+class GuardedGroup(click.Group):
+    """The last guard of every command: output that cannot be written as valid JSON, and any exception
+    a command did not turn into its own error, end as `error: …` with exit 2, never a traceback
+    (SIGNOFF_DEBUG=1 lets the exception through, for a bug report)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except jsonout.OutputError as e:
+            if os.environ.get("SIGNOFF_DEBUG"):
+                raise
+            echo(f"error: cannot write the output: {field(str(e))}", err=True)
+            ctx.exit(EXIT_USAGE)
+        except Exception:
+            if os.environ.get("SIGNOFF_DEBUG"):
+                raise
+            name = ctx.invoked_subcommand or "signoff"
+            echo(f"error: internal error in `signoff {field(name)}` (a bug: please report it, with "
+                 "SIGNOFF_DEBUG=1 set for the details)", err=True)
+            ctx.exit(EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="signoff", message="signoff %(version)s")
 def cli() -> None:
     """Decide, test and review what AI agents may do on their own."""
@@ -49,7 +72,7 @@ def check(policy: str, action_path: str, history_path: Optional[str], fmt: str, 
                 if isinstance(h, dict) and h.get("timestamp") is not None:
                     try:
                         when = parse_timestamp(h["timestamp"])
-                    except ValueError:
+                    except (ValueError, OverflowError):
                         when = None
                 when = when or latest
                 pol.record(h, ledger, now=when)

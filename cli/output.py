@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from policy_lang.safe_text import safe_json, safe_text
+from engine import jsonout
+from policy_lang.safe_text import escape_json_text, safe_text
 
 __all__ = ["echo", "field", "json_text"]
 
@@ -30,5 +31,6 @@ def echo(text: Any = "", err: bool = False, nl: bool = True) -> None:
 
 
 def json_text(value: Any, **kwargs: Any) -> str:
-    """JSON for output: `policy_lang.safe_text.safe_json` (json.dumps, every unsafe character escaped)."""
-    return safe_json(value, **kwargs)
+    """JSON for output: strict (`engine.jsonout.dumps`: no NaN or infinity, no lone surrogate, else
+    `OutputError`), with every character `safe_text` escapes written as a `\\uXXXX` escape."""
+    return escape_json_text(jsonout.dumps(value, **kwargs))

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from engine import MemoryLedger, Policy, parse_timestamp
 from engine.actions import EPOCH
 from engine.decision import OUTCOMES
+from engine.patch import PatchError, json_value
 from policy_lang import PolicyError
 from policy_lang.checker import load
 from policy_lang.loader import expand_paths
@@ -56,7 +57,7 @@ def _time_of(action: Any) -> Optional[datetime]:
     if isinstance(action, dict) and action.get("timestamp") is not None:
         try:
             return parse_timestamp(action["timestamp"])
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 
@@ -162,6 +163,10 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
     if not isinstance(data, dict) or "policy" not in data:
         res.error = f"{esc(path)}: a test file needs a `policy:` key and a list of `cases:`"
         return res
+    problem = _not_json(data, "$", skip=("cases",))
+    if problem:
+        res.error = f"{path}: {problem}"
+        return res
     policy_path = str(Path(path).parent / str(data["policy"]))
     res.policy = policy_path
     expect_error = data.get("expect_load_error")
@@ -198,9 +203,28 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
     return res
 
 
+def _not_json(data: dict, where: str, skip: Tuple[str, ...] = ()) -> Optional[str]:
+    """Why a test file's own values (names, expectations; not the actions, which the engine judges)
+    cannot be reported as JSON and text — NaN, a lone surrogate, a huge integer, a key that is not a
+    string — or None. Every report quotes these values, so they are refused up front."""
+    for k, v in data.items():
+        if k in skip:
+            continue
+        try:
+            json_value({k: yaml_to_json(v)}, where)
+        except PatchError as e:
+            return f"{e.args[0]} (test files hold JSON values)"
+        except (ValueError, RecursionError):
+            return f"`{where}` holds a value that is not JSON"
+    return None
+
+
 def _run_case(policy: Policy, program, case: Any, i: int, res: FileResult, coverage: bool) -> CaseResult:
     if not isinstance(case, dict):
         return CaseResult(f"case {i + 1}", False, "a case must be a mapping")
+    problem = _not_json(case, f"cases[{i}]", skip=("action", "history"))
+    if problem:
+        return CaseResult(f"case {i + 1}", False, problem)
     name = str(case.get("name", f"case {i + 1}"))
     unknown = [k for k in case if k not in CASE_KEYS]
     if unknown:

@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 
 from policy_lang.checker import Program, load
 
-from .actions import ActionError, check_action, loads_action
+from .actions import ActionError, InputSyntaxError, check_action, loads_action, safe_id
 from .compiler import compile_program
 from .decision import Decision
 from .graph import BudgetNode
@@ -33,35 +33,42 @@ class Policy:
 
     # ------------------------------------------------------------ deciding
     def decide(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
-        """Decide one action. Never raises for bad input or evaluation errors: those are `deny`."""
+        """Decide one action. Never raises for bad input or evaluation errors: those are `deny`.
+        Everything, input validation included, runs inside the one fail-closed guard."""
         try:
-            a, when = check_action(action)
-        except ActionError as e:
-            return self.input_error(action, e.message)
-        try:
+            try:
+                a, when = check_action(action)
+            except ActionError as e:
+                return self.input_error(action, e.message)
             t = self._time(when, now)
             tool = a["tool"]
             run = self._index.get(tool, self._default)
             outcome, category, reasons = run(a, t, ledger)
             return Decision(a.get("id"), outcome, category, reasons, self._modes.get(tool, self.graph.mode), self._meta)
-        except Exception as e:  # fail closed: an internal error is never an allow, never escapes
-            return self.input_error(action, f"internal error while deciding: {type(e).__name__}")
+        except RecursionError:  # a value nested deeper than a comparison or the schema validator can go
+            return self.input_error(action, "the action is nested too deeply to decide")
+        except Exception:  # fail closed: an internal error is never an allow, never escapes
+            return self.input_error(action, "internal error while deciding")
 
     def decide_json(self, text: str, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
-        """Decide JSON text; duplicate keys and NaN/Infinity are input errors (deny). Syntax errors raise."""
+        """Decide JSON text; duplicate keys, NaN/Infinity and every other input problem are input
+        errors (deny). Text that cannot be read as JSON raises InputSyntaxError (with line/column),
+        an integer literal too long to read included; nothing else escapes."""
         try:
             action = loads_action(text)
+        except InputSyntaxError:
+            raise
         except ActionError as e:
-            if e.line is not None:
-                raise
             return self.input_error(None, e.message)
+        except Exception:  # fail closed, as in decide: text that is not a str, and the unforeseen
+            if not isinstance(text, (str, bytes, bytearray)):
+                return self.input_error(None, "an action must be JSON text")
+            return self.input_error(None, "internal error while reading the action")
         return self.decide(action, ledger, now)
 
     def input_error(self, action: Any, message: str) -> Decision:
-        aid = action.get("id") if isinstance(action, dict) else None
-        if isinstance(aid, (dict, list)):
-            aid = None
-        return Decision(aid, "deny", None, [error_reason(message, self.graph.input_error_at)],
+        """`deny` with one `error` reason; the action's `id` is kept only if it can be reported."""
+        return Decision(safe_id(action), "deny", None, [error_reason(message, self.graph.input_error_at)],
                         self.graph.mode, self._meta)
 
     @staticmethod

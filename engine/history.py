@@ -175,7 +175,10 @@ def make_json_parser(use_orjson: Optional[bool] = None) -> Callable[[bytes], Tup
         if c is not dict and c is not list:
             return strict(raw)
         if dumps is not None:
-            d = dumps(v)
+            try:
+                d = dumps(v)
+            except Exception:  # orjson writes less deeply than it reads: the strict parser decides
+                return strict(raw)
             if d == raw[:-1] or d == raw:   # the line, without or with its newline
                 return v, None, True
         scan = raw.translate(_SCAN)
@@ -293,9 +296,10 @@ def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callabl
             # parse's own first step, inline: a compact line that serialises back to itself
             try:
                 v = loads(raw)
+                d = dumps(v) if v.__class__ is dict else b""   # orjson reads deeper than it writes
             except Exception:
-                v = None
-            if v.__class__ is dict and len(raw) - len(d := dumps(v)) == 1 and raw.startswith(d):  # + its newline
+                v, d = None, b""
+            if d and len(raw) - len(d) == 1 and raw.startswith(d):  # + its newline
                 out.append((v, n, None, True))
                 quick += 1
                 if len(out) >= BATCH:
@@ -609,6 +613,8 @@ def timed(source: Iterator[List[Tuple[Any, int, Optional[str], bool]]], name: st
                     # 3339 does not (a bare date) only places an action the engine will deny anyway.
                     dt = _fromiso(ts)
                     t = (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+                    if not -62135596800.0 <= t < 253402300800.0:  # UTC before year 1 or after 9999
+                        raise ValueError(ts)
                 except (ValueError, TypeError, OverflowError):
                     fast = False
                     try:

@@ -5,10 +5,15 @@ import copy
 import hashlib
 import json
 import math
+import re
 from typing import Any, List, Mapping
 
 __all__ = ["PatchError", "canonical", "sha256_hex", "json_value", "same", "make_patch", "apply_patch",
            "merge_patch", "escape_pointer"]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]").search
+_DOUBLE_LIMIT = 2 ** 1024
 
 
 class PatchError(ValueError):
@@ -25,36 +30,52 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def json_value(value: Any, where: str = "$") -> Any:
+MAX_DEPTH = 100   # objects and lists nested deeper than this are refused (the workflow copies, diffs and
+                  # patches values recursively: a bound well inside Python's recursion limit)
+
+
+def json_value(value: Any, where: str = "$", _depth: int = 0) -> Any:
     """A deep copy of `value` as plain JSON (dict/list/str/int/float/bool/None), or PatchError.
     Stricter than json.dumps, which would silently turn int keys into strings and tuples into lists
-    of anything: a value the store could not give back unchanged is refused."""
+    of anything: a value the store could not give back unchanged is refused — as are integers too
+    large for a double, strings holding a lone surrogate (not Unicode: neither SQLite nor JSON output
+    can hold them) and nesting deeper than MAX_DEPTH."""
     t = value.__class__
-    if value is None or t is str or t is bool:
+    if value is None or t is bool:
+        return value
+    if t is str:
+        if not value.isascii() and _SURROGATE(value):
+            raise PatchError(f"`{where}` holds a lone surrogate, which is not Unicode text")
         return value
     if t is int:
+        if not -_DOUBLE_LIMIT < value < _DOUBLE_LIMIT:
+            raise PatchError(f"`{where}` is an integer too large for a number")
         return value
     if t is float:
         if not math.isfinite(value):
             raise PatchError(f"`{where}` is not a finite number")
         return value
+    if isinstance(value, (Mapping, list, tuple)) and _depth >= MAX_DEPTH:
+        raise PatchError(f"`{where}` is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise PatchError(f"`{where}` has a key that is not a string: `{k!r}`")
-            out[k] = json_value(v, f"{where}.{k}")
+            if not k.isascii() and _SURROGATE(k):
+                raise PatchError(f"`{where}` has a key holding a lone surrogate, which is not Unicode text")
+            out[k] = json_value(v, f"{where}.{k}", _depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        return [json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [json_value(v, f"{where}[{i}]", _depth + 1) for i, v in enumerate(value)]
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
-        return int(value)
+        return json_value(int(value), where)
     if isinstance(value, float):
         return json_value(float(value), where)
     if isinstance(value, str):
-        return str(value)
+        return json_value(str(value), where)
     raise PatchError(f"`{where}` is not a JSON value ({type(value).__name__})")
 
 

@@ -10,7 +10,7 @@ from policy_lang.checker import Program
 from policy_lang.printer import expr_text, outcome_text, path_text
 from policy_lang.regex import search as re2_search
 
-from .actions import ActionError, check_action
+from .actions import ActionError, check_action, safe_id
 from .decision import RANK, Decision, Reason
 from .ledger import Ledger
 from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, kind
@@ -208,8 +208,7 @@ class Interpreter:
         try:
             a, when = check_action(action)
         except ActionError as e:
-            aid = action.get("id") if isinstance(action, dict) else None
-            return Decision(aid if not isinstance(aid, (dict, list)) else None, "deny", None,
+            return Decision(safe_id(action), "deny", None,
                             [Reason("error", "deny", e.message, p.policy_span.at(), source="error")], p.mode, self.meta)
         t = (when or now or datetime.now(timezone.utc))
         t = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import gc
-import json
 import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from . import jsonout
 from .decision import OUTCOMES, RANK, Decision, binding_routes
 from .evaluator import Policy
 from .graph import BudgetNode
@@ -90,9 +90,10 @@ class DecisionSink:
                 self.fh.write(self._dumps(d))
                 self.fh.write(b"\n")
                 return
-            except TypeError:  # e.g. integers past 64 bits, lone surrogates: the standard library copes
+            except TypeError:  # e.g. integers past 64 bits: the standard library copes
                 pass
-        self.fh.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+        # strict: what cannot be written as valid JSON raises OutputError, never becomes invalid output
+        self.fh.write(jsonout.dumps_bytes(d, separators=(",", ":")))
         self.fh.write(b"\n")
 
     def reset(self) -> None:
@@ -183,7 +184,7 @@ class Simulation:
                 c = get("confidence")
                 v1, v2, v3, v4 = get("args"), get("tenant"), get("agent"), get("context")
                 if tool.__class__ is str and tool \
-                        and (c is None or c.__class__ is float or c.__class__ is int) \
+                        and (c is None or (c.__class__ is float or c.__class__ is int) and 0 <= c <= 1) \
                         and (v1 is None or v1.__class__ is dict) and (v2 is None or v2.__class__ is dict) \
                         and (v3 is None or v3.__class__ is dict) and (v4 is None or v4.__class__ is dict):
                     node = nodes.get(tool, default_node)

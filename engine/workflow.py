@@ -443,7 +443,17 @@ class Gate:
                  in_async: bool):
         if self.policy is None:
             raise StateError("proposing needs the policy: the gate was opened without one")
-        action, tenant, proposer, key = self._normalise(action, by, idempotency_key)
+        try:  # the fail-closed guard of proposing: all input validation, and nothing else, runs inside
+            action, tenant, proposer, key = self._normalise(action, by, idempotency_key)
+            json_value(key, "idempotency key")   # text the store and JSON output can hold
+        except GateError:
+            raise
+        except PatchError as e:
+            raise InputError(e.args[0]) from None
+        except RecursionError:
+            raise InputError("the action is nested too deeply") from None
+        except Exception:  # anything unforeseen in a proposal is its input error, never a traceback
+            raise InputError("the action is not valid input") from None
         now = self._now(now_dt)
         notes: List[Notification] = []
         job = None

@@ -86,7 +86,11 @@ def safe_json(value: Any, **kwargs: Any) -> str:
     even be encoded for output). Such characters only ever stand inside JSON strings, where the escape
     means exactly them; the newlines of `indent` stand between tokens and stay."""
     kwargs.setdefault("ensure_ascii", False)
-    text = json.dumps(value, **kwargs)
+    return escape_json_text(json.dumps(value, **kwargs))
+
+
+def escape_json_text(text: str) -> str:
+    """JSON text with every character `safe_text` escapes inside its strings written as `\\uXXXX`."""
     if text.isprintable():
         return text
     return _CANDIDATE_IN_LINES.sub(_json_sub, text)

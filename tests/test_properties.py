@@ -93,6 +93,12 @@ def check_decision_invariants(program, action: dict, d: dict) -> None:
                        for r in d["reasons"])
     assert all(AT.match(r["at"]) for r in d["reasons"])
     assert d["policy"] == {"name": program.name, "version": program.version, "digest": program.digest}
+    c = action.get("confidence")
+    if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= 1):
+        # spec §2 (v1.1): a confidence outside [0, 1] is an input error, whatever the policy
+        assert d["outcome"] == "deny" and d["category"] is None
+        assert [r["rule"] for r in d["reasons"]] == ["error"] and "`confidence`" in d["reasons"][0]["message"]
+        return
     if action["tool"] not in program.tools and action["tool"] not in program.aliases:
         assert d["category"] is None and d["reasons"][0]["rule"] == "unknown tools"
     else:
