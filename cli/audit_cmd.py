@@ -105,7 +105,7 @@ def checkpoint_cmd(store_path: str, key_path: str, out: str) -> None:
         why = f"audit log broken at record {res.bad_seq}: {res.problem}" if not res.ok else \
             f"the state disagrees with the audit log ({len(problems)} discrepancies)"
         fail(f"{why}; run `signoff audit verify`: nothing was signed", EXIT_REFUSED)
-    text = json.dumps(make_checkpoint((res.count, res.head), key), sort_keys=True) + "\n"
+    text = json_text(make_checkpoint((res.count, res.head), key), sort_keys=True) + "\n"
     if out == "-":
         echo(text, nl=False)
         return
