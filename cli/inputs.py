@@ -119,7 +119,8 @@ def read_policy(path: str) -> str:
     except IsADirectoryError:
         raise InputError(path, "is a directory") from None
     except OSError as e:
-        raise InputError(path, (e.strerror or "cannot read").lower()) from None
+        from policy_lang.loader import reason_of
+        raise InputError(path, reason_of(e)) from None
 
 
 def load_or_exit(path: str, consequence: str = "the policy is not evaluated"):

@@ -1,6 +1,7 @@
 """Run policy test files (spec §5): each case from an empty ledger plus its own history."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from engine.actions import EPOCH
 from engine.decision import OUTCOMES
 from policy_lang import PolicyError
 from policy_lang.checker import load
-from policy_lang.loader import expand_paths
+from policy_lang.loader import POLICY_SUFFIX, expand_paths
 
 from .inputs import InputError, parse_yaml, read_policy, read_text, yaml_to_json
 
@@ -163,6 +164,11 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
         return res
     policy_path = str(Path(path).parent / str(data["policy"]))
     res.policy = policy_path
+    if not (policy_path.endswith(POLICY_SUFFIX) and os.path.realpath(policy_path).endswith(POLICY_SUFFIX)):
+        # a test file in a pull request must not make CI read, and quote, a file that is not a policy
+        res.error, res.unreadable = (f"{path}: `policy:` names `{data['policy']}`, which is not a "
+                                     f"`{POLICY_SUFFIX}` file"), True
+        return res
     expect_error = data.get("expect_load_error")
     try:
         policy_text = read_policy(policy_path)

@@ -922,9 +922,7 @@ def _search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -
         an.out(None, "the schema changed")
     for s in (so, sn):
         if s is not None and base_args is not None:
-            import jsonschema
-            cls = jsonschema.validators.validator_for(s.value, default=jsonschema.Draft202012Validator)
-            if not cls(s.value).is_valid(base_args):
+            if not s.validator().is_valid(base_args):
                 an.out(None, "no example instance found for the schema")
     # budget lines: identical ones are a free choice (exhausted or not); differing ones need histories
     sig_old = {(c, i): _budget_sig(b, a) for c, i, b, a in budgets["old"]}
