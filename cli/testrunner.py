@@ -14,7 +14,7 @@ from policy_lang import PolicyError
 from policy_lang.checker import load
 from policy_lang.loader import POLICY_SUFFIX, expand_paths
 
-from .inputs import InputError, parse_yaml, read_policy, read_text, yaml_to_json
+from .inputs import MAX_YAML_BYTES, InputError, RefusedInput, parse_yaml, read_policy, read_text, yaml_to_json
 
 EXPECT_KEYS = ("outcome", "category", "route", "routes", "escalate_to", "ask", "reasons")
 CASE_KEYS = ("name", "action", "expect", "history")
@@ -150,14 +150,15 @@ def rule_lines(policy: Policy) -> Dict[str, str]:
 def run_file(path: str, coverage: bool = False) -> FileResult:
     res = FileResult(path)
     try:
-        text = read_text(path)
+        text = read_text(path, MAX_YAML_BYTES)
     except InputError as e:
         res.error, res.unreadable = f"{e.where}: {e.message}", True
         return res
     try:
         data = parse_yaml(text, path)
     except InputError as e:
-        res.error = f"{e.where}: {e.message}"
+        # an alias is refused before anything is built from it: unreadable input, like a file too large
+        res.error, res.unreadable = f"{e.where}: {e.message}", isinstance(e, RefusedInput)
         return res
     if not isinstance(data, dict) or "policy" not in data:
         res.error = f"{path}: a test file needs a `policy:` key and a list of `cases:`"
