@@ -281,3 +281,15 @@ def test_devices_fifos_and_huge_schema_files_are_load_errors(tmp_path, schema):
             '"fifo.json"': "not a regular file", '"big.json"': "larger than 10 MiB",
             '"dir.json"': "is a directory"}[schema]
     assert want in rest
+
+
+def test_diff_sees_a_change_in_a_referenced_file(tmp_path):
+    from engine.diff import diff
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    for d, maximum in ((old_dir, 100), (new_dir, 50)):
+        d.mkdir()
+        (d / "defs.json").write_text(json.dumps({"$defs": {"amount": {"type": "number", "maximum": maximum}}}))
+        write_policy(d, '{"type": "object", "properties": {"x": {"$ref": "defs.json#/$defs/amount"}}}')
+    report = diff(Policy(load(str(old_dir / "p.policy"))), Policy(load(str(new_dir / "p.policy"))), None,
+                  witnesses=False)
+    assert any(c["what"] == "schema" for c in report["structural"]), report["structural"]
