@@ -190,3 +190,38 @@ def test_a_parquet_row_group_too_large_for_its_rows_is_refused_before_reading(tm
     with pytest.raises(HistoryError) as info:
         _history(p)
     assert info.value.where == f"{p}:rows 1-1" and "record larger than 1 MiB" in info.value.message
+
+
+# ---------------------------------------------------------------- fuzz (bounded)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LINE = st.one_of(
+    st.just(json.dumps(OK)),
+    st.integers(0, 300).map(lambda n: json.dumps({"tool": "t", "args": {"x": "y" * n}})),
+    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+    st.text(max_size=50),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_LINE, max_size=12), cap=st.integers(1, 400), gz=st.booleans(),
+       ending=st.sampled_from(["\n", "\r\n", ""]))
+def test_any_jsonl_bytes_read_or_fail_with_a_place(tmp_path, lines, cap, gz, ending):
+    """Arbitrary lines under an arbitrary cap: every record read is within the cap, and a failure
+    is a HistoryError naming the file (never another exception)."""
+    data = ending.join(lines).encode("utf-8", "surrogatepass")
+    p = tmp_path / ("h.jsonl.gz" if gz else "h.jsonl")
+    p.write_bytes(gzip.compress(data) if gz else data)
+    for on_error in ("skip", "fail"):
+        h = History([str(p)], on_error=on_error, max_record_bytes=cap)
+        try:
+            records = list(h.records(external=True))
+        except HistoryError as e:
+            assert e.where.startswith(str(p))
+            continue
+        physical = data.replace(b"\r\n", b"\n").split(b"\n")
+        for r in records:
+            assert len(physical[r[4] - 1].rstrip(b"\r")) <= cap

@@ -89,3 +89,28 @@ def test_deep_nesting_is_an_input_error_not_a_traceback():
     with pytest.raises(InputError) as info:
         parse_yaml("a: " + "[" * 5000 + "]" * 5000 + "\n", "deep.test.yaml")
     assert "deep.test.yaml" in info.value.where
+
+
+# ---------------------------------------------------------------- fuzz (bounded)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_YAML_BITS = st.sampled_from(["a", ": ", "- ", "\n", "  ", "&x ", "*x", "<<: ", "[", "]", "{", "}", ",", '"',
+                              "'", "!!str ", "!!python/object ", "?", "#", "|", ">", "1", "null", "\t", "%YAML 1.1\n",
+                              "---\n", "...\n", "\\u0000", "\x85", "\ufeff"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_YAML_BITS, st.text(max_size=4)), max_size=40).map("".join))
+def test_any_text_is_yaml_or_an_input_error(text):
+    """Whatever a test file holds, the loader returns data or an InputError naming the file; an
+    anchor or alias never gets through."""
+    try:
+        value = parse_yaml(text, "f.test.yaml")
+    except InputError as e:
+        assert e.where.startswith("f.test.yaml")
+        return
+    # only the safe constructors ran: plain data, nothing built from a tag like `!!python/object`
+    safe = (dict, list, set, str, bytes, int, float, bool, type(None))
+    assert isinstance(value, safe) or value.__class__.__module__ == "datetime"
