@@ -113,7 +113,11 @@ def reason_of(e: OSError) -> str:
 
 
 def read_text(path: str) -> str:
-    """A policy file's text: a regular file of at most MAX_FILE_BYTES, UTF-8 (a BOM is dropped)."""
+    """A policy file's text: a regular file of at most MAX_FILE_BYTES, UTF-8 (a BOM is dropped). A
+    `*.policy` name that is a link to a file of another name is refused unread: `lint .` or `fmt
+    --check .` in CI must not quote `/proc/self/environ` through `env.policy -> /proc/self/environ`."""
+    if path.endswith(POLICY_SUFFIX) and not os.path.realpath(path).endswith(POLICY_SUFFIX):
+        raise OSError(errno.EINVAL, f"a link to a file not named `*{POLICY_SUFFIX}`", path)
     return read_regular(path).decode("utf-8-sig")
 
 

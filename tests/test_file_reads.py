@@ -111,7 +111,7 @@ def test_a_root_policy_that_is_no_regular_file_is_unreadable_input(tmp_path, tar
     except subprocess.TimeoutExpired:
         pytest.fail("reading the policy hangs")
     assert r.returncode == 2, r.stderr[-2000:]
-    want = {"fifo": "not a regular file", "big": "larger than 10 MiB", "zero": "not a regular file"}[target]
+    want = {"fifo": "not a regular file", "big": "larger than 10 MiB", "zero": "a link to a file not named"}[target]
     assert want in r.stderr and "Traceback" not in r.stderr
 
 
@@ -138,3 +138,15 @@ def test_lint_and_check_agree_with_cli_runner(tmp_path):
     (tmp_path / "p.policy").write_text('policy "p"\nuse "/proc/self/environ"\n')
     r = CliRunner().invoke(cli, ["lint", str(tmp_path / "p.policy")])
     assert r.exit_code == 1 and "E303" in r.output and "PATH=" not in r.output
+
+
+@pytest.mark.parametrize("command", [["lint", "."], ["fmt", "--check", "."], ["fmt", "--diff", "."]])
+def test_folder_commands_do_not_follow_policy_named_links_to_secrets(tmp_path, secret_env, command):
+    """`signoff lint .` in CI over a pull request holding `env.policy -> /proc/self/environ`."""
+    (tmp_path / "env.policy").symlink_to("/proc/self/environ")
+    (tmp_path / "ok.policy").write_text('policy "ok"\n')
+    r = _cli(command, tmp_path, secret_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert "a link to a file not named `*.policy`" in out
+    assert SECRET not in out and "PATH=" not in out
