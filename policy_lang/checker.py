@@ -359,7 +359,10 @@ class _Checker:
                 raise SchemaProblemError(problem)
             return value
 
-        refs, problems = resolve_refs(value, base, folder, f.rel, parse)
+        try:
+            refs, problems = resolve_refs(value, base, folder, f.rel, parse)
+        except RecursionError:
+            refs, problems = None, [SchemaProblem("E402", "invalid JSON Schema: nested too deeply")]
         for p in problems:
             self.err(p.code, p.message, s.span, help=p.help)
         return refs
