@@ -8,7 +8,7 @@ import click
 
 from engine.diff import diff as run_diff, markdown
 from engine.evaluator import Policy
-from engine.history import History, HistoryError
+from engine.history import MAX_RECORD_BYTES, History, HistoryError
 
 from .inputs import load_or_exit
 from .output import echo, field, json_text
@@ -35,16 +35,18 @@ def _load(path: str) -> Policy:
 @click.option("--assume-approved/--no-assume-approved", default=False, show_default=True,
               help="In the history replay, count every requested approval as granted (else only those "
                    "a human approved or edited).")
+@click.option("--max-record-bytes", type=click.IntRange(min=1), default=MAX_RECORD_BYTES, show_default=True,
+              metavar="N", help="The largest history record read (as for `signoff simulate`).")
 @click.option("--no-witness", is_flag=True, help="Skip the witness search.")
 def diff(old: str, new: str, more: Tuple[str, ...], histories: Tuple[str, ...], fmt: str, fail_on: Optional[str],
-         on_error: str, assume_approved: bool, no_witness: bool) -> None:
+         on_error: str, assume_approved: bool, max_record_bytes: int, no_witness: bool) -> None:
     """Compare policy OLD with policy NEW."""
     paths = list(histories) + list(more)
     if more and not histories:
         echo("error: extra arguments: give histories with --history FILE", err=True)
         sys.exit(EXIT_USAGE)
     a, b = _load(old), _load(new)
-    history = History(paths, on_error=on_error) if paths else None
+    history = History(paths, on_error=on_error, max_record_bytes=max_record_bytes) if paths else None
     try:
         report = run_diff(a, b, history, witnesses=not no_witness, assume_approved=assume_approved)
     except HistoryError as e:

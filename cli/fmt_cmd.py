@@ -12,7 +12,7 @@ import click
 from policy_lang import PolicyError, format_source
 from policy_lang.loader import expand_paths
 
-from .inputs import InputError, read_text
+from .inputs import InputError, read_policy
 from .output import echo, field
 
 
@@ -49,7 +49,7 @@ def fmt(paths: List[str], check_only: bool, show_diff: bool) -> None:
     broken = unreadable = 0
     for path in files:
         try:
-            original = read_text(path)
+            original = read_policy(path)   # bounded, regular files only, never a link to a non-policy
         except InputError as e:
             echo(f"error: {field(e.where)}: {field(e.message)}", err=True)
             unreadable += 1

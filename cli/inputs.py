@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import yaml
 
@@ -19,8 +19,30 @@ class InputError(Exception):
         self.message = message
 
 
+# the largest test file read (docs/cli.md): YAML costs far more memory than its text
+MAX_YAML_BYTES = 16 * 1024 * 1024
+
+
+class RefusedInput(InputError):
+    """Input refused before it is used (a YAML alias, a file over its size cap): unreadable, exit 2."""
+
+
+class _AliasRefused(yaml.composer.ComposerError):
+    """An anchor or alias in a strict YAML document."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses duplicate keys instead of silently keeping the last one."""
+    """Safe YAML that refuses duplicate keys instead of silently keeping the last one, and refuses
+    anchors and aliases: a few lines of nested aliases expand to gigabytes (billion laughs)."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            what = "an alias" if isinstance(event, yaml.AliasEvent) else "an anchor"
+            raise _AliasRefused(
+                None, None, f"{what} (`{'*' if what == 'an alias' else '&'}{event.anchor}`): "
+                            f"anchors and aliases are not allowed in test files", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -51,20 +73,32 @@ def _int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _int)
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, limit: Optional[int] = None) -> str:
+    """A file's (or stdin's) UTF-8 text. With `limit`, the file must be a regular file of at most
+    that many bytes (a bounded read: neither a huge file nor a FIFO is waited on)."""
     try:
         if path == "-":
-            return sys.stdin.read()
+            if limit is None:
+                return sys.stdin.read()
+            text = sys.stdin.read(limit + 1)
+            if len(text.encode("utf-8", "surrogatepass")) > limit:
+                raise RefusedInput(path, f"larger than {limit // (1024 * 1024)} MiB")
+            return text
+        if limit is not None:
+            from policy_lang.loader import read_regular
+            return read_regular(path, limit).decode("utf-8-sig")
         with open(path, "rb") as fh:
             return fh.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(path, "not valid UTF-8") from None
     except OSError as e:
-        raise InputError(path, (e.strerror or "cannot read").lower()) from None
+        from policy_lang.loader import reason_of
+        raise InputError(path, reason_of(e)) from None
 
 
 def load_yaml(path: str) -> Any:
-    return parse_yaml(read_text(path), path)
+    """A test file's strict YAML, read with the size cap."""
+    return parse_yaml(read_text(path, MAX_YAML_BYTES), path)
 
 
 def parse_yaml(text: str, path: str) -> Any:
@@ -74,7 +108,8 @@ def parse_yaml(text: str, path: str) -> Any:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise InputError(where, f"invalid YAML: {e.problem or e.context}") from None
+        error = RefusedInput if isinstance(e, _AliasRefused) else InputError
+        raise error(where, f"invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise InputError(path, f"invalid YAML: {e}") from None
     except RecursionError:  # PyYAML composes and constructs recursively
@@ -134,7 +169,8 @@ def read_policy(path: str) -> str:
     except IsADirectoryError:
         raise InputError(path, "is a directory") from None
     except OSError as e:
-        raise InputError(path, (e.strerror or "cannot read").lower()) from None
+        from policy_lang.loader import reason_of
+        raise InputError(path, reason_of(e)) from None
 
 
 def load_or_exit(path: str, consequence: str = "the policy is not evaluated"):

@@ -1,6 +1,7 @@
 """`signoff lint`: load errors and analysis warnings, as text, JSON, SARIF or GitHub annotations."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
@@ -9,6 +10,8 @@ from urllib.parse import quote
 import click
 
 from policy_lang.errors import Diagnostic, did_you_mean, render_one
+from policy_lang.loader import POLICY_SUFFIX
+from policy_lang.loader import read_text as read_policy_text
 from policy_lang.lint import ALL_CODES, RETIRED, RULES, lint_paths, policy_files, read_error, severity_of
 
 from .output import echo, field, json_text
@@ -125,14 +128,19 @@ def _plural(n: int, word: str) -> str:
 
 
 def _sources(diags: List[Diagnostic]) -> Dict[str, Optional[str]]:
+    """The text of each policy file a diagnostic names, for its snippet. Only `*.policy` files, read
+    with the loader's bounded read: a diagnostic never quotes a file that is not a policy."""
     out: Dict[str, Optional[str]] = {}
     for d in diags:
         f = d.span.file
         if f not in out:
+            out[f] = None
+            if not (f.endswith(POLICY_SUFFIX) and os.path.realpath(f).endswith(POLICY_SUFFIX)):
+                continue
             try:
-                out[f] = Path(f).read_bytes().decode("utf-8-sig")
+                out[f] = read_policy_text(f)
             except (OSError, UnicodeDecodeError):
-                out[f] = None
+                pass
     return out
 
 

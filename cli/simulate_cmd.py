@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 import click
 
 from engine.evaluator import Policy
-from engine.history import FORMATS, History, HistoryError, parse_filters, parse_when
+from engine.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, parse_filters, parse_when
 from engine.simulate import simulate as run_simulation
 
 from .inputs import load_or_exit
@@ -82,12 +82,15 @@ class Progress:
               help="Only actions whose KEY (tool, tenant, agent or a dotted path) is one of the values; repeatable.")
 @click.option("--history-format", type=click.Choice(list(FORMATS)), default="auto", show_default=True,
               help="The histories' format (auto: from each file's bytes and name).")
+@click.option("--max-record-bytes", type=click.IntRange(min=1), default=MAX_RECORD_BYTES, show_default=True,
+              metavar="N", help="The largest history record (a JSON line, a CSV or Parquet row) read; a larger "
+                                "one is a malformed line, found while reading or decompressing.")
 @click.option("--external-sort", is_flag=True,
               help="Sort the history on disk first (for unsorted stdin; files are re-sorted automatically).")
 def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], decisions: Optional[str], fmt: str,
              out: Optional[str], on_error: str, assume_approved: bool, sample: Optional[int], seed: int,
              since: Optional[str], until: Optional[str], filters: Tuple[str, ...], history_format: str,
-             external_sort: bool) -> None:
+             max_record_bytes: int, external_sort: bool) -> None:
     """Replay HISTORY through POLICY and report what it would have decided."""
     paths: List[str] = list(histories) + list(more)
     if not paths:
@@ -107,7 +110,7 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
         return
     pol = _load(policy)
     history = History(paths, on_error=on_error, since=t_since, until=t_until, filters=flt, sample=sample,
-                      seed=seed, fmt=history_format)
+                      seed=seed, fmt=history_format, max_record_bytes=max_record_bytes)
     progress = Progress(history) if Progress.wanted() else None
     try:
         report = run_simulation(pol, history, assume_approved=assume_approved, decisions=decisions,

@@ -1,6 +1,7 @@
 """Run policy test files (spec §5): each case from an empty ledger plus its own history."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +13,9 @@ from engine.decision import OUTCOMES
 from engine.patch import PatchError, json_value
 from policy_lang import PolicyError
 from policy_lang.checker import load
-from policy_lang.loader import expand_paths
+from policy_lang.loader import POLICY_SUFFIX, expand_paths
 
-from .inputs import InputError, parse_yaml, read_policy, read_text, yaml_to_json
+from .inputs import MAX_YAML_BYTES, InputError, RefusedInput, parse_yaml, read_policy, read_text, yaml_to_json
 from .output import field as esc
 
 EXPECT_KEYS = ("outcome", "category", "route", "routes", "escalate_to", "ask", "reasons")
@@ -151,14 +152,15 @@ def rule_lines(policy: Policy) -> Dict[str, str]:
 def run_file(path: str, coverage: bool = False) -> FileResult:
     res = FileResult(path)
     try:
-        text = read_text(path)
+        text = read_text(path, MAX_YAML_BYTES)
     except InputError as e:
         res.error, res.unreadable = f"{esc(e.where)}: {esc(e.message)}", True
         return res
     try:
         data = parse_yaml(text, path)
     except InputError as e:
-        res.error = f"{esc(e.where)}: {esc(e.message)}"
+        # an alias is refused before anything is built from it: unreadable input, like a file too large
+        res.error, res.unreadable = f"{esc(e.where)}: {esc(e.message)}", isinstance(e, RefusedInput)
         return res
     if not isinstance(data, dict) or "policy" not in data:
         res.error = f"{esc(path)}: a test file needs a `policy:` key and a list of `cases:`"
@@ -169,6 +171,11 @@ def run_file(path: str, coverage: bool = False) -> FileResult:
         return res
     policy_path = str(Path(path).parent / str(data["policy"]))
     res.policy = policy_path
+    if not (policy_path.endswith(POLICY_SUFFIX) and os.path.realpath(policy_path).endswith(POLICY_SUFFIX)):
+        # a test file in a pull request must not make CI read, and quote, a file that is not a policy
+        res.error, res.unreadable = (f"{path}: `policy:` names `{data['policy']}`, which is not a "
+                                     f"`{POLICY_SUFFIX}` file"), True
+        return res
     expect_error = data.get("expect_load_error")
     try:
         policy_text = read_policy(policy_path)

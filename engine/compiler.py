@@ -79,10 +79,8 @@ def resolve_consts(ctx: Context) -> None:
 
 def compile_schemas(ctx: Context) -> None:
     """One validator per tool, built once; a schema without `$schema` is draft 2020-12."""
-    import jsonschema
     for name, s in ctx.program.schemas.items():
-        cls = jsonschema.validators.validator_for(s.value, default=jsonschema.Draft202012Validator)
-        ctx.validators[name] = cls(s.value)
+        ctx.validators[name] = s.validator()   # references resolve through the registry read at load
 
 
 def build_dispatch(ctx: Context) -> None:

@@ -31,6 +31,11 @@ NOW = datetime(2026, 1, 7, 12, 0, tzinfo=timezone.utc)   # for candidates withou
 ROOTS = ("args", "tenant", "agent", "context", "confidence", "timestamp")
 
 
+def _schema_key(s: Any) -> str:
+    """A schema and every document its `$ref`s read: a change in a referenced file is a change."""
+    return canonical_json([s.value] + list(s.refs.documents if s.refs is not None else []))
+
+
 def direction(old: str, new: str) -> Optional[str]:
     """`looser` when the new outcome is further towards allow (deny > escalate > ask > approval > allow)."""
     if RANK[new] < RANK[old]:
@@ -189,7 +194,7 @@ def structural_diff(old: Program, new: Program) -> List[Change]:
 
     def tool(name: str, x: A.Tool, y: A.Tool) -> None:
         sx, sy = old.schemas.get(name), new.schemas.get(name)
-        if (sx is None) != (sy is None) or (sx and sy and canonical_json(sx.value) != canonical_json(sy.value)):
+        if (sx is None) != (sy is None) or (sx and sy and _schema_key(sx) != _schema_key(sy)):
             out.append(Change("tool", name, "changed", "schema",
                               "none" if sx is None else "a schema", "none" if sy is None else "a different schema"
                               if sx is not None else "a schema"))
@@ -919,13 +924,11 @@ def _search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -
                 an.add_const(an.vars[p], c)
         if unhandled - {"items"}:
             an.out(None, f"schema keywords {', '.join(sorted(unhandled - {'items'}))}")
-    if (so is None) != (sn is None) or (so and sn and canonical_json(so.value) != canonical_json(sn.value)):
+    if (so is None) != (sn is None) or (so and sn and _schema_key(so) != _schema_key(sn)):
         an.out(None, "the schema changed")
     for s in (so, sn):
         if s is not None and base_args is not None:
-            import jsonschema
-            cls = jsonschema.validators.validator_for(s.value, default=jsonschema.Draft202012Validator)
-            if not cls(s.value).is_valid(base_args):
+            if not s.validator().is_valid(base_args):
                 an.out(None, "no example instance found for the schema")
     # budget lines: identical ones are a free choice (exhausted or not); differing ones need histories
     sig_old = {(c, i): _budget_sig(b, a) for c, i, b, a in budgets["old"]}

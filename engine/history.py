@@ -27,6 +27,9 @@ MAX_EXAMPLES = 50
 RUN_SIZE = 100_000          # records per sorted run of the external sort
 REORDER_WINDOW = 2_048      # records held back per source to absorb local disorder (more costs cache misses)
 BATCH = 1024                # records handed on together: one generator step per batch, not per record
+# the largest record (one JSON line, one CSV row, one Parquet row) read: enforced while reading and
+# decompressing, so a small gzip with one 2 GiB line cannot exhaust memory (`--max-record-bytes`)
+MAX_RECORD_BYTES = 1024 * 1024
 
 # A record is a plain tuple, the cheapest thing to build and to compare in the replay loop:
 # (time, seq, action, source, line, problem, checked). `problem` is an input-error message (duplicate
@@ -242,9 +245,11 @@ def _sniff(buf: Any) -> str:
 
 
 def read_source(path: str, stats: Stats, on_error: str = "fail", fmt: str = "auto",
-                parse: Optional[Callable] = None) -> Iterator[List[Tuple[Any, int, Optional[str], bool]]]:
+                parse: Optional[Callable] = None, max_record: int = MAX_RECORD_BYTES,
+                ) -> Iterator[List[Tuple[Any, int, Optional[str], bool]]]:
     """One history file in file order, in batches of (action, line number, problem, checked). Malformed
-    lines are counted and reported, then skipped or raised according to `on_error`."""
+    lines are counted and reported, then skipped or raised according to `on_error`. A record larger
+    than `max_record` bytes is malformed; it is never held in memory whole."""
     buf, kind = _open_binary(path, stats)
     if fmt != "auto":
         kind = fmt
@@ -254,11 +259,11 @@ def read_source(path: str, stats: Stats, on_error: str = "fail", fmt: str = "aut
     stats.sources.append(name)
     try:
         if kind == "jsonl":
-            yield from _read_jsonl(buf, name, stats, on_error, parse or make_json_parser())
+            yield from _read_jsonl(buf, name, stats, on_error, parse or make_json_parser(), max_record)
         elif kind == "csv":
-            yield from batched(_read_csv(buf, name, stats, on_error))
+            yield from batched(_read_csv(buf, name, stats, on_error, max_record))
         elif kind == "parquet":
-            yield from batched(_read_parquet(buf, path, name, stats, on_error))
+            yield from batched(_read_parquet(buf, path, name, stats, on_error, max_record))
         else:
             raise HistoryError(name, f"unknown history format `{kind}`")
     except OSError as e:  # a truncated gzip stream and the like
@@ -279,14 +284,39 @@ def _malformed(stats: Stats, on_error: str, where: str, message: str) -> None:
 _BLANK = frozenset(b" \t\r\n")
 
 
-def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callable) -> Iterator[List]:
+def _too_large(max_record: int) -> str:
+    size = f"{max_record // (1024 * 1024)} MiB" if max_record % (1024 * 1024) == 0 else f"{max_record:,} bytes"
+    return f"record larger than {size} (raise the limit with --max-record-bytes)"
+
+
+def _skip_line(readline: Callable[[int], bytes]) -> None:
+    """Discard the rest of an oversized line, a chunk at a time."""
+    while True:
+        chunk = readline(1 << 16)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
+def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callable,
+                max_record: int = MAX_RECORD_BYTES) -> Iterator[List]:
     n = 0
     out: List[Tuple[Any, int, Optional[str], bool]] = []
     fast = getattr(parse, "round_trip", None)
     loads, dumps = fast if fast is not None else (None, None)
     quick = 0       # lines read by the inline step, added to stats.lines batch by batch
-    for raw in buf:
+    readline = buf.readline
+    cap = max_record + 1        # the line's bytes and its newline
+    while True:
+        # a bounded read: a line is never built past the cap, however long (or gzip-inflated) it is
+        raw = readline(cap)
+        if not raw:
+            break
         n += 1
+        if len(raw) == cap and not raw.endswith(b"\n"):
+            stats.lines += 1
+            _malformed(stats, on_error, f"{name}:{n}", _too_large(max_record))   # raises with `fail`
+            _skip_line(readline)
+            continue
         if raw[0] in _BLANK or n == 1:
             if n == 1 and raw[:3] == b"\xef\xbb\xbf":
                 raw = raw[3:]
@@ -394,14 +424,55 @@ def _row_action(header: Sequence[str], row: Sequence[Any], text_cells: bool) -> 
     return action, problem
 
 
-def _read_csv(buf: Any, name: str, stats: Stats, on_error: str) -> Iterator:
+class _RecordTooLarge(Exception):
+    """A CSV record (its lines so far) past the record cap."""
+
+
+class _BoundedLines:
+    """The lines of a text stream for csv.reader, each read with a bounded readline, and the size
+    of the record being read (a quoted field may span lines) checked as it grows."""
+
+    def __init__(self, text: Any, max_record: int):
+        self.readline, self.max_record, self.size = text.readline, max_record, 0
+        self.count = 0              # lines read, as csv's line_num, across the readers resumed on it
+        self.partial = False        # the last line returned was cut at the cap
+
+    def __iter__(self) -> "_BoundedLines":
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline(self.max_record + 1 - self.size)
+        if not line:
+            raise StopIteration
+        self.count += 1
+        self.partial = not line.endswith(("\n", "\r"))
+        # counted in characters (1 to 4 bytes each in UTF-8): what is held stays within 4 × the cap
+        self.size += len(line)
+        if self.size > self.max_record:
+            raise _RecordTooLarge()
+        return line
+
+    def skip(self) -> None:
+        """Discard the rest of the current line after an oversized record."""
+        while self.partial:
+            chunk = self.readline(1 << 16)
+            self.partial = bool(chunk) and not chunk.endswith(("\n", "\r"))
+        self.size = 0
+
+
+def _read_csv(buf: Any, name: str, stats: Stats, on_error: str, max_record: int = MAX_RECORD_BYTES) -> Iterator:
     import csv
     text = io.TextIOWrapper(buf, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, strict=True)
+    lines = _BoundedLines(text, max_record)
+    if csv.field_size_limit() < max_record:
+        csv.field_size_limit(max_record)   # a field may be as large as a record, no larger
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         return
+    except _RecordTooLarge:
+        raise HistoryError(f"{name}:1", f"cannot read the CSV header: {_too_large(max_record)}") from None
     except (csv.Error, UnicodeDecodeError) as e:
         raise HistoryError(f"{name}:1", f"cannot read the CSV header: {e}") from None
     header = [h.strip() for h in header]
@@ -412,18 +483,27 @@ def _read_csv(buf: Any, name: str, stats: Stats, on_error: str) -> Iterator:
         raise HistoryError(f"{name}:1", "a CSV history needs a `tool` column")
     line = 1
     while True:
+        lines.size = 0
         try:
             row = next(reader)
         except StopIteration:
             return
+        except _RecordTooLarge:
+            stats.lines += 1
+            _malformed(stats, on_error, f"{name}:{line + 1}", _too_large(max_record))   # raises with `fail`
+            lines.skip()
+            # the reader is mid-record: a fresh one resumes at the next line
+            line = lines.count
+            reader = csv.reader(lines, strict=True)
+            continue
         except UnicodeDecodeError:
-            _malformed(stats, on_error, f"{name}:{reader.line_num + 1}", "not valid UTF-8")
+            _malformed(stats, on_error, f"{name}:{lines.count + 1}", "not valid UTF-8")
             return  # the decoder cannot resynchronise after a bad byte
         except csv.Error as e:
-            _malformed(stats, on_error, f"{name}:{reader.line_num}", f"invalid CSV: {str(e).lower()}")
-            line = reader.line_num
+            _malformed(stats, on_error, f"{name}:{lines.count}", f"invalid CSV: {str(e).lower()}")
+            line = lines.count
             continue
-        first, line = line + 1, reader.line_num
+        first, line = line + 1, lines.count
         if not row or all(c == "" for c in row):
             continue
         stats.lines += 1
@@ -485,12 +565,52 @@ def _plain_value(col: str, v: Any, top: bool = True) -> Tuple[Any, Optional[str]
     return None, f"column `{col}` holds an unsupported value ({type(v).__name__})"
 
 
-def _read_parquet(buf: Any, path: str, name: str, stats: Stats, on_error: str) -> Iterator:
+def _cell_sizes(batch: Any) -> Any:
+    """Per row, the bytes of the batch's string and binary cells (top-level and nested), summed;
+    None when the batch has none. Computed by Arrow before any row becomes Python values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    total = None
+
+    def add(arr: Any, owner_rows: Any) -> None:
+        nonlocal total
+        t = arr.type
+        if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+            sizes = pc.fill_null(pc.binary_length(arr), 0).cast(pa.int64())
+            if owner_rows is not None:          # nested values: summed back to the row that holds them
+                sizes = pa.table({"row": owner_rows, "n": sizes}).group_by("row").aggregate([("n", "sum")])
+                full = [0] * len(batch)
+                for r, n in zip(sizes.column("row").to_pylist(), sizes.column("n_sum").to_pylist()):
+                    full[r] = n
+                sizes = pa.array(full, pa.int64())
+            total = sizes if total is None else pc.add(total, sizes)
+        elif pa.types.is_struct(t):
+            for i in range(t.num_fields):
+                add(arr.field(i), owner_rows)
+        elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t):
+            rows = pc.list_parent_indices(arr)
+            if owner_rows is not None:
+                rows = pc.take(owner_rows, rows)
+            flat = arr.flatten()
+            if pa.types.is_map(t):
+                add(flat.field(0), rows)
+                add(flat.field(1), rows)
+            else:
+                add(flat, rows)
+
+    for col in batch.columns:
+        add(col, None)
+    return total
+
+
+def _read_parquet(buf: Any, path: str, name: str, stats: Stats, on_error: str,
+                  max_record: int = MAX_RECORD_BYTES) -> Iterator:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise HistoryError(name, "reading Parquet needs pyarrow: install `signoff[sim]`") from None
     import pyarrow as pa
+    from pyarrow.compute import max as pc_max
     try:
         if path == "-":
             source: Any = pa.BufferReader(buf.read())  # Parquet needs random access: stdin is read whole
@@ -502,12 +622,35 @@ def _read_parquet(buf: Any, path: str, name: str, stats: Stats, on_error: str) -
     header = pf.schema_arrow.names
     if "tool" not in [h.split(".")[0] for h in header]:
         raise HistoryError(name, "a Parquet history needs a `tool` column")
+    # a row group whose uncompressed size (from the file's metadata) exceeds the cap times its rows
+    # holds a row past the cap: refused before a page is decompressed
+    first = 1
+    meta = pf.metadata
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        if rg.total_byte_size > max_record * max(rg.num_rows, 1):
+            raise HistoryError(f"{name}:rows {first}-{first + max(rg.num_rows, 1) - 1}",
+                               f"row group of {rg.total_byte_size:,} bytes for {rg.num_rows:,} rows: "
+                               + _too_large(max_record))
+        first += rg.num_rows
     row = 0
     for batch in pf.iter_batches(batch_size=8192):
         cols = batch.schema.names
-        for values in zip(*(c.to_pylist() for c in batch.columns)):
+        sizes = _cell_sizes(batch)
+        big = set()
+        if sizes is not None and (pc_max(sizes).as_py() or 0) > max_record:
+            big = {i for i, n in enumerate(sizes.to_pylist()) if n > max_record}
+        if big:     # rare: only the rows within the cap become Python values
+            rows: Iterable[Any] = ((None if i in big else tuple(c[i].as_py() for c in batch.columns))
+                                   for i in range(batch.num_rows))
+        else:
+            rows = zip(*(c.to_pylist() for c in batch.columns))
+        for values in rows:
             row += 1
             stats.lines += 1
+            if values is None:
+                _malformed(stats, on_error, f"{name}:row {row}", _too_large(max_record))
+                continue
             action, problem = _row_action(cols, values, False)
             if problem is not None:
                 stats.input_errors += 1
@@ -769,7 +912,8 @@ class History:
     def __init__(self, paths: Sequence[str], on_error: str = "fail", since: Optional[float] = None,
                  until: Optional[float] = None, filters: Optional[Dict[str, List[str]]] = None,
                  sample: Optional[int] = None, seed: int = 0, fmt: str = "auto",
-                 window: int = REORDER_WINDOW, run_size: int = RUN_SIZE, use_orjson: Optional[bool] = None):
+                 window: int = REORDER_WINDOW, run_size: int = RUN_SIZE, use_orjson: Optional[bool] = None,
+                 max_record_bytes: int = MAX_RECORD_BYTES):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be skip or fail, not `{on_error}`")
         if fmt not in FORMATS:
@@ -780,6 +924,9 @@ class History:
         self.on_error, self.since, self.until = on_error, since, until
         self.filters, self.sample, self.seed, self.fmt = filters, sample, seed, fmt
         self.window, self.run_size = window, run_size
+        if max_record_bytes < 1:
+            raise ValueError("max_record_bytes must be at least 1")
+        self.max_record_bytes = max_record_bytes
         self.parse = make_json_parser(use_orjson)
         self.stats = Stats()
 
@@ -789,7 +936,7 @@ class History:
 
     def _streams(self) -> List[Iterator[List[Record]]]:
         keep = make_filter(self.filters)
-        return [timed(read_source(p, self.stats, self.on_error, self.fmt, self.parse), _display(p), i,
+        return [timed(read_source(p, self.stats, self.on_error, self.fmt, self.parse, self.max_record_bytes), _display(p), i,
                       self.stats, self.since, self.until, keep) for i, p in enumerate(self.paths)]
 
     def _chain(self) -> Iterator[Record]:

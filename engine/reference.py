@@ -49,11 +49,9 @@ class Interpreter:
         self.p = program
         self.consts = {n: c.value for n, c in program.consts.items()}
         self.meta = {"name": program.name, "version": program.version, "digest": program.digest}
-        import jsonschema
         self.validators = {}
         for name, s in program.schemas.items():
-            cls = jsonschema.validators.validator_for(s.value, default=jsonschema.Draft202012Validator)
-            self.validators[name] = cls(s.value)
+            self.validators[name] = s.validator()   # references resolve through the registry read at load
 
     # ------------------------------------------------------------ expressions
     def lookup(self, p: A.Path, action: dict, env: Dict[str, Any]) -> Any:

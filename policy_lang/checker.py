@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
-from .loader import Loaded, LoadedFile, digest, load_files
+from .loader import Loaded, LoadedFile, digest, load_files, read_regular, reason_of
 from .regex import problem as regex_problem
+from .schemas import SCHEMA_SUFFIX, SchemaProblem, SchemaProblemError, SchemaSet, resolve as resolve_refs
 
 ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
 # name -> (min args, max args)
@@ -26,6 +28,12 @@ class ResolvedSchema:
     value: Any
     span: A.Span
     base_dir: str
+    refs: Optional[SchemaSet] = None   # the preloaded registry every `$ref` resolves through
+
+    def validator(self) -> Any:
+        """A validator that resolves references only through the registry read at load (no I/O)."""
+        from .schemas import build_validator
+        return build_validator(self.value, self.refs)
 
 
 @dataclass
@@ -335,41 +343,80 @@ class _Checker:
             for d in f.module.decls:
                 if isinstance(d, A.Tool) and d.schema is not None:
                     value = self.load_schema(d.schema, f)
-                    if value is not _BAD:
+                    refs = self.schema_refs(value, d.schema, f) if value is not _BAD else None
+                    if refs is None:
+                        value = _BAD
+                    else:
                         self._schema_values.append(value)
+                        self._schema_values.extend(refs.documents)   # every document read feeds the digest
                     if tools.get(d.name) is d and value is not _BAD:
-                        out[d.name] = ResolvedSchema(value, d.schema.span, str(FsPath(f.path).parent))
+                        out[d.name] = ResolvedSchema(value, d.schema.span, str(FsPath(f.path).parent), refs)
         del by_rel
         return out
 
     def _all_schema_values(self) -> List[Any]:
         return getattr(self, "_schema_values", [])
 
+    def schema_refs(self, value: Any, s: A.Schema, f: LoadedFile) -> Optional[SchemaSet]:
+        """Every `$ref` of a tool's schema resolved now, to files below the declaring policy's folder."""
+        folder = str(FsPath(f.path).parent)
+        base = FsPath(os.path.abspath(os.path.join(folder, s.file)) if s.file is not None else f.path).as_uri()
+
+        def parse(text: str, name: str) -> Any:
+            value, problem = self.parse_schema_text(text, name, referenced=True)
+            if problem is not None:
+                raise SchemaProblemError(problem)
+            return value
+
+        try:
+            refs, problems = resolve_refs(value, base, folder, f.rel, parse)
+        except RecursionError:
+            refs, problems = None, [SchemaProblem("E402", "invalid JSON Schema: nested too deeply")]
+        for p in problems:
+            self.err(p.code, p.message, s.span, help=p.help)
+        return refs
+
+    @staticmethod
+    def parse_schema_text(text: str, name: str, referenced: bool = False) -> Tuple[Any, Optional[SchemaProblem]]:
+        """A schema file's value, or why it is not one (E401 not JSON, E402 not a JSON Schema)."""
+        try:
+            value = strict_json_loads(text)
+        except json.JSONDecodeError as e:
+            return _BAD, SchemaProblem("E401", f"schema `{name}` is not valid JSON: {e.msg.lower()} at line "
+                                       f"{e.lineno}, column {e.colno}")
+        except ValueError as e:
+            return _BAD, SchemaProblem("E401", f"schema `{name}` is not valid JSON: {e}")
+        except RecursionError:
+            return _BAD, SchemaProblem("E401", f"schema `{name}` is nested too deeply")
+        problem = schema_problem(value)
+        if problem:
+            return _BAD, SchemaProblem("E402", f"invalid JSON Schema: {problem}"
+                                       + (f" (in `{name}`)" if referenced else ""))
+        return value, None
+
     def load_schema(self, s: A.Schema, f: LoadedFile) -> Any:
         if s.file is not None:
             path = FsPath(f.path).parent / s.file
+            # a schema file is a regular `*.json` file, by the name written and the file it really is,
+            # read with a bounded read (`/dev/zero`, a FIFO or a link to /proc are refused unread)
+            if not (path.name.endswith(SCHEMA_SUFFIX) and os.path.realpath(path).endswith(SCHEMA_SUFFIX)):
+                self.err("E400", f"cannot read schema `{s.file}`: not a `{SCHEMA_SUFFIX}` file", s.span,
+                         help=f"a schema path names a `{SCHEMA_SUFFIX}` file, relative to `{f.rel}`")
+                return _BAD
             try:
-                text = path.read_bytes().decode("utf-8-sig")
+                text = read_regular(str(path)).decode("utf-8-sig")
             except (OSError, ValueError) as e:  # ValueError: not UTF-8, or a NUL in the path
                 reason = ("not valid UTF-8" if isinstance(e, UnicodeDecodeError) else "the path holds a NUL character"
-                          if isinstance(e, ValueError) else (e.strerror or "cannot read").lower())
+                          if isinstance(e, ValueError) else reason_of(e))
                 self.err("E400", f"cannot read schema `{s.file}`: {reason}", s.span,
                          help=f"schema paths are relative to `{f.rel}`")
                 return _BAD
-            try:
-                value = strict_json_loads(text)
-            except json.JSONDecodeError as e:
-                self.err("E401", f"schema `{s.file}` is not valid JSON: {e.msg.lower()} at line {e.lineno}, "
-                         f"column {e.colno}", s.span)
+            value, problem = self.parse_schema_text(text, s.file)
+            if problem is not None:
+                self.err(problem.code, problem.message, s.span)
                 return _BAD
-            except ValueError as e:
-                self.err("E401", f"schema `{s.file}` is not valid JSON: {e}", s.span)
-                return _BAD
-            except RecursionError:
-                self.err("E401", f"schema `{s.file}` is nested too deeply", s.span)
-                return _BAD
-        else:
-            value = s.inline
+            return value
+        value = s.inline
         problem = schema_problem(value)
         if problem:
             self.err("E402", f"invalid JSON Schema: {problem}", s.span)

@@ -43,10 +43,13 @@ CODES = {
     "E300": "module not found",
     "E301": "import cycle",
     "E302": "unreadable file",
+    "E303": "not a policy file",
     # schemas
     "E400": "unreadable schema file",
     "E401": "schema is not valid JSON",
     "E402": "invalid JSON Schema",
+    "E403": "schema reference outside the policy's folder",
+    "E404": "unresolvable schema reference",
 }
 
 

@@ -28,7 +28,7 @@ from . import ast as A
 from .checker import Program
 from .checker import check as check_program
 from .errors import CODES, Diagnostic, PolicyError, did_you_mean
-from .loader import STDLIB_DIR, LoadedFile, expand_paths, load_files, read_text
+from .loader import STDLIB_DIR, LoadedFile, expand_paths, load_files, read_text, reason_of
 from .printer import expr_text, outcome_text
 from .regex import search as regex_search
 
@@ -1617,7 +1617,7 @@ def read_error(path: str) -> Optional[str]:
     except IsADirectoryError:
         return "is a directory"
     except OSError as e:
-        return (e.strerror or "cannot read").lower()
+        return reason_of(e)
     return None
 
 
@@ -1656,7 +1656,7 @@ def _lint(path: str, text: Optional[str], given: FrozenSet[str] = frozenset()) -
         try:
             text = read_text(path)
         except (OSError, UnicodeDecodeError) as e:
-            reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else (e.strerror or "cannot read").lower()
+            reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else reason_of(e)
             return _Result([Diagnostic("E302", f"cannot read `{shown_root}`: {reason}",
                                        A.Span(shown_root, 1, 1, 1, 1))])
     loaded = load_files(path, text)

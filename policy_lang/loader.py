@@ -1,9 +1,11 @@
 """Load a policy and the files it `use`s, depth-first, each file once, cycles reported."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Dict, List, Optional
@@ -14,6 +16,10 @@ from .parser import parse
 from .printer import format_module
 
 STDLIB_DIR = FsPath(__file__).resolve().parent.parent / "stdlib_policies"
+# the largest policy or schema file read (docs/language.md): a bounded read, so `/dev/zero` or a
+# huge file cannot exhaust memory
+MAX_FILE_BYTES = 10 * 1024 * 1024
+POLICY_SUFFIX = ".policy"
 
 
 @dataclass
@@ -64,10 +70,55 @@ def expand_paths(paths, pattern: str = "*.policy") -> List[str]:
     return out
 
 
+def _size_text(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"
+
+
+def read_regular(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; OSError (with a lowercase `strerror`)
+    for anything else. Opened non-blocking, then checked with fstat on the open descriptor, so a
+    FIFO cannot hang the open and nothing is swapped between the check and the read; the read itself
+    stops past `limit` (a /proc file reports size 0 and can still be long)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        too_big = OSError(errno.EFBIG, f"larger than {_size_text(limit)}", path)
+        if st.st_size > limit:
+            raise too_big
+        chunks: List[bytes] = []
+        n = 0
+        while True:
+            b = os.read(fd, min(1 << 20, limit + 1 - n))
+            if not b:
+                break
+            chunks.append(b)
+            n += len(b)
+            if n > limit:
+                raise too_big
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def reason_of(e: OSError) -> str:
+    """Why a file could not be read, in lowercase prose (`no such file or directory`); the limits'
+    own reasons keep their units (`larger than 10 MiB`)."""
+    text = e.strerror or "cannot read"
+    return text[:1].lower() + text[1:]
+
+
 def read_text(path: str) -> str:
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return data.decode("utf-8-sig")
+    """A policy file's text: a regular file of at most MAX_FILE_BYTES, UTF-8 (a BOM is dropped). A
+    `*.policy` name that is a link to a file of another name is refused unread: `lint .` or `fmt
+    --check .` in CI must not quote `/proc/self/environ` through `env.policy -> /proc/self/environ`."""
+    if path.endswith(POLICY_SUFFIX) and not os.path.realpath(path).endswith(POLICY_SUFFIX):
+        raise OSError(errno.EINVAL, f"a link to a file not named `*{POLICY_SUFFIX}`", path)
+    return read_regular(path).decode("utf-8-sig")
 
 
 def load_files(root: str, text: Optional[str] = None) -> Loaded:
@@ -90,10 +141,10 @@ def load_files(root: str, text: Optional[str] = None) -> Loaded:
         try:
             src = given if given is not None else read_text(path)
         except (OSError, UnicodeDecodeError) as e:
-            reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else (e.strerror or "cannot read")
+            reason = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else reason_of(e)
             span = via or A.Span(rel, 1, 1, 1, 1)
             code = "E302"
-            loaded.diagnostics.append(Diagnostic(code, f"cannot read `{rel}`: {reason.lower()}", span))
+            loaded.diagnostics.append(Diagnostic(code, f"cannot read `{rel}`: {reason}", span))
             done[path] = True
             return
         try:
@@ -144,8 +195,18 @@ def resolve_use(d: A.Use, importer: str, loaded: Loaded) -> Optional[str]:
                 help=did_you_mean(parts[1], stdlib_modules())))
             return None
         return str(target.resolve())
-    target = (FsPath(importer).parent / (d.path or "")).resolve()
-    if not target.is_file():
+    written = FsPath(importer).parent / (d.path or "")
+    target = written.resolve()
+    # only policy files, by the name written and by the file it really is (a `x.policy` link to
+    # /proc/self/environ is refused): the content of any other file is never read, so never quoted
+    if not (written.name.endswith(POLICY_SUFFIX) and target.name.endswith(POLICY_SUFFIX)):
+        what = (f"`{d.path}` is not a `{POLICY_SUFFIX}` file" if not written.name.endswith(POLICY_SUFFIX)
+                else f"`{d.path}` is a link to a file not named `*{POLICY_SUFFIX}`")
+        loaded.diagnostics.append(Diagnostic(
+            "E303", f"`use` takes a policy file: {what}", d.span,
+            help=f"`use` names a file ending in `{POLICY_SUFFIX}`, or a standard module as `stdlib.NAME`"))
+        return None
+    if not target.exists():
         loaded.diagnostics.append(Diagnostic("E300", f"file `{d.path}` not found", d.span,
                                              help=f"paths are relative to `{display_path(importer, loaded.root_dir)}`"))
         return None

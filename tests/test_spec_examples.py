@@ -55,8 +55,8 @@ def test_section_2_action_example(spec_policy):
 
 
 def test_section_5_yaml_cases(spec_policy, tmp_path):
-    import yaml
-    doc = yaml.safe_load(blocks("yaml")[0])
+    from cli.inputs import parse_yaml
+    doc = parse_yaml(blocks("yaml")[0], "LANGUAGE.md")   # the loader `signoff test` uses
     assert doc["policy"] == "support.policy"
     for case in doc["cases"]:
         d = spec_policy.decide(case["action"], MemoryLedger(), now=parse_timestamp("1970-01-01T00:00:00Z"))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.inputs import load_yaml
 from cli.main import cli
 from engine import MemoryLedger, Policy
 from policy_lang import PolicyError
@@ -168,7 +168,7 @@ def _merge(defaults: dict, action: dict) -> dict:
 
 
 def _load_data(name: str):
-    data = yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+    data = load_yaml(str(DATA / name))   # the strict loader test files get (no aliases, size cap)
     return [dict(e, action=_merge(data["defaults"], e["action"])) for e in data["actions"]]
 
 
