@@ -397,6 +397,10 @@ class _Checker:
     def load_schema(self, s: A.Schema, f: LoadedFile) -> Any:
         if s.file is not None:
             path = FsPath(f.path).parent / s.file
+            if "\x00" in s.file:  # the OS cannot even name it (realpath and open raise ValueError)
+                self.err("E400", f"cannot read schema `{s.file}`: the path holds a NUL character", s.span,
+                         help=f"schema paths are relative to `{f.rel}`")
+                return _BAD
             # a schema file is a regular `*.json` file, by the name written and the file it really is,
             # read with a bounded read (`/dev/zero`, a FIFO or a link to /proc are refused unread)
             if not (path.name.endswith(SCHEMA_SUFFIX) and os.path.realpath(path).endswith(SCHEMA_SUFFIX)):
