@@ -1,10 +1,14 @@
 """Value semantics shared by the evaluators: kinds, equality, and the built-in functions (spec §4.4)."""
 from __future__ import annotations
 
+import functools
+import ipaddress
 import math
 from datetime import datetime
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 from urllib.parse import urlsplit
+
+import idna
 
 from .actions import parse_timestamp
 
@@ -103,16 +107,112 @@ def fn_upper(v: Any) -> str:
     return _string(v, "upper").upper()
 
 
-def fn_domain(v: Any) -> str:
-    s = _string(v, "domain").strip()
-    if "@" in s:
-        return s.rsplit("@", 1)[1].lower()
-    if "://" in s:
+def domain_error(s: str) -> EvalError:
+    """The one evaluation error of `domain` for a string it cannot read (both evaluators raise it)."""
+    shown = s if len(s) <= 80 else s[:77] + "..."
+    return EvalError(f"`domain` cannot read `{shown}`: it is neither a URL with a valid host nor one "
+                     f"address `local@host`")
+
+
+# RFC 3986 userinfo characters (unreserved, pct-encoded, sub-delims, `:`), plus `@`: a userinfo holding
+# `@` is cut at the last one, as every URL parser does. Anything else (`\`, whitespace, `[`) is refused:
+# WHATWG parsers end the authority at `\`, so `https://evil.example\@acme.com` goes to evil.example.
+_USERINFO = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@")
+
+
+def _has_control(s: str) -> bool:
+    # C0, DEL and C1: URL parsers drop or stop at some of them (urllib removes tab and newline)
+    return any(c < " " or "\x7f" <= c <= "\x9f" for c in s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _idna_host(host: str) -> Optional[str]:
+    """A host name in its ASCII (IDNA 2008, UTS #46) form without a trailing dot; None when idna refuses it.
+    UTS #46 maps case and compatibility forms (`ＡＣＭＥ.com` is `acme.com`); STD3 rules refuse `_`,
+    `%`, `*`, spaces and the like, so a percent-encoded or wildcard host is an error, never a name."""
+    try:
+        a = idna.encode(host, uts46=True, std3_rules=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+    return a[:-1] if a.endswith(".") else a or None
+
+
+MAX_HOST = 255   # characters; a longer host is an error (a DNS name has at most 253)
+
+
+def _host_name(host: str, s: str) -> str:
+    # idna costs ~10 us a call; hosts repeat, so a bounded cache keeps `domain` near 1 us
+    a = _idna_host(host) if len(host) <= MAX_HOST else None
+    if a is None:
+        raise domain_error(s)
+    return a
+
+
+def _address_host(addr: str, s: str) -> str:
+    """`local@host`: exactly one `@`, a non-empty local part, no whitespace (spec §4.4)."""
+    if addr.count("@") != 1 or any(c.isspace() for c in addr):
+        raise domain_error(s)
+    local, host = addr.split("@")
+    if not local:
+        raise domain_error(s)
+    return _host_name(host, s)
+
+
+def _url_host(s: str) -> str:
+    """The host of `scheme://authority…`, decomposed by urllib and checked against what it parsed."""
+    try:
+        parts = urlsplit(s)
+        host = parts.hostname
+        parts.port                                      # raises for a port that is not 0-65535
+        user, password = parts.username, parts.password
+    except ValueError:                                  # brackets that do not pair, NFKC tricks
+        raise domain_error(s) from None
+    if not host:
+        raise domain_error(s)
+    userinfo = "" if user is None else user + ("" if password is None else ":" + password) + "@"
+    if not _USERINFO.issuperset(userinfo):
+        raise domain_error(s)
+    hostport = parts.netloc[len(userinfo):]
+    if hostport.startswith("["):
+        # an IP literal: exactly `[IPv6]` or `[IPv6]:port` (urllib also lets `[::1]x` and `a[::1]` through)
+        n = len(host)
+        port = hostport[n + 3:] if hostport[n + 2:n + 3] == ":" else hostport[n + 2:]
+        if hostport[1:n + 1].lower() != host or hostport[n + 1:n + 2] != "]" or "%" in host \
+                or port and not (port.isascii() and port.isdigit()):
+            raise domain_error(s)
         try:
-            return (urlsplit(s).hostname or "").lower()
+            ipaddress.IPv6Address(host)
         except ValueError:
-            raise EvalError(f"`domain` cannot read the URL `{s[:80]}`") from None
-    return s.split("/", 1)[0].lower()
+            raise domain_error(s) from None
+        return host
+    if "[" in hostport:
+        raise domain_error(s)
+    return _host_name(host, s)
+
+
+def fn_domain(v: Any) -> str:
+    """`domain(s)`, spec §4.4 v1.1: the host of a URL `scheme://…` (never its userinfo, path, query or
+    fragment; no port, no trailing dot) or of one address `local@host` (`mailto:` first is dropped),
+    lower-cased, an international name in its IDNA form. Any other string is an evaluation error.
+    A string that starts with `scheme:` but not `scheme://` (and is not `mailto:`) is a URL without a
+    host: an error, never read as an address (`http:evil.example/x@acme.com` is evil.example to a
+    browser)."""
+    s = _string(v, "domain")
+    if _has_control(s):
+        raise domain_error(s)
+    try:
+        scheme = urlsplit(s).scheme
+    except ValueError:
+        raise domain_error(s) from None
+    n = len(scheme)
+    # urllib skips leading spaces before the scheme; the spec wants `s` itself to start with it
+    if scheme and s[:n].lower() == scheme and s[n:n + 1] == ":":
+        if s[n + 1:n + 3] == "//":
+            return _url_host(s)
+        if scheme == "mailto":
+            return _address_host(s[n + 1:], s)
+        raise domain_error(s)
+    return _address_host(s, s)
 
 
 def _local_time(t: Any, tz: Any, fn: str) -> datetime:
