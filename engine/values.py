@@ -4,8 +4,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import re
 from datetime import datetime
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 import idna
@@ -120,9 +121,9 @@ def domain_error(s: str) -> EvalError:
 _USERINFO = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@")
 
 
-def _has_control(s: str) -> bool:
-    # C0, DEL and C1: URL parsers drop or stop at some of them (urllib removes tab and newline)
-    return any(c < " " or "\x7f" <= c <= "\x9f" for c in s)
+# C0, DEL and C1 controls: URL parsers drop or stop at some of them (urllib removes tab and newline)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SPACE = re.compile(r"\s")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -150,7 +151,7 @@ def _host_name(host: str, s: str) -> str:
 
 def _address_host(addr: str, s: str) -> str:
     """`local@host`: exactly one `@`, a non-empty local part, no whitespace (spec §4.4)."""
-    if addr.count("@") != 1 or any(c.isspace() for c in addr):
+    if addr.count("@") != 1 or _SPACE.search(addr):
         raise domain_error(s)
     local, host = addr.split("@")
     if not local:
@@ -198,8 +199,31 @@ def fn_domain(v: Any) -> str:
     host: an error, never read as an address (`http:evil.example/x@acme.com` is evil.example to a
     browser)."""
     s = _string(v, "domain")
-    if _has_control(s):
+    if len(s) > MAX_CACHED_DOMAIN:
+        return _domain(s)
+    host, error = _domain_cached(s)
+    if error is not None:
+        raise EvalError(error)
+    return host
+
+
+MAX_CACHED_DOMAIN = 2048   # characters; with 4,096 entries the cache stays under ~10 MB
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_cached(s: str) -> Tuple[Optional[str], Optional[str]]:
+    # urlsplit and its properties cost a few µs; recipients and URLs repeat across actions and replays
+    try:
+        return _domain(s), None
+    except EvalError as e:
+        return None, e.message
+
+
+def _domain(s: str) -> str:
+    if _CONTROL.search(s):
         raise domain_error(s)
+    if ":" not in s:  # no scheme: spare the address the URL parser
+        return _address_host(s, s)
     try:
         scheme = urlsplit(s).scheme
     except ValueError:
@@ -243,7 +267,25 @@ def fn_weekday(t: Any, tz: Any = None) -> str:
     return WEEKDAYS[_local_time(t, tz, "weekday").weekday()]
 
 
+@functools.lru_cache(maxsize=None)
+def _sql() -> Any:
+    # sqlglot takes ~0.2 s to import: only a policy that calls sql_read_only pays for it
+    from . import sql
+    return sql
+
+
+def fn_sql_read_only(s: Any, dialect: Any = None) -> bool:
+    """`sql_read_only(s[, "DIALECT"])` (an extension, docs/language.md): engine/sql.py decides."""
+    text = _string(s, "sql_read_only")
+    sql = _sql()
+    if dialect is None:
+        dialect = sql.DEFAULT_DIALECT
+    elif type(dialect) is not str or sql.dialect_problem(dialect):
+        raise EvalError(f"`sql_read_only`: unknown SQL dialect `{str(dialect)[:80]}`")  # the checker refuses it first
+    return sql.sql_read_only(text, dialect)
+
+
 FUNCTIONS: Dict[str, Callable[..., Any]] = {
     "len": fn_len, "lower": fn_lower, "upper": fn_upper, "domain": fn_domain,
-    "hour": fn_hour, "weekday": fn_weekday,
+    "hour": fn_hour, "weekday": fn_weekday, "sql_read_only": fn_sql_read_only,
 }

@@ -37,6 +37,7 @@ CODES = {
     "E217": "invalid levels",
     "E218": "invalid const",
     "E219": "invalid tool alias",
+    "E221": "unknown SQL dialect",
     # modules
     "E300": "module not found",
     "E301": "import cycle",
