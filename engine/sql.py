@@ -66,12 +66,22 @@ PURE_FUNCTIONS = _classes(
     "JSONBExtractScalar",
 )
 
-# Tokens that only ever start a statement. In T-SQL (and Sybase) statements need no `;` between them,
-# so `select 1 delete from users` is two statements there, while sqlglot's postgres reads `delete` as
-# a column alias: a query holding such a token, unquoted, anywhere, is not read-only, whatever the
-# dialect. From sqlglot's own tables (statement parsers and commands), minus what a SELECT uses too.
+# Tokens that start a statement. In T-SQL (and Sybase) statements need no `;` between them, so
+# `select 1 delete from users` is two statements there, while sqlglot's postgres reads `delete` as a
+# column alias. So such a token, unquoted, right after a token a statement can end with (a name, a
+# literal, `)`, `*`, DESC, …) makes the text not read-only, whatever the dialect. After a token no
+# statement ends with (`,`, `(`, `.`, AS, WHERE, an operator, …) it is a name (`select comment from
+# posts`) or part of a node the allow-list refuses (`(delete from t returning *)`). The statement
+# tokens are sqlglot's own tables (statement parsers and commands), minus what a SELECT uses too.
 _IN_QUERIES = {TokenType.SELECT, TokenType.WITH, TokenType.SEMICOLON, TokenType.DESC, TokenType.END,
                TokenType.FETCH, TokenType.PIVOT, TokenType.UNPIVOT}
+_NO_END_BEFORE = frozenset({
+    TokenType.SELECT, TokenType.DISTINCT, TokenType.COMMA, TokenType.DOT, TokenType.L_PAREN, TokenType.ALIAS,
+    TokenType.WHERE, TokenType.AND, TokenType.OR, TokenType.NOT, TokenType.ORDER_BY, TokenType.GROUP_BY,
+    TokenType.PARTITION_BY, TokenType.ON, TokenType.HAVING, TokenType.FROM, TokenType.JOIN, TokenType.EQ,
+    TokenType.NEQ, TokenType.LT, TokenType.LTE, TokenType.GT, TokenType.GTE, TokenType.PLUS, TokenType.DASH,
+    TokenType.SLASH, TokenType.DPIPE, TokenType.DCOLON, TokenType.WHEN, TokenType.THEN, TokenType.ELSE,
+})
 
 
 @functools.lru_cache(maxsize=None)
@@ -101,9 +111,7 @@ logging.getLogger("sqlglot").addFilter(_QUIET)
 
 def _allowed(node: exp.Expression) -> bool:
     t = type(node)
-    if t in STRUCTURE or t in PURE_FUNCTIONS:
-        return True
-    return False
+    return t in STRUCTURE or t in PURE_FUNCTIONS
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -115,13 +123,10 @@ def _read_only(sql: str, dialect: str) -> bool:
     _QUIET.active.on = True
     try:
         tokens = d.tokenize(sql)
-        # a statement keyword, unquoted, anywhere: a second statement in some dialect (see above)
-        for i, tok in enumerate(tokens):
-            if tok.token_type in starters:
-                # `replace(...)` is the string function in dialects where REPLACE also starts a statement
-                if not (tok.token_type is TokenType.REPLACE and i + 1 < len(tokens)
-                        and tokens[i + 1].token_type is TokenType.L_PAREN):
-                    return False
+        # a statement keyword where a statement could have ended: a second statement in T-SQL (above)
+        for before, tok in zip(tokens, tokens[1:]):
+            if tok.token_type in starters and before.token_type not in _NO_END_BEFORE:
+                return False
         statements = [s for s in d.parser().parse(tokens, sql) if s is not None and not isinstance(s, exp.Semicolon)]
     except Exception:  # noqa: BLE001  SqlglotError, and whatever else hostile text provokes in a parser
         return False   # what sqlglot cannot read is not read-only

@@ -35,6 +35,7 @@ READ_ONLY = [
     'select 1 as "delete" from users',
     "with recursive r(n) as (select 1 union all select n + 1 from r where n < 5) select * from r",
     "select 1; -- that is all",
+    "select comment, p.load from posts p where comment is not null order by comment",   # keywords as names
 ]
 
 NOT_READ_ONLY = [
@@ -54,7 +55,8 @@ NOT_READ_ONLY = [
     "select lo_import('/etc/passwd')", "select txid_current()", "select * from dblink('db', 'delete from t')",
     "select * from generate_series(1, 1000000000)", "select 1 vacuum", "select 1 merge into x",
     "select a from t where b = 1 delete from users", "select 1 exec('drop table x')",
-    "select 1 /*! , sleep(10) */", "select 1 /*M!100000 , sleep(10) */",          # MySQL runs these comments
+    "select * delete from users", "select a from t order by a desc delete from users", "select (1) delete from t",
+    "select x comment on table t is 'x'", "select 1 /*! , sleep(10) */", "select 1 /*M!100000 , sleep(10) */",          # MySQL runs these comments
     # what the parser cannot read
     "selec id from users", "select from where", "select 'unterminated", "select (1",
 ]
