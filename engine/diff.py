@@ -569,6 +569,9 @@ class _Analysis:
             if e.fn == "domain" and arg is not None:
                 v = self.var(arg)
                 v.extra += [f"user@{x}" for x in consts if isinstance(x, str)] + ["user@elsewhere.example"]
+            elif e.fn == "sql_read_only" and arg is not None:
+                v = self.var(arg)
+                v.extra += ["select 1", "delete from x"]
             elif e.fn in ("lower", "upper") and arg is not None:
                 v = self.var(arg)
                 v.extra += [x for x in consts if isinstance(x, str)] + [x.upper() for x in consts if isinstance(x, str)]

@@ -13,7 +13,7 @@ from policy_lang.regex import search as re2_search
 from .actions import ActionError, check_action, safe_id
 from .decision import RANK, Decision, Reason
 from .ledger import Ledger
-from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, kind
+from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, domain_error, kind
 
 _ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
 
@@ -88,7 +88,7 @@ class Interpreter:
         if isinstance(e, A.ListExpr):
             return [self.ev(i, a, env) for i in e.items]
         if isinstance(e, A.Call):
-            return FUNCTIONS[e.fn](*[self.ev(x, a, env) for x in e.args])
+            return _FUNCTIONS[e.fn](*[self.ev(x, a, env) for x in e.args])
         if isinstance(e, A.Neg):
             v = self.ev(e.operand, a, env)
             if not _num(v):
@@ -318,3 +318,82 @@ def _route(r: A.Route) -> dict:
             "timeout": r.timeout.text if r.timeout is not None else None,
             "on_timeout": ({"outcome": "escalate", "to": r.escalate_to} if r.escalate_to is not None else
                            ({"outcome": "expire"} if r.timeout is not None else None))}
+
+
+# ------------------------------------------------------------ domain(), written a second time
+# The compiled engine's `domain` (values.fn_domain) decomposes with urllib.parse.urlsplit and checks
+# what it parsed. This one shares none of that code: it splits with the regular expression of RFC 3986
+# appendix B and takes the authority apart with its own pattern, so a quirk of either decomposition
+# (where the authority ends, which `@` ends the userinfo, brackets, ports) shows as a disagreement in
+# the differential tests. What the two do share: the error text (decisions are compared whole) and the
+# `idna` package's UTS #46 tables and punycode; those are a library's job, as jsonschema is for schemas,
+# and are reached here another way (uts46_remap, then the `idna2008` codec, on the host as written
+# rather than on urllib's lower-cased one).
+_RFC3986 = re.compile(r"^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?", re.DOTALL)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+# [userinfo@]host[:port]; the userinfo is greedy, the host holds no `@`, so the last `@` splits
+_AUTHORITY = re.compile(r"(?:(?P<userinfo>[A-Za-z0-9\-._~%!$&'()*+,;=:@]*)@)?"
+                        r"(?:\[(?P<ip>[^\]@]*)\]|(?P<name>[^:@\[\]]*))(?::(?P<port>[0-9]*))?", re.DOTALL)
+_ADDRESS = re.compile(r"(?P<local>[^@\s]+)@(?P<host>[^@\s]*)")
+
+
+def _ref_host(host: str, s: str) -> str:
+    import codecs
+
+    import idna
+    import idna.codec  # noqa: F401  (registers the `idna2008` codec)
+    if not host or len(host) > 255:
+        raise domain_error(s)
+    try:
+        ascii_ = codecs.encode(idna.uts46_remap(host, std3_rules=True, transitional=False), "idna2008").decode()
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        raise domain_error(s) from None
+    ascii_ = ascii_[:-1] if ascii_.endswith(".") else ascii_
+    if not ascii_:
+        raise domain_error(s)
+    return ascii_
+
+
+def ref_domain(v: Any) -> str:
+    """spec §4.4 v1.1 `domain(s)`, independently of values.fn_domain (see above)."""
+    if not isinstance(v, str):
+        raise EvalError(f"`domain` takes a string, got {kind(v)}")
+    s = v
+    if any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in s):
+        raise domain_error(s)
+    m = _RFC3986.match(s)
+    scheme = m.group(2)
+    if scheme is not None and _SCHEME.fullmatch(scheme):
+        if m.group(3) is not None:                        # scheme://authority
+            auth = _AUTHORITY.fullmatch(m.group(4))
+            if auth is None:
+                raise domain_error(s)
+            port = auth.group("port")
+            if port and int(port) > 65535:
+                raise domain_error(s)
+            ip = auth.group("ip")
+            if ip is not None:
+                import ipaddress
+                try:
+                    ipaddress.IPv6Address(ip)
+                except ValueError:
+                    raise domain_error(s) from None
+                if "%" in ip:
+                    raise domain_error(s)
+                return ip.lower()
+            return _ref_host(auth.group("name"), s)
+        if scheme.lower() != "mailto":                    # a URL without a host
+            raise domain_error(s)
+        s_addr = s[len("mailto:"):]
+    else:
+        s_addr = s
+    a = _ADDRESS.fullmatch(s_addr)
+    if a is None:
+        raise domain_error(s)
+    return _ref_host(a.group("host"), s)
+
+
+# `sql_read_only` is shared on purpose: its verdict is sqlglot's parse against a fixed allow-list
+# (engine/sql.py, tested on its own in tests/test_sql_read_only.py); what the differential tests check
+# for it is how the engine combines its value (conditions, `not`, errors for non-strings), not SQL.
+_FUNCTIONS = {**FUNCTIONS, "domain": ref_domain}

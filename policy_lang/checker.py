@@ -17,7 +17,7 @@ from .schemas import SCHEMA_SUFFIX, SchemaProblem, SchemaProblemError, SchemaSet
 ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
 # name -> (min args, max args)
 FUNCTIONS = {"len": (1, 1), "lower": (1, 1), "upper": (1, 1), "domain": (1, 1),
-             "hour": (1, 2), "weekday": (1, 2)}
+             "hour": (1, 2), "weekday": (1, 2), "sql_read_only": (1, 2)}
 DEFAULT_LEVELS = ("low", "medium", "high")
 MODES = ("assisted", "guarded", "autonomous")
 MAX_REGEX = 1000
@@ -294,6 +294,8 @@ class _Checker:
                 if isinstance(tz, str) and not valid_zone(tz):
                     self.err("E214", f"unknown time zone `{tz}`", e.args[1].span,
                              help="use an IANA name such as `Europe/Berlin` or `UTC`")
+            if e.fn == "sql_read_only" and len(e.args) == 2:
+                self.check_sql_dialect(e.args[1])
         elif isinstance(e, A.Presence):
             if not isinstance(e.path, A.Path) or e.path.root in self.consts and e.path.root not in scope:
                 word = "present" if e.present else "missing"
@@ -326,6 +328,18 @@ class _Checker:
         elif isinstance(e, A.ListExpr):
             for i in e.items:
                 self.check_expr(i, scope)
+
+    def check_sql_dialect(self, arg: A.Expr) -> None:
+        """`sql_read_only(s, "DIALECT")`: the dialect is a string literal (or const) sqlglot names."""
+        name = self.const_value(arg)
+        if not isinstance(name, str):
+            self.err("E221", "`sql_read_only` takes its dialect as a string literal", arg.span,
+                     help='write a sqlglot dialect name such as `"postgres"` or `"mysql"`')
+            return
+        dialects = sql_dialects()
+        if name not in dialects:
+            self.err("E221", f"unknown SQL dialect `{name}`", arg.span,
+                     help=did_you_mean(name.lower(), dialects) or f"dialects are {', '.join(dialects)}")
 
     def const_value(self, e: A.Expr) -> Any:
         if isinstance(e, A.Literal):
@@ -455,6 +469,13 @@ def _schema_problem_cached(key: str) -> Optional[str]:
     except Exception as e:  # unresolvable metaschema and the like
         return str(e).splitlines()[0] if str(e) else "cannot be checked"
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def sql_dialects() -> Tuple[str, ...]:
+    """The dialect names `sql_read_only` takes: every dialect sqlglot names (imported only when used)."""
+    from sqlglot.dialects.dialect import Dialects
+    return tuple(sorted(d.value for d in Dialects if d.value))
 
 
 def valid_zone(name: str) -> bool:

@@ -39,6 +39,7 @@ CODES = {
     "E218": "invalid const",
     "E219": "invalid tool alias",
     "E220": "regular expression feature that RE2 does not have",
+    "E221": "unknown SQL dialect",
     # modules
     "E300": "module not found",
     "E301": "import cycle",

@@ -921,7 +921,8 @@ class _Linter:
             return
         if isinstance(e, A.Call):
             want = {"len": ("string", "list"), "lower": ("string",), "upper": ("string",),
-                    "domain": ("string",), "hour": ("string",), "weekday": ("string",)}.get(e.fn)
+                    "domain": ("string",), "hour": ("string",), "weekday": ("string",),
+                    "sql_read_only": ("string",)}.get(e.fn)
             if want and e.args:
                 v = self.logic.const(e.args[0])
                 if v is not NO and _kind(v) not in want:
@@ -989,7 +990,7 @@ class _Linter:
         seen: Dict[str, Tuple[str, A.Span]] = {}
         seeded = {"confidence": "number", "tool": "string", "timestamp": "string"}
         call_kind = {"len": "number", "hour": "number", "weekday": "string", "lower": "string",
-                     "upper": "string", "domain": "string"}
+                     "upper": "string", "domain": "string", "sql_read_only": "boolean"}
         L = self.logic
 
         def note(term: Any, kind: str, span: A.Span) -> None:

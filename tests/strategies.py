@@ -272,7 +272,8 @@ def gen_expr(draw, ctx: Ctx, want: str, depth: int):
     d = depth - 1
     sub = lambda w: gen_expr(draw, ctx, w, d)  # noqa: E731
     if want == "bool":
-        kind = pick(draw, ["cmp", "cmp", "cmp", "in", "str_op", "matches", "presence", "not", "and", "or", "quant"])
+        kind = pick(draw, ["cmp", "cmp", "cmp", "in", "str_op", "matches", "presence", "not", "and", "or", "quant",
+                           "sql"])
         if kind == "cmp":
             op = pick(draw, ["==", "!=", "<", "<=", ">", ">="])
             if op in ("==", "!="):
@@ -293,6 +294,9 @@ def gen_expr(draw, ctx: Ctx, want: str, depth: int):
             right = _path(pick(draw, rx)) if rx and draw(st.booleans()) \
                 else A.Literal(pick(draw, SAFE_REGEXES))
             return A.Compare("matches", sub("str"), right)
+        if kind == "sql":
+            dialect = (A.Literal(pick(draw, ["mysql", "tsql"])),) if draw(st.integers(0, 3)) == 0 else ()
+            return A.Call("sql_read_only", (sub("str"),) + dialect)
         if kind == "presence":
             return A.Presence(pick(draw, presence_paths(ctx)), draw(st.booleans()))
         if kind == "not":
@@ -551,7 +555,9 @@ json_values = st.recursive(
     lambda children: st.one_of(st.lists(children, max_size=3),
                                st.dictionaries(OBJECT_KEYS, children, max_size=3)),
     max_leaves=6)
-emails = st.sampled_from(["a@acme.com", "B@Acme.IO", "eve@evil.example", "no-at-sign", "https://x.org/p", ""])
+emails = st.sampled_from(["a@acme.com", "B@Acme.IO", "eve@evil.example", "no-at-sign", "https://x.org/p", "",
+                          "https://evil.example/?r=x@acme.com", "a@b@acme.com", "mailto:x@Bücher.de",
+                          "select id from t where x = 'a@acme.com'", "select 1 delete from t"])
 
 ARG_VALUES = {
     "amount": st.one_of(small_ints, moderate_floats),
