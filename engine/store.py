@@ -342,10 +342,18 @@ def _enc(col: str, v: Any) -> Any:
 
 
 def _dec(row: sqlite3.Row) -> dict:
+    """A row as a dict, its JSON columns decoded. A column that is not JSON (or not text) was written
+    outside signoff: a StoreError, never a JSONDecodeError or TypeError out of the workflow."""
     out = {}
     for k in row.keys():
         v = row[k]
-        out[k] = json.loads(v) if (k in _JSON_COLS and v is not None) else v
+        if k in _JSON_COLS and v is not None:
+            try:
+                v = json.loads(v)
+            except (ValueError, TypeError, RecursionError):
+                raise StoreError(f"the stored `{k}` of a row is not JSON: the store was changed outside signoff "
+                                 "(run `signoff audit verify`)") from None
+        out[k] = v
     return out
 
 
