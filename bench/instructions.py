@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Instructions per decision, this tree against another commit, counted by valgrind (not timed).
+
+A shared or loaded machine makes µs figures noisy; instruction counts are not. For each tree
+(the working tree and a checkout of `--against`, by default `main`'s first parent... any git ref)
+this runs one workload twice under `valgrind --tool=callgrind` — once deciding 0 actions and once
+N — and prints the difference divided by N: the instructions one decision costs, with policy
+loading, interpreter start-up and imports subtracted out. Workloads: bench/decide.py's generated
+100-rule policy and its actions, and the support-ops example with the first actions of its history
+(schema validation included). Then the ratio new/old per workload, measured in this one run.
+
+    python bench/instructions.py --against b7864ac            # needs valgrind (Debian's package)
+    python bench/instructions.py --against HEAD~5 --decisions 4000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# the workload, run inside the tree being measured (its own packages first on sys.path)
+WORKLOAD = r'''
+import json, sys
+sys.path.insert(0, ".")
+sys.path.insert(0, "bench")
+from datetime import datetime, timezone
+from engine.evaluator import Policy
+from policy_lang.checker import load
+which, n = sys.argv[1], int(sys.argv[2])
+now = datetime(2026, 11, 20, 14, 3, tzinfo=timezone.utc)
+if which == "bench100":
+    import decide as b
+    spec = b.make_policy(100, 7)
+    policy = Policy(load("bench100.policy", spec.text))
+    actions = b.make_actions(spec, 500, 7)
+else:
+    policy = Policy(load("examples/support-ops/support.policy"))
+    with open("examples/support-ops/history.jsonl") as f:
+        actions = [json.loads(line) for line, _ in zip(f, range(500))]
+for a in actions[:50]:   # warm caches the same way in both runs
+    policy.decide(a, now=now)
+for i in range(n):
+    policy.decide(actions[i % len(actions)], now=now)
+'''
+
+
+def instructions(tree: str, which: str, n: int) -> int:
+    with tempfile.TemporaryDirectory() as out:
+        script = os.path.join(out, "workload.py")
+        with open(script, "w") as f:
+            f.write(WORKLOAD)
+        cg = os.path.join(out, "cg.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", sys.executable, script,
+                        which, str(n)], cwd=tree, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={**os.environ, "PYTHONHASHSEED": "0"})
+        with open(cg) as f:
+            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+        if not m:
+            raise SystemExit("callgrind wrote no totals")
+        return int(m.group(1))
+
+
+def per_decision(tree: str, which: str, n: int) -> float:
+    return (instructions(tree, which, n) - instructions(tree, which, 0)) / n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--against", default="HEAD", help="the git ref to compare the working tree with")
+    ap.add_argument("--decisions", type=int, default=2000, help="decisions counted per workload")
+    args = ap.parse_args()
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        old = os.path.join(tmp, "old")
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", old, args.against], cwd=ROOT, check=True)
+        try:
+            print(f"instructions per decision (callgrind), {args.decisions} decisions, working tree vs {args.against}")
+            print(f"{'workload':<34}{'old':>12}{'new':>12}{'new/old':>10}")
+            for which, label in (("bench100", "bench/decide.py, 100 rules"),
+                                 ("support", "support-ops, history actions")):
+                o = per_decision(old, which, args.decisions)
+                w = per_decision(ROOT, which, args.decisions)
+                print(f"{label:<34}{o:>12,.0f}{w:>12,.0f}{w / o:>9.3f}×")
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", old], cwd=ROOT, check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
