@@ -15,22 +15,20 @@ guessed.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
-import re2
-
 from . import ast as A
+from .analysis import (DNF, FALSE, FLIP, NO, ORDER, TRUE, Logic, SchemaView, const_compare, is_num, json_equal,
+                       value_kind)
 from .checker import Program
 from .checker import check as check_program
 from .errors import CODES, Diagnostic, PolicyError, did_you_mean
 from .loader import STDLIB_DIR, LoadedFile, expand_paths, load_files, read_text
 from .printer import expr_text, outcome_text
-from .regex import search as regex_search
 
 __all__ = ["RULES", "ALL_CODES", "RETIRED", "Rule", "lint_file", "lint_paths", "lint_text", "policy_files",
            "severity_of", "read_error"]
@@ -100,545 +98,10 @@ def severity_of(code: str) -> str:
     return RULES[code].severity if code in RULES else "error"
 
 
-# ======================================================================= constants and atoms
-
-class _NoValue:
-    def __repr__(self) -> str:
-        return "NO"
-
-
-NO = _NoValue()
-MAX_DNF = 64          # conjunctions kept for one condition
-MAX_PRODUCT = 512     # conjunctions kept while combining conditions
-
-Atom = Tuple[Any, ...]
-Conj = FrozenSet[Atom]
-DNF = Optional[List[Conj]]   # None: unknown (too large); []: never true; [frozenset()]: always true
-TRUE: List[Conj] = [frozenset()]
-FALSE: List[Conj] = []
-
-_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
-_NEG = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
-_ORDER = ("<", "<=", ">", ">=")
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _tag(v: Any) -> Optional[Tuple[str, Any]]:
-    """A hashable value with its type, so that `true` never equals `1`."""
-    if isinstance(v, bool):
-        return ("b", v)
-    if _is_num(v):
-        try:
-            return ("n", float(v))
-        except OverflowError:
-            return None
-    if isinstance(v, str):
-        return ("s", v)
-    return None
-
-
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "boolean"
-    if _is_num(v):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, tuple):
-        return "list"
-    return "value"
-
-
-def _jeq(a: Any, b: Any) -> bool:
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_jeq(x, y) for x, y in zip(a, b))
-    ta, tb = _tag(a), _tag(b)
-    return ta is not None and ta == tb
-
-
-def _const_compare(op: str, a: Any, b: Any) -> Optional[bool]:
-    """Value of a comparison of two constants, or None when it is an evaluation error."""
-    if op == "==":
-        return _jeq(a, b)
-    if op == "!=":
-        return not _jeq(a, b)
-    if op in _ORDER:
-        if (_is_num(a) and _is_num(b)) or (isinstance(a, str) and isinstance(b, str)):
-            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
-        return None
-    if op in ("in", "not in"):
-        if not isinstance(b, tuple):
-            return None
-        found = any(_jeq(a, x) for x in b)
-        return found if op == "in" else not found
-    if op in ("starts_with", "ends_with"):
-        if isinstance(a, str) and isinstance(b, str):
-            return a.startswith(b) if op == "starts_with" else a.endswith(b)
-        return None
-    if op == "contains":
-        if isinstance(a, str) and isinstance(b, str):
-            return b in a
-        if isinstance(a, tuple):
-            return any(_jeq(x, b) for x in a)
-        return None
-    if op == "matches":
-        if isinstance(a, str) and isinstance(b, str):
-            try:
-                return regex_search(b, a)
-            except (re2.error, UnicodeEncodeError):
-                return None
-        return None
-    return None
-
-
-def _short(text: str, limit: int = 60) -> str:
+def short(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
-
-def _paths_in(e: Any, out: List[A.Path]) -> None:
-    """Every path an evaluation of `e` reads (quantifier bodies excluded)."""
-    if isinstance(e, A.Path):
-        out.append(e)
-    elif isinstance(e, A.Quantifier):
-        _paths_in(e.source, out)
-    elif isinstance(e, (A.BoolOp, A.Arith, A.Compare)):
-        _paths_in(e.left, out)
-        _paths_in(e.right, out)
-    elif isinstance(e, (A.Not, A.Neg)):
-        _paths_in(e.operand, out)
-    elif isinstance(e, A.Presence):
-        _paths_in(e.path, out)
-    elif isinstance(e, A.Call):
-        for a in e.args:
-            _paths_in(a, out)
-    elif isinstance(e, A.ListExpr):
-        for i in e.items:
-            _paths_in(i, out)
-
-
-def _path_text(p: A.Path) -> str:
-    return expr_text(p)
-
-
-class Logic:
-    """Conditions as DNF over atoms, with a satisfiability test on conjunctions."""
-
-    def __init__(self, consts: Dict[str, Any]):
-        self.consts = consts
-        self._cache: Dict[Tuple[int, bool], DNF] = {}
-        self._keep: List[Any] = []  # keeps cached expressions alive, so ids stay unique
-
-    # ---------------------------------------------------------------- constants
-    def const(self, e: Any) -> Any:
-        if isinstance(e, A.Literal):
-            return e.value
-        if isinstance(e, A.Duration):
-            return e.seconds
-        if isinstance(e, A.Path) and not e.keys and e.root in self.consts:
-            v = self.consts[e.root]
-            return v.seconds if isinstance(v, A.Duration) else v
-        if isinstance(e, A.Neg):
-            v = self.const(e.operand)
-            return -v if _is_num(v) else NO
-        if isinstance(e, A.ListExpr):
-            vals = tuple(self.const(i) for i in e.items)
-            return NO if any(v is NO for v in vals) else vals
-        return NO
-
-    def presence(self, *exprs: Any) -> FrozenSet[Atom]:
-        found: List[A.Path] = []
-        for e in exprs:
-            _paths_in(e, found)
-        return frozenset(("pres", _path_text(p), True) for p in found
-                         if p.root not in self.consts and p.root not in ("confidence", "tool"))
-
-    # ---------------------------------------------------------------- DNF
-    def dnf(self, e: Any, pos: bool = True) -> DNF:
-        key = (id(e), pos)
-        if key in self._cache:
-            return self._cache[key]
-        self._keep.append(e)
-        out = self._dnf(e, pos)
-        if out is not None and len(out) > MAX_DNF:
-            out = self._opaque(e, pos)
-        self._cache[key] = out
-        return out
-
-    def _dnf(self, e: Any, pos: bool) -> DNF:
-        if isinstance(e, A.BoolOp):
-            left, right = self.dnf(e.left, pos), self.dnf(e.right, pos)
-            if (e.op == "and") == pos:
-                out = self.product(left, right)
-            else:
-                out = None if left is None or right is None else self.union(left, right)
-            return out if out is not None else self._opaque(e, pos)
-        if isinstance(e, A.Not):
-            return self.dnf(e.operand, not pos)
-        v = self.const(e)
-        if v is not NO:
-            if isinstance(v, bool):
-                return TRUE if v == pos else FALSE
-            return self._opaque(e, pos)
-        if isinstance(e, A.Compare):
-            return self._compare(e, pos)
-        if isinstance(e, A.Presence) and isinstance(e.path, A.Path):
-            return [frozenset({("pres", _path_text(e.path), e.present == pos)})]
-        if isinstance(e, A.Path) and e.root != "confidence":
-            atom = ("in", _path_text(e), frozenset({("b", pos)}))
-            return [frozenset({atom}) | self.presence(e)]
-        return self._opaque(e, pos)
-
-    def _opaque(self, e: Any, pos: bool, presence: FrozenSet[Atom] = frozenset()) -> List[Conj]:
-        return [frozenset({("op", expr_text(e), pos)}) | presence]
-
-    def _compare(self, e: A.Compare, pos: bool) -> DNF:
-        op, left, right = e.op, e.left, e.right
-        lv, rv = self.const(left), self.const(right)
-        pres = self.presence(left, right)
-        if lv is not NO and rv is not NO:
-            r = _const_compare(op, lv, rv)
-            if r is None:
-                return self._opaque(e, pos)
-            return TRUE if r == pos else FALSE
-        if op in _ORDER:
-            if rv is NO and lv is not NO:
-                left, right, lv, rv, op = right, left, rv, lv, _FLIP[op]
-            if rv is not NO:
-                if _is_num(rv):
-                    try:
-                        bound = float(rv)
-                    except OverflowError:
-                        return self._opaque(e, pos, pres)
-                    o = op if pos else _NEG[op]
-                    return [frozenset({("cmp", expr_text(left), o, bound)}) | pres]
-                return self._opaque(e, pos, pres)
-            lt, rt = expr_text(left), expr_text(right)
-            if op == "<":
-                key, truth = (lt, rt), True
-            elif op == ">":
-                key, truth = (rt, lt), True
-            elif op == "<=":
-                key, truth = (rt, lt), False
-            else:
-                key, truth = (lt, rt), False
-            return [frozenset({("rel", key[0], "<", key[1], truth == pos)}) | pres]
-        if op in ("==", "!="):
-            eq = (op == "==") == pos
-            if lv is not NO or rv is not NO:
-                term, value = (right, lv) if lv is not NO else (left, rv)
-                t = _tag(value)
-                if t is None:
-                    return self._opaque(e, pos, pres)
-                return [frozenset({("in" if eq else "nin", expr_text(term), frozenset({t}))}) | pres]
-            a, b = sorted((expr_text(left), expr_text(right)))
-            return [frozenset({("rel", a, "==", b, eq)}) | pres]
-        if op in ("in", "not in") and lv is NO and isinstance(rv, tuple):
-            tags = [_tag(x) for x in rv]
-            if any(t is None for t in tags):
-                return self._opaque(e, pos, pres)
-            member = (op == "in") == pos
-            return [frozenset({("in" if member else "nin", expr_text(left), frozenset(tags))}) | pres]
-        if op == "not in":
-            key = expr_text(A.Compare("in", left, right))
-            return [frozenset({("op", key, not pos)}) | pres]
-        return self._opaque(e, pos, pres)
-
-    # ---------------------------------------------------------------- combining
-    def union(self, a: List[Conj], b: List[Conj]) -> List[Conj]:
-        seen = set(a)
-        return a + [c for c in b if c not in seen]
-
-    def product(self, a: DNF, b: DNF, limit: int = MAX_PRODUCT) -> DNF:
-        if a is None or b is None:
-            return None
-        if not a or not b:
-            return []
-        if len(a) == 1 and not a[0]:
-            return b
-        if len(b) == 1 and not b[0]:
-            return a
-        out: List[Conj] = []
-        seen: Set[Conj] = set()
-        for x in a:
-            for y in b:
-                c = x | y
-                if c in seen or not self.sat(c):
-                    continue
-                seen.add(c)
-                out.append(c)
-                if len(out) > limit:
-                    return None
-        return out
-
-    def never(self, *parts: DNF) -> bool:
-        """True when the conjunction of every part is proved unsatisfiable."""
-        acc: DNF = TRUE
-        for p in parts:
-            acc = self.product(acc, p)
-            if acc is None:
-                return False
-            if not acc:
-                return True
-        return not acc
-
-    # ---------------------------------------------------------------- satisfiability
-    def sat(self, conj: Conj) -> bool:
-        opq: Dict[Tuple, bool] = {}
-        pres: Dict[str, bool] = {}
-        terms: Dict[str, List[Atom]] = {}
-        for a in conj:
-            k = a[0]
-            if k == "op" or k == "rel":
-                key, v = a[:-1], a[-1]
-                if opq.setdefault(key, v) != v:
-                    return False
-            elif k == "pres":
-                if pres.setdefault(a[1], a[2]) != a[2]:
-                    return False
-            else:
-                terms.setdefault(a[1], []).append(a)
-        if pres:
-            absent = [p for p, v in pres.items() if not v]
-            if absent:
-                present = [p for p, v in pres.items() if v]
-                for m in absent:
-                    n = len(m)
-                    for p in present:
-                        if len(p) > n and p.startswith(m) and p[n] in ".[":
-                            return False
-        for atoms in terms.values():
-            if not self._term_sat(atoms):
-                return False
-        return True
-
-    @staticmethod
-    def _term_sat(atoms: List[Atom]) -> bool:
-        lo, lo_inc, hi, hi_inc = -math.inf, False, math.inf, False
-        numeric = False
-        allowed: Optional[Set] = None
-        excluded: Set = set()
-        for a in atoms:
-            if a[0] == "cmp":
-                numeric = True
-                op, v = a[2], a[3]
-                if op == ">":
-                    if v > lo:
-                        lo, lo_inc = v, False
-                    elif v == lo:
-                        lo_inc = False
-                elif op == ">=":
-                    if v > lo:
-                        lo, lo_inc = v, True
-                elif op == "<":
-                    if v < hi:
-                        hi, hi_inc = v, False
-                    elif v == hi:
-                        hi_inc = False
-                elif op == "<=":
-                    if v < hi:
-                        hi, hi_inc = v, True
-            elif a[0] == "in":
-                allowed = set(a[2]) if allowed is None else allowed & a[2]
-            elif a[0] == "nin":
-                excluded |= a[2]
-
-        def within(x: float) -> bool:
-            return (lo < x or (lo == x and lo_inc)) and (x < hi or (x == hi and hi_inc))
-
-        if allowed is not None:
-            cand = allowed - excluded
-            if numeric:
-                cand = {t for t in cand if t[0] == "n" and within(t[1])}
-            return bool(cand)
-        if numeric:
-            if lo > hi or (lo == hi and not (lo_inc and hi_inc)):
-                return False
-            if lo == hi and ("n", lo) in excluded:
-                return False
-        return True
-
-
-# ======================================================================= JSON Schema view
-
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
-
-
-class SchemaView:
-    """Read-only walks over one tool's JSON Schema: properties, local `$ref`s, combinators."""
-
-    OPEN = object()
-
-    def __init__(self, root: Any):
-        self.root = root
-
-    def deref(self, node: Any, depth: int = 0) -> List[Any]:
-        if depth > 20:
-            return [True]
-        if isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            ref = node["$ref"]
-            target = self._pointer(ref)
-            rest = {k: v for k, v in node.items() if k != "$ref"}
-            out = self.deref(target, depth + 1) if target is not self.OPEN else [True]
-            return out + ([rest] if any(k in rest for k in ("properties", "type", "enum", "const",
-                                                               "additionalProperties")) else [])
-        return [node]
-
-    def _pointer(self, ref: str) -> Any:
-        if not ref.startswith("#"):
-            return self.OPEN
-        node = self.root
-        for part in [p for p in ref[1:].split("/") if p]:
-            part = part.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                return self.OPEN
-        return node
-
-    def expand(self, nodes: Iterable[Any], depth: int = 0) -> List[Any]:
-        """Every alternative to look properties up in (combinator branches flattened)."""
-        out: List[Any] = []
-        for n in nodes:
-            for d in self.deref(n):
-                if not isinstance(d, dict):
-                    out.append(d)
-                    continue
-                combos = [b for k in ("allOf", "anyOf", "oneOf") for b in (d.get(k) or [])
-                          if isinstance(d.get(k), list)]
-                own = any(k in d for k in ("properties", "additionalProperties", "patternProperties",
-                                           "items", "prefixItems"))
-                if combos and depth < 20:
-                    if own:
-                        out.append(d)
-                    out.extend(self.expand(combos, depth + 1))
-                else:
-                    out.append(d)
-        return out
-
-    def child(self, nodes: List[Any], key: Any) -> Tuple[str, Any]:
-        """("declared", child nodes) | ("undeclared", (forbidden, declared names)) | ("unknown", None)."""
-        declared: List[Any] = []
-        open_ = False
-        closed: List[bool] = []
-        names: List[str] = []
-        for n in self.expand(nodes):
-            if not isinstance(n, dict):
-                open_ = True
-                continue
-            if isinstance(key, int):
-                prefix = n.get("prefixItems")
-                if isinstance(prefix, list) and key < len(prefix):
-                    declared.append(prefix[key])
-                elif isinstance(n.get("items"), (dict, bool)):
-                    declared.append(n["items"])
-                else:
-                    open_ = True
-                continue
-            props = n.get("properties")
-            pats = n.get("patternProperties")
-            addl = n.get("additionalProperties")
-            if isinstance(props, dict) and key in props:
-                declared.append(props[key])
-                continue
-            if isinstance(pats, dict):
-                hit = [v for p, v in pats.items() if _safe_search(p, key)]
-                if hit:
-                    declared.extend(hit)
-                    continue
-            if isinstance(addl, dict):
-                declared.append(addl)
-                continue
-            if addl is True or (props is None and addl is not False):
-                open_ = True
-                continue
-            closed.append(addl is False)
-            names.extend(props or ())
-        if declared:
-            return "declared", declared + ([True] if open_ else [])
-        if open_ or not closed:
-            return "unknown", None
-        return "undeclared", (all(closed), names)
-
-    def resolve(self, keys: Sequence[Any]) -> Tuple[str, Any, int]:
-        """Walk keys from the root: (status, payload, index of the failing key)."""
-        nodes: List[Any] = [self.root]
-        for i, k in enumerate(keys):
-            status, payload = self.child(nodes, k)
-            if status != "declared":
-                return status, payload, i
-            nodes = payload
-        return "declared", nodes, len(keys)
-
-    def types(self, nodes: List[Any], depth: int = 0) -> Optional[Set[str]]:
-        """JSON types the nodes allow, or None when any type may be."""
-        out: Set[str] = set()
-        for n in nodes:
-            for d in self.deref(n):
-                if not isinstance(d, dict):
-                    return None
-                if "const" in d:
-                    out.add(_json_type(d["const"]))
-                    continue
-                if isinstance(d.get("enum"), list):
-                    out.update(_json_type(v) for v in d["enum"])
-                    continue
-                t = d.get("type")
-                if isinstance(t, str):
-                    out.add(t)
-                elif isinstance(t, list):
-                    out.update(x for x in t if isinstance(x, str))
-                else:
-                    branches = d.get("anyOf") or d.get("oneOf")
-                    if isinstance(branches, list) and depth < 20:
-                        sub = self.types(branches, depth + 1)
-                        if sub is None:
-                            return None
-                        out |= sub
-                    else:
-                        return None
-        if "integer" in out:
-            out.add("number")
-        return out
-
-    def enum(self, nodes: List[Any]) -> Optional[List[Any]]:
-        out: List[Any] = []
-        for n in nodes:
-            for d in self.deref(n):
-                if not isinstance(d, dict):
-                    return None
-                if "const" in d:
-                    out.append(d["const"])
-                elif isinstance(d.get("enum"), list):
-                    out.extend(d["enum"])
-                else:
-                    return None
-        return out
-
-
-def _safe_search(pattern: str, text: str) -> bool:
-    try:
-        return regex_search(pattern, text)
-    except (re2.error, UnicodeEncodeError):
-        return True
 
 
 _SCHEMA_TYPE_OF_KIND = {"number": {"number", "integer"}, "string": {"string"}, "boolean": {"boolean"},
@@ -657,7 +120,7 @@ def _describe_types(types: Set[str]) -> str:
     return " or ".join(words) if words else "nothing"
 
 
-def _lit_text(v: Any) -> str:
+def lit_text(v: Any) -> str:
     from .printer import literal_text
     try:
         return literal_text(v)
@@ -766,7 +229,7 @@ class _Linter:
             fire = L.product(prefix, pos)
             fires.append(fire)
             if fire is not None and not fire:
-                text = f"`{_short(expr_text(line.when))}`"
+                text = f"`{short(expr_text(line.when))}`"
                 if pos is not None and not pos:
                     self.warn("W100", f"unreachable {kind} line: {text} can never be true", line.span)
                 elif prefix is not None and not prefix:
@@ -781,7 +244,7 @@ class _Linter:
                     if culprit is not None:
                         self.warn("W100", f"unreachable {kind} line: whenever {text} holds, "
                                   f"{self.where(culprit.span, line.span)} "
-                                  f"(`{_short(expr_text(culprit.when))}`) matches first", line.span,
+                                  f"(`{short(expr_text(culprit.when))}`) matches first", line.span,
                                   help="first match wins: put the more specific line first")
                     else:
                         self.warn("W100", f"unreachable {kind} line: every case of {text} is matched by "
@@ -832,7 +295,7 @@ class _Linter:
         L = self.logic
         for line in check.lines:
             if isinstance(line, A.Require):
-                text = f"`{_short(expr_text(line.cond))}`"
+                text = f"`{short(expr_text(line.cond))}`"
                 pos, neg = L.dnf(line.cond, True), L.dnf(line.cond, False)
                 if pos is not None and not pos:
                     self.warn("W102", f"check `{check.name}` can never pass: {text} is never true", line.span,
@@ -908,14 +371,14 @@ class _Linter:
         if isinstance(e, A.Arith):
             lv, rv = self.logic.const(e.left), self.logic.const(e.right)
             for side, v in ((e.left, lv), (e.right, rv)):
-                if v is not NO and not _is_num(v) and not (e.op == "+" and isinstance(v, str)):
-                    self.warn("W104", f"`{e.op}` needs numbers, got {_kind(v)} `{_short(_lit_text(v), 30)}`",
+                if v is not NO and not is_num(v) and not (e.op == "+" and isinstance(v, str)):
+                    self.warn("W104", f"`{e.op}` needs numbers, got {value_kind(v)} `{short(lit_text(v), 30)}`",
                               e.span, help="arithmetic on other values is an evaluation error (deny)")
                     break
             else:
-                if e.op == "+" and lv is not NO and rv is not NO and _kind(lv) != _kind(rv):
-                    self.warn("W104", f"`+` joins two strings or adds two numbers, not a {_kind(lv)} and a "
-                              f"{_kind(rv)}", e.span)
+                if e.op == "+" and lv is not NO and rv is not NO and value_kind(lv) != value_kind(rv):
+                    self.warn("W104", f"`+` joins two strings or adds two numbers, not a {value_kind(lv)} and a "
+                              f"{value_kind(rv)}", e.span)
             walk(e.left, tools, scope)
             walk(e.right, tools, scope)
             return
@@ -924,9 +387,9 @@ class _Linter:
                     "domain": ("string",), "hour": ("string",), "weekday": ("string",)}.get(e.fn)
             if want and e.args:
                 v = self.logic.const(e.args[0])
-                if v is not NO and _kind(v) not in want:
+                if v is not NO and value_kind(v) not in want:
                     self.warn("W104", f"`{e.fn}` takes {' or '.join('a ' + w for w in want)}, "
-                              f"got {_kind(v)} `{_short(_lit_text(v), 30)}`", e.args[0].span)
+                              f"got {value_kind(v)} `{short(lit_text(v), 30)}`", e.args[0].span)
                 self.schema_call(e, tools, scope, want)
             for a in e.args:
                 walk(a, tools, scope)
@@ -948,41 +411,41 @@ class _Linter:
         op = e.op
         # W103: confidence thresholds
         for term, lit in ((e.left, e.right), (e.right, e.left)):
-            if isinstance(term, A.Path) and term.root == "confidence" and not term.keys and op in _ORDER + ("==", "!="):
+            if isinstance(term, A.Path) and term.root == "confidence" and not term.keys and op in ORDER + ("==", "!="):
                 v = L.const(lit)
-                if _is_num(v) and not 0 <= v <= 1:
+                if is_num(v) and not 0 <= v <= 1:
                     help = "`confidence` is between 0 and 1"
                     if 1 < v <= 100:
                         help += f"; did you mean `{v / 100:g}`?"
-                    self.warn("W103", f"confidence threshold `{_short(_lit_text(v), 20)}` is outside [0, 1]",
+                    self.warn("W103", f"confidence threshold `{short(lit_text(v), 20)}` is outside [0, 1]",
                               lit.span, help=help)
         # W104: constants on both sides, or a literal of the wrong kind for the operator
         if lv is not NO and rv is not NO:
-            if _const_compare(op, lv, rv) is None or (op in ("==", "!=") and _kind(lv) != _kind(rv)):
-                self.warn("W104", f"`{op}` between {_kind(lv)} `{_short(_lit_text(lv), 20)}` and "
-                          f"{_kind(rv)} `{_short(_lit_text(rv), 20)}`", e.span,
+            if const_compare(op, lv, rv) is None or (op in ("==", "!=") and value_kind(lv) != value_kind(rv)):
+                self.warn("W104", f"`{op}` between {value_kind(lv)} `{short(lit_text(lv), 20)}` and "
+                          f"{value_kind(rv)} `{short(lit_text(rv), 20)}`", e.span,
                           help="values of different types are never equal; ordering them is an "
                                "evaluation error (deny)")
-        elif op in _ORDER:
+        elif op in ORDER:
             v = rv if rv is not NO else lv
-            if v is not NO and not (_is_num(v) or isinstance(v, str)):
-                self.warn("W104", f"`{op}` compares numbers or strings, not a {_kind(v)}", e.span,
+            if v is not NO and not (is_num(v) or isinstance(v, str)):
+                self.warn("W104", f"`{op}` compares numbers or strings, not a {value_kind(v)}", e.span,
                           help="this is an evaluation error (deny) for every action")
         elif op in ("in", "not in") and rv is not NO and not isinstance(rv, tuple):
-            self.warn("W104", f"`{op}` needs a list on its right, got {_kind(rv)} `{_short(_lit_text(rv), 20)}`",
+            self.warn("W104", f"`{op}` needs a list on its right, got {value_kind(rv)} `{short(lit_text(rv), 20)}`",
                       e.right.span, help="write `x in [\"a\", \"b\"]`, or use `contains` for a substring")
         elif op in ("starts_with", "ends_with", "matches") and rv is not NO and not isinstance(rv, str):
-            self.warn("W104", f"`{op}` needs a string on its right, got {_kind(rv)}", e.right.span)
+            self.warn("W104", f"`{op}` needs a string on its right, got {value_kind(rv)}", e.right.span)
         elif op in ("starts_with", "ends_with", "matches", "contains") and lv is not NO and \
                 not isinstance(lv, (str, tuple) if op == "contains" else str):
-            self.warn("W104", f"`{op}` needs a string on its left, got {_kind(lv)}", e.left.span)
+            self.warn("W104", f"`{op}` needs a string on its left, got {value_kind(lv)}", e.left.span)
         # W106: the schema's type or enum
         for term, lit, v in ((e.left, e.right, rv), (e.right, e.left, lv)):
             if v is NO or not isinstance(term, A.Path):
                 continue
-            if term is e.right and op not in ("==", "!=", *_ORDER):
+            if term is e.right and op not in ("==", "!=", *ORDER):
                 continue  # `"x" in args.list` and the like: the path is not the compared value
-            self.schema_compare(e, term, op if term is e.left else _FLIP.get(op, op), v, tools, scope)
+            self.schema_compare(e, term, op if term is e.left else FLIP.get(op, op), v, tools, scope)
 
     # ---------------------------------------------------------------- W104 across one block
     def types_block(self, exprs: List[Any]) -> None:
@@ -1004,7 +467,7 @@ class _Linter:
             else:
                 return
             if known is not None and known != kind:
-                self.warn("W104", f"`{_short(text, 40)}` is a {known}, compared with a {kind} here", span,
+                self.warn("W104", f"`{short(text, 40)}` is a {known}, compared with a {kind} here", span,
                           help="values of different types are never equal; ordering them is an "
                                "evaluation error (deny)")
                 return
@@ -1014,7 +477,7 @@ class _Linter:
             if first is None:
                 seen[text] = (kind, span)
             elif first[0] != kind:
-                self.warn("W104", f"`{_short(text, 40)}` is compared with a {kind} here and with a {first[0]} "
+                self.warn("W104", f"`{short(text, 40)}` is compared with a {kind} here and with a {first[0]} "
                           f"at {self.where(first[1], span)}", span,
                           help="a path holds one type in a given action: one of the two literals is "
                                "probably written wrongly (`\"5\"` for `5`)")
@@ -1031,10 +494,10 @@ class _Linter:
                     rooted_in_var = isinstance(term, A.Path) and term.root in vars_
                     if not rooted_in_var:
                         kind = None
-                        if e.op in ("==", "!=") + _ORDER:
-                            kind = _kind(v)
+                        if e.op in ("==", "!=") + ORDER:
+                            kind = value_kind(v)
                         elif e.op in ("in", "not in") and term is e.left and isinstance(v, tuple) and v:
-                            kinds = {_kind(x) for x in v}
+                            kinds = {value_kind(x) for x in v}
                             kind = kinds.pop() if len(kinds) == 1 else None
                         elif e.op in ("starts_with", "ends_with", "matches") and term is e.left:
                             kind = "string"
@@ -1043,7 +506,7 @@ class _Linter:
                 for side in (e.left, e.right):
                     visit(side, vars_)
                 return
-            for child in _children(e):
+            for child in children(e):
                 visit(child, vars_)
 
         for e in exprs:
@@ -1108,7 +571,7 @@ class _Linter:
         for (shown, forbidden), ts in missing.items():
             if self.every and len(ts) < len(tools):
                 continue
-            which = _which(ts)
+            which = tools_text(ts)
             help = suggestions.get(shown) or (
                 "the schema allows no other properties, so this path is always missing" if forbidden
                 else "add it to the schema's `properties`, or fix the path")
@@ -1117,7 +580,7 @@ class _Linter:
     def schema_compare(self, e: A.Compare, term: A.Path, op: str, value: Any, tools: List[str],
                        scope: Dict[str, Any]) -> None:
         problems: Dict[str, List[str]] = {}
-        kind = _kind(value)
+        kind = value_kind(value)
         for t, view, nodes, keys in self.path_schemas(term, tools, scope):
             status, payload, _ = self.resolve(view, nodes, keys)
             if status != "declared":
@@ -1126,21 +589,21 @@ class _Linter:
             if types is None:
                 continue
             msg = None
-            if op in ("==", "!=") + _ORDER:
+            if op in ("==", "!=") + ORDER:
                 if kind in ("number", "string", "boolean", "list") and not _schema_allows(types, kind):
                     msg = f"is {_describe_types(types)} in the schema of {{which}}, compared with a {kind}"
                 elif op in ("==", "!="):
                     allowed = view.enum(payload)
-                    if allowed is not None and not any(_jeq(value, _freeze(a)) for a in allowed):
-                        msg = (f"is never `{_short(_lit_text(value), 30)}` in the schema of {{which}}: it is one of "
-                               + ", ".join(f"`{_short(_lit_text(_freeze(a)), 20)}`" for a in allowed[:6])
+                    if allowed is not None and not any(json_equal(value, freeze(a)) for a in allowed):
+                        msg = (f"is never `{short(lit_text(value), 30)}` in the schema of {{which}}: it is one of "
+                               + ", ".join(f"`{short(lit_text(freeze(a)), 20)}`" for a in allowed[:6])
                                + ("…" if len(allowed) > 6 else ""))
             elif op in ("in", "not in") and isinstance(value, tuple) and value:
-                if not any(_schema_allows(types, _kind(x)) for x in value):
+                if not any(_schema_allows(types, value_kind(x)) for x in value):
                     msg = f"is {_describe_types(types)} in the schema of {{which}}, never a member of this list"
                 else:
                     allowed = view.enum(payload)
-                    if allowed is not None and not any(_jeq(x, _freeze(a)) for x in value for a in allowed):
+                    if allowed is not None and not any(json_equal(x, freeze(a)) for x in value for a in allowed):
                         msg = "is never one of these values in the schema of {which}"
             elif op in ("starts_with", "ends_with", "matches") and "string" not in types:
                 msg = f"is {_describe_types(types)} in the schema of {{which}}, but `{op}` needs a string"
@@ -1151,9 +614,9 @@ class _Linter:
         for msg, ts in problems.items():
             if self.every and len(ts) < len(tools):
                 continue
-            which = _which(ts)
+            which = tools_text(ts)
             always = "always holds" if op in ("!=", "not in") else "can never hold"
-            self.warn("W106", f"`{_short(expr_text(term), 40)}` " + msg.format(which=which), e.span,
+            self.warn("W106", f"`{short(expr_text(term), 40)}` " + msg.format(which=which), e.span,
                       help=f"the schema rejects other arguments before any rule runs, so this comparison {always}")
 
     def schema_call(self, e: A.Call, tools: List[str], scope: Dict[str, Any], want: Tuple[str, ...]) -> None:
@@ -1172,8 +635,8 @@ class _Linter:
                 problems.append(t)
                 last_types = types
         if problems and not (self.every and len(problems) < len(tools)):
-            which = _which(problems)
-            self.warn("W106", f"`{_short(expr_text(arg), 40)}` is {_describe_types(last_types)} in the schema of "
+            which = tools_text(problems)
+            self.warn("W106", f"`{short(expr_text(arg), 40)}` is {_describe_types(last_types)} in the schema of "
                       f"{which}, but `{e.fn}` takes {' or '.join('a ' + w for w in want)}", e.span,
                       help="this is an evaluation error (deny) for every valid action")
 
@@ -1431,8 +894,8 @@ class _Linter:
                 untyped = [e.right] if not self._typed(e.right, tools, scope) else []
             if not untyped:
                 return
-            shown = _short(expr_text(e if pos else A.Not(e)), 60)
-            what = _short(expr_text(untyped[0]), 40)
+            shown = short(expr_text(e if pos else A.Not(e)), 60)
+            what = short(expr_text(untyped[0]), 40)
             if e.op in ("matches", "starts_with", "ends_with", "contains"):
                 why = "for every string it does not foresee"
             else:
@@ -1551,18 +1014,18 @@ class _Linter:
         return False
 
 
-def _which(tools: List[str]) -> str:
+def tools_text(tools: List[str]) -> str:
     if len(tools) == 1:
         return f"tool `{tools[0]}`"
     shown = ", ".join(f"`{t}`" for t in tools[:3])
     return f"tools {shown}" + (f" and {len(tools) - 3} more" if len(tools) > 3 else "")
 
 
-def _freeze(v: Any) -> Any:
-    return tuple(_freeze(x) for x in v) if isinstance(v, list) else v
+def freeze(v: Any) -> Any:
+    return tuple(freeze(x) for x in v) if isinstance(v, list) else v
 
 
-def _children(e: Any) -> List[Any]:
+def children(e: Any) -> List[Any]:
     if isinstance(e, (A.BoolOp, A.Arith, A.Compare)):
         return [e.left, e.right]
     if isinstance(e, (A.Not, A.Neg)):
