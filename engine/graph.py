@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from policy_lang import ast as A
 
+from .budget import budget_fns
 from .decision import Reason
 
 Fn = Callable[..., Any]
@@ -59,10 +60,9 @@ class BudgetNode:
     advisory: bool
     line: A.Budget
     key_of: Fn = None           # action -> ledger key, and action -> amount: made from the fields above
-    amount_of: Fn = None        # by engine.runtime.budget_fns, so every user computes them alike
+    amount_of: Fn = None        # by engine.budget.budget_fns, so every user computes them alike
 
     def __post_init__(self) -> None:
-        from .runtime import budget_fns
         self.key_of, self.amount_of = budget_fns(self)
 
 

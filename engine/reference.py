@@ -299,7 +299,7 @@ class Interpreter:
                 raise EvalError(f"`{path_text(line.path)}` is missing")
             if not _num(amount) or not math.isfinite(amount):
                 raise EvalError(f"`{path_text(line.path)}` is {kind(amount)}, expected a finite number")
-        from .runtime import bucket_value
+        from .budget import bucket_value
         vals = []
         for k in line.keys:
             k2 = A.Path(k.root, ("id",)) if not k.keys and k.root in ("tenant", "agent") else k
