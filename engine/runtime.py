@@ -6,7 +6,7 @@ from typing import Any, Callable, List, Optional
 from .decision import OUTCOMES, Reason
 from .graph import BudgetNode, DecisionGraph, RequireNode, ToolNode
 from .ledger import within
-from .values import EvalError, kind
+from .values import EvalError
 
 
 def error_reason(message: str, where: str, advisory: bool = False) -> Reason:

@@ -5,9 +5,12 @@ import contextvars
 import functools
 import inspect
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator
 
-from .workflow import Executor, Gate, Handle, Pending
+from .handles import Executor, Handle, Pending
+
+if TYPE_CHECKING:    # Gate.tool imports this module: a runtime import of workflow would be a cycle
+    from .workflow import Gate
 
 __all__ = ["gated_tool", "acting", "Handle", "Pending"]
 
