@@ -6,9 +6,10 @@ from typing import Optional, Tuple
 
 import click
 
-from engine.diff import diff as run_diff, markdown
+from engine.diff import diff as run_diff
 from engine.evaluator import Policy
 from engine.history import MAX_RECORD_BYTES, History, HistoryError
+from engine.report.diff_markdown import markdown
 
 from .inputs import load_or_exit
 from .output import echo, field, json_text
