@@ -8,7 +8,7 @@ prints, in one run:
   * load time (Lark parse alone, and parse + check + digest), compile time (`Policy(program)`);
   * median and p99 µs per decision and decisions per second for the compiled engine
     (`Policy.decide`, full Decision object), the reference interpreter
-    (`engine.reference.Interpreter.decide`) and a hand-written dict-indexed Python function;
+    (`engine.decide.reference.Interpreter.decide`) and a hand-written dict-indexed Python function;
   * the ratios compiled/baseline, reference/compiled and 10k-vs-100;
   * a PASS/MISS line per target of the issue.
 
@@ -36,8 +36,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from policy_lang.checker import load
 from policy_lang.parser import parse
-from engine.evaluator import Policy
-from engine.reference import Interpreter
+from engine.decide.evaluator import Policy
+from engine.decide.reference import Interpreter
 
 SIZES = (10, 100, 1_000, 10_000)
 NOW = datetime(2026, 11, 20, 14, 3, tzinfo=timezone.utc)   # passed as `now=`: no clock read per decision

@@ -31,7 +31,7 @@ import json, sys
 sys.path.insert(0, ".")
 sys.path.insert(0, "bench")
 from datetime import datetime, timezone
-from engine.evaluator import Policy
+from engine.decide.evaluator import Policy
 from policy_lang.checker import load
 which, n = sys.argv[1], int(sys.argv[2])
 now = datetime(2026, 11, 20, 14, 3, tzinfo=timezone.utc)

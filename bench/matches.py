@@ -21,7 +21,7 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.evaluator import Policy  # noqa: E402
+from engine.decide.evaluator import Policy  # noqa: E402
 from policy_lang.checker import load  # noqa: E402
 from policy_lang.regex import searcher  # noqa: E402
 

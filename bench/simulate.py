@@ -99,12 +99,12 @@ def child(args) -> None:
     """One measured run in a fresh process, so its peak memory is its own."""
     pin()
     from engine import load_policy
-    from engine.history import History
-    from engine.simulate import Simulation
+    from engine.replay.history import History
+    from engine.replay.simulate import Simulation
     pol = load_policy(args.policy)
     sim = Simulation(pol)
     if args.reference:
-        from engine.reference import Interpreter
+        from engine.decide.reference import Interpreter
         interp = Interpreter(pol.program)
 
         class Ref:
@@ -137,8 +137,8 @@ def measure(policy: str, history: str, reference: bool = False, no_orjson: bool 
 
 def parsers(history: str, n: int = 200_000) -> dict:
     """µs per line for the ways of reading a JSON line strictly."""
-    from engine.actions import loads_action
-    from engine.history import make_json_parser
+    from engine.decide.actions import loads_action
+    from engine.replay.history import make_json_parser
     with open(history, "rb") as fh:
         lines = [x for x in (fh.readline() for _ in range(n)) if x]
     n = len(lines)

@@ -10,10 +10,10 @@ from typing import Any, List, Optional, Tuple
 
 import click
 
-from engine.actions import parse_timestamp
-from engine.audit import draft_log, required_routes
-from engine.store import SQLiteStore, StoreError
-from engine.workflow import Gate, GateError, InputError, route_progress
+from engine.decide.actions import parse_timestamp
+from engine.live.audit import draft_log, required_routes
+from engine.live.store import SQLiteStore, StoreError
+from engine.live.workflow import Gate, GateError, InputError, route_progress
 
 from .output import echo, field, json_text
 

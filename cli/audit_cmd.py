@@ -6,10 +6,10 @@ from typing import Optional
 
 import click
 
-from engine.audit import (CheckpointError, generate_keypair, load_private_key, load_public_key, make_checkpoint,
-                          read_checkpoint, replay_problems, verify_checkpoint)
-from engine.store import verify_events
-from engine.workflow import history
+from engine.live.audit import (CheckpointError, generate_keypair, load_private_key, load_public_key, make_checkpoint,
+                               read_checkpoint, replay_problems, verify_checkpoint)
+from engine.live.store import verify_events
+from engine.live.workflow import history
 
 from .approvals_cmd import EXIT_REFUSED, EXIT_USAGE, fail, open_store, store_option
 from .output import echo, field, json_text

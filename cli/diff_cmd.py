@@ -7,8 +7,8 @@ from typing import Optional, Tuple
 import click
 
 from engine.diff import diff as run_diff
-from engine.evaluator import Policy
-from engine.history import MAX_RECORD_BYTES, History, HistoryError
+from engine.decide.evaluator import Policy
+from engine.replay.history import MAX_RECORD_BYTES, History, HistoryError
 from engine.report.diff_markdown import markdown
 
 from .inputs import load_or_exit

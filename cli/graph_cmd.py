@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from engine.graph_export import build_view, to_dot, to_mermaid, to_svg
+from engine.report.graph_export import build_view, to_dot, to_mermaid, to_svg
 
 from .output import echo, field
 

@@ -7,7 +7,7 @@ from typing import Any, Iterator, Optional, Tuple
 
 import yaml
 
-from engine.actions import ActionError, InputSyntaxError, format_timestamp, loads_action
+from engine.decide.actions import ActionError, InputSyntaxError, format_timestamp, loads_action
 
 
 class InputError(Exception):

@@ -7,8 +7,9 @@ from typing import List, Optional
 
 import click
 
-from engine import MemoryLedger, jsonout
-from engine.actions import EPOCH, parse_timestamp
+from engine import MemoryLedger
+from engine.decide import jsonout
+from engine.decide.actions import EPOCH, parse_timestamp
 
 from . import render
 from .output import echo, field, json_text

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from engine import jsonout
+from engine.decide import jsonout
 from policy_lang.safe_text import escape_json_text, safe_text
 
 __all__ = ["echo", "field", "json_text"]
@@ -31,6 +31,6 @@ def echo(text: Any = "", err: bool = False, nl: bool = True) -> None:
 
 
 def json_text(value: Any, **kwargs: Any) -> str:
-    """JSON for output: strict (`engine.jsonout.dumps`: no NaN or infinity, no lone surrogate, else
+    """JSON for output: strict (`engine.decide.jsonout.dumps`: no NaN or infinity, no lone surrogate, else
     `OutputError`), with every character `safe_text` escapes written as a `\\uXXXX` escape."""
     return escape_json_text(jsonout.dumps(value, **kwargs))

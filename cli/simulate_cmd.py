@@ -7,9 +7,9 @@ from typing import List, Optional, Tuple
 
 import click
 
-from engine.evaluator import Policy
-from engine.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, parse_filters, parse_when
-from engine.simulate import simulate as run_simulation
+from engine.decide.evaluator import Policy
+from engine.replay.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, parse_filters, parse_when
+from engine.replay.simulate import simulate as run_simulation
 
 from .inputs import load_or_exit
 from .output import echo, field, json_text

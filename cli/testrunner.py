@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from engine import MemoryLedger, Policy, parse_timestamp
-from engine.actions import EPOCH
-from engine.decision import OUTCOMES
-from engine.patch import PatchError, json_value
+from engine.decide.actions import EPOCH
+from engine.decide.decision import OUTCOMES
+from engine.live.patch import PatchError, json_value
 from policy_lang import PolicyError
 from policy_lang.checker import load
 from policy_lang.loader import POLICY_SUFFIX, expand_paths

@@ -701,7 +701,7 @@ def malformed_actions(draw, gp: GenPolicy):
     else:
         a["timestamp"] = draw(st.one_of(st.sampled_from(BAD_TIMESTAMPS), st.integers(), st.booleans(),
                                         st.just(["2026-11-20T14:03:00Z"]), st.text(max_size=8)))
-        from engine.actions import parse_timestamp
+        from engine.decide.actions import parse_timestamp
         try:                                             # the rare random text that *is* a timestamp
             parse_timestamp(a["timestamp"])
             a["timestamp"] = "not a timestamp"

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from cli.approvals_cmd import approvals
 from cli.audit_cmd import audit
-from engine.actions import format_timestamp
+from engine.decide.actions import format_timestamp
 from workflow_helpers import POLICY_PATH, Clock, Recorder, counts, make_gate, refund, store_path
 
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from cli.approvals_cmd import approvals
 from cli.audit_cmd import audit
-from engine.store import GENESIS, event_hash
-from engine.workflow import StateError
+from engine.live.store import GENESIS, event_hash
+from engine.live.workflow import StateError
 from workflow_helpers import Clock, Recorder, make_gate, refund, store_path
 
 

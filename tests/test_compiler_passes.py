@@ -1,8 +1,8 @@
 """Each compiler pass, run alone on a fresh context, does its one job."""
 import pytest
 
-from engine import compiler as C
-from engine.graph import BudgetNode, RequireNode
+from engine.decide import compiler as C
+from engine.decide.graph import BudgetNode, RequireNode
 from policy_lang.checker import load
 
 SRC = '''

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from cli.diff_cmd import diff as diff_cmd
 from engine import MemoryLedger, load_policy
 from engine.diff import diff, direction, markdown, structural_diff, witness_search
-from engine.history import History
+from engine.replay.history import History
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "examples" / "support-ops" / "support.policy"

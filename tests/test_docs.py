@@ -324,7 +324,7 @@ def freeze_workflow(monkeypatch) -> None:
     from datetime import datetime, timezone
 
     import cli.approvals_cmd as approvals_cmd
-    import engine.workflow as workflow
+    import engine.live.workflow as workflow
 
     fixed = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
     counter = itertools.count(1)

@@ -3,7 +3,7 @@ engine, through a compiled policy, and in the reference interpreter alike; malfo
 
 The expected host is computed from the parts the test chose (A-labels of the IDN hosts are written out
 below, not computed), so a wrong decomposition in either implementation fails here, and the two
-implementations, written independently (engine/reference.py says how), are checked against each other
+implementations, written independently (engine/decide/reference.py says how), are checked against each other
 on arbitrary URL-like strings as well.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine import Policy
-from engine.reference import Interpreter, ref_domain
-from engine.values import EvalError, fn_domain
+from engine.decide.reference import Interpreter, ref_domain
+from engine.decide.values import EvalError, fn_domain
 from policy_lang.checker import load
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])

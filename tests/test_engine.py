@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from engine import MemoryLedger
-from engine.reference import Interpreter
+from engine.decide.reference import Interpreter
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from cli.main import cli
 from cli.testrunner import run_file
 from engine import load_policy
-from engine.actions import check_action, loads_action
-from engine.history import History
-from engine.simulate import simulate
+from engine.decide.actions import check_action, loads_action
+from engine.replay.history import History
+from engine.replay.simulate import simulate
 from policy_lang.lint import lint_paths
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,9 +7,9 @@ import sys
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.actions import ActionError, InputSyntaxError, loads_action
-from engine.history import (History, HistoryError, OutOfOrder, Stats, external_sort, make_json_parser,
-                            parse_filters, parse_when, read_source, reorder)
+from engine.decide.actions import ActionError, InputSyntaxError, loads_action
+from engine.replay.history import (History, HistoryError, OutOfOrder, Stats, external_sort, make_json_parser,
+                                   parse_filters, parse_when, read_source, reorder)
 
 
 def write_lines(path, lines, gz=False):
@@ -271,7 +271,7 @@ def _reorder_one_by_one(records, window):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 30), max_size=60), st.integers(1, 8), st.lists(st.integers(1, 9), min_size=1))
 def test_batched_reorder_is_the_record_by_record_window(times, window, sizes):
-    from engine.history import reorder_batches
+    from engine.replay.history import reorder_batches
     recs = [(float(t), i, {"id": i}, "f", i + 1, None, True) for i, t in enumerate(times)]
     batches, i, k = [], 0, 0
     while i < len(recs):
@@ -290,8 +290,8 @@ def test_batched_reorder_is_the_record_by_record_window(times, window, sizes):
 
 def test_timestamp_shapes_are_all_rfc3339():
     """The set lookup that stands in for the RFC 3339 regex may only accept what the regex accepts."""
-    from engine.actions import _RFC3339
-    from engine.history import _TS_SHAPES
+    from engine.decide.actions import _RFC3339
+    from engine.replay.history import _TS_SHAPES
     assert len(_TS_SHAPES) == 150
     for shape in _TS_SHAPES:
         assert _RFC3339.fullmatch(shape.decode().replace("9", "1")), shape

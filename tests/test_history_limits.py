@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from engine.history import MAX_RECORD_BYTES, History, HistoryError
+from engine.replay.history import MAX_RECORD_BYTES, History, HistoryError
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = 'policy "p"\ntool t { risk high }\ncategory high { allow }\n'

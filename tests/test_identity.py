@@ -9,10 +9,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from cli.approvals_cmd import approvals
-from engine.actions import format_timestamp
-from engine.identity import IdentityError, canonical_id, id_key, same_id
-from engine.store import Identity
-from engine.workflow import InputError, PermissionDenied
+from engine.decide.actions import format_timestamp
+from engine.live.identity import IdentityError, canonical_id, id_key, same_id
+from engine.live.store import Identity
+from engine.live.workflow import InputError, PermissionDenied
 from workflow_helpers import Clock, Recorder, make_gate, refund, store_path
 
 
@@ -52,7 +52,7 @@ def test_malformed_ids_are_refused_with_a_clear_message(bad, problem):
 
 def test_casefolding_then_nfkc_is_a_fixed_point_for_every_code_point():
     # casefold de-normalises some characters (U+0390 and 25 more): the second NFKC is what makes this hold
-    from engine.identity import _fold
+    from engine.live.identity import _fold
     # unassigned, private-use and surrogate code points are left alone by NFKC and casefold
     chars = [chr(cp) for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) not in ("Cn", "Co", "Cs")]
     bad = [hex(ord(c)) for c in chars if _fold(_fold(c)) != _fold(c)]

@@ -6,7 +6,7 @@ thousands of digits, floats at the edges, lone surrogates in keys and values, ne
 levels deep, a wrong type at every key — and must: never raise (or raise only its documented input
 error), never allow an action that is not valid input (spec §2), and write only strict JSON (no
 NaN/Infinity, no lone surrogates). The malformed-action oracle here is written from the spec, not
-taken from engine/actions.py.
+taken from engine/decide/actions.py.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from cli.main import cli
 from engine import InputSyntaxError, MemoryLedger
-from engine.workflow import InputError
+from engine.live.workflow import InputError
 
 from workflow_helpers import POLICY_PATH, make_gate, policy
 
@@ -497,7 +497,7 @@ def test_gate_propose_refuses_what_the_store_cannot_hold(gate, action):
 
 
 def test_output_error_for_what_json_cannot_hold():
-    from engine.jsonout import OutputError, dumps
+    from engine.decide.jsonout import OutputError, dumps
     for bad in (math.nan, "\udfff", {"k": math.inf}, object(), _deep(5000, "list")):
         with pytest.raises(OutputError):
             dumps(bad)

@@ -32,7 +32,7 @@ from strategies import (NOW, HOSTILE_TOKENS, actions, hostile_policy, malformed_
                         mutated, policies)
 
 from engine import MemoryLedger, Policy  # noqa: E402
-from engine.reference import Interpreter  # noqa: E402
+from engine.decide.reference import Interpreter  # noqa: E402
 from policy_lang import PolicyError, format_source, parse, print_module  # noqa: E402
 from policy_lang import ast as A  # noqa: E402
 from policy_lang.checker import load  # noqa: E402

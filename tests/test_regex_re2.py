@@ -13,7 +13,7 @@ import re2
 
 import policy_lang
 from engine import Policy
-from engine.reference import Interpreter
+from engine.decide.reference import Interpreter
 from policy_lang import PolicyError
 from policy_lang.checker import load
 
@@ -60,7 +60,7 @@ _CHILD = textwrap.dedent("""
     import json, sys, time
     from policy_lang.checker import load
     from engine import Policy
-    from engine.reference import Interpreter
+    from engine.decide.reference import Interpreter
     pattern, value, path = json.loads(sys.argv[1])
     text = ('policy "p"\\ntool t { risk low }\\ncategory low { allow }\\n'
             'check c on t { require args.x matches ' + json.dumps(pattern) + ' else escalate to "false" }\\n')
@@ -141,7 +141,7 @@ def test_both_engines_have_re2_semantics(tmp_path, pattern, value, want):
 
 @pytest.mark.parametrize("pattern,value,want", SEMANTICS)
 def test_the_engines_direct_search_agrees_with_the_public_api(pattern, value, want):
-    """engine/exprs.py calls the compiled RE2 object directly (fast path); the reference uses re2.search."""
+    """engine/decide/exprs.py calls the compiled RE2 object directly (fast path); the reference uses re2.search."""
     rx = regex_module()
     assert rx.searcher(pattern)(value) is want
     assert (re2.search(pattern, value, options=rx.options()) is not None) is want

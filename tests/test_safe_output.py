@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from engine import Policy
-from engine.store import SQLiteStore
-from engine.workflow import Gate, InputError, Identity
+from engine.live.store import SQLiteStore
+from engine.live.workflow import Gate, InputError, Identity
 from policy_lang.checker import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,7 +193,7 @@ def test_safe_text_escapes_exactly_the_invisible_and_control_characters():
 
 def test_console_notifications_are_escaped():
     import io
-    from engine.channels import ConsoleChannel, Notification
+    from engine.live.channels import ConsoleChannel, Notification
     buf = io.StringIO()
     ConsoleChannel(buf).send(Notification("approval_needed", "d_1", "acme" + OSC, "t" + EVIL, {"k": BIDI},
                                           roles=["r" + INJECT], routes=["review"], reasons=["why" + C1]))

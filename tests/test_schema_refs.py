@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine import Policy
-from engine.reference import Interpreter
+from engine.decide.reference import Interpreter
 from policy_lang import PolicyError
 from policy_lang.checker import load
 

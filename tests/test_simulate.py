@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from cli.simulate_cmd import simulate
 from engine import load_policy
-from engine.history import History
-from engine.simulate import simulate as run_simulation
+from engine.replay.history import History
+from engine.replay.simulate import simulate as run_simulation
 
 ROOT = Path(__file__).resolve().parent.parent
 EX = ROOT / "examples"
@@ -136,7 +136,7 @@ def test_unsorted_file_is_sorted_externally_and_decisions_rewritten(tmp_path, bu
 
 def test_unsorted_stdin_fails_unless_sorted_externally(tmp_path, budget_policy, monkeypatch):
     import io
-    from engine.history import HistoryError
+    from engine.replay.history import HistoryError
     acts = [pay(i, 59 - i, 1) for i in range(20)]
     text = "".join(json.dumps(a) + "\n" for a in acts)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
@@ -203,7 +203,7 @@ def reports(generated, tmp_path_factory):
 
 def expected_cells(rep):
     """The numbers the HTML page must show, by their data-k names."""
-    from engine.decision import OUTCOMES
+    from engine.decide.decision import OUTCOMES
     want = {"total": rep["total"], "automation_rate": rep["automation_rate"]}
     for o in OUTCOMES:
         want[f"outcomes.{o}"] = rep["outcomes"][o]
@@ -495,8 +495,8 @@ def test_retail_policy_on_tau_calls(tmp_path):
 def test_fast_path_decides_as_policy_decide(tmp_path):
     """The replay decides checked records without running check_action again: the decisions must be
     exactly Policy.decide's, for ordinary actions and for odd shapes alike."""
-    from engine.ledger import MemoryLedger
-    from engine.simulate import Simulation
+    from engine.decide.ledger import MemoryLedger
+    from engine.replay.simulate import Simulation
     pol = load_policy(str(EX / "support-ops" / "support.policy"))
     acts = list(generate_history.generate(1500, 9))
     acts += [{"tool": ""}, {"tool": 3}, {"tool": "issue_refund", "args": [1]}, {"tool": "issue_refund", "confidence": True},

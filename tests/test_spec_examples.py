@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from engine import MemoryLedger, Policy
-from engine.actions import parse_timestamp
+from engine.decide.actions import parse_timestamp
 from policy_lang import parse
 from policy_lang.checker import load
 

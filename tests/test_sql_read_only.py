@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import Policy
-from engine.reference import Interpreter
-from engine.sql import DEFAULT_DIALECT, DIALECTS, MAX_SQL, PURE_FUNCTIONS, sql_read_only
-from engine.values import EvalError, fn_sql_read_only
+from engine.decide.reference import Interpreter
+from engine.decide.sql import DEFAULT_DIALECT, DIALECTS, MAX_SQL, PURE_FUNCTIONS, sql_read_only
+from engine.decide.values import EvalError, fn_sql_read_only
 from policy_lang import PolicyError
 from policy_lang.checker import load
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine import MemoryLedger
-from engine.patch import PatchError, apply_patch, canonical, make_patch, merge_patch, same
-from engine.store import GENESIS, SCHEMA_VERSION, Identity, SQLiteStore, StoreError, verify_events
+from engine.live.patch import PatchError, apply_patch, canonical, make_patch, merge_patch, same
+from engine.live.store import GENESIS, SCHEMA_VERSION, Identity, SQLiteStore, StoreError, verify_events
 from workflow_helpers import Clock, Recorder, make_gate, policy, refund, store_path
 
 
@@ -174,7 +174,7 @@ def test_editing_a_payload_even_by_one_byte_is_detected(logged):
 
 
 def test_editing_a_record_and_rehashing_it_breaks_the_next_link(logged):
-    from engine.store import event_hash
+    from engine.live.store import event_hash
     r = dict(logged._conn.execute("SELECT * FROM events WHERE seq = 4").fetchone())
     h = event_hash(r["prev"], 4, r["action_id"], r["kind"], "mallory", r["at"], r["policy"], r["payload"])
     _tamper(logged, "UPDATE events SET actor = 'mallory', hash = ? WHERE seq = 4", h)

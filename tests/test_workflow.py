@@ -8,12 +8,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from engine.channels import ConsoleChannel, MemoryChannel, WebhookChannel
-from engine.patch import apply_patch
-from engine.sdk import acting
-from engine.store import Identity
-from engine.workflow import (Gate, Handle, InputError, NotFound, Pending, PermissionDenied, StateError, args_hash,
-                             current_execution)
+from engine.live.channels import ConsoleChannel, MemoryChannel, WebhookChannel
+from engine.live.patch import apply_patch
+from engine.live.sdk import acting
+from engine.live.store import Identity
+from engine.live.workflow import (Gate, Handle, InputError, NotFound, Pending, PermissionDenied, StateError, args_hash,
+                                  current_execution)
 from workflow_helpers import BY, Clock, Recorder, counts, make_gate, policy, refund, store_path
 
 

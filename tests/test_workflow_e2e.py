@@ -8,9 +8,9 @@ from cli.approvals_cmd import approvals
 from cli.audit_cmd import audit
 from cli.inputs import read_history
 from engine import MemoryLedger
-from engine.actions import format_timestamp, parse_timestamp
-from engine.channels import MemoryChannel
-from engine.sdk import Handle, Pending, acting
+from engine.decide.actions import format_timestamp, parse_timestamp
+from engine.live.channels import MemoryChannel
+from engine.live.sdk import Handle, Pending, acting
 from workflow_helpers import POLICY_PATH, Clock, make_gate, policy, store_path
 
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from engine.store import Identity
-from engine.workflow import GateError
+from engine.live.store import Identity
+from engine.live.workflow import GateError
 from workflow_helpers import Clock, make_gate, refund, store_path
 
 CTX = mp.get_context("fork")

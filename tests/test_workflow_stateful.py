@@ -8,9 +8,9 @@ from datetime import timedelta
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from engine.identity import id_key, same_id
-from engine.store import Identity
-from engine.workflow import STATES, TERMINAL, TRANSITIONS, GateError, args_hash
+from engine.live.identity import id_key, same_id
+from engine.live.store import Identity
+from engine.live.workflow import STATES, TERMINAL, TRANSITIONS, GateError, args_hash
 from workflow_helpers import PEOPLE, Clock, make_gate, refund, store_path
 
 

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from engine.channels import MemoryChannel
-from engine.evaluator import Policy
-from engine.store import Identity, SQLiteStore
-from engine.workflow import Gate
+from engine.live.channels import MemoryChannel
+from engine.decide.evaluator import Policy
+from engine.live.store import Identity, SQLiteStore
+from engine.live.workflow import Gate
 from policy_lang.checker import load
 
 HERE = Path(__file__).resolve().parent

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 from policy_lang import ast as A
 
-from ..decision import RANK, Decision
+from ..decide.decision import RANK, Decision
 
 LOOSER, STRICTER, CHANGED = "looser", "stricter", "changed"
 # what the search says of one direction (`looser`, `stricter`) of one tool

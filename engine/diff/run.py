@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from ..evaluator import Policy
-from ..history import History
+from ..decide.evaluator import Policy
+from ..replay.history import History
 from .records import LOOSER, STRICTER
 from .semantic import semantic_diff
 from .structural import structural_diff

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Tuple
 
-from ..decision import RANK, Decision
-from ..evaluator import Policy
-from ..history import History, OutOfOrder
+from ..decide.decision import RANK, Decision
+from ..decide.evaluator import Policy
+from ..replay.history import History, OutOfOrder
 from .records import LOOSER, STRICTER, brief, direction
 
 MAX_EXAMPLES = 5    # action ids kept per transition
@@ -16,7 +16,7 @@ class _Side:
     Each record goes through Simulation.run, so a diff decides and counts exactly as simulate does."""
 
     def __init__(self, policy: Policy, assume_approved: bool):
-        from ..simulate import Simulation   # loaded only when a history is replayed, as before
+        from ..replay.simulate import Simulation   # loaded only when a history is replayed, as before
         self.sim = Simulation(policy, assume_approved)
         self._last: List[Decision] = []
 

@@ -171,7 +171,7 @@ def check_policy_text(case: Any) -> None:
 def check_action(action: Any) -> None:
     """Action JSON: decide never raises, equals the reference, output is strict JSON; refused input is deny."""
     from engine import MemoryLedger
-    from engine.actions import ActionError, check_action as validate
+    from engine.decide.actions import ActionError, check_action as validate
     d = _support().decide(action, ledger=MemoryLedger())
     try:
         validate(action)
@@ -231,8 +231,8 @@ def check_store_rows(case: Any) -> None:
     """Store rows: after any tampering with the SQLite file, no action nobody approved runs, the Gate raises
     only its own errors, `audit verify` answers without a traceback, and a change to the log is caught."""
     import sqlite3
-    from engine.store import StoreError
-    from engine.workflow import GateError
+    from engine.live.store import StoreError
+    from engine.live.workflow import GateError
     folder, ops = case
     sys_path_helpers()
     from workflow_helpers import Clock, Recorder, make_gate, refund

@@ -8,7 +8,7 @@ a `Witness`, `proven` (no action of the tool changes that way) or `not proven` (
 
 Lives here: candidates (values per path, their combinations), analysis (what the conditions ask of
 each path), schemas, budgets (stand-in ledgers and histories), search (the steps and the verdict).
-May import: engine.decision, engine.evaluator, engine.ledger, engine.diff.records and policy_lang; never
+May import: engine.decide.decision, engine.decide.evaluator, engine.decide.ledger, engine.diff.records and policy_lang; never
 engine.report or cli.
 """
 from .analysis import ROOTS, Analysis

@@ -9,9 +9,9 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from policy_lang import ast as A
 
-from ...decision import Decision
-from ...evaluator import Policy
-from ...ledger import MemoryLedger
+from ...decide.decision import Decision
+from ...decide.evaluator import Policy
+from ...decide.ledger import MemoryLedger
 from ..records import CHANGED, BudgetLine, Witness, compare
 from .candidates import BASE_TIME, NOW, Var, assignments, get_path, merge_base, put_path, tidy
 

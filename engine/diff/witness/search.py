@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 from policy_lang import ast as A
 from policy_lang.checker import Program, ResolvedSchema
 
-from ...evaluator import Policy
+from ...decide.evaluator import Policy
 from ..structural import schema_key
 from ..records import (CHANGED, LOOSER, NOT_PROVEN, PROVEN, STRICTER, WITNESS, BudgetLine, DirectionResult,
                        ToolResult, Witness, compare)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
-from .actions import format_timestamp, parse_timestamp
+from ..decide.actions import format_timestamp, parse_timestamp
 from .identity import id_key, role_keys
 from .patch import PatchError, apply_patch, canonical, same
 from .store import EVENT_KINDS, GENESIS, Tx, event_hash

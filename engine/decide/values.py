@@ -275,7 +275,7 @@ def _sql() -> Any:
 
 
 def fn_sql_read_only(s: Any, dialect: Any = None) -> bool:
-    """`sql_read_only(s[, "DIALECT"])` (an extension, docs/language.md): engine/sql.py decides."""
+    """`sql_read_only(s[, "DIALECT"])` (an extension, docs/language.md): engine/decide/sql.py decides."""
     text = _string(s, "sql_read_only")
     sql = _sql()
     if dialect is None:

@@ -8,13 +8,13 @@ import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from . import jsonout
-from .decision import OUTCOMES, RANK, Decision, binding_routes
-from .evaluator import Policy
-from .graph import BudgetNode
+from ..decide import jsonout
+from ..decide.decision import OUTCOMES, RANK, Decision, binding_routes
+from ..decide.evaluator import Policy
+from ..decide.graph import BudgetNode
 from .history import History, OutOfOrder, Record, Stats
-from .ledger import MemoryLedger
-from .values import EvalError
+from ..decide.ledger import MemoryLedger
+from ..decide.values import EvalError
 
 VERDICTS = ("approved", "edited", "rejected", "expired")
 MAX_GROUPS = 1000        # distinct reason / key groups kept per table; the rest is counted as `(other)`

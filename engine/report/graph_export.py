@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Tuple
 from policy_lang.printer import expr_text, number_text
 from policy_lang.safe_text import safe_text
 
-from .graph import DecisionGraph, RequireNode, ToolNode
+from ..decide.graph import DecisionGraph, RequireNode, ToolNode
 
 KIND_STYLE = {  # kind -> (fill, stroke)
     "tool": ("#e8f0fe", "#1a73e8"), "test": ("#ffffff", "#5f6368"), "level": ("#fef7e0", "#f9ab00"),

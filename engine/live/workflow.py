@@ -9,10 +9,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .actions import ActionError, check_action, format_timestamp
+from ..decide.actions import ActionError, check_action, format_timestamp
 from .channels import Channel, Notification
-from .decision import RANK, Decision
-from .evaluator import Policy
+from ..decide.decision import RANK, Decision
+from ..decide.evaluator import Policy
 from .handles import _CURRENT, ExecutionContext, Executor, Handle, Pending, current_execution
 from .audit import DraftLog, draft_log, grant_log, log as audit_log, required_routes
 from .identity import IdentityError, canonical_id, id_key, role_keys, same_id
@@ -154,7 +154,7 @@ class Gate:
         self._executors[tool] = ex
 
     def tool(self, name: str, idempotent: bool = False):
-        """Decorator: gate a plain function (sync or async) as the tool `name` (see engine.sdk)."""
+        """Decorator: gate a plain function (sync or async) as the tool `name` (see engine.live.sdk)."""
         from .sdk import gated_tool
         return lambda fn: gated_tool(self, name, fn, idempotent)
 

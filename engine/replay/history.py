@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from .actions import _RFC3339, ActionError, InputSyntaxError, loads_action, parse_timestamp
+from ..decide.actions import _RFC3339, ActionError, InputSyntaxError, loads_action, parse_timestamp
 
 FORMATS = ("auto", "jsonl", "csv", "parquet")
 ON_ERROR = ("skip", "fail")

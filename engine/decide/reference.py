@@ -395,6 +395,6 @@ def ref_domain(v: Any) -> str:
 
 
 # `sql_read_only` is shared on purpose: its verdict is sqlglot's parse against a fixed allow-list
-# (engine/sql.py, tested on its own in tests/test_sql_read_only.py); what the differential tests check
+# (engine/decide/sql.py, tested on its own in tests/test_sql_read_only.py); what the differential tests check
 # for it is how the engine combines its value (conditions, `not`, errors for non-strings), not SQL.
 _FUNCTIONS = {**FUNCTIONS, "domain": ref_domain}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
 
 from .identity import canonical_id, id_key
-from .ledger import Ledger
+from ..decide.ledger import Ledger
 from .patch import canonical, sha256_hex
 
 __all__ = ["StoreError", "Identity", "Store", "Tx", "SQLiteStore", "SQLLedger", "GENESIS", "EVENT_KINDS",
@@ -672,7 +672,7 @@ class SQLiteStore(Store):
             return tx.get_identity(ident_id)
 
     def verify(self, state: bool = True) -> VerifyResult:
-        """The chain, then (with `state`) the state tables against a replay of it (engine.audit)."""
+        """The chain, then (with `state`) the state tables against a replay of it (engine.live.audit)."""
         with self.snapshot() as tx:
             return verify_store(tx, state)
 
@@ -681,7 +681,7 @@ def verify_store(tx: Tx, state: bool = True) -> VerifyResult:
     """`verify_events` over the whole log, and with `state` every discrepancy between tables and log."""
     res = verify_events(tx.events(), tx.head())
     if state:
-        from .audit import replay_problems   # engine.audit builds on this module
+        from .audit import replay_problems   # engine.live.audit builds on this module
         res.problems = replay_problems(tx)
         res.ok = res.ok and not res.problems
     return res

@@ -60,7 +60,7 @@ class BudgetNode:
     advisory: bool
     line: A.Budget
     key_of: Fn = None           # action -> ledger key, and action -> amount: made from the fields above
-    amount_of: Fn = None        # by engine.budget.budget_fns, so every user computes them alike
+    amount_of: Fn = None        # by engine.decide.budget.budget_fns, so every user computes them alike
 
     def __post_init__(self) -> None:
         self.key_of, self.amount_of = budget_fns(self)
