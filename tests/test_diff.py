@@ -6,7 +6,8 @@ from click.testing import CliRunner
 
 from cli.diff_cmd import diff as diff_cmd
 from engine import MemoryLedger, load_policy
-from engine.diff import diff, direction, markdown, structural_diff, witness_search
+from engine.diff import diff, direction, structural_diff, witness_search
+from engine.report.diff_markdown import markdown
 from engine.replay.history import History
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,9 +5,8 @@ terms), semantic (the replay of a history through both versions), witness/ (the 
 swappable `ToolSearch`), run (the whole report and its summary). The Markdown of a report is
 engine.report.diff_markdown.
 May import: the rest of engine (decision, evaluator, history, ledger, simulate) and policy_lang; never
-engine.report or cli (`markdown` below is a deprecated re-export, imported only when asked for).
+engine.report or cli.
 """
-from typing import Any
 
 from .records import CHANGED, LOOSER, STRICTER, Change, DirectionResult, ToolResult, Witness, direction
 from .run import diff, summary
@@ -19,13 +18,5 @@ from .witness import (BASE_TIME, HANDLED_SCHEMA_KEYS, MAX_COMBINATIONS, MISSING,
 __all__ = ["CHANGED", "LOOSER", "STRICTER", "Change", "DirectionResult", "ToolResult", "Witness", "direction",
            "diff", "summary", "MAX_EXAMPLES", "semantic_diff", "structural_diff", "BASE_TIME",
            "HANDLED_SCHEMA_KEYS", "MAX_COMBINATIONS", "MISSING", "NOW", "ROOTS", "SAMPLE", "UNKNOWN_TOOL",
-           "ToolSearch", "find_witness", "search_tool", "search_tools", "witness_search", "markdown"]
+           "ToolSearch", "find_witness", "search_tool", "search_tools", "witness_search"]
 
-
-def __getattr__(name: str) -> Any:
-    # Deprecated: `engine.diff.markdown` moved to engine.report.diff_markdown. Imported on first use so
-    # that engine.diff does not depend on engine.report.
-    if name == "markdown":
-        from ..report.diff_markdown import markdown
-        return markdown
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

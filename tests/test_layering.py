@@ -1,0 +1,117 @@
+"""The layering of the house (issue 11): which package may import which, read from every module's imports with ast."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Iterator, List, NamedTuple, Optional, Tuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIM_DOC = '"""Deprecated: moved to engine.'      # one-line re-exports at the old paths, kept for one release
+
+
+class Import(NamedTuple):
+    """One import statement's target, as an absolute dotted name (`from a import b` gives a and a.b)."""
+    module: str      # the importing module
+    target: str
+    where: str       # path:line
+
+
+class Rule(NamedTuple):
+    """Modules under `who` import nothing under any of `never` (dotted prefixes)."""
+    name: str
+    who: Tuple[str, ...]
+    never: Tuple[str, ...]
+
+
+RULES = [
+    Rule("policy_lang is the bottom layer", ("policy_lang",), ("engine", "cli")),
+    Rule("engine never imports the CLI", ("engine",), ("cli",)),
+    Rule("decide imports only policy_lang and decide", ("engine.decide",),
+         ("engine.replay", "engine.live", "engine.diff", "engine.report", "engine.service", "engine.adapters")),
+    Rule("replay imports decide, not live or report", ("engine.replay",),
+         ("engine.live", "engine.diff", "engine.report", "engine.service", "engine.adapters")),
+    Rule("live imports decide, not replay or report", ("engine.live",),
+         ("engine.replay", "engine.diff", "engine.report", "engine.service", "engine.adapters")),
+    Rule("diff imports decide and replay", ("engine.diff",),
+         ("engine.live", "engine.report", "engine.service", "engine.adapters")),
+    Rule("nothing in engine imports report", ("engine",), ("engine.report",)),
+]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> Iterator[Tuple[str, Path]]:
+    """Every module of policy_lang, engine and cli except the deprecated re-exports."""
+    for top in ("policy_lang", "engine", "cli"):
+        for p in sorted((ROOT / top).rglob("*.py")):
+            if "__pycache__" in p.parts or p.read_text(encoding="utf-8").startswith(SHIM_DOC):
+                continue
+            yield module_name(p), p
+
+
+def imports_of(name: str, path: Path) -> Iterator[Import]:
+    """Every import in the module, at any depth (inside functions and `if TYPE_CHECKING:` too)."""
+    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        where = f"{path.relative_to(ROOT).as_posix()}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield Import(name, a.name, where)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")[:len(pkg.split(".")) - (node.level - 1)]
+                src = ".".join(base + (node.module.split(".") if node.module else []))
+            else:
+                src = node.module or ""
+            yield Import(name, src, where)
+            for a in node.names:
+                if a.name != "*":
+                    yield Import(name, f"{src}.{a.name}", where)
+
+
+def under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+ALL_IMPORTS: List[Import] = [i for name, path in modules() for i in imports_of(name, path)]
+
+
+def public_api() -> Optional[set]:
+    """engine's `__all__`, read from engine/__init__.py."""
+    tree = ast.parse((ROOT / "engine" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    return None
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_layering(rule):
+    bad = sorted({f"{i.where}: {i.module} imports {i.target}" for i in ALL_IMPORTS
+                  if any(under(i.module, w) for w in rule.who) and any(under(i.target, n) for n in rule.never)
+                  and not any(under(i.module, n) for n in rule.never)})
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("home", ["engine.service", "engine.adapters"])
+def test_homes_import_only_the_public_api(home):
+    """The service and the adapters use what a user can: `from engine import <a name in engine.__all__>`."""
+    api = public_api() or set()
+    bad = sorted(f"{i.where}: {i.target}" for i in ALL_IMPORTS
+                 if under(i.module, home) and under(i.target, "engine")
+                 and i.target != "engine" and not (i.target.count(".") == 1 and i.target.split(".")[1] in api)
+                 and not under(i.target, home))
+    assert not bad, "\n".join(bad)
+
+
+def test_the_homes_and_subpackages_exist():
+    for pkg in ("decide", "replay", "live", "report", "service", "adapters"):
+        init = ROOT / "engine" / pkg / "__init__.py"
+        assert init.is_file(), init
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        assert doc and "import" in doc, f"{init}: the docstring says what lives there and what it may import"
