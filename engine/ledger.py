@@ -1,0 +1,2 @@
+"""Deprecated: moved to engine.decide.ledger; this re-export goes in the next release."""
+from .decide.ledger import *  # noqa: F401,F403

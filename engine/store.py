@@ -1,0 +1,2 @@
+"""Deprecated: moved to engine.live.store; this re-export goes in the next release."""
+from .live.store import *  # noqa: F401,F403
