@@ -8,6 +8,7 @@ from typing import Any, Iterator, Optional, Tuple
 import yaml
 
 from engine.decide.actions import ActionError, InputSyntaxError, format_timestamp, loads_action
+from engine.replay.history import MAX_RECORD_BYTES
 
 
 class InputError(Exception):
@@ -141,19 +142,43 @@ def read_action(path: str) -> Tuple[Any, str]:
         return None, e.message
 
 
-def read_history(path: str) -> Iterator[Tuple[int, Any]]:
-    """JSON Lines: yields (line number, action). A malformed line raises InputError naming it."""
-    text = read_text(path)
+def read_history(path: str, max_record: int = MAX_RECORD_BYTES) -> Iterator[Tuple[int, Any]]:
+    """JSON Lines: yields (line number, action). A malformed line raises InputError naming it; so does a
+    line longer than `max_record` bytes, found while reading (the file is streamed, never read whole)."""
     name = "<stdin>" if path == "-" else path
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield n, loads_action(line)
-        except InputSyntaxError as e:
-            raise InputError(f"{name}:{n}:{e.column}", e.message) from None
-        except ActionError as e:
-            raise InputError(f"{name}:{n}", e.message) from None
+    try:
+        fh = sys.stdin.buffer if path == "-" else open(path, "rb")
+    except OSError as e:
+        from policy_lang.loader import reason_of
+        raise InputError(path, reason_of(e)) from None
+    try:
+        n = 0
+        while True:
+            try:
+                raw = fh.readline(max_record + 1)
+            except OSError as e:
+                from policy_lang.loader import reason_of
+                raise InputError(path, reason_of(e)) from None
+            if not raw:
+                return
+            n += 1
+            if len(raw) > max_record and not raw.endswith(b"\n") or len(raw) > max_record + 1:
+                raise InputError(f"{name}:{n}", f"a record longer than {max_record:,} bytes (the cap on one record)")
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{name}:{n}", "not valid UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                yield n, loads_action(line)
+            except InputSyntaxError as e:
+                raise InputError(f"{name}:{n}:{e.column}", e.message) from None
+            except ActionError as e:
+                raise InputError(f"{name}:{n}", e.message) from None
+    finally:
+        if path != "-":
+            fh.close()
 
 
 EXIT_LOAD_ERRORS, EXIT_UNREADABLE = 1, 2

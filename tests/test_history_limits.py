@@ -225,3 +225,25 @@ def test_any_jsonl_bytes_read_or_fail_with_a_place(tmp_path, lines, cap, gz, end
         physical = data.replace(b"\r\n", b"\n").split(b"\n")
         for r in records:
             assert len(physical[r[4] - 1].rstrip(b"\r")) <= cap
+
+
+def test_check_history_caps_one_record_while_streaming(tmp_path):
+    """`check --history` streams its JSON Lines with the same one-record cap: a 3 MiB line is refused by
+    file and line (exit 2), and the lines before it are not what is reported."""
+    from cli.main import cli
+    root = Path(__file__).resolve().parent.parent
+    hist = tmp_path / "h.jsonl"
+    with open(hist, "wb") as f:
+        f.write(b'{"tool": "issue_refund", "args": {"amount": 1}, "tenant": {"id": "acme"}, '
+                b'"timestamp": "2026-11-20T10:00:00Z"}\n')
+        f.write(b'{"tool": "x", "pad": "' + b"a" * (3 * 1024 * 1024) + b'"}\n')
+    r = CliRunner().invoke(cli, ["check", str(root / "examples/support-ops/support.policy"), "--action",
+                                 str(root / "examples/support-ops/refund.json"), "--history", str(hist)])
+    assert r.exit_code == 2, r.output
+    assert f"{hist}:2: a record longer than 1,048,576 bytes" in r.stderr
+    ok = tmp_path / "ok.jsonl"
+    ok.write_bytes(b'{"tool": "issue_refund", "args": {"amount": 1}, "tenant": {"id": "acme"}, '
+                   b'"timestamp": "2026-11-20T10:00:00Z"}\n')
+    r = CliRunner().invoke(cli, ["check", str(root / "examples/support-ops/support.policy"), "--action",
+                                 str(root / "examples/support-ops/refund.json"), "--history", str(ok)])
+    assert r.exit_code == 0, r.output
