@@ -106,15 +106,21 @@ def checkpoint_cmd(store_path: str, key_path: str, out: str) -> None:
             f"the state disagrees with the audit log ({len(problems)} discrepancies)"
         fail(f"{why}; run `signoff audit verify`: nothing was signed", EXIT_REFUSED)
     text = json_text(make_checkpoint((res.count, res.head), key), sort_keys=True) + "\n"
+    if _write(text, out):
+        echo(f"checkpoint of record {res.count} written to {field(out)}", err=True)
+
+
+def _write(text: str, out: str) -> bool:
+    """`text` to stdout (`-`) or to the file `out`; True when it went to a file. Exit 2 if it cannot be written."""
     if out == "-":
         echo(text, nl=False)
-        return
+        return False
     try:
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as e:
         fail(f"cannot write `{field(out)}`: {(e.strerror or 'error').lower()}", EXIT_USAGE)
-    echo(f"checkpoint of record {res.count} written to {field(out)}", err=True)
+    return True
 
 
 @audit.command(name="export")
@@ -126,13 +132,5 @@ def export_cmd(store_path: str, output: str, tenant: Optional[str]) -> None:
     store = open_store(store_path)
     with store.snapshot() as tx:
         lines = [json_text(line, sort_keys=True) for line in history(tx, tenant)]
-    text = "".join(ln + "\n" for ln in lines)
-    if output == "-":
-        echo(text, nl=False)
-        return
-    try:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as e:
-        fail(f"cannot write `{output}`: {(e.strerror or 'error').lower()}")
-    echo(f"{len(lines)} actions written to {field(output)}", err=True)
+    if _write("".join(ln + "\n" for ln in lines), output):
+        echo(f"{len(lines)} actions written to {field(output)}", err=True)
