@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine.decide.actions import ActionError, InputSyntaxError, loads_action
-from engine.replay.history import (History, HistoryError, OutOfOrder, Stats, external_sort, make_json_parser,
-                                   parse_filters, parse_when, read_source, reorder)
+from engine.replay.history import (History, HistoryError, OutOfOrder, external_sort, make_json_parser,
+                                   parse_filters, parse_when, reorder)
 
 
 def write_lines(path, lines, gz=False):

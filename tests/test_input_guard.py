@@ -16,7 +16,6 @@ import math
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import pytest

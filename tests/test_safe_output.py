@@ -9,7 +9,6 @@ workflow command such as `::error file=README.md::PWNED`).
 import ast
 import json
 import sqlite3
-import sys
 import unicodedata
 from pathlib import Path
 

@@ -109,7 +109,7 @@ def mutated_action(seed: Dict[str, Any], data: Any) -> Any:
         while isinstance(node, dict) and node and data.draw(st.booleans(), label="deeper"):
             key = data.draw(st.sampled_from(sorted(node)), label="key")
             path.append(key)
-            parent, node = node, node[key]
+            node = node[key]
         where = action
         for key in path[:-1]:
             where = where[key]
