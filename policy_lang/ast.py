@@ -46,17 +46,6 @@ class Path:
     keys: Tuple[Union[str, int], ...] = ()
     span: Span = _span()
 
-    def dotted(self) -> str:
-        out = self.root
-        for k in self.keys:
-            if isinstance(k, int):
-                out += f"[{k}]"
-            elif k.isidentifier():
-                out += "." + k
-            else:
-                out += '["' + k.replace("\\", "\\\\").replace('"', '\\"') + '"]'
-        return out
-
 
 @dataclass(frozen=True)
 class ListExpr:

@@ -19,7 +19,6 @@ ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp"
 FUNCTIONS = {"len": (1, 1), "lower": (1, 1), "upper": (1, 1), "domain": (1, 1),
              "hour": (1, 2), "weekday": (1, 2), "sql_read_only": (1, 2)}
 DEFAULT_LEVELS = ("low", "medium", "high")
-MODES = ("assisted", "guarded", "autonomous")
 MAX_REGEX = 1000
 
 

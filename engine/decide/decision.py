@@ -27,9 +27,6 @@ class Reason:
     def with_outcome(self, outcome: str) -> "Reason":
         return Reason(self.rule, outcome, self.message, self.at, self.advisory, self.route, self.target, self.source)
 
-    def as_advisory(self) -> "Reason":
-        return Reason(self.rule, self.outcome, self.message, self.at, True, self.route, self.target, self.source)
-
     def to_dict(self) -> Dict[str, Any]:
         d = {"rule": self.rule, "outcome": self.outcome, "message": self.message, "at": self.at}
         if self.advisory:
@@ -119,12 +116,3 @@ class Decision:
     def __repr__(self) -> str:
         return f"Decision({self.outcome!r}, category={self.category!r}, reasons={self.reasons!r})"
 
-
-def combine(reasons: List[Reason]) -> str:
-    best = 0
-    for r in reasons:
-        if not r.advisory:
-            k = RANK[r.outcome]
-            if k > best:
-                best = k
-    return OUTCOMES[best]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import re
 from datetime import datetime
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -42,17 +41,6 @@ def kind(v: Any) -> str:
     if isinstance(v, datetime):
         return "a timestamp"
     return "an unsupported value"
-
-
-def is_number(v: Any) -> bool:
-    t = type(v)
-    return t is int or t is float
-
-
-def finite(v: Any, what: str) -> Any:
-    if type(v) is float and not math.isfinite(v):
-        raise EvalError(f"{what} is not a finite number")
-    return v
 
 
 def equal(x: Any, y: Any) -> bool:
