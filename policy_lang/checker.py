@@ -12,12 +12,11 @@ from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
 from .loader import Loaded, LoadedFile, digest, load_files, read_regular, reason_of
 from .regex import problem as regex_problem
+from . import tables
 from .schemas import SCHEMA_SUFFIX, SchemaProblem, SchemaProblemError, SchemaSet, resolve as resolve_refs
 
-ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
-# name -> (min args, max args)
-FUNCTIONS = {"len": (1, 1), "lower": (1, 1), "upper": (1, 1), "domain": (1, 1),
-             "hour": (1, 2), "weekday": (1, 2), "sql_read_only": (1, 2)}
+ROOTS = tables.ROOTS
+FUNCTIONS = tables.FUNCTION_ARITIES  # name -> (min args, max args)
 DEFAULT_LEVELS = ("low", "medium", "high")
 MAX_REGEX = 1000
 

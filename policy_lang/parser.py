@@ -11,6 +11,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast as A
+from . import tables
 from .errors import Diagnostic, PolicyError
 
 _local = threading.local()
@@ -30,11 +31,8 @@ _PARSER = Lark.open(str(_GRAMMAR), parser="lalr", propagate_positions=True,
 # that keyword, so `route allow { … }` would parse: `_Build` turns such a name into E105. Level
 # names declared with `levels` are ordinary names, so they follow the same rule (docs/design.md).
 # After `.` in a path any word is a key, reserved words included (`args.mode`).
-RESERVED = frozenset("""policy version mode use override const route approvers quorum timeout then grants
-never tool schema risk when otherwise category levels check advisory on require else budget per unknown
-tools allow approval via ask escalate to deny and or not in present missing any all true false""".split())
-
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+RESERVED = tables.RESERVED
+DURATION_UNITS = tables.DURATION_UNITS
 MAX_SOURCE = 5_000_000
 MAX_DEPTH = 100  # expressions and inline JSON; later stages recurse, so the parser draws the line
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}

@@ -8,10 +8,12 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Tuple
 
+from policy_lang import tables
+
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-OBJECT_FIELDS = ("args", "tenant", "agent", "context")
+OBJECT_FIELDS = tables.OBJECT_ROOTS
 
 
 class ActionError(ValueError):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-OUTCOMES = ("allow", "require_approval", "ask", "escalate", "deny")
+from policy_lang import tables
+
+OUTCOMES = tables.OUTCOMES
 # most restrictive wins: deny > escalate > ask > require_approval > allow
 RANK = {o: i for i, o in enumerate(OUTCOMES)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional
 
 from policy_lang import ast as A
+from policy_lang import tables
 from policy_lang.printer import expr_text
 from policy_lang.regex import searcher
 
@@ -12,7 +13,7 @@ from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, as_double, equal, kin
 Fn = Callable[[dict, Optional[dict]], Any]
 Hook = Callable[[A.Expr, Any], None]  # receives (node, value or EvalError)
 INF = float("inf")
-ACTION_ROOTS = frozenset(("args", "tenant", "agent", "context", "confidence", "tool", "timestamp"))
+ACTION_ROOTS = frozenset(tables.ROOTS)
 
 
 def _missing(node: A.Expr) -> EvalError:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 from policy_lang import ast as A
+from policy_lang import tables
 from policy_lang.checker import Program
 from policy_lang.printer import expr_text, outcome_text, path_text
 from policy_lang.regex import search as re2_search
@@ -16,7 +17,7 @@ from .decision import RANK, Decision, Reason
 from .ledger import Ledger
 from .values import FUNCTIONS, MAX_MATCH_INPUT, EvalError, domain_error, kind
 
-_ROOTS = ("args", "tenant", "agent", "context", "confidence", "tool", "timestamp")
+_ROOTS = tables.ROOTS
 
 
 class _Missing:

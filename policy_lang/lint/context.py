@@ -14,12 +14,13 @@ from ..checker import Program
 from ..errors import Diagnostic
 from ..loader import LoadedFile
 from ..printer import literal_text
+from ..tables import OUTCOME_RANK
 from .rules import RULES
 
 __all__ = ["LintContext", "STRENGTH", "short", "lit_text", "tools_text", "freeze", "children"]
 
 # how strict an outcome is: a stronger binding outcome wins (W112), a looser one is what W115 guards
-STRENGTH = {"allow": 0, "require_approval": 1, "ask": 2, "escalate": 3, "deny": 4}
+STRENGTH = OUTCOME_RANK
 
 
 class LintContext:
