@@ -1,5 +1,6 @@
-"""Replaying histories: readers and records of past actions (history) and the simulation that
-decides them again (simulate).
+"""Replaying histories: what a record is and its limits (records), the readers of JSON Lines, CSV and
+Parquet (readers), filters, time order and the external sort (history), and the simulation that decides
+them again (simulate).
 
 May import: policy_lang, engine.decide and engine.replay; never engine.live or engine.report.
 """
