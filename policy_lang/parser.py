@@ -1,4 +1,9 @@
-"""Parse policy text into a `Module` AST; every failure becomes a `PolicyError`."""
+"""Parse policy text into a `Module` AST; every failure becomes a `PolicyError`.
+
+Longer than 600 lines on purpose: the transformer has one small method per grammar rule, and the checks
+of each literal (numbers, durations, strings, regexes) stand beside the rule that reads it, so the
+grammar file and this module can be read side by side.
+"""
 from __future__ import annotations
 
 import dataclasses
