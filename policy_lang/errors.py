@@ -133,6 +133,7 @@ def render(diags: Iterable[Diagnostic], sources: Optional[dict] = None) -> str:
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
+    """The hint "did you mean `X`?" naming the candidate closest to a misspelt `name` (difflib, cutoff 0.6), or None."""
     import difflib
     match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean `{match[0]}`?" if match else None
