@@ -56,6 +56,7 @@ CODES = {
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One problem found in a policy: a stable code, the message, where (a span), its severity and a fix hint."""
     code: str
     message: str
     span: Span
@@ -128,6 +129,7 @@ def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
 
 
 def render(diags: Iterable[Diagnostic], sources: Optional[dict] = None) -> str:
+    """Every diagnostic as `render_one` writes it, one after the other; `sources` maps a file to its text."""
     sources = sources or {}
     return "\n".join(render_one(d, sources.get(d.span.file)) for d in diags)
 
