@@ -33,7 +33,7 @@ from .diff import diff as run_diff
 from .live.audit import (CheckpointError, DraftLog, draft_log, generate_keypair, load_private_key, load_public_key,
                          make_checkpoint, read_checkpoint, replay_problems, required_routes, verify_checkpoint)
 from .live.channels import Channel, ConsoleChannel, LogChannel, MemoryChannel, Notification, WebhookChannel
-from .live.handles import Handle, Pending
+from .live.handles import ExecutionContext, Executor, Handle, Pending, current_execution
 from .live.identity import IdentityError, canonical_id
 from .live.patch import PatchError, json_value
 from .live.sdk import acting
@@ -54,7 +54,7 @@ __all__ = [
     # live use
     "Gate", "GateError", "InputError", "PermissionDenied", "StateError", "NotFound", "TamperError",
     "route_progress", "event_history", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
-    "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "acting", "PatchError", "json_value",
+    "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
     "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
     # the audit log: views of a draft's records and signed checkpoints
     "DraftLog", "draft_log", "required_routes", "replay_problems", "CheckpointError", "generate_keypair",
