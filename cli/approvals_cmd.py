@@ -10,10 +10,8 @@ from typing import Any, List, Optional, Tuple
 
 import click
 
-from engine.decide.actions import parse_timestamp
-from engine.live.audit import draft_log, required_routes
-from engine.live.store import SQLiteStore, StoreError
-from engine.live.workflow import Gate, GateError, InputError, route_progress
+from engine import (Gate, GateError, InputError, SQLiteStore, StoreError, draft_log, parse_timestamp, required_routes,
+                    route_progress)
 
 from .output import echo, field, json_text
 

@@ -6,10 +6,9 @@ from typing import Optional
 
 import click
 
-from engine.live.audit import (CheckpointError, generate_keypair, load_private_key, load_public_key, make_checkpoint,
-                               read_checkpoint, replay_problems, verify_checkpoint)
-from engine.live.store import verify_events
-from engine.live.workflow import history
+from engine import (CheckpointError, generate_keypair, load_private_key, load_public_key, make_checkpoint,
+                    read_checkpoint, replay_problems, verify_checkpoint, verify_events)
+from engine import event_history as history
 
 from .approvals_cmd import EXIT_REFUSED, EXIT_USAGE, fail, open_store, store_option
 from .output import echo, field, json_text

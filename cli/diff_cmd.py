@@ -6,10 +6,8 @@ from typing import Optional, Tuple
 
 import click
 
-from engine.diff import diff as run_diff
-from engine.decide.evaluator import Policy
-from engine.replay.history import MAX_RECORD_BYTES, History, HistoryError
-from engine.report.diff_markdown import markdown
+from engine import MAX_RECORD_BYTES, History, HistoryError, Policy, run_diff
+from engine.report import markdown
 
 from .inputs import load_or_exit
 from .output import echo, field, json_text

@@ -9,8 +9,7 @@ from typing import List
 
 import click
 
-from policy_lang import PolicyError, format_source
-from policy_lang.loader import expand_paths
+from policy_lang import PolicyError, expand_paths, format_source
 
 from .inputs import InputError, read_policy
 from .output import echo, field

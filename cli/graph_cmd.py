@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from engine.report.graph_export import build_view, to_dot, to_mermaid, to_svg
+from engine.report import build_view, to_dot, to_mermaid, to_svg
 
 from .output import echo, field
 
@@ -22,7 +22,7 @@ def graph(policy: str, tool: Optional[str], fmt: str, out: Optional[str]) -> Non
     from .inputs import load_or_exit
     pol = load_or_exit(policy)
     if tool is not None and tool not in pol.graph.tools:
-        from policy_lang.errors import did_you_mean
+        from policy_lang import did_you_mean
         hint = did_you_mean(tool, pol.tools)
         echo(f"error: the policy has no tool `{field(tool)}`" + (f"; {field(hint)}" if hint else ""), err=True)
         sys.exit(2)

@@ -7,8 +7,7 @@ from typing import Any, Iterator, Optional, Tuple
 
 import yaml
 
-from engine.decide.actions import ActionError, InputSyntaxError, format_timestamp, loads_action
-from engine.replay.history import MAX_RECORD_BYTES
+from engine import MAX_RECORD_BYTES, ActionError, InputSyntaxError, format_timestamp, loads_action
 
 
 class InputError(Exception):
@@ -86,14 +85,14 @@ def read_text(path: str, limit: Optional[int] = None) -> str:
                 raise RefusedInput(path, f"larger than {limit // (1024 * 1024)} MiB")
             return text
         if limit is not None:
-            from policy_lang.loader import read_regular
+            from policy_lang import read_regular
             return read_regular(path, limit).decode("utf-8-sig")
         with open(path, "rb") as fh:
             return fh.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(path, "not valid UTF-8") from None
     except OSError as e:
-        from policy_lang.loader import reason_of
+        from policy_lang import reason_of
         raise InputError(path, reason_of(e)) from None
 
 
@@ -149,7 +148,7 @@ def read_history(path: str, max_record: int = MAX_RECORD_BYTES) -> Iterator[Tupl
     try:
         fh = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as e:
-        from policy_lang.loader import reason_of
+        from policy_lang import reason_of
         raise InputError(path, reason_of(e)) from None
     try:
         n = 0
@@ -157,7 +156,7 @@ def read_history(path: str, max_record: int = MAX_RECORD_BYTES) -> Iterator[Tupl
             try:
                 raw = fh.readline(max_record + 1)
             except OSError as e:
-                from policy_lang.loader import reason_of
+                from policy_lang import reason_of
                 raise InputError(path, reason_of(e)) from None
             if not raw:
                 return
@@ -186,7 +185,7 @@ EXIT_LOAD_ERRORS, EXIT_UNREADABLE = 1, 2
 
 def read_policy(path: str) -> str:
     """The text of a root policy file (never stdin: a policy is a file); InputError if unreadable."""
-    from policy_lang.loader import read_text as read_policy_text
+    from policy_lang import read_policy_text
     try:
         return read_policy_text(path)
     except UnicodeDecodeError:
@@ -194,7 +193,7 @@ def read_policy(path: str) -> str:
     except IsADirectoryError:
         raise InputError(path, "is a directory") from None
     except OSError as e:
-        from policy_lang.loader import reason_of
+        from policy_lang import reason_of
         raise InputError(path, reason_of(e)) from None
 
 
@@ -204,8 +203,7 @@ def load_or_exit(path: str, consequence: str = "the policy is not evaluated"):
     history); a policy that reads but has load errors prints every diagnostic and exits 1 (a policy
     with errors never runs). Files the policy `use`s are part of the policy: E300/E302, exit 1."""
     from engine import Policy
-    from policy_lang import PolicyError
-    from policy_lang.checker import load
+    from policy_lang import PolicyError, load
 
     from .output import echo, field
     try:

@@ -9,10 +9,8 @@ from urllib.parse import quote
 
 import click
 
-from policy_lang.errors import Diagnostic, did_you_mean, render_one
-from policy_lang.loader import POLICY_SUFFIX
-from policy_lang.loader import read_text as read_policy_text
-from policy_lang.lint import ALL_CODES, RETIRED, RULES, lint_paths, policy_files, read_error, severity_of
+from policy_lang import (ALL_CODES, POLICY_SUFFIX, RETIRED, RULES, Diagnostic, did_you_mean, lint_paths, policy_files,
+                         read_error, read_policy_text, render_one, severity_of)
 
 from .output import echo, field, json_text
 

@@ -7,9 +7,7 @@ from typing import List, Optional
 
 import click
 
-from engine import MemoryLedger
-from engine.decide import jsonout
-from engine.decide.actions import EPOCH, parse_timestamp
+from engine import EPOCH, MemoryLedger, OutputError, parse_timestamp
 
 from . import render
 from .output import echo, field, json_text
@@ -34,7 +32,7 @@ class GuardedGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except jsonout.OutputError as e:
+        except OutputError as e:
             if os.environ.get("SIGNOFF_DEBUG"):
                 raise
             echo(f"error: cannot write the output: {field(str(e))}", err=True)

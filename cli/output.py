@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from engine.decide import jsonout
+from engine import dumps as json_dumps
 from policy_lang.safe_text import escape_json_text, safe_text
 
 __all__ = ["echo", "field", "json_text"]
@@ -31,6 +31,6 @@ def echo(text: Any = "", err: bool = False, nl: bool = True) -> None:
 
 
 def json_text(value: Any, **kwargs: Any) -> str:
-    """JSON for output: strict (`engine.decide.jsonout.dumps`: no NaN or infinity, no lone surrogate, else
+    """JSON for output: strict (`engine.dumps`: no NaN or infinity, no lone surrogate, else
     `OutputError`), with every character `safe_text` escapes written as a `\\uXXXX` escape."""
-    return escape_json_text(jsonout.dumps(value, **kwargs))
+    return escape_json_text(json_dumps(value, **kwargs))

@@ -5,7 +5,7 @@ import html
 import io
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from engine.decide.decision import OUTCOMES
+from engine import OUTCOMES
 from policy_lang.safe_text import safe_text
 
 LABELS = {"allow": "allow", "require_approval": "approval", "ask": "ask", "escalate": "escalate", "deny": "deny"}

@@ -7,9 +7,7 @@ from typing import List, Optional, Tuple
 
 import click
 
-from engine.decide.evaluator import Policy
-from engine.replay.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, parse_filters, parse_when
-from engine.replay.simulate import simulate as run_simulation
+from engine import FORMATS, MAX_RECORD_BYTES, History, HistoryError, Policy, parse_filters, parse_when, run_simulation
 
 from .inputs import load_or_exit
 from .output import echo, field, json_text

@@ -7,13 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from engine import MemoryLedger, Policy, parse_timestamp
-from engine.decide.actions import EPOCH
-from engine.decide.decision import OUTCOMES
-from engine.live.patch import PatchError, json_value
-from policy_lang import PolicyError
-from policy_lang.checker import load
-from policy_lang.loader import POLICY_SUFFIX, expand_paths
+from engine import EPOCH, OUTCOMES, MemoryLedger, PatchError, Policy, json_value, parse_timestamp
+from policy_lang import POLICY_SUFFIX, PolicyError, expand_paths, load
 
 from .inputs import MAX_YAML_BYTES, InputError, RefusedInput, parse_yaml, read_policy, read_text, yaml_to_json
 from .output import field as esc

@@ -1,8 +1,62 @@
-"""The signoff decision engine: compile a checked policy to a decision graph and decide actions."""
-from .decide.actions import ActionError, InputSyntaxError, loads_action, parse_timestamp
+"""The signoff engine's public API: everything a user, the CLI, the service and the adapters import.
+
+Import these names from `engine` itself (`from engine import Gate, SQLiteStore`); the subpackages
+(decide, replay, diff, live, report) are the implementation and may move. What lives where and what
+each subpackage may import is in their own docstrings and in docs/design.md ("The map of the house").
+Reports for people (simulate text/HTML, diff Markdown, graph export) are `engine.report`'s public names.
+
+Names that would shadow a subpackage or a deprecated module of the same name (`diff`, `simulate`,
+`history`) are exported under the names the CLI already used: `run_diff`, `run_simulation`,
+`event_history`.
+
+Constants (values carry no docstrings of their own):
+- `OUTCOMES`: the decision outcomes in their order, most permissive first (allow ... deny).
+- `EPOCH`: 1970-01-01T00:00:00Z, the default clock of the test runner and `decide`.
+- `MAX_RECORD_BYTES`: the largest history record (one JSON line or CSV row) a reader accepts.
+- `FORMATS`: the history formats a reader accepts (`auto`, `jsonl`, `csv`, `parquet`).
+"""
+# deciding one action
+from .decide.actions import (EPOCH, ActionError, InputSyntaxError, format_timestamp, loads_action,
+                             parse_timestamp)
 from .decide.decision import OUTCOMES, Decision, Reason
 from .decide.evaluator import Policy, load_policy
+from .decide.jsonout import OutputError, dumps
 from .decide.ledger import Ledger, MemoryLedger
+# replaying histories
+from .replay.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, parse_filters, parse_when
+from .replay.simulate import Simulation
+from .replay.simulate import simulate as run_simulation
+# comparing two versions
+from .diff import structural_diff, semantic_diff
+from .diff import diff as run_diff
+# live use: the gate, its store and audit log
+from .live.audit import (CheckpointError, DraftLog, draft_log, generate_keypair, load_private_key, load_public_key,
+                         make_checkpoint, read_checkpoint, replay_problems, required_routes, verify_checkpoint)
+from .live.channels import Channel, ConsoleChannel, LogChannel, MemoryChannel, Notification, WebhookChannel
+from .live.handles import ExecutionContext, Executor, Handle, Pending, current_execution
+from .live.identity import IdentityError, canonical_id
+from .live.patch import PatchError, json_value
+from .live.sdk import acting
+from .live.store import Identity, SQLiteStore, Store, StoreError, Tx, VerifyResult, verify_events
+from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDenied, StateError, TamperError,
+                            route_progress)
+from .live.workflow import history as event_history
 
-__all__ = ["ActionError", "InputSyntaxError", "loads_action", "parse_timestamp", "OUTCOMES", "Decision",
-           "Reason", "Policy", "load_policy", "Ledger", "MemoryLedger"]
+__all__ = [
+    # deciding one action
+    "ActionError", "InputSyntaxError", "loads_action", "parse_timestamp", "format_timestamp", "EPOCH",
+    "OUTCOMES", "Decision", "Reason", "Policy", "load_policy", "Ledger", "MemoryLedger", "OutputError", "dumps",
+    # replaying histories
+    "History", "HistoryError", "FORMATS", "MAX_RECORD_BYTES", "parse_filters", "parse_when", "Simulation",
+    "run_simulation",
+    # comparing two versions
+    "run_diff", "structural_diff", "semantic_diff",
+    # live use
+    "Gate", "GateError", "InputError", "PermissionDenied", "StateError", "NotFound", "TamperError",
+    "route_progress", "event_history", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
+    "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
+    "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
+    # the audit log: views of a draft's records and signed checkpoints
+    "DraftLog", "draft_log", "required_routes", "replay_problems", "CheckpointError", "generate_keypair",
+    "load_private_key", "load_public_key", "make_checkpoint", "read_checkpoint", "verify_checkpoint",
+]

@@ -56,6 +56,7 @@ CODES = {
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One problem found in a policy: a stable code, the message, where (a span), its severity and a fix hint."""
     code: str
     message: str
     span: Span
@@ -128,11 +129,13 @@ def render_one(d: Diagnostic, source: Optional[str] = None) -> str:
 
 
 def render(diags: Iterable[Diagnostic], sources: Optional[dict] = None) -> str:
+    """Every diagnostic as `render_one` writes it, one after the other; `sources` maps a file to its text."""
     sources = sources or {}
     return "\n".join(render_one(d, sources.get(d.span.file)) for d in diags)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
+    """The hint "did you mean `X`?" naming the candidate closest to a misspelt `name` (difflib, cutoff 0.6), or None."""
     import difflib
     match = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean `{match[0]}`?" if match else None

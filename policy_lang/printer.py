@@ -409,5 +409,6 @@ def print_module(decls: Sequence[A.Decl]) -> str:
 
 
 def format_source(text: str, file: str = "<memory>") -> str:
+    """Policy source text in the canonical layout (`signoff fmt`): parsed, then printed back."""
     from .parser import parse
     return format_module(parse(text, file))

@@ -27,7 +27,7 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["safe_text", "safe_json", "UNSAFE_CATEGORIES", "is_unsafe"]
+__all__ = ["safe_text", "safe_json", "escape_json_text", "UNSAFE_CATEGORIES", "is_unsafe"]
 
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -81,9 +81,11 @@ def under(name: str, prefix: str) -> bool:
 ALL_IMPORTS: List[Import] = [i for name, path in modules() for i in imports_of(name, path)]
 
 
-def public_api() -> Optional[set]:
-    """engine's `__all__`, read from engine/__init__.py."""
-    tree = ast.parse((ROOT / "engine" / "__init__.py").read_text(encoding="utf-8"))
+def public_api(module: str = "engine") -> Optional[set]:
+    """A module's `__all__` (engine's by default), read from its source without importing it."""
+    path = ROOT.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             return set(ast.literal_eval(node.value))
@@ -115,3 +117,79 @@ def test_the_homes_and_subpackages_exist():
         assert init.is_file(), init
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert doc and "import" in doc, f"{init}: the docstring says what lives there and what it may import"
+
+
+# What the CLI may import from the library: the two public APIs, plus the rendering layer. Each exception is
+# imported as `from <module> import <name in its __all__>` and has a reason.
+CLI_API = ("engine", "policy_lang")
+CLI_EXCEPTIONS = {
+    "engine.report": "reports for people (diff Markdown, graph export) are the CLI's rendering layer, not the "
+                     "library API a user, the service or an adapter calls",
+    "policy_lang.safe_text": "escaping of untrusted text for the terminal and for JSON output, a rendering "
+                             "helper; its main function has the module's name, so the package does not re-export it",
+}
+
+
+def cli_imports() -> Iterator[Tuple[str, str, str]]:
+    """(module imported from, name, path:line) for every import of engine or policy_lang in cli, at any depth;
+    a plain `import engine.x` gives name `*`."""
+    for name, path in modules():
+        if not under(name, "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(ROOT).as_posix()}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if any(under(a.name, top) for top in CLI_API):
+                        yield a.name, "*", where
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                    and any(under(node.module, top) for top in CLI_API):
+                for a in node.names:
+                    yield node.module, a.name, where
+
+
+def test_cli_imports_only_public_names():
+    """cli imports `from engine import X` / `from policy_lang import X` with X in that package's `__all__`, or a
+    name in the `__all__` of one of CLI_EXCEPTIONS; never a module path below them, never a star."""
+    seen = list(cli_imports())
+    assert seen, "the walk found no import of engine or policy_lang in cli"
+    bad = []
+    for module, name, where in seen:
+        if module not in CLI_API and module not in CLI_EXCEPTIONS:
+            bad.append(f"{where}: from {module} import {name}: not a public API (import it from {CLI_API})")
+        elif name not in (public_api(module) or set()):
+            bad.append(f"{where}: from {module} import {name}: `{name}` is not in {module}.__all__")
+    assert not bad, "\n".join(bad)
+
+
+def documented(obj: object) -> bool:
+    """Whether a class or function carries its own docstring (not an inherited one, not a dataclass's
+    generated signature)."""
+    doc = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+    name = getattr(obj, "__name__", "")
+    return bool(doc and doc.strip()) and not doc.startswith(f"{name}(")
+
+
+@pytest.mark.parametrize("package", ["engine", "policy_lang", "engine.report"])
+def test_every_public_name_has_a_docstring(package):
+    """Functions and classes in `__all__` have their own docstring; a constant (whose value has no docstring
+    of its own) is described, as `NAME`, in the package's docstring."""
+    import importlib
+    mod = importlib.import_module(package)
+    missing = []
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if callable(obj):
+            if not documented(obj):
+                missing.append(f"{package}.{name}: no docstring")
+        elif f"`{name}`" not in (mod.__doc__ or ""):
+            missing.append(f"{package}.{name}: a constant not described in the package docstring")
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize("package", ["engine", "policy_lang", "engine.report"])
+def test_all_names_exist(package):
+    import importlib
+    mod = importlib.import_module(package)
+    assert len(set(mod.__all__)) == len(mod.__all__), "a name is listed twice"
+    assert [n for n in mod.__all__ if not hasattr(mod, n)] == []

@@ -76,6 +76,7 @@ def _in_range(dt: datetime, value: str) -> datetime:
 
 
 def format_timestamp(dt: datetime) -> str:
+    """An aware datetime as ISO 8601 in UTC with a `Z` suffix (the form decisions and records use)."""
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 

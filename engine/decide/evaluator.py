@@ -16,6 +16,9 @@ from .values import EvalError
 
 
 class Policy:
+    """A checked program compiled to its decision graph: `decide` one action (fail closed), with the
+    policy's name, version and digest. Build one with `load_policy(path)`."""
+
     def __init__(self, program: Program):
         self.program = program
         self.graph = compile_program(program)

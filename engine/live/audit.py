@@ -453,6 +453,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def load_private_key(path: str) -> Any:
+    """The unencrypted PEM Ed25519 private key at `path`; CheckpointError otherwise."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     try:
@@ -465,6 +466,7 @@ def load_private_key(path: str) -> Any:
 
 
 def load_public_key(path: str) -> Any:
+    """The PEM Ed25519 public key at `path`; CheckpointError otherwise."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     try:
@@ -490,6 +492,7 @@ def make_checkpoint(head: Tuple[int, str], key: Any, now: Optional[datetime] = N
 
 
 def read_checkpoint(path: str) -> dict:
+    """The signed checkpoint at `path`, its shape checked (not its signature: `verify_checkpoint`)."""
     try:
         cp = json.loads(_read(path, "the checkpoint").decode("utf-8"))
     except (ValueError, UnicodeDecodeError):

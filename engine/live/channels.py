@@ -59,6 +59,7 @@ class Channel(Protocol):
 
 
 class ConsoleChannel:
+    """Writes each notification's text to a stream (stderr by default)."""
     name = "console"
 
     def __init__(self, stream: Optional[TextIO] = None):
@@ -69,6 +70,7 @@ class ConsoleChannel:
 
 
 class LogChannel:
+    """Logs each notification to the `signoff.approvals` logger (or the one given), its fields as `extra`."""
     name = "log"
 
     def __init__(self, logger: Optional[logging.Logger] = None, level: int = logging.WARNING):

@@ -20,6 +20,7 @@ KIND_STYLE = {  # kind -> (fill, stroke)
 
 @dataclass
 class View:
+    """A graph ready to draw: nodes (label, kind, column) by id and labelled edges, every label escaped."""
     nodes: Dict[str, Tuple[str, str, int]] = field(default_factory=dict)  # id -> (label, kind, column)
     edges: List[Tuple[str, str, str]] = field(default_factory=list)       # (src, dst, label)
 
@@ -39,6 +40,8 @@ def _outcome(view: View, prefix: str, outcome: str, text: str, col: int) -> str:
 
 
 def build_view(graph: DecisionGraph, tool: Optional[str] = None) -> View:
+    """The view of a compiled decision graph: every declared tool, its aliases and the unknown-tools default;
+    or only `tool`."""
     view = View()
     names = [tool] if tool is not None else [n for n, t in graph.tools.items() if t.known]
     drawn: Dict[str, str] = {}
@@ -139,6 +142,7 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
 
 
 def to_dot(view: View) -> str:
+    """The view as Graphviz DOT text."""
     def q(s: str) -> str:
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     lines = ["digraph signoff {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
@@ -153,6 +157,7 @@ def to_dot(view: View) -> str:
 
 
 def to_mermaid(view: View) -> str:
+    """The view as a Mermaid flowchart."""
     def q(s: str) -> str:
         return '"' + html.escape(s, quote=True).replace("\n", "<br/>") + '"'
     lines = ["flowchart LR"]
