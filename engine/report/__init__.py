@@ -1,7 +1,7 @@
-"""Reports for people: the diff Markdown today; the simulate text and HTML reports and the graph export
-move here later.
+"""Reports for people: the diff Markdown and the decision-graph export; simulate's text and HTML reports
+(cli/sim_report.py today) move here later.
 
-Lives here: diff_markdown (the Markdown of a `engine.diff.diff` report).
+Lives here: diff_markdown (the Markdown of an `engine.diff.diff` report), graph_export (dot, Mermaid, SVG).
 May import: engine (its records and constants) and policy_lang.safe_text; nothing in engine imports this
 package (only the CLI-facing code does).
 """
