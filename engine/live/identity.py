@@ -4,14 +4,14 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Iterable, Optional
 
-from policy_lang.safe_text import safe_text
+from policy_lang.safe_text import is_unsafe, safe_text
 
 __all__ = ["IdentityError", "canonical_id", "id_key", "same_id", "role_keys"]
 
-# Cc: C0/C1 controls and DEL; Cf: format characters (bidi overrides and isolates, zero-width space and
-# joiners, BOM, soft hyphen), which render as nothing and so let two ids that look alike differ;
-# Cs: lone surrogates, which cannot even be stored as UTF-8; Zl/Zp: line and paragraph separators.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# An id is refused if it holds a character the output escapes (`policy_lang.safe_text.is_unsafe`):
+# Cc controls and DEL; Cf format characters (bidi overrides and isolates, zero-width space and joiners,
+# BOM, soft hyphen), which render as nothing and so let two ids that look alike differ; Cs lone
+# surrogates, which cannot even be stored as UTF-8; Zl/Zp line and paragraph separators.
 
 
 class IdentityError(ValueError):
@@ -34,16 +34,9 @@ def _problem(s: str) -> Optional[str]:
     if s != s.strip():
         return "has surrounding whitespace"
     for ch in s:
-        cat = unicodedata.category(ch)
-        if cat in _REFUSED_CATEGORIES:
+        if is_unsafe(ch):
             return f"contains the control or format character U+{ord(ch):04X}"
     return None
-
-
-def _shown(s: str) -> str:
-    """`s` as every text output shows untrusted text (`safe_text`): the refused id itself may hold the very
-    characters that make it unsafe to print."""
-    return safe_text(s)
 
 
 def canonical_id(s: Any, what: str = "id") -> str:
@@ -59,7 +52,7 @@ def canonical_id(s: Any, what: str = "id") -> str:
         if problem is not None:
             problem = "becomes an id that " + problem + " after unicode normalisation"
     if problem is not None:
-        raise IdentityError(f"{what} `{_shown(s)}` {problem}")
+        raise IdentityError(f"{what} `{safe_text(s)}` {problem}")  # the id itself may be unsafe to print
     return key
 
 
@@ -72,7 +65,7 @@ def id_key(s: Any) -> Optional[str]:
     try:
         return canonical_id(s)
     except IdentityError:
-        kept = "".join(ch for ch in s if unicodedata.category(ch) not in _REFUSED_CATEGORIES)
+        kept = "".join(ch for ch in s if not is_unsafe(ch))
         return _fold(kept).strip()
 
 
