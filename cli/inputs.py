@@ -161,7 +161,7 @@ def read_history(path: str, max_record: int = MAX_RECORD_BYTES) -> Iterator[Tupl
             if not raw:
                 return
             n += 1
-            if len(raw) > max_record and not raw.endswith(b"\n") or len(raw) > max_record + 1:
+            if len(raw) > max_record and not raw.endswith(b"\n"):  # readline stopped at the cap, mid-record
                 raise InputError(f"{name}:{n}", f"a record longer than {max_record:,} bytes (the cap on one record)")
             try:
                 line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
