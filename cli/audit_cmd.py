@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import click
 
 from engine import (CheckpointError, generate_keypair, load_private_key, load_public_key, make_checkpoint,
-                    read_checkpoint, replay_problems, verify_checkpoint, verify_events)
+                    read_checkpoint, replay_problems, verify_checkpoint, verify_events, VerifyResult)
 from engine import event_history as history
 
 from .approvals_cmd import EXIT_REFUSED, EXIT_USAGE, fail, open_store, store_option
@@ -40,12 +40,7 @@ def verify_cmd(store_path: str, expected_head: Optional[str], checkpoint_path: O
             key = load_public_key(public_key_path)
         except CheckpointError as e:
             fail(str(e))
-    store = open_store(store_path)
-    with store.snapshot() as tx:
-        rows = tx.events()
-        head = tx.head()
-        res = verify_events(rows, head)
-        problems = replay_problems(tx) if res.ok else []
+    rows, res, problems = _check(store_path)
     if not res.ok:
         echo(f"error: audit log broken at record {field(res.bad_seq)}: {field(res.problem)}", err=True)
         echo(f"{res.count} records verified before it", err=True)
@@ -71,6 +66,15 @@ def verify_cmd(store_path: str, expected_head: Optional[str], checkpoint_path: O
         echo(f"ok: the checkpoint of record {cp['seq']} signed at {field(cp['time'])} holds")
 
 
+def _check(store_path: str) -> Tuple[List[dict], VerifyResult, List[str]]:
+    """The log's records, the verdict on their chain, and (for an intact chain) every discrepancy between
+    the state tables and a replay of the log: what `verify` reports and `checkpoint` refuses to sign over."""
+    with open_store(store_path).snapshot() as tx:
+        rows = tx.events()
+        res = verify_events(rows, tx.head())
+        return rows, res, (replay_problems(tx) if res.ok else [])
+
+
 @audit.command(name="keygen")
 @click.option("--out", "out", required=True, metavar="KEY", type=click.Path(dir_okay=False),
               help="Where the private key goes (mode 0600); the public key is written to KEY.pub.")
@@ -94,11 +98,7 @@ def checkpoint_cmd(store_path: str, key_path: str, out: str) -> None:
         key = load_private_key(key_path)
     except CheckpointError as e:
         fail(str(e))
-    store = open_store(store_path)
-    with store.snapshot() as tx:
-        rows = tx.events()
-        res = verify_events(rows, tx.head())
-        problems = replay_problems(tx) if res.ok else []
+    _, res, problems = _check(store_path)
     if not res.ok or problems:
         # signing a log that does not verify would vouch for the tampering
         why = f"audit log broken at record {res.bad_seq}: {res.problem}" if not res.ok else \
