@@ -218,7 +218,7 @@ def canonical_json(value) -> str:
 
 
 def digest(files: List[LoadedFile], schemas: List[object]) -> str:
-    """sha256 over each file (relative path, NUL, formatted text) in load order, then each schema."""
+    """The SHA-256 over each file (relative path, NUL, formatted text) in load order, then each schema."""
     h = hashlib.sha256()
     for f in files:
         h.update(f.rel.encode("utf-8"))

@@ -11,7 +11,7 @@ class OutputError(ValueError):
 
 
 def dumps(value: Any, **kw: Any) -> str:
-    """json.dumps with `allow_nan=False` and `ensure_ascii=False`, then proven encodable as UTF-8 (a
+    """`json.dumps` with `allow_nan=False` and `ensure_ascii=False`, then proven encodable as UTF-8 (a
     lone surrogate is not: it would be written as invalid UTF-8 or escaped into text a strict reader
     refuses). Keyword arguments go to json.dumps (indent, sort_keys, separators, default).
     Raises OutputError naming what could not be written."""

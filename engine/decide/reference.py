@@ -357,7 +357,7 @@ def _ref_host(host: str, s: str) -> str:
 
 
 def ref_domain(v: Any) -> str:
-    """spec §4.4 v1.1 `domain(s)`, independently of values.fn_domain (see above)."""
+    """Spec §4.4 v1.1 `domain(s)`, independently of values.fn_domain (see above)."""
     if not isinstance(v, str):
         raise EvalError(f"`domain` takes a string, got {kind(v)}")
     s = v

@@ -97,7 +97,7 @@ def dialect_problem(name: str) -> Optional[str]:
 
 
 class _Quiet(logging.Filter):
-    """sqlglot logs a warning (with the SQL in it) when it falls back to a generic command; a decision
+    """Drops the warning sqlglot logs (with the SQL in it) when it falls back to a generic command; a decision
     must not write the agent's text to the log, so that warning is dropped while we parse."""
     active = threading.local()
 

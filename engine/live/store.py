@@ -165,7 +165,7 @@ class Store(abc.ABC):
 
 def event_hash(prev: str, seq: int, action_id: Optional[str], kind: str, actor: str, at: str, policy: str,
                payload_text: str) -> str:
-    """sha256 over the previous hash, the record's fields as canonical JSON and the payload's exact text:
+    """The SHA-256 over the previous hash, the record's fields as canonical JSON and the payload's exact text:
     so editing any byte of a record, or moving it, changes its hash and breaks every link after it."""
     head = canonical([seq, action_id, kind, actor, at, policy])
     return sha256_hex(prev + "\n" + head + "\n" + payload_text)

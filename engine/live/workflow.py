@@ -825,7 +825,7 @@ class Gate:
 
     # ------------------------------------------------------------ execution
     def _reserve(self, tx: Tx, rec: dict, now: float, d: Decision) -> Tuple[str, int]:
-        """approved → executing: count the action in the budget ledger in the same transaction that decided it."""
+        """Approved → executing: count the action in the budget ledger in the same transaction that decided it."""
         if not tx.ledger_has(rec["id"]):
             self.policy.record(self._decided_action(rec["proposed"], rec["args"], now), tx.ledger(rec["id"]))
         attempt = rec["attempts"] + 1

@@ -24,7 +24,7 @@ __all__ = ["BATCH", "FORMATS", "MAX_EXAMPLES", "MAX_RECORD_BYTES", "ON_ERROR", "
 # ------------------------------------------------------------------ filters and time
 
 def parse_when(value: str) -> float:
-    """--since/--until: an RFC 3339 time or a date (midnight UTC), as epoch seconds."""
+    """Read `--since`/`--until`: an RFC 3339 time or a date (midnight UTC), as epoch seconds."""
     v = value.strip()
     if len(v) == 10:
         v += "T00:00:00Z"
@@ -179,7 +179,7 @@ def _time_of(rec: Record) -> float:
 
 
 def reorder(records: Iterator[Record], window: int = REORDER_WINDOW) -> Iterator[Record]:
-    """reorder_batches for single records."""
+    """`reorder_batches` for single records."""
     for batch in reorder_batches(([r] for r in records), window):
         yield from batch
 

@@ -72,7 +72,7 @@ class Analysis:
         return None
 
     def affine(self, e: Any) -> Optional[Tuple[Optional[Tuple[str, ...]], float, float]]:
-        """e as a*path + b, or a constant (path None); None when it is not that."""
+        """The expression as a*path + b, or a constant (path None); None when it is not that."""
         p = self.path_of(e)
         if p is not None:
             return p, 1.0, 0.0
@@ -285,7 +285,7 @@ def _rebase(e: Any, var: str) -> Any:
 
 
 def _near(x: float) -> List[float]:
-    """x and its floating-point neighbours: where a*x+b == k holds exactly, if anywhere."""
+    """The number x and its floating-point neighbours: where a*x+b == k holds exactly, if anywhere."""
     if not math.isfinite(x):
         return []
     return [math.nextafter(math.nextafter(x, -math.inf), -math.inf), math.nextafter(x, -math.inf), x,
