@@ -7,7 +7,9 @@ this runs one workload twice under `valgrind --tool=callgrind` — once deciding
 N — and prints the difference divided by N: the instructions one decision costs, with policy
 loading, interpreter start-up and imports subtracted out. Workloads: bench/decide.py's generated
 100-rule policy and its actions, and the support-ops example with the first actions of its history
-(schema validation included). Then the ratio new/old per workload, measured in this one run.
+(schema validation included); and replay: `signoff simulate --decisions` over the first records of the
+support-ops history through each tree's own CLI, per record replayed (reading, deciding, the report's
+aggregates, the decisions file). Then the ratio new/old per workload, measured in this one run.
 
     python bench/instructions.py --against b7864ac            # needs valgrind (Debian's package)
     python bench/instructions.py --against HEAD~5 --decisions 4000
@@ -15,6 +17,7 @@ loading, interpreter start-up and imports subtracted out. Workloads: bench/decid
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import re
 import shutil
@@ -31,7 +34,10 @@ import json, sys
 sys.path.insert(0, ".")
 sys.path.insert(0, "bench")
 from datetime import datetime, timezone
-from engine.decide.evaluator import Policy
+try:
+    from engine.decide.evaluator import Policy
+except ImportError:      # a tree from before engine/ was cut into subpackages
+    from engine.evaluator import Policy
 from policy_lang.checker import load
 which, n = sys.argv[1], int(sys.argv[2])
 now = datetime(2026, 11, 20, 14, 3, tzinfo=timezone.utc)
@@ -67,7 +73,43 @@ def instructions(tree: str, which: str, n: int) -> int:
         return int(m.group(1))
 
 
+# the replay workload: `simulate --decisions` over the first N records of the support-ops history, run
+# through each tree's own CLI (the command line has not changed, the module paths have)
+REPLAY = r'''
+import runpy, sys
+sys.path.insert(0, ".")
+sys.argv = ["signoff", "simulate", "examples/support-ops/support.policy", "--history", sys.argv[1],
+            "--decisions", sys.argv[2], "--format", "json", "--out", sys.argv[3]]
+runpy.run_module("cli", run_name="__main__")
+'''
+REPLAY_BASE = 200   # records replayed in the baseline run (a history must not be empty)
+
+
+def replay_instructions(tree: str, n: int) -> int:
+    with tempfile.TemporaryDirectory() as out:
+        hist = os.path.join(out, "history.jsonl")
+        with gzip.open(os.path.join(ROOT, "examples/support-ops/history-30d.jsonl.gz"), "rt", encoding="utf-8") as src, \
+                open(hist, "w", encoding="utf-8") as dst:
+            for line, _ in zip(src, range(n)):
+                dst.write(line)
+        script = os.path.join(out, "replay.py")
+        with open(script, "w") as f:
+            f.write(REPLAY)
+        cg = os.path.join(out, "cg.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", sys.executable, script,
+                        hist, os.path.join(out, "decisions.jsonl"), os.path.join(out, "report.json")],
+                       cwd=tree, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={**os.environ, "PYTHONHASHSEED": "0"})
+        with open(cg) as f:
+            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+        if not m:
+            raise SystemExit("callgrind wrote no totals")
+        return int(m.group(1))
+
+
 def per_decision(tree: str, which: str, n: int) -> float:
+    if which == "replay":
+        return (replay_instructions(tree, REPLAY_BASE + n) - replay_instructions(tree, REPLAY_BASE)) / n
     return (instructions(tree, which, n) - instructions(tree, which, 0)) / n
 
 
@@ -75,6 +117,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--against", default="HEAD", help="the git ref to compare the working tree with")
     ap.add_argument("--decisions", type=int, default=2000, help="decisions counted per workload")
+    ap.add_argument("--only", choices=("bench100", "support", "replay"), action="append",
+                    help="measure only these workloads (repeatable; default: all)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -86,7 +130,10 @@ def main() -> int:
             print(f"instructions per decision (callgrind), {args.decisions} decisions, working tree vs {args.against}")
             print(f"{'workload':<34}{'old':>12}{'new':>12}{'new/old':>10}")
             for which, label in (("bench100", "bench/decide.py, 100 rules"),
-                                 ("support", "support-ops, history actions")):
+                                 ("support", "support-ops, history actions"),
+                                 ("replay", "replay: simulate --decisions")):
+                if args.only and which not in args.only:
+                    continue
                 o = per_decision(old, which, args.decisions)
                 w = per_decision(ROOT, which, args.decisions)
                 print(f"{label:<34}{o:>12,.0f}{w:>12,.0f}{w / o:>9.3f}×")
