@@ -64,8 +64,10 @@ def report(r: Round) -> List[str]:
 @now_option
 def worker(policy: str, store_path: str, interval: Optional[float], config_path: Optional[str], once: bool,
            now_text: Optional[str]) -> None:
-    """Expire or escalate drafts past their route's timeout and settle executions whose lease ran out, every
-    few seconds until SIGTERM or Ctrl-C (or once, with --once)."""
+    """Settle timeouts and expired leases on a schedule.
+
+    Every few seconds until SIGTERM or Ctrl-C (or once, with --once): drafts past their route's timeout
+    expire or escalate, and executions whose lease ran out are settled."""
     pol = load_or_exit(policy, "the worker did not start")
     config = read_config(config_path)
     server = config.get("server") or {}
