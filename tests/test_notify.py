@@ -475,7 +475,7 @@ def test_email_only_to_roles_that_have_addresses(tmp_path, smtp_tls):
     ({"smtp": {"host": "127.0.0.1", "from": "a@b.example"}}, "missing_key", "notifications.smtp.to_by_role"),
     ({"smtp": dict(SMTP_BASE, password_env=None)}, "missing_key", "notifications.smtp.password_env"),
     ({"retry": {"backoff": "1s"}}, "bad_value", "notifications.retry.backoff"),
-    ({"base_url": "ftp://x"}, "bad_value", "notifications.base_url"),
+    ({"queue_size": 0}, "bad_value", "notifications.queue_size"),
 ])
 def test_bad_config_is_refused_naming_the_key(table, code, key):
     table = {k: v for k, v in table.items()}
@@ -490,6 +490,9 @@ def test_bad_config_is_refused_naming_the_key(table, code, key):
 
 def test_no_table_or_an_empty_one_gives_no_channels():
     assert load_channels(None) == [] and load_channels({}) == []
+    with pytest.raises(ConfigError) as e:
+        load_channels({}, base_url="ftp://signoff.example.com")
+    assert (e.value.code, e.value.key) == ("bad_value", "server.public_url")
 
 
 def test_roles_and_kinds_choose_the_notes_a_channel_gets(tmp_path, rx):

@@ -175,8 +175,8 @@ def load_channels(table: Optional[Mapping[str, Any]], *, base_url: Optional[str]
                   env: Optional[Mapping[str, str]] = None, clock: Optional[Callable[[], datetime]] = None
                   ) -> List[Channel]:
     """The channels of a `[notifications]` table (None or empty: none), as one Dispatcher (a list of one),
-    ready for `Gate(channels=...)`; call its `close()` at shutdown. `base_url` (else the table's `base_url`)
-    is where the inbox is reached, for links to drafts; `audit` is the store whose log records every
+    ready for `Gate(channels=...)`; call its `close()` at shutdown. `base_url` (the config's
+    `server.public_url`) is where the inbox is reached, for links to drafts; `audit` is the store whose log records every
     delivery attempt, and `digest` gives the policy digest those records carry; secrets are read from
     `env` (the process environment by default). Bad config raises ConfigError, naming the key path."""
     env = os.environ if env is None else env
@@ -184,11 +184,11 @@ def load_channels(table: Optional[Mapping[str, Any]], *, base_url: Optional[str]
         return []
     top = _Table(table, "notifications")
     allow = top.strings("allow_hosts") or []
-    base = base_url or top.text("base_url")
+    base = base_url
     if base is not None:
         parts = urllib.parse.urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise ConfigError("bad_value", "notifications.base_url" if not base_url else "base_url",
+            raise ConfigError("bad_value", "server.public_url",
                               "must be an http(s) URL such as `https://signoff.example.com`")
     queue_size = int(top.num("queue_size", 1000, 1, 1_000_000, integer=True))
     rt = _Table(top.raw("retry") or {}, "notifications.retry")
