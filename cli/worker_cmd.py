@@ -104,13 +104,13 @@ def worker(policy: str, store_path: str, interval: Optional[float], config_path:
         if once:
             w.run_once()
         else:
+            w.start()
             previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
             for s in previous:
                 signal.signal(s, lambda *_: w.stop(timeout=0))
             echo(f"worker: a round every {interval:g}s on {field(store_path)}; stop with SIGTERM or Ctrl-C",
                  err=True)
             try:
-                w.start()
                 while not w.wait(1.0):
                     pass
                 w.stop()

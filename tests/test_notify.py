@@ -476,6 +476,7 @@ def test_email_only_to_roles_that_have_addresses(tmp_path, smtp_tls):
     ({"smtp": dict(SMTP_BASE, password_env=None)}, "missing_key", "notifications.smtp.password_env"),
     ({"retry": {"backoff": "1s"}}, "bad_value", "notifications.retry.backoff"),
     ({"queue_size": 0}, "bad_value", "notifications.queue_size"),
+    ({"allow_hosts": ["https://hooks.slack.com/"]}, "bad_value", "notifications.allow_hosts"),
 ])
 def test_bad_config_is_refused_naming_the_key(table, code, key):
     table = {k: v for k, v in table.items()}

@@ -184,6 +184,10 @@ def load_channels(table: Optional[Mapping[str, Any]], *, base_url: Optional[str]
         return []
     top = _Table(table, "notifications")
     allow = top.strings("allow_hosts") or []
+    for h in allow:
+        if any(c in h for c in "/@?#") or not h.strip(" .:"):
+            raise ConfigError("bad_value", "notifications.allow_hosts",
+                              f"`{h}` is not a host name or host:port (no scheme, no path)")
     base = base_url
     if base is not None:
         parts = urllib.parse.urlsplit(base)
