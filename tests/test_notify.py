@@ -37,7 +37,8 @@ class Receiver:
     """An HTTP server on 127.0.0.1 with a behaviour per path: /ok answers 204, /flaky answers 503 `fails`
     times then 200, /redirect answers 302 to /ok, /hang holds the request until `release` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
+        self.scheme = "https" if tls else "http"
         self.got: List[Dict[str, Any]] = []
         self.fails = 0
         self.release = threading.Event()
@@ -72,12 +73,14 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def paths(self) -> List[str]:
         with self.lock:
@@ -263,6 +266,28 @@ def test_close_cuts_a_retry_wait_short_and_records_it(tmp_path, rx):
     assert [(a["ok"], a["status"]) for a in attempts(gate, later.id)] == [(False, "closed")]
     assert rx.paths() == ["/flaky"]
     verified_clean(gate)
+
+
+def test_https_webhooks_check_the_receiver_s_certificate(tmp_path):
+    cert, key = _cert(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    rx = Receiver(tls)
+    try:
+        gate, chans = gate_with(tmp_path, config(
+            {"url": rx.url("/ok"), "secret_env": "HOOK_SECRET", "ca_file": cert, "name": "trusted"},
+            {"url": rx.url("/ok"), "secret_env": "HOOK_SECRET", "name": "untrusted", "retries": 2, "backoff": 0.01}))
+        h = gate.propose(refund(50, confidence=0.5))
+        assert chans[0].flush(15)
+        got = {a["name"]: (a["ok"], a["status"], a["retry_in"], a["target"]) for a in attempts(gate, h.id)}
+        assert got == {"trusted": (True, 204, None, f"https://127.0.0.1:{rx.port}"),
+                       "untrusted": (False, "tls", None, f"https://127.0.0.1:{rx.port}")}
+        assert rx.paths() == ["/ok"]                # the untrusted server never saw the body
+        assert verify_signature(SECRET.encode(), rx.got[0]["headers"][SIGNATURE_HEADER], rx.got[0]["body"])
+        close_channels(chans)
+        verified_clean(gate)
+    finally:
+        rx.close()
 
 
 def test_webhook_urls_are_checked_against_the_allow_list():

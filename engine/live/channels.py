@@ -252,16 +252,25 @@ _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
+def _opener(context: Optional[ssl.SSLContext]) -> urllib.request.OpenerDirector:
+    if context is None:
+        return _OPENER
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
+                                       urllib.request.HTTPSHandler(context=context))
+
+
 def _timed_out(e: BaseException) -> bool:
     return isinstance(e, (socket.timeout, TimeoutError)) or "timed out" in str(e).lower()
 
 
-def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-    """POST `body` once; the 2xx status, or DeliveryError (redirects are never followed, no proxy is used)."""
+def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float,
+              ssl_context: Optional[ssl.SSLContext] = None) -> int:
+    """POST `body` once; the 2xx status, or DeliveryError (redirects are never followed, no proxy is used).
+    `ssl_context` decides which certificates an https URL may present (default: the system's CAs)."""
     req = urllib.request.Request(url, data=body, method="POST",
                                  headers={"Content-Type": "application/json", "User-Agent": "signoff", **headers})
     try:
-        with _OPENER.open(req, timeout=timeout) as resp:
+        with _opener(ssl_context).open(req, timeout=timeout) as resp:
             status = resp.status
             resp.read(65536)
     except urllib.error.HTTPError as e:
@@ -294,8 +303,10 @@ class WebhookChannel:
 
     def __init__(self, url: str, timeout: float = 2.0, headers: Optional[Dict[str, str]] = None, *,
                  secret: Union[str, bytes, None] = None, allow_hosts: Optional[Collection[str]] = None,
-                 base_url: Optional[str] = None, clock: Optional[Any] = None):
+                 base_url: Optional[str] = None, clock: Optional[Any] = None,
+                 ssl_context: Optional[ssl.SSLContext] = None):
         self.url = allowed(url, allow_hosts)
+        self.ssl_context = ssl_context
         self.timeout = timeout
         self.headers = dict(headers or {})
         self.secret = secret.encode("utf-8") if isinstance(secret, str) else secret
@@ -317,7 +328,7 @@ class WebhookChannel:
         headers = {DELIVERY_HEADER: delivery.id, EVENT_HEADER: note.kind, **self.headers}
         if self.secret:
             headers[SIGNATURE_HEADER] = sign_body(self.secret, body, int(self.clock()))
-        return post_json(self.url, body, headers, self.timeout)
+        return post_json(self.url, body, headers, self.timeout, self.ssl_context)
 
     def send(self, note: Notification) -> None:
         """One attempt, now (a Dispatcher adds the queue and the retries)."""
@@ -355,8 +366,9 @@ class SlackChannel:
     name = "slack"
 
     def __init__(self, url: str, *, base_url: Optional[str] = None, allow_hosts: Optional[Collection[str]] = None,
-                 timeout: float = 5.0, include_args: bool = False):
+                 timeout: float = 5.0, include_args: bool = False, ssl_context: Optional[ssl.SSLContext] = None):
         self.url = allowed(url, allow_hosts, "slack url")
+        self.ssl_context = ssl_context
         self.base_url = base_url
         self.timeout = timeout
         self.include_args = include_args
@@ -389,7 +401,7 @@ class SlackChannel:
     def deliver(self, note: Notification, delivery: Delivery) -> Union[int, str]:
         """One attempt; returns the HTTP status, raises DeliveryError."""
         body = json.dumps(self.message(note), ensure_ascii=False).encode("utf-8")
-        return post_json(self.url, body, {}, self.timeout)
+        return post_json(self.url, body, {}, self.timeout, self.ssl_context)
 
     def send(self, note: Notification) -> None:
         """One attempt, now."""

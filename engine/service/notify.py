@@ -163,6 +163,17 @@ def _target(t: _Table, channel: Any, label: str, retry: Mapping[str, float]) -> 
     return target
 
 
+def _ca(t: _Table) -> Optional[ssl.SSLContext]:
+    """`ca_file`: the certificates (PEM) a TLS server may present, instead of the system's CAs."""
+    ca_file = t.text("ca_file")
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError):
+        raise ConfigError("bad_value", t.key("ca_file"), f"cannot read certificates from `{ca_file}`") from None
+
+
 def _loopback_url(url: str) -> bool:
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
@@ -215,7 +226,9 @@ def load_channels(table: Optional[Mapping[str, Any]], *, base_url: Optional[str]
         if secret is not None and len(secret) < MIN_SECRET:
             raise ConfigError("bad_value", t.key("secret_env"), f"the secret must be at least {MIN_SECRET} characters")
         timeout = t.num("timeout", 5.0, 0.1, 120)
-        ch = _build(lambda: WebhookChannel(url, timeout, secret=secret, allow_hosts=allow, base_url=base), ukey)
+        ctx = _ca(t)
+        ch = _build(lambda: WebhookChannel(url, timeout, secret=secret, allow_hosts=allow, base_url=base,
+                                           ssl_context=ctx), ukey)
         if secret is None and not _loopback_url(url):
             raise ConfigError("missing_key", t.key("secret_env"),
                               "a webhook that leaves the machine must be signed: name the secret's variable")
@@ -225,8 +238,9 @@ def load_channels(table: Optional[Mapping[str, Any]], *, base_url: Optional[str]
         url, ukey = _url(t, env)
         timeout = t.num("timeout", 5.0, 0.1, 120)
         include = t.flag("include_args")
+        sctx = _ca(t)
         ch = _build(lambda: SlackChannel(url, base_url=base, allow_hosts=allow, timeout=timeout,
-                                         include_args=include), ukey)
+                                         include_args=include, ssl_context=sctx), ukey)
         targets.append(_target(t, ch, label(t, "slack", i), retry))
 
     for i, t in enumerate(_tables(top.raw("smtp"), "notifications.smtp")):
@@ -262,13 +276,7 @@ def _smtp(t: _Table, name: str, base: Optional[str], env: Mapping[str, str], ret
     by_role_t.done()
     if not to and not by_role:
         raise ConfigError("missing_key", t.key("to_by_role"), "name who gets the mail (`to` or `to_by_role`)")
-    ca_file = t.text("ca_file")
-    context: Optional[ssl.SSLContext] = None
-    if ca_file is not None:
-        try:
-            context = ssl.create_default_context(cafile=ca_file)
-        except (OSError, ssl.SSLError):
-            raise ConfigError("bad_value", t.key("ca_file"), f"cannot read certificates from `{ca_file}`") from None
+    context = _ca(t)
     timeout = t.num("timeout", 10.0, 0.1, 300)
     include = t.flag("include_args")
     ch = _build(lambda: EmailChannel(host, port, sender=sender, to=to, to_by_role=by_role, security=security or "",
