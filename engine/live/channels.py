@@ -70,7 +70,10 @@ class Notification:
 
 @runtime_checkable
 class Channel(Protocol):
-    """Anything with a `name` and a `send` that raises when the message did not go out."""
+    """Anything with a `name` and a `send` that raises when the message did not go out. Behind a Dispatcher a
+    channel may also offer `deliver(note, delivery)` (one attempt of a delivery, returning a status, raising
+    DeliveryError), `wants(note)` (False: nothing to send) and `target` (what the audit log may show of
+    where it sends)."""
     name: str
 
     def send(self, note: Notification) -> None: ...
