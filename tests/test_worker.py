@@ -104,6 +104,23 @@ def test_a_failing_step_is_reported_and_the_next_round_runs(tmp_path):
         Worker(gate, interval=0)
 
 
+def test_the_settling_step_gets_the_gate_and_the_round_s_time(tmp_path):
+    clock = Clock()
+    gate = make_gate(store_path(tmp_path), clock, {})
+    seen = []
+
+    def settle(g, now=None):
+        seen.append((g, now))
+        if len(seen) == 2:
+            raise RuntimeError("store busy")
+        return []
+
+    w = Worker(gate, settle=settle, clock=clock)
+    assert w.run_once().errors == []
+    assert w.run_once().errors == ["settle: RuntimeError"]
+    assert seen == [(gate, clock.now), (gate, clock.now)]
+
+
 # ---------------------------------------------------------------- signoff worker
 
 def _drafted(tmp_path) -> str:

@@ -41,14 +41,17 @@ class Round:
 class Worker:
     """Runs `run_once` every `interval` seconds in a background thread, from `start()` until `stop()`. A round
     calls only the gate's public steps: `expire_due` (timeouts → escalation or expiry), `resume` (approved
-    drafts this process can run, its own dead executions) and the settling of leases that ran out. A step
-    that fails is logged and the next round tries again: the worker never dies of one bad draft."""
+    drafts this process can run, its own dead executions) and `settle(gate, now)`, which settles leases of
+    executions claimed elsewhere that ran out (default: `engine.settle_leases` where the public API has it).
+    A step that fails is logged and the next round tries again: the worker never dies of one bad draft."""
 
     def __init__(self, gate: Gate, interval: float = 5.0, clock: Optional[Callable[[], datetime]] = None,
-                 on_round: Optional[Callable[[Round], Any]] = None):
+                 on_round: Optional[Callable[[Round], Any]] = None,
+                 settle: Optional[Callable[..., List[Handle]]] = None):
         if not interval > 0:
             raise ValueError("the worker's interval must be a positive number of seconds")
         self.gate = gate
+        self.settle = settle if settle is not None else _lease_settler()
         self.interval = float(interval)
         self.clock = clock
         self.on_round = on_round
@@ -62,7 +65,7 @@ class Worker:
         if now is None and self.clock is not None:
             now = self.clock()
         out = Round()
-        settle = _lease_settler()
+        settle = self.settle
         with self._lock:
             for name, step, into in (("expire", self.gate.expire_due, out.expired),
                                      ("resume", self.gate.resume, out.resumed),
