@@ -14,6 +14,7 @@ Constants (values carry no docstrings of their own):
 - `EPOCH`: 1970-01-01T00:00:00Z, the default clock of the test runner and `decide`.
 - `MAX_RECORD_BYTES`: the largest history record (one JSON line or CSV row) a reader accepts.
 - `FORMATS`: the history formats a reader accepts (`auto`, `jsonl`, `csv`, `parquet`).
+- `SIGNATURE_HEADER`: `Signoff-Signature`, the header of a signed webhook (`t=…,v1=…`, see `sign_body`).
 """
 # deciding one action
 from .decide.actions import (EPOCH, ActionError, InputSyntaxError, format_timestamp, loads_action,
@@ -32,7 +33,10 @@ from .diff import diff as run_diff
 # live use: the gate, its store and audit log
 from .live.audit import (CheckpointError, DraftLog, draft_log, generate_keypair, load_private_key, load_public_key,
                          make_checkpoint, read_checkpoint, replay_problems, required_routes, verify_checkpoint)
-from .live.channels import Channel, ConsoleChannel, LogChannel, MemoryChannel, Notification, WebhookChannel
+from .live.channels import (SIGNATURE_HEADER, Channel, ConsoleChannel, Delivery, DeliveryError, EmailChannel,
+                            LogChannel, MemoryChannel, Notification, SlackChannel, WebhookChannel, draft_link,
+                            sign_body, slack_escape, verify_signature)
+from .live.dispatch import Dispatcher, Target
 from .live.handles import ExecutionContext, Executor, Handle, Pending, current_execution
 from .live.identity import IdentityError, canonical_id
 from .live.patch import PatchError, json_value
@@ -56,6 +60,9 @@ __all__ = [
     "route_progress", "event_history", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
     "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
     "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
+    # notifications that leave the machine: signed webhooks, Slack, email, delivered off the request path
+    "SlackChannel", "EmailChannel", "Delivery", "DeliveryError", "Dispatcher", "Target", "sign_body",
+    "verify_signature", "SIGNATURE_HEADER", "draft_link", "slack_escape",
     # the audit log: views of a draft's records and signed checkpoints
     "DraftLog", "draft_log", "required_routes", "replay_problems", "CheckpointError", "generate_keypair",
     "load_private_key", "load_public_key", "make_checkpoint", "read_checkpoint", "verify_checkpoint",

@@ -127,6 +127,9 @@ CLI_EXCEPTIONS = {
                      "library API a user, the service or an adapter calls",
     "policy_lang.safe_text": "escaping of untrusted text for the terminal and for JSON output, a rendering "
                              "helper; its main function has the module's name, so the package does not re-export it",
+    "engine.service.worker": "`signoff worker` runs the service's worker where no server runs; the service is not "
+                             "part of the library API a user imports",
+    "engine.service.notify": "`signoff worker` reads the service's `[notifications]` config into channels",
 }
 
 
