@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from policy_lang import ast as A
 
@@ -36,7 +36,7 @@ class Route:
                    r.timeout.seconds if r.timeout is not None else None, r.escalate_to, r.grants_never)
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "Route":
+    def from_dict(cls, d: Mapping[str, Any]) -> "Route":
         """A route from its dict form (`as_dict`); a dict without `grants_never` is taken as forbidding grants."""
         on_timeout = d.get("on_timeout") or {}
         return cls(d["name"], tuple(d["approvers"]), d["quorum"], d.get("timeout"), d.get("timeout_seconds"),

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..decide.actions import format_timestamp, parse_timestamp
 from .identity import id_key, role_keys
 from .patch import PatchError, apply_patch, canonical, same
+from .records import args_hash, route_progress
 from .store import EVENT_KINDS, GENESIS, Tx, event_hash
 
 __all__ = ["DraftLog", "GrantLog", "check_record", "draft_log", "grant_log", "replay_problems",
@@ -211,7 +212,6 @@ def draft_log(tx: Tx, rec: dict, approvals: Optional[List[dict]] = None) -> Draf
 
 
 def _replay(tx: Tx, rec: dict, approvals: Optional[List[dict]], out: DraftLog) -> DraftLog:
-    from .workflow import args_hash, route_progress
     head = tx.head()
     evs = []
     for row in tx.events(rec["id"]):
