@@ -406,9 +406,9 @@ def _store_problems(tx: Tx, known: set, out: List[str]) -> None:
             if gid not in seen_grants:
                 out.append(f"grant `{gid}` (record {r['seq']}) is missing from the grants table")
     executing = {r["action_id"] for r in tx.events() if r["kind"] == "executing"}
-    for aid in tx.ledger_owners():
-        if aid not in executing:
-            out.append(f"the budget ledger counts draft `{aid}`, which the audit log never executed")
+    for owner in tx.ledger_owners():
+        if owner not in executing:
+            out.append(f"the budget ledger counts draft `{owner}`, which the audit log never executed")
 
 
 # ---------------------------------------------------------------- signed checkpoints

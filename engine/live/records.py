@@ -45,8 +45,9 @@ CLOSED_BY = {"deny": "denied", "ask": "asked", "escalate": "escalated"}   # deci
 
 # ---------------------------------------------------------------- small helpers
 
-def args_hash(tool: str, args: Any) -> str:
-    """What an approval is bound to: the canonical JSON of tool and arguments."""
+def args_hash(tool: Optional[str], args: Any) -> str:
+    """What an approval is bound to: the canonical JSON of tool and arguments (a forged record may name no
+    tool: it hashes all the same, and then matches nothing)."""
     return "sha256:" + sha256_hex(canonical({"tool": tool, "args": args}))
 
 

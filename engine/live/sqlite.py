@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Any, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
 
 from .identity import id_key
 from .patch import canonical
@@ -211,7 +211,8 @@ class _SQLiteTx(Tx):
                        tuple(_enc(k, v) for k, v in fields.items()) + (action_id,))
 
     def list_actions(self, states: Optional[Sequence[str]] = None, tenant: Optional[str] = None) -> List[dict]:
-        where, args = [], []
+        where: List[str] = []
+        args: List[Any] = []
         if states:
             where.append(f"state IN ({', '.join('?' * len(states))})")
             args.extend(states)
@@ -441,13 +442,16 @@ class SQLiteStore(Store):
             finally:
                 self._busy = False
 
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> ContextManager[Tx]:
+        """A write transaction, `BEGIN IMMEDIATE`: exclusive across processes, rolled back on any exception."""
         return self._tx("BEGIN IMMEDIATE", True)
 
-    def snapshot(self) -> Iterator[Tx]:
+    def snapshot(self) -> ContextManager[Tx]:
+        """A read-only transaction: a consistent view; writing in it is a StoreError."""
         return self._tx("BEGIN", False)
 
     def close(self) -> None:
+        """Close the connection."""
         with self._lock:
             self._conn.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import abc
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 from .identity import canonical_id
 from ..decide.ledger import Ledger
@@ -152,13 +152,17 @@ class Store(abc.ABC):
     """A place drafts live. `transaction()` is exclusive across processes; `snapshot()` reads consistently."""
 
     @abc.abstractmethod
-    def transaction(self) -> Iterator[Tx]: ...
+    def transaction(self) -> ContextManager[Tx]:
+        """`with store.transaction() as tx:` a write transaction, exclusive across processes; an exception
+        inside rolls it back whole (state rows and audit records alike)."""
 
     @abc.abstractmethod
-    def snapshot(self) -> Iterator[Tx]: ...
+    def snapshot(self) -> ContextManager[Tx]:
+        """`with store.snapshot() as tx:` a consistent read-only view."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the store's connection."""
 
 
 # ---------------------------------------------------------------- hashing the audit log
