@@ -91,6 +91,7 @@ class GrantLog:
 
     @property
     def ok(self) -> bool:
+        """Whether the grant's row agrees with its records (then it may count)."""
         return not self.problems
 
 
@@ -167,10 +168,12 @@ class DraftLog:
     logged_approvals: List[dict] = field(default_factory=list)
 
     def problem(self, text: str, fatal: bool = False) -> None:
+        """Note a discrepancy; `fatal` when it means the draft must not run."""
         self.problems.append(f"draft `{self.action_id}`: {text}")
         self.fatal = self.fatal or fatal
 
     def report(self) -> None:
+        """Log every discrepancy to the `signoff.audit` logger."""
         for p in self.problems:
             log.warning("the store disagrees with the audit log: %s", p)
 

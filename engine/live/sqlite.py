@@ -161,11 +161,13 @@ class SQLLedger:
         self.action_id = action_id
 
     def total(self, key: Hashable, start: float, end: float) -> float:
+        """The amount counted under `key` in the window (start, end]."""
         row = self._conn.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE key = ? AND t > ? AND t <= ?",
                                  (canonical(key), start, end)).fetchone()
         return row[0]
 
     def add(self, key: Hashable, t: float, amount: float) -> None:
+        """Count `amount` under `key` at time `t`, tagged with the ledger's draft."""
         self._conn.execute("INSERT INTO ledger (key, t, amount, action_id) VALUES (?, ?, ?, ?)",
                            (canonical(key), t, amount, self.action_id))
 
@@ -422,6 +424,7 @@ class SQLiteStore(Store):
 
     @property
     def schema_version(self) -> int:
+        """The store's schema version (see MIGRATIONS)."""
         return self._conn.execute("SELECT version FROM schema_version").fetchone()[0]
 
     # ------------------------------------------------------------ transactions
