@@ -41,6 +41,8 @@ from .live.store import Identity, SQLiteStore, Store, StoreError, Tx, VerifyResu
 from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDenied, StateError, TamperError,
                             route_progress)
 from .live.workflow import history as event_history
+from .live.records import Approval, Draft, Grant, Route
+from .live.views import counted_approvals, draft_progress
 
 __all__ = [
     # deciding one action
@@ -53,7 +55,8 @@ __all__ = [
     "run_diff", "structural_diff", "semantic_diff",
     # live use
     "Gate", "GateError", "InputError", "PermissionDenied", "StateError", "NotFound", "TamperError",
-    "route_progress", "event_history", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
+    "route_progress", "event_history", "Draft", "Approval", "Grant", "Route", "draft_progress", "counted_approvals",
+    "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
     "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
     "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
     # the audit log: views of a draft's records and signed checkpoints

@@ -16,7 +16,7 @@ from .records import Approval, Draft, Route, iso, load_approvals, load_drafts, r
 from .shared import required
 from .store import Tx
 
-__all__ = ["justified", "progress", "reasons", "message", "handle", "note", "history", "route_progress"]
+__all__ = ["counted_approvals", "draft_progress", "reasons", "message", "handle", "note", "history", "route_progress"]
 
 DraftOrRow = Union[Draft, Dict[str, Any]]
 
@@ -25,7 +25,7 @@ def _draft(d: DraftOrRow) -> Draft:
     return d if isinstance(d, Draft) else Draft.from_row(d)
 
 
-def justified(tx: Tx, draft: DraftOrRow) -> Tuple[List[Route], List[Approval]]:
+def counted_approvals(tx: Tx, draft: DraftOrRow) -> Tuple[List[Route], List[Approval]]:
     """(routes, approvals) as the audit log justifies them: the routes the row and its logged decisions
     require, and only the approval rows that have their records (none when the row is not what its records
     make it). Accepts a Draft or a stored row."""
@@ -34,11 +34,11 @@ def justified(tx: Tx, draft: DraftOrRow) -> Tuple[List[Route], List[Approval]]:
     return required(d, dl), ([] if dl.fatal else load_approvals(dl.approvals))
 
 
-def progress(tx: Tx, draft: DraftOrRow, now: float) -> List[Dict[str, Any]]:
+def draft_progress(tx: Tx, draft: DraftOrRow, now: float) -> List[Dict[str, Any]]:
     """Per route the draft needs: name, approvers, quorum and who approved in a way that counts (see
     `route_progress`), only approvals the audit log justifies counting (spec §6, v1.1)."""
     d = _draft(draft)
-    routes, approvals = justified(tx, d)
+    routes, approvals = counted_approvals(tx, d)
     return route_progress(routes, approvals, d.args_hash, now)[1]
 
 
@@ -78,7 +78,7 @@ def message(draft: Draft, routes: List[Dict[str, Any]]) -> str:
 
 def handle(tx: Tx, draft: Draft, now: float) -> Handle:
     """The draft's handle (a Pending one while humans or an executor still have to act)."""
-    routes = progress(tx, draft, now)
+    routes = draft_progress(tx, draft, now)
     closing = draft.closing or {}
     result = draft.result
     h = (Pending if draft.waiting else Handle)(
