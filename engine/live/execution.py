@@ -11,7 +11,8 @@ from .channels import Notification
 from .errors import StateError, TamperError
 from .handles import _CURRENT, ExecutionContext, Executor, Handle
 from .patch import PatchError, json_value
-from .records import CLOSED_BY, SYSTEM, Draft, iso, load_draft, load_drafts, route_progress, transition, update
+from .records import (CLOSED_BY, SYSTEM, Draft, iso, list_drafts, load_draft, route_progress, stale_executions,
+                      transition, update)
 from .shared import (checked_log, closing, deadline, decide, decided_action, digest, get_draft, notify, now_of,
                      required, route_specs, runnable)
 from .store import Tx
@@ -180,7 +181,7 @@ def resume(gate: "Gate", now: Optional[datetime]) -> List[Handle]:
     t = now_of(gate, now)
     out: List[Handle] = []
     with gate.store.snapshot() as tx:
-        approved = [d.id for d in load_drafts(tx.list_actions(("approved",))) if runnable(gate, d.tool, False)]
+        approved = [d.id for d in list_drafts(tx, ("approved",)) if runnable(gate, d.tool, False)]
     for aid in approved:
         try:
             job, h = claim_for_execution(gate, aid, now, False)
@@ -189,7 +190,7 @@ def resume(gate: "Gate", now: Optional[datetime]) -> List[Handle]:
             continue   # reported to the `signoff.audit` logger; the other drafts still run
     jobs = []
     with gate.store.transaction() as tx:
-        for draft in load_drafts(tx.stale_executions(t)):
+        for draft in stale_executions(tx, t):
             ex = gate._executors.get(draft.tool)
             if ex is None:
                 continue   # not ours to judge: a process with this executor settles it

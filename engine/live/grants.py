@@ -11,7 +11,7 @@ from .errors import InputError, PermissionDenied, StateError
 from .identity import id_key, role_keys, same_id
 from .patch import PatchError, json_value, same
 from . import records
-from .records import Approval, Draft, Grant, iso, load_grants, transition, utc
+from .records import Approval, Draft, Grant, active_grants, add_approval, iso, transition, utc
 from .shared import digest, identity, now_of
 from .store import Tx
 
@@ -126,9 +126,8 @@ def grant_matches(g: Grant, args: Dict[str, Any]) -> Optional[float]:
 def _trusted_grants(tx: Tx, draft: Draft, now: float) -> List[Grant]:
     """The active grants for the draft's tenant and tool that the audit log justifies, spending as logged."""
     out = []
-    rows = tx.active_grants(draft.tenant, draft.tool, now)
-    for row, g in zip(rows, load_grants(rows)):
-        gl = grant_log(tx, row, g.id)
+    for g in active_grants(tx, draft.tenant, draft.tool, now):
+        gl = grant_log(tx, g.to_row(), g.id)
         if not gl.ok:
             for p in gl.problems:
                 audit_log.warning("the store disagrees with the audit log: %s; the grant is ignored", p)
@@ -168,7 +167,7 @@ def apply_grants(gate: "Gate", tx: Tx, draft: Draft, now: float) -> Optional[Dra
     for gid, (g, amount) in chosen.items():
         tx.use_grant(gid, draft.id, amount, now)
         expires = min(now + gate.approval_ttl, g.expires_at)
-        tx.add_approval(Approval(draft.id, g.grantor, g.roles, draft.args_hash, now, expires, gid, None).to_row())
+        add_approval(tx, Approval(draft.id, g.grantor, g.roles, draft.args_hash, now, expires, gid, None))
         tx.append_event(draft.id, "approved", g.grantor, at, digest(gate, draft),
                         {"grant": gid, "args_hash": draft.args_hash, "spent": amount, "expires_at": iso(expires),
                          "state": "approved"})

@@ -11,8 +11,8 @@ from .errors import InputError, PermissionDenied, StateError
 from .handles import Handle
 from .identity import role_keys, same_id
 from .patch import PatchError, apply_patch, json_value, make_patch, merge_patch, same
-from .records import (CLOSED_BY, SYSTEM, Approval, Draft, args_hash, iso, load_approvals, load_drafts,
-                      route_progress, transition, update)
+from .records import (CLOSED_BY, SYSTEM, Approval, Draft, add_approval, approvals_of, args_hash, as_approvals,
+                      due_drafts, iso, route_progress, transition, update)
 from .shared import (checked_log, closing, deadline, decide, decided_action, digest, get_draft, identity, notify,
                      now_of, required, route_specs)
 from .store import Identity, Tx
@@ -101,10 +101,10 @@ def approve(gate: "Gate", action_id: Any, by: Any, edits: Any, comment: Any, exp
 
         def hers(a: Approval) -> bool:
             return same_id(a.approver, ident.id) and a.args_hash == draft.args_hash
-        counted = load_approvals(dl.approvals)
+        counted = as_approvals(dl.approvals)
         # a row of hers the log does not justify (forged) must not block her real approval
-        forged = any(hers(a) for a in load_approvals(tx.approvals(draft.id))) and not any(hers(a) for a in counted)
-        if not tx.add_approval(new.to_row(), replace=forged):
+        forged = any(hers(a) for a in approvals_of(tx, draft.id)) and not any(hers(a) for a in counted)
+        if not add_approval(tx, new, replace=forged):
             return draft
         # what counts: the approvals the log justifies, this one in place of a lapsed one of hers
         ok, _ = route_progress(required(draft, dl), [a for a in counted if not hers(a)] + [new], draft.args_hash, t)
@@ -233,7 +233,7 @@ def expire_due(gate: "Gate", now: Optional[datetime]) -> List[Handle]:
     t = now_of(gate, now)
     notes: List[Notification] = []
     with gate.store.transaction() as tx:
-        due = [expire(gate, tx, d, t, notes) for d in load_drafts(tx.due_drafts(t))]
+        due = [expire(gate, tx, d, t, notes) for d in due_drafts(tx, t)]
         out = [handle(tx, d, t) for d in due]
     notify(gate, notes)
     return out

@@ -95,7 +95,7 @@ def escape_pointer(key: str) -> str:
 def apply_patch(doc: Any, patch: Any) -> Any:
     """Apply an RFC 6902 patch to a copy of `doc`; the original is never changed. Raises PatchError."""
     import jsonpatch
-    import jsonpointer  # type: ignore[import-untyped]  # jsonpointer ships no type information
+    import jsonpointer  # type: ignore[import-untyped]  # it ships no type information
     if not isinstance(patch, list):
         raise PatchError("a JSON Patch must be a list of operations")
     for n, op in enumerate(patch):

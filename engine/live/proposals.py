@@ -13,7 +13,7 @@ from .handles import Handle
 from .identity import IdentityError, canonical_id, same_id
 from .patch import PatchError, json_value, same
 from . import records
-from .records import CLOSED_BY, SYSTEM, Draft, args_hash, create, iso, load_draft
+from .records import CLOSED_BY, SYSTEM, Draft, args_hash, create, find_draft, iso, load_draft
 from .shared import closing, deadline, decide, now_of, route_specs, runnable
 from .store import Identity
 from .views import handle, note
@@ -96,9 +96,8 @@ def propose(gate: "Gate", action: Any, by: Any, idempotency_key: Optional[str], 
     notes: List[Notification] = []
     job = None
     with gate.store.transaction() as tx:
-        old_row = tx.find_action(tenant, key)
-        if old_row is not None:
-            old = Draft.from_row(old_row)
+        old = find_draft(tx, tenant, key)
+        if old is not None:
             if not same(old.proposed, action):
                 raise InputError(f"idempotency key `{key}` was already used for a different action")
             # a retry: same answer, and an approved draft left behind by a crash runs now

@@ -20,7 +20,8 @@ from .patch import canonical, sha256_hex
 from .store import Tx
 
 __all__ = ["SYSTEM", "STATES", "TERMINAL", "TRANSITIONS", "CLOSED_BY", "Route", "Draft", "Approval", "Grant",
-           "args_hash", "route_progress", "load_draft", "load_drafts", "load_approvals", "load_grants", "create",
+           "args_hash", "route_progress", "load_draft", "find_draft", "list_drafts", "due_drafts",
+           "stale_executions", "approvals_of", "as_approvals", "add_approval", "active_grants", "create",
            "transition", "update"]
 
 SYSTEM = "signoff"   # the actor of events no human caused
@@ -233,19 +234,45 @@ def load_draft(tx: Tx, action_id: str) -> Optional[Draft]:
     return Draft.from_row(row) if row is not None else None
 
 
-def load_drafts(rows: Sequence[Mapping[str, Any]]) -> List[Draft]:
-    """The records of rows a `Tx` listing returned (`list_actions`, `due_drafts`, `stale_executions`)."""
-    return [Draft.from_row(r) for r in rows]
+def find_draft(tx: Tx, tenant: str, idem_key: str) -> Optional[Draft]:
+    """The tenant's proposal with that idempotency key, or None."""
+    row = tx.find_action(tenant, idem_key)
+    return Draft.from_row(row) if row is not None else None
 
 
-def load_approvals(rows: Sequence[Mapping[str, Any]]) -> List[Approval]:
-    """The records of approval rows (`tx.approvals(id)`, or the rows a DraftLog justifies)."""
+def list_drafts(tx: Tx, states: Optional[Sequence[str]] = None, tenant: Optional[str] = None) -> List[Draft]:
+    """Drafts in those states (all when None), of one tenant or all, oldest first."""
+    return [Draft.from_row(r) for r in tx.list_actions(states, tenant)]
+
+
+def due_drafts(tx: Tx, now: float) -> List[Draft]:
+    """Drafts still waiting whose deadline is at or before `now`, oldest first."""
+    return [Draft.from_row(r) for r in tx.due_drafts(now)]
+
+
+def stale_executions(tx: Tx, now: float) -> List[Draft]:
+    """Executions whose lease ended at or before `now`, oldest first."""
+    return [Draft.from_row(r) for r in tx.stale_executions(now)]
+
+
+def approvals_of(tx: Tx, action_id: str) -> List[Approval]:
+    """Every approval row of the draft (justified by the audit log or not: see `DraftLog.approvals`)."""
+    return as_approvals(tx.approvals(action_id))
+
+
+def as_approvals(rows: Sequence[Mapping[str, Any]]) -> List[Approval]:
+    """The records of approval rows (the ones a DraftLog justifies, say)."""
     return [Approval.from_row(r) for r in rows]
 
 
-def load_grants(rows: Sequence[Mapping[str, Any]]) -> List[Grant]:
-    """The records of grant rows."""
-    return [Grant.from_row(r) for r in rows]
+def add_approval(tx: Tx, approval: Approval, replace: bool = False) -> bool:
+    """Store an approval; False when the approver's approval of these arguments still counts (see `Tx`)."""
+    return tx.add_approval(approval.to_row(), replace=replace)
+
+
+def active_grants(tx: Tx, tenant: str, tool: str, now: float) -> List[Grant]:
+    """The tenant's unexpired grants for `tool`, oldest first (not yet checked against the audit log)."""
+    return [Grant.from_row(r) for r in tx.active_grants(tenant, tool, now)]
 
 
 def _reread(tx: Tx, draft: Draft) -> Draft:

@@ -16,7 +16,8 @@ from .store import Identity, Tx
 if TYPE_CHECKING:   # the facade passes itself to the steps; importing it at run time would be a cycle
     from .workflow import Gate
 
-__all__ = ["now_of", "digest", "identity", "runnable", "check_id", "get_draft", "checked_log", "required", "decided_action",
+__all__ = ["now_of", "digest", "identity", "runnable", "check_id", "get_draft", "checked_log", "required",
+           "decided_action",
            "decide", "route_specs", "deadline", "closing", "notify"]
 
 

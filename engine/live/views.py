@@ -12,7 +12,7 @@ from .audit import draft_log
 from .channels import Notification
 from .handles import Handle, Pending
 from .identity import id_key
-from .records import Approval, Draft, Route, iso, load_approvals, load_drafts, route_progress
+from .records import Approval, Draft, Route, approvals_of, as_approvals, iso, list_drafts, route_progress
 from .shared import required
 from .store import Tx
 
@@ -31,7 +31,7 @@ def counted_approvals(tx: Tx, draft: DraftOrRow) -> Tuple[List[Route], List[Appr
     make it). Accepts a Draft or a stored row."""
     d = _draft(draft)
     dl = draft_log(tx, d.to_row())
-    return required(d, dl), ([] if dl.fatal else load_approvals(dl.approvals))
+    return required(d, dl), ([] if dl.fatal else as_approvals(dl.approvals))
 
 
 def draft_progress(tx: Tx, draft: DraftOrRow, now: float) -> List[Dict[str, Any]]:
@@ -111,14 +111,14 @@ def history(tx: Tx, tenant: Optional[str] = None) -> Iterator[Dict[str, Any]]:
 
     Who did what comes from the draft's audit records, one name per human act (finding 17).
     """
-    for d in load_drafts(tx.list_actions(None, tenant)):
+    for d in list_drafts(tx, None, tenant):
         line = dict(d.proposed)
         line["timestamp"] = d.stamp
         human = _verdict(d, _acts(tx.events(d.id)))
         if human is not None:
             line["human"] = human
         line["executed"] = d.state == "executed"
-        grants = sorted({a.grant_id for a in load_approvals(tx.approvals(d.id)) if a.grant_id})
+        grants = sorted({a.grant_id for a in approvals_of(tx, d.id) if a.grant_id})
         line["signoff"] = {"draft": d.id, "state": d.state, "grants": grants, "executed_args": d.executed_args}
         yield line
 

@@ -14,7 +14,7 @@ from . import execution, grants, human, proposals
 from .channels import Channel
 from .errors import GateError, InputError, NotFound, PermissionDenied, StateError, TamperError
 from .handles import ExecutionContext, Executor, Handle, Pending, current_execution
-from .records import STATES, SYSTEM, TERMINAL, TRANSITIONS, args_hash, load_drafts, route_progress
+from .records import STATES, SYSTEM, TERMINAL, TRANSITIONS, args_hash, list_drafts, route_progress
 from .shared import get_draft, notify, now_of, runnable
 from .store import Identity, Store, VerifyResult, verify_store
 from .views import handle, history
@@ -80,7 +80,7 @@ class Gate:
         """The drafts waiting for approval (of one tenant, or all), oldest first."""
         with self.store.snapshot() as tx:
             t = now_of(self, None)
-            return [handle(tx, d, t) for d in load_drafts(tx.list_actions(("drafted",), tenant))]
+            return [handle(tx, d, t) for d in list_drafts(tx, ("drafted",), tenant)]
 
     def verify(self, state: bool = True) -> VerifyResult:
         """The audit log's chain and, with `state`, the state tables against a replay of it."""
