@@ -17,7 +17,7 @@ from ..decide.graph import Route
 from .errors import InputError, StateError
 from .identity import id_key, role_keys
 from .patch import canonical, sha256_hex
-from .store import Tx
+from .store import StoreError, Tx
 
 __all__ = ["SYSTEM", "STATES", "TERMINAL", "TRANSITIONS", "CLOSED_BY", "Route", "Draft", "Approval", "Grant",
            "args_hash", "route_progress", "load_draft", "find_draft", "list_drafts", "due_drafts",
@@ -107,7 +107,15 @@ class Draft:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Draft":
-        """The record of a stored row (JSON columns decoded, as the store returns them)."""
+        """The record of a stored row (JSON columns decoded, as the store returns them).
+
+        A row holding a value of a shape the workflow never writes (a store changed outside signoff) is
+        a StoreError here, never an AttributeError or TypeError further on.
+        """
+        bad = _bad_draft_column(row)
+        if bad is not None:
+            raise StoreError(f"the stored draft `{row.get('id')}` holds a `{bad}` the workflow never writes: the "
+                             "store was changed outside signoff (run `signoff audit verify`)")
         return cls(row["id"], row["tenant"], row["idem_key"], row["proposer"], row["tool"], row["state"],
                    row["required"], row["proposed"], row["args"], row["patch"], row["executed_args"],
                    row["args_hash"], row["decision"], row["last_decision"],
@@ -136,6 +144,49 @@ class Draft:
         return self.state in ("drafted", "approved", "executing")
 
 
+_NUM = (int, float)
+_DRAFT_COLUMNS: Dict[str, Tuple[type, ...]] = {
+    "id": (str,), "tenant": (str,), "idem_key": (str,), "proposer": (str,), "tool": (str,), "state": (str,),
+    "required": (str,), "proposed": (dict,), "args": (dict,), "patch": (list,), "executed_args": (dict, type(None)),
+    "args_hash": (str,), "decision": (dict,), "last_decision": (dict,), "routes": (list,),
+    "deadline": _NUM + (type(None),), "closing": (dict, type(None)), "policy_digest": (str,), "stamp": (str,),
+    "created_at": _NUM, "updated_at": _NUM, "error": (str, type(None)), "attempts": (int,),
+    "lease_until": _NUM + (type(None),),
+}
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _bad_draft_column(row: Mapping[str, Any]) -> Optional[str]:
+    """The first column of a draft's row whose value has a shape the workflow never writes, or None."""
+    for col, kinds in _DRAFT_COLUMNS.items():
+        if col not in row and col in ("error", "attempts", "lease_until"):
+            continue
+        if col not in row or not isinstance(row[col], kinds):
+            return col
+    for r in row["routes"]:
+        if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not _strings(r.get("approvers")) \
+                or isinstance(r.get("quorum"), bool) or not isinstance(r.get("quorum"), int) \
+                or not isinstance(r.get("timeout_seconds"), _NUM + (type(None),)) \
+                or not isinstance(r.get("on_timeout"), (dict, type(None))):
+            return "routes"
+    reasons = row["last_decision"].get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, dict) and isinstance(r.get("message"), str)
+                                                for r in reasons):
+        return "last_decision"
+    closing = row["closing"] or {}
+    if not all(_strings(closing.get(k, [])) for k in ("ask", "reasons")):
+        return "closing"
+    return None
+
+
+def _names(v: Any) -> Tuple[str, ...]:
+    # roles as stored; a tampered value of another shape holds no role (fail closed: it approves nothing)
+    return tuple(x for x in v if isinstance(x, str)) if isinstance(v, (list, tuple)) else ()
+
+
 @dataclass(frozen=True)
 class Approval:
     """One approver's approval of one draft's arguments (`args_hash`), until `expires_at`; `grant_id` when a
@@ -152,7 +203,7 @@ class Approval:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Approval":
         """The record of an approval row (or of an approval the audit log holds, which has no `action_id`)."""
-        return cls(row.get("action_id", ""), row["approver"], tuple(row.get("roles") or ()), row["args_hash"],
+        return cls(row.get("action_id", ""), row["approver"], _names(row.get("roles")), row["args_hash"],
                    row["at"], row["expires_at"], row.get("grant_id"), row.get("comment"))
 
     def to_row(self) -> Dict[str, Any]:
@@ -182,8 +233,9 @@ class Grant:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Grant":
-        """The record of a grant row."""
-        return cls(row["id"], row["tenant"], row["grantor"], tuple(row["roles"]), row["route"], row["tool"],
+        """The record of a grant row; a row changed outside signoff is caught by the audit check after it
+        (`grant_log` over `to_row()`), so only `roles` is normalised here (another shape holds no role)."""
+        return cls(row["id"], row["tenant"], row["grantor"], _names(row.get("roles")), row["route"], row["tool"],
                    row["constraints"], row.get("spend_path"), row.get("spend_cap"), row["expires_at"],
                    row["created_at"], row.get("comment"), row.get("spent", 0.0))
 
