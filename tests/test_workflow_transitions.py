@@ -1,5 +1,6 @@
-"""Every state change goes through `records.transition`: a change TRANSITIONS does not allow raises, and the
-transaction around it rolls back — the row, the approvals, the ledger and the audit chain stay as they were."""
+"""Typed records and transitions: every state change goes through `records.transition`, and a change TRANSITIONS
+does not allow raises, so the transaction around it rolls back — the row, the approvals, the ledger and the audit
+chain stay as they were; a stored row becomes a record only when it has the shape the workflow writes."""
 from dataclasses import replace
 
 import pytest
@@ -117,3 +118,20 @@ def test_every_verb_changes_state_through_transition(env, monkeypatch, case):
     monkeypatch.undo()
     verb(gate, clock, aid)   # with the edge back, the same verb goes through
     assert dump(gate.store) != before
+
+
+@pytest.mark.parametrize("column, value", [("last_decision", '["cfo"]'), ("routes", '{"amount": 1}'),
+                                           ("routes", '[{"name": "team_review"}]'), ("args", "[]"),
+                                           ("closing", '{"ask": 1}'), ("deadline", '"soon"')])
+def test_a_row_of_a_shape_the_workflow_never_writes_is_a_store_error(env, column, value):
+    from engine.live.store import StoreError
+    gate, clock, rec = env
+    ex = gate._executors.pop("issue_refund")
+    aid = gate.propose(refund(50, confidence=0.5)).id
+    assert gate.approve(aid, by="lea").state == "approved"
+    gate._executors["issue_refund"] = ex
+    gate.store._conn.execute(f"UPDATE actions SET {column} = ? WHERE id = ?", (value, aid))
+    for verb in (lambda: gate.get(aid), lambda: gate.execute(aid), gate.resume, gate.history):
+        with pytest.raises(StoreError, match=f"holds a `{column}` the workflow never writes"):
+            verb()
+    assert rec.calls == []
