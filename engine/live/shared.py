@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
@@ -123,13 +124,8 @@ def route_specs(gate: "Gate", d: Decision) -> List[Route]:
         if any(s.name == r.route["name"] for s in specs):
             continue
         known = declared.get(r.route["name"])
-        carried = Route.from_dict(r.route)
-        if known is None:
-            specs.append(Route(carried.name, carried.approvers, carried.quorum, carried.timeout, None,
-                               carried.escalate_to, True))
-        else:
-            specs.append(Route(carried.name, carried.approvers, carried.quorum, carried.timeout,
-                               known.timeout_seconds, carried.escalate_to, known.grants_never))
+        specs.append(replace(Route.from_dict(r.route), timeout_seconds=known.timeout_seconds if known else None,
+                             grants_never=known.grants_never if known else True))
     if not specs:
         raise StateError("the decision requires approval but names no route")
     return specs
