@@ -42,7 +42,7 @@ from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDen
                             route_progress)
 from .live.workflow import history as event_history
 from .live.records import Approval, Draft, Grant, Route
-from .live.views import counted_approvals, draft_progress
+from .live.views import counted_approvals, draft_detail, draft_progress, draft_summary, may_act
 
 __all__ = [
     # deciding one action
@@ -56,7 +56,7 @@ __all__ = [
     # live use
     "Gate", "GateError", "InputError", "PermissionDenied", "StateError", "NotFound", "TamperError",
     "route_progress", "event_history", "Draft", "Approval", "Grant", "Route", "draft_progress", "counted_approvals",
-    "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
+    "draft_summary", "draft_detail", "may_act", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
     "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
     "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
     # the audit log: views of a draft's records and signed checkpoints

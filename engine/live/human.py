@@ -9,12 +9,12 @@ from ..decide.decision import RANK
 from .channels import Notification
 from .errors import InputError, PermissionDenied, StateError
 from .handles import Handle
-from .identity import role_keys, same_id
+from .identity import same_id
 from .patch import PatchError, apply_patch, json_value, make_patch, merge_patch, same
 from .records import (CLOSED_BY, SYSTEM, Approval, Draft, add_approval, approvals_of, args_hash, as_approvals,
                       due_drafts, iso, route_progress, transition, update)
-from .shared import (checked_log, closing, deadline, decide, decided_action, digest, get_draft, identity, notify,
-                     now_of, required, route_specs)
+from .shared import (actor_problem, checked_log, closing, deadline, decide, decided_action, digest, get_draft,
+                     identity, notify, now_of, required, route_specs)
 from .store import Identity, Tx
 from .views import handle, note
 
@@ -34,18 +34,6 @@ def check_comment(comment: Any) -> Optional[str]:
     return comment
 
 
-def _actor_checks(draft: Draft, ident: Identity) -> None:
-    if (ident.tenant or "") != draft.tenant:
-        raise PermissionDenied(f"`{ident.id}` cannot act on drafts of another tenant")
-    # canonical ids (NFKC + casefold): `ｂｏｔ` approving `bot`'s action is the same actor, fail closed
-    if same_id(ident.id, draft.proposer):
-        raise PermissionDenied(f"`{ident.id}` proposed this action and cannot approve, edit or reject it")
-    roles = {x for r in draft.routes for x in r.approvers}
-    if not role_keys(roles) & role_keys(ident.roles):
-        raise PermissionDenied(f"`{ident.id}` holds none of the roles that approve this draft "
-                               f"({', '.join(sorted(roles)) or 'none'})")
-
-
 def _open_draft(gate: "Gate", tx: Tx, action_id: Any, by: Any, now: float, states: Tuple[str, ...],
                 expected_hash: Optional[str], notes: List[Notification]) -> Tuple[Draft, Identity, bool]:
     """Load a draft for a human act. Returns (draft, identity, expired_now): an overdue draft is expired
@@ -60,7 +48,9 @@ def _open_draft(gate: "Gate", tx: Tx, action_id: Any, by: Any, now: float, state
         raise StateError(f"draft `{draft.id}` is {draft.state}, not waiting for approval")
     if draft.required != "require_approval":
         raise StateError(f"draft `{draft.id}` was allowed by the policy; there is nothing to approve")
-    _actor_checks(draft, ident)
+    problem = actor_problem(draft, ident)
+    if problem is not None:
+        raise PermissionDenied(problem)
     if expected_hash is not None and expected_hash != draft.args_hash:
         raise StateError(f"draft `{draft.id}` changed since it was viewed (now {draft.args_hash})")
     return draft, ident, False

@@ -10,14 +10,14 @@ from ..decide.decision import Decision
 from .audit import DraftLog, draft_log, required_routes
 from .channels import Channel, Notification
 from .errors import InputError, NotFound, PermissionDenied, StateError, TamperError
-from .identity import IdentityError, canonical_id
+from .identity import IdentityError, canonical_id, role_keys, same_id
 from .records import SYSTEM, Draft, Route, iso, load_draft, utc
 from .store import Identity, Tx
 
 if TYPE_CHECKING:   # the facade passes itself to the steps; importing it at run time would be a cycle
     from .workflow import Gate
 
-__all__ = ["now_of", "digest", "identity", "runnable", "check_id", "get_draft", "checked_log", "required",
+__all__ = ["now_of", "digest", "identity", "runnable", "check_id", "get_draft", "checked_log", "required", "actor_problem",
            "decided_action",
            "decide", "route_specs", "deadline", "closing", "notify"]
 
@@ -94,6 +94,21 @@ def checked_log(tx: Tx, draft: Draft, need: Optional[str] = None) -> DraftLog:
 def required(draft: Draft, dl: DraftLog) -> List[Route]:
     """The draft's routes, with every route a logged decision requires added or made as strict as logged."""
     return [Route.from_dict(r) for r in required_routes({"routes": draft.route_dicts()}, dl)]
+
+
+def actor_problem(draft: Draft, ident: Identity) -> Optional[str]:
+    """Why `ident` may not approve, edit or reject `draft` (another tenant, its proposer, none of its routes'
+    roles), or None when it may."""
+    if (ident.tenant or "") != draft.tenant:
+        return f"`{ident.id}` cannot act on drafts of another tenant"
+    # canonical ids (NFKC + casefold): `ｂｏｔ` approving `bot`'s action is the same actor, fail closed
+    if same_id(ident.id, draft.proposer):
+        return f"`{ident.id}` proposed this action and cannot approve, edit or reject it"
+    roles = {x for r in draft.routes for x in r.approvers}
+    if not role_keys(roles) & role_keys(ident.roles):
+        return (f"`{ident.id}` holds none of the roles that approve this draft "
+                f"({', '.join(sorted(roles)) or 'none'})")
+    return None
 
 
 def decided_action(proposed: Dict[str, Any], args: Dict[str, Any], t: float) -> Dict[str, Any]:

@@ -13,10 +13,11 @@ from .channels import Notification
 from .handles import Handle, Pending
 from .identity import id_key
 from .records import Approval, Draft, Route, approvals_of, as_approvals, iso, list_drafts, route_progress
-from .shared import required
-from .store import Tx
+from .shared import actor_problem, required
+from .store import Identity, Tx
 
-__all__ = ["counted_approvals", "draft_progress", "reasons", "message", "handle", "note", "history", "route_progress"]
+__all__ = ["counted_approvals", "draft_progress", "draft_summary", "draft_detail", "may_act", "reasons", "message",
+           "handle", "note", "history", "route_progress"]
 
 DraftOrRow = Union[Draft, Dict[str, Any]]
 
@@ -40,6 +41,39 @@ def draft_progress(tx: Tx, draft: DraftOrRow, now: float) -> List[Dict[str, Any]
     d = _draft(draft)
     routes, approvals = counted_approvals(tx, d)
     return route_progress(routes, approvals, d.args_hash, now)[1]
+
+
+def may_act(draft: DraftOrRow, ident: Identity) -> bool:
+    """Whether `ident` may approve, edit or reject the draft: its tenant, not its proposer, holding a role
+    of one of its routes (what an inbox lists for a person; the state is not judged here)."""
+    return actor_problem(_draft(draft), ident) is None
+
+
+def draft_summary(draft: DraftOrRow) -> Dict[str, Any]:
+    """A draft in a list: id, state, tool, tenant, the hash its approvals bind to, the last decision, when
+    it was proposed and its deadline (RFC 3339, None without one), and the binding reasons' messages."""
+    d = _draft(draft)
+    return {"id": d.id, "state": d.state, "tool": d.tool, "tenant": d.tenant or None, "hash": d.args_hash,
+            "decision": d.last_decision, "proposed_at": iso(d.created_at),
+            "deadline": iso(d.deadline) if d.deadline is not None else None, "reasons": reasons(d, True)}
+
+
+def draft_detail(tx: Tx, draft: DraftOrRow, now: float) -> Dict[str, Any]:
+    """One draft in full: the summary, plus the proposer, the arguments (as proposed, the patch to the
+    current ones, as executed), route progress, how it closed, its result, every approval (`counts`: the
+    audit log justifies it and it binds the current arguments) and its audit records (seq, kind, actor, at)."""
+    d = _draft(draft)
+    _, counted = counted_approvals(tx, d)
+    approvals = [{"by": a.approver, "at": iso(a.at), "expires_at": iso(a.expires_at), "hash": a.args_hash,
+                  "grant": a.grant_id, "comment": a.comment,
+                  "counts": a in counted and a.args_hash == d.args_hash and a.expires_at > now}
+                 for a in approvals_of(tx, d.id)]
+    events = [{"seq": e["seq"], "kind": e["kind"], "actor": e["actor"], "at": e["at"]} for e in tx.events(d.id)]
+    result = d.result
+    return dict(draft_summary(d), proposer=d.proposer, proposed_args=d.proposed.get("args") or {}, patch=d.patch,
+                args=d.args, executed_args=d.executed_args, routes=draft_progress(tx, d, now), closing=d.closing,
+                result=result.get("value") if isinstance(result, dict) else None, error=d.error,
+                approvals=approvals, events=events)
 
 
 def reasons(draft: Draft, binding_only: bool = False) -> List[str]:
