@@ -10,8 +10,8 @@ from typing import Any, List, Optional, Tuple
 
 import click
 
-from engine import (Gate, GateError, InputError, SQLiteStore, StoreError, draft_log, parse_timestamp, required_routes,
-                    route_progress)
+from engine import (Approval, Gate, GateError, InputError, SQLiteStore, StoreError, counted_approvals, draft_progress,
+                    parse_timestamp)
 
 from .output import echo, field, json_text
 
@@ -79,12 +79,6 @@ def load_policy_or_exit(path: Optional[str]):
     return load_or_exit(path, "nothing was changed")
 
 
-def counted(tx, rec: dict) -> Tuple[List[dict], List[dict]]:
-    """(routes, approvals) as the audit log justifies them: a row without its record is not shown as counting."""
-    dl = draft_log(tx, rec)
-    return required_routes(rec, dl), ([] if dl.fatal else dl.approvals)
-
-
 def _iso(t: Optional[float]) -> str:
     if t is None:
         return "-"
@@ -149,7 +143,8 @@ def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, n
     now = (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
     with store.snapshot() as tx:
         recs = tx.list_actions(None if show_all else ("drafted",), tenant)
-        progress = {r["id"]: route_progress(*counted(tx, r), r["args_hash"], now)[1] for r in recs}
+        # a row without its record in the audit log is not shown as counting
+        progress = {r["id"]: draft_progress(tx, r, now) for r in recs}
     if fmt == "json":
         echo(json_text([{"id": r["id"], "state": r["state"], "created": _iso(r["created_at"]),
                          "tenant": r["tenant"] or None, "tool": r["tool"], "args": r["args"],
@@ -188,8 +183,8 @@ def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> 
     with store.snapshot() as tx:
         approvals_ = tx.approvals(rec["id"])
         events = tx.events(rec["id"])
-        routes, justified = counted(tx, rec)
-    _, progress = route_progress(routes, justified, rec["args_hash"], now)
+        _, justified = counted_approvals(tx, rec)
+        progress = draft_progress(tx, rec, now)
     proposed_args = rec["proposed"].get("args") or {}
     if fmt == "json":
         echo(json_text({
@@ -233,7 +228,7 @@ def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> 
         stale = "" if a["args_hash"] == rec["args_hash"] else " (for earlier arguments)"
         via = f" via grant {field(a['grant_id'])}" if a["grant_id"] else ""
         note = f": {field(a['comment'])}" if a["comment"] else ""
-        if a not in justified:
+        if Approval.from_row(a) not in justified:
             stale += " (no record in the audit log: does not count)"
         lines.append(f"approved  by {field(a['approver'])} at {_iso(a['at'])}{via}{stale}{note}")
     if rec["closing"]:

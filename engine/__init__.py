@@ -45,6 +45,8 @@ from .live.store import Identity, SQLiteStore, Store, StoreError, Tx, VerifyResu
 from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDenied, StateError, TamperError,
                             route_progress)
 from .live.workflow import history as event_history
+from .live.records import Approval, Draft, Grant, Route
+from .live.views import counted_approvals, draft_detail, draft_progress, draft_summary, may_act
 
 __all__ = [
     # deciding one action
@@ -57,7 +59,8 @@ __all__ = [
     "run_diff", "structural_diff", "semantic_diff",
     # live use
     "Gate", "GateError", "InputError", "PermissionDenied", "StateError", "NotFound", "TamperError",
-    "route_progress", "event_history", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
+    "route_progress", "event_history", "Draft", "Approval", "Grant", "Route", "draft_progress", "counted_approvals",
+    "draft_summary", "draft_detail", "may_act", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
     "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
     "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
     # notifications that leave the machine: signed webhooks, Slack, email, delivered off the request path

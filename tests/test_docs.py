@@ -324,6 +324,7 @@ def freeze_workflow(monkeypatch) -> None:
     from datetime import datetime, timezone
 
     import cli.approvals_cmd as approvals_cmd
+    import engine.live.records as records
     import engine.live.workflow as workflow
 
     fixed = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
@@ -342,7 +343,7 @@ def freeze_workflow(monkeypatch) -> None:
     def gate_init(self, *args, clock=None, **kwargs):
         init(self, *args, clock=clock or (lambda: fixed), **kwargs)
 
-    monkeypatch.setattr(workflow, "_new_id", new_id)
+    monkeypatch.setattr(records, "new_id", new_id)
     monkeypatch.setattr(workflow.Gate, "__init__", gate_init)
     monkeypatch.setattr(approvals_cmd, "datetime", FrozenDatetime)
 

@@ -11,7 +11,7 @@ from policy_lang.printer import outcome_text, path_text
 
 from .decision import Reason
 from .exprs import ExprCompiler, Hook
-from .graph import BudgetNode, CategoryEdge, CategoryNode, DecisionGraph, RequireNode, RiskEdge, ToolNode
+from .graph import BudgetNode, CategoryEdge, CategoryNode, DecisionGraph, RequireNode, RiskEdge, Route, ToolNode
 from .runtime import link_tool
 
 
@@ -33,14 +33,7 @@ def at(span: A.Span) -> str:
 
 
 def route_dict(r: A.Route) -> dict:
-    return {
-        "name": r.name,
-        "approvers": list(r.approvers),
-        "quorum": r.quorum if r.quorum is not None else 1,
-        "timeout": r.timeout.text if r.timeout is not None else None,
-        "on_timeout": ({"outcome": "escalate", "to": r.escalate_to} if r.escalate_to is not None else
-                       ({"outcome": "expire"} if r.timeout is not None else None)),
-    }
+    return Route.from_ast(r).as_dict()
 
 
 def make_reason(ctx: Context, rule: str, o: A.Outcome, where: str, source: str, advisory: bool = False) -> Reason:
@@ -68,12 +61,13 @@ def resolve_consts(ctx: Context) -> None:
     """Consts become plain values (lists for list literals, seconds for durations)."""
     p = ctx.program
     consts = {name: A.plain(c.value) for name, c in p.consts.items()}
-    routes = {name: route_dict(r) for name, r in p.routes.items()}
+    records = {name: Route.from_ast(r) for name, r in p.routes.items()}
+    routes = {name: r.as_dict() for name, r in records.items()}
     first = next(iter(routes.values()), None)
     ctx.graph = DecisionGraph(
         policy={"name": p.name, "version": p.version, "digest": p.digest},
         levels=p.levels, mode=p.mode, routes=routes, first_route=first, consts=consts,
-        input_error_at=at(p.policy_span))
+        input_error_at=at(p.policy_span), route_records=records)
     ctx.exprs = ExprCompiler(consts, ctx.hook)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from policy_lang import ast as A
 
@@ -10,6 +10,53 @@ from .budget import budget_fns
 from .decision import Reason
 
 Fn = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route as the compiler gives it: who approves (`approvers`, roles), how many (`quorum`), the timeout
+    as written and in seconds, whom a timeout escalates to, and whether standing grants may stand in.
+
+    `as_dict()` is the dict decisions carry (`Reason.route`); the live workflow stores routes with
+    `timeout_seconds` and `grants_never` as well (`as_dict(full=True)`) and reads them back with `from_dict`.
+    """
+    name: str
+    approvers: Tuple[str, ...] = ()
+    quorum: int = 1
+    timeout: Optional[str] = None
+    timeout_seconds: Optional[float] = None
+    escalate_to: Optional[str] = None
+    grants_never: bool = False
+
+    @classmethod
+    def from_ast(cls, r: A.Route) -> "Route":
+        """The route a declaration makes (quorum 1 when it names none)."""
+        return cls(r.name, tuple(r.approvers), r.quorum if r.quorum is not None else 1,
+                   r.timeout.text if r.timeout is not None else None,
+                   r.timeout.seconds if r.timeout is not None else None, r.escalate_to, r.grants_never)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Route":
+        """A route from its dict form (`as_dict`); a dict without `grants_never` is taken as forbidding grants."""
+        on_timeout = d.get("on_timeout") or {}
+        return cls(d["name"], tuple(d["approvers"]), d["quorum"], d.get("timeout"), d.get("timeout_seconds"),
+                   on_timeout.get("to") if isinstance(on_timeout, dict) else None, d.get("grants_never", True))
+
+    @property
+    def on_timeout(self) -> Optional[Dict[str, Any]]:
+        """What a timeout does: escalate to someone, expire the draft, or nothing (no timeout)."""
+        if self.escalate_to is not None:
+            return {"outcome": "escalate", "to": self.escalate_to}
+        return {"outcome": "expire"} if self.timeout is not None else None
+
+    def as_dict(self, full: bool = False) -> Dict[str, Any]:
+        """The dict decisions carry; with `full`, also `timeout_seconds` and `grants_never` (a stored route)."""
+        out: Dict[str, Any] = {"name": self.name, "approvers": list(self.approvers), "quorum": self.quorum,
+                               "timeout": self.timeout, "on_timeout": self.on_timeout}
+        if full:
+            out["timeout_seconds"] = self.timeout_seconds
+            out["grants_never"] = self.grants_never
+        return out
 
 
 @dataclass
@@ -87,7 +134,7 @@ class DecisionGraph:
     policy: Dict[str, Any]
     levels: Tuple[str, ...]
     mode: str
-    routes: Dict[str, dict]
+    routes: Dict[str, dict]                 # the dicts decisions carry (`Route.as_dict()`)
     first_route: Optional[dict]
     consts: Dict[str, Any] = field(default_factory=dict)
     tools: Dict[str, ToolNode] = field(default_factory=dict)      # the dispatch index
@@ -96,3 +143,4 @@ class DecisionGraph:
     default: Optional[ToolNode] = None                            # unknown tools named by no check
     input_error_at: str = ""
     aliases: Dict[str, str] = field(default_factory=dict)         # `tool NAME as TARGET`: NAME -> TARGET
+    route_records: Dict[str, Route] = field(default_factory=dict)  # the declared routes, typed

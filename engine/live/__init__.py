@@ -1,5 +1,11 @@
 """Live use: the approval workflow (`Gate`), its store and audit log, notification channels,
 patches, canonical identities and the `@gate.tool` SDK.
 
+`workflow.Gate` is a facade of the public verbs over step modules by concern: `proposals`,
+`grants`, `human` (approve, edit, reject, timeouts), `execution` (claim, run, resume) and `views`
+(handles, route progress, history), with `shared` for what they share. They work on the typed
+records of `records` (Draft, Approval, Grant, Route), where every state change goes through
+`transition()`; `store` and `sqlite` keep rows as dicts (the Store/Tx contract).
+
 May import: policy_lang, engine.decide and engine.live; never engine.replay or engine.report.
 """

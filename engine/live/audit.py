@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..decide.actions import format_timestamp, parse_timestamp
 from .identity import id_key, role_keys
 from .patch import PatchError, apply_patch, canonical, same
+from .records import args_hash, route_progress
 from .store import EVENT_KINDS, GENESIS, Tx, event_hash
 
 __all__ = ["DraftLog", "GrantLog", "check_record", "draft_log", "grant_log", "replay_problems",
@@ -90,6 +91,7 @@ class GrantLog:
 
     @property
     def ok(self) -> bool:
+        """Whether the grant's row agrees with its records (then it may count)."""
         return not self.problems
 
 
@@ -166,10 +168,12 @@ class DraftLog:
     logged_approvals: List[dict] = field(default_factory=list)
 
     def problem(self, text: str, fatal: bool = False) -> None:
+        """Note a discrepancy; `fatal` when it means the draft must not run."""
         self.problems.append(f"draft `{self.action_id}`: {text}")
         self.fatal = self.fatal or fatal
 
     def report(self) -> None:
+        """Log every discrepancy to the `signoff.audit` logger."""
         for p in self.problems:
             log.warning("the store disagrees with the audit log: %s", p)
 
@@ -211,7 +215,6 @@ def draft_log(tx: Tx, rec: dict, approvals: Optional[List[dict]] = None) -> Draf
 
 
 def _replay(tx: Tx, rec: dict, approvals: Optional[List[dict]], out: DraftLog) -> DraftLog:
-    from .workflow import args_hash, route_progress
     head = tx.head()
     evs = []
     for row in tx.events(rec["id"]):
@@ -406,9 +409,9 @@ def _store_problems(tx: Tx, known: set, out: List[str]) -> None:
             if gid not in seen_grants:
                 out.append(f"grant `{gid}` (record {r['seq']}) is missing from the grants table")
     executing = {r["action_id"] for r in tx.events() if r["kind"] == "executing"}
-    for aid in tx.ledger_owners():
-        if aid not in executing:
-            out.append(f"the budget ledger counts draft `{aid}`, which the audit log never executed")
+    for owner in tx.ledger_owners():
+        if owner not in executing:
+            out.append(f"the budget ledger counts draft `{owner}`, which the audit log never executed")
 
 
 # ---------------------------------------------------------------- signed checkpoints

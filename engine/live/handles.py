@@ -35,6 +35,7 @@ class Executor:
 
     @property
     def is_async(self) -> bool:
+        """Whether `fn` is a coroutine function (it then needs an event loop)."""
         return inspect.iscoroutinefunction(self.fn)
 
 
@@ -59,13 +60,16 @@ class Handle:
 
     @property
     def pending(self) -> bool:
+        """Whether humans or an executor still have to act (drafted, approved, executing)."""
         return self.state in ("drafted", "approved", "executing")
 
     @property
     def executed(self) -> bool:
+        """Whether the action ran and its result is recorded."""
         return self.state == "executed"
 
     def to_dict(self) -> Dict[str, Any]:
+        """The handle as JSON-ready data (the decision and the exception left out)."""
         return {"id": self.id, "state": self.state, "tool": self.tool, "tenant": self.tenant, "args": self.args,
                 "args_hash": self.args_hash, "routes": self.routes, "ask": self.ask,
                 "escalate_to": self.escalate_to, "reasons": self.reasons, "result": self.result,

@@ -27,6 +27,7 @@ def canonical(value: Any) -> str:
 
 
 def sha256_hex(text: str) -> str:
+    """The SHA-256 of the text's UTF-8 bytes, in hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -87,13 +88,14 @@ def same(a: Any, b: Any) -> bool:
 # ---------------------------------------------------------------- JSON Patch (RFC 6902), via jsonpatch
 
 def escape_pointer(key: str) -> str:
+    """One key as a JSON Pointer segment (RFC 6901: `~` and `/` escaped)."""
     return key.replace("~", "~0").replace("/", "~1")
 
 
 def apply_patch(doc: Any, patch: Any) -> Any:
     """Apply an RFC 6902 patch to a copy of `doc`; the original is never changed. Raises PatchError."""
     import jsonpatch
-    import jsonpointer
+    import jsonpointer  # type: ignore[import-untyped]  # it ships no type information
     if not isinstance(patch, list):
         raise PatchError("a JSON Patch must be a list of operations")
     for n, op in enumerate(patch):

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Any, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
 
 from .identity import id_key
 from .patch import canonical
@@ -161,11 +161,13 @@ class SQLLedger:
         self.action_id = action_id
 
     def total(self, key: Hashable, start: float, end: float) -> float:
+        """The amount counted under `key` in the window (start, end]."""
         row = self._conn.execute("SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE key = ? AND t > ? AND t <= ?",
                                  (canonical(key), start, end)).fetchone()
         return row[0]
 
     def add(self, key: Hashable, t: float, amount: float) -> None:
+        """Count `amount` under `key` at time `t`, tagged with the ledger's draft."""
         self._conn.execute("INSERT INTO ledger (key, t, amount, action_id) VALUES (?, ?, ?, ?)",
                            (canonical(key), t, amount, self.action_id))
 
@@ -211,7 +213,8 @@ class _SQLiteTx(Tx):
                        tuple(_enc(k, v) for k, v in fields.items()) + (action_id,))
 
     def list_actions(self, states: Optional[Sequence[str]] = None, tenant: Optional[str] = None) -> List[dict]:
-        where, args = [], []
+        where: List[str] = []
+        args: List[Any] = []
         if states:
             where.append(f"state IN ({', '.join('?' * len(states))})")
             args.extend(states)
@@ -421,6 +424,7 @@ class SQLiteStore(Store):
 
     @property
     def schema_version(self) -> int:
+        """The store's schema version (see MIGRATIONS)."""
         return self._conn.execute("SELECT version FROM schema_version").fetchone()[0]
 
     # ------------------------------------------------------------ transactions
@@ -441,13 +445,16 @@ class SQLiteStore(Store):
             finally:
                 self._busy = False
 
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> ContextManager[Tx]:
+        """A write transaction, `BEGIN IMMEDIATE`: exclusive across processes, rolled back on any exception."""
         return self._tx("BEGIN IMMEDIATE", True)
 
-    def snapshot(self) -> Iterator[Tx]:
+    def snapshot(self) -> ContextManager[Tx]:
+        """A read-only transaction: a consistent view; writing in it is a StoreError."""
         return self._tx("BEGIN", False)
 
     def close(self) -> None:
+        """Close the connection."""
         with self._lock:
             self._conn.close()
 

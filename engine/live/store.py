@@ -4,7 +4,7 @@ from __future__ import annotations
 import abc
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 from .identity import canonical_id
 from ..decide.ledger import Ledger
@@ -58,26 +58,32 @@ class Tx(abc.ABC):
 
     # actions (one row per proposal; JSON columns come back decoded)
     @abc.abstractmethod
-    def get_action(self, action_id: str) -> Optional[dict]: ...
+    def get_action(self, action_id: str) -> Optional[dict]:
+        """The row of the draft with that id, or None."""
 
     @abc.abstractmethod
-    def find_action(self, tenant: str, idem_key: str) -> Optional[dict]: ...
+    def find_action(self, tenant: str, idem_key: str) -> Optional[dict]:
+        """The row of the tenant's proposal with that idempotency key, or None."""
 
     @abc.abstractmethod
-    def insert_action(self, rec: dict) -> None: ...
+    def insert_action(self, rec: dict) -> None:
+        """Store a new draft's row; the store numbers it (`seq`)."""
 
     @abc.abstractmethod
-    def update_action(self, action_id: str, **fields: Any) -> None: ...
+    def update_action(self, action_id: str, **fields: Any) -> None:
+        """Change columns of a draft's row (StoreError for a column the table does not have)."""
 
     @abc.abstractmethod
     def list_actions(self, states: Optional[Sequence[str]] = None, tenant: Optional[str] = None) -> List[dict]:
         """Oldest first."""
 
     @abc.abstractmethod
-    def due_drafts(self, now: float) -> List[dict]: ...
+    def due_drafts(self, now: float) -> List[dict]:
+        """Drafts still waiting whose deadline is at or before `now`, oldest first."""
 
     @abc.abstractmethod
-    def stale_executions(self, now: float) -> List[dict]: ...
+    def stale_executions(self, now: float) -> List[dict]:
+        """Executions whose lease ended at or before `now` (their process died), oldest first."""
 
     # approvals
     @abc.abstractmethod
@@ -86,20 +92,25 @@ class Tx(abc.ABC):
         `replace` overwrites that row even so (the workflow's answer to a row the audit log does not justify)."""
 
     @abc.abstractmethod
-    def approvals(self, action_id: str) -> List[dict]: ...
+    def approvals(self, action_id: str) -> List[dict]:
+        """The draft's approval rows, by time and approver."""
 
     # standing grants
     @abc.abstractmethod
-    def insert_grant(self, rec: dict) -> None: ...
+    def insert_grant(self, rec: dict) -> None:
+        """Store a new standing grant (nothing spent yet)."""
 
     @abc.abstractmethod
-    def get_grant(self, grant_id: str) -> Optional[dict]: ...
+    def get_grant(self, grant_id: str) -> Optional[dict]:
+        """The grant's row, or None."""
 
     @abc.abstractmethod
-    def active_grants(self, tenant: str, tool: str, now: float) -> List[dict]: ...
+    def active_grants(self, tenant: str, tool: str, now: float) -> List[dict]:
+        """The tenant's grants for `tool` that have not expired at `now`, oldest first."""
 
     @abc.abstractmethod
-    def use_grant(self, grant_id: str, action_id: str, amount: float, at: float) -> None: ...
+    def use_grant(self, grant_id: str, action_id: str, amount: float, at: float) -> None:
+        """Record that the grant approved the draft, spending `amount` of its cap."""
 
     @abc.abstractmethod
     def list_grants(self) -> List[dict]:
@@ -122,7 +133,8 @@ class Tx(abc.ABC):
         """The engine's budget ledger inside this transaction; `add` tags rows with `action_id`."""
 
     @abc.abstractmethod
-    def ledger_has(self, action_id: str) -> bool: ...
+    def ledger_has(self, action_id: str) -> bool:
+        """Whether the budget ledger already counts the draft (it is counted once, at its first execution)."""
 
     @abc.abstractmethod
     def ledger_owners(self) -> List[Optional[str]]:
@@ -131,10 +143,13 @@ class Tx(abc.ABC):
     # audit
     @abc.abstractmethod
     def append_event(self, action_id: Optional[str], kind: str, actor: str, at: str, policy: str,
-                     payload: Any) -> dict: ...
+                     payload: Any) -> dict:
+        """Append one record to the audit log, chained to the one before; returns it as stored."""
 
     @abc.abstractmethod
-    def events(self, action_id: Optional[str] = None) -> List[dict]: ...
+    def events(self, action_id: Optional[str] = None) -> List[dict]:
+        """Raw records (payload as stored text): the draft's in sequence order, or the whole log in storage
+        order."""
 
     @abc.abstractmethod
     def event(self, seq: int) -> Optional[dict]:
@@ -145,20 +160,25 @@ class Tx(abc.ABC):
         """Raw `granted` records of this grant and `approved` records that used it, in log order."""
 
     @abc.abstractmethod
-    def head(self) -> Tuple[int, str]: ...
+    def head(self) -> Tuple[int, str]:
+        """The log's recorded head: (last sequence number, its hash)."""
 
 
 class Store(abc.ABC):
     """A place drafts live. `transaction()` is exclusive across processes; `snapshot()` reads consistently."""
 
     @abc.abstractmethod
-    def transaction(self) -> Iterator[Tx]: ...
+    def transaction(self) -> ContextManager[Tx]:
+        """`with store.transaction() as tx:` a write transaction, exclusive across processes; an exception
+        inside rolls it back whole (state rows and audit records alike)."""
 
     @abc.abstractmethod
-    def snapshot(self) -> Iterator[Tx]: ...
+    def snapshot(self) -> ContextManager[Tx]:
+        """`with store.snapshot() as tx:` a consistent read-only view."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the store's connection."""
 
 
 # ---------------------------------------------------------------- hashing the audit log
