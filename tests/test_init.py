@@ -1,6 +1,7 @@
 """`signoff init`: the scaffold loads, lints clean, passes its own tests and is formatted; it never
 overwrites a file; `signoff completion` prints click's completion script, which completes commands."""
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -105,3 +106,10 @@ def test_the_completion_completes_commands_and_options():
     assert r.output.split() == ["plain,init"]
     r = run(env={"_SIGNOFF_COMPLETE": "bash_complete", "COMP_WORDS": "signoff lint --for", "COMP_CWORD": "2"})
     assert r.output.split() == ["plain,--format"]
+
+
+def test_the_policy_shown_in_cli_md_is_what_init_writes():
+    from policy_lang import scaffold
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    shown = text.split("```policy file=shop/shop.policy\n", 1)[1].split("```", 1)[0]
+    assert shown == scaffold(["send_email", "issue_refund"], "shop").files["shop.policy"]
