@@ -161,6 +161,7 @@ from .simulate_cmd import simulate  # noqa: E402
 from .diff_cmd import diff  # noqa: E402
 from .lint_cmd import lint  # noqa: E402
 from .worker_cmd import worker  # noqa: E402
+from .init_cmd import completion, init  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
@@ -170,6 +171,8 @@ cli.add_command(simulate)
 cli.add_command(diff)
 cli.add_command(lint)
 cli.add_command(worker)
+cli.add_command(init)
+cli.add_command(completion)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from .printer import format_module, format_source, print_module
 from .checker import Program, load
 from .loader import POLICY_SUFFIX, expand_paths, read_regular, reason_of
 from .loader import read_text as read_policy_text
+from .scaffold import Scaffold, ScaffoldError, scaffold
 from .lint import (ALL_CODES, RETIRED, RULES, Rule, lint_file, lint_paths, lint_text, policy_files, read_error,
                    severity_of)
 
@@ -25,4 +26,6 @@ __all__ = ["Diagnostic", "PolicyError", "render", "render_one", "did_you_mean", 
            "POLICY_SUFFIX", "expand_paths", "read_policy_text", "read_regular", "reason_of",
            # lint
            "lint_text", "lint_file", "lint_paths", "policy_files", "read_error", "severity_of", "Rule", "RULES",
-           "ALL_CODES", "RETIRED"]
+           "ALL_CODES", "RETIRED",
+           # a new policy from tool names (`signoff init`)
+           "scaffold", "Scaffold", "ScaffoldError"]

@@ -113,6 +113,13 @@ class _Checker:
             table[name] = decl
 
     def run(self) -> Program:
+        program = self.merge()
+        if self.diags:
+            raise PolicyError(self.diags, self.loaded.sources)
+        return program
+
+    def merge(self) -> Program:
+        """Every check run, the problems collected in `diags`: the merged program, errors or not."""
         consts: Dict[str, A.Const] = {}
         routes: Dict[str, A.Route] = {}
         tools: Dict[str, A.Tool] = {}
@@ -232,9 +239,6 @@ class _Checker:
         if unknown is not None:
             self.check_outcome(unknown.outcome)
         schemas = self.resolve_schemas(tools)
-
-        if self.diags:
-            raise PolicyError(self.diags, self.loaded.sources)
         all_schemas = self._all_schema_values()
         return Program(
             name=name or "", version=version, mode=mode, mode_span=mode_span, levels=tuple(levels),
@@ -487,6 +491,14 @@ def valid_zone(name: str) -> bool:
 
 def check(loaded: Loaded) -> Program:
     return _Checker(loaded).run()
+
+
+def check_partial(loaded: Loaded) -> Tuple[Program, List[Diagnostic]]:
+    """The merged program and every problem found, without raising: lint analyses the parts of a
+    policy with errors that the errors do not touch. Never compile or evaluate such a program."""
+    checker = _Checker(loaded)
+    program = checker.merge()
+    return program, checker.diags
 
 
 def load(path: str, text: Optional[str] = None) -> Program:

@@ -17,7 +17,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from . import ast as A
 from . import tables
-from .errors import Diagnostic, PolicyError
+from .errors import Diagnostic, PolicyError, did_you_mean
 
 _local = threading.local()
 
@@ -619,13 +619,52 @@ def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
         return Diagnostic("E100", "unexpected end of file" + (f", expected {exp}" if exp else ""),
                           A.Span(file, line, col, line, col + 1))
     tok = err.token
-    exp = _expected(err.accepts or err.expected or [])
+    names = err.accepts or err.expected or []
+    exp = _expected(names)
     help = None
+    end_col = (tok.end_column or col + 1) if tok.end_line == line else col + 1
     if tok.type == "QUANT" or str(tok) in ("any", "all"):
         help = "inside a larger expression a quantifier is written in parentheses"
-    end_col = (tok.end_column or col + 1) if tok.end_line == line else col + 1
+    elif "DURATION" in names and tok.type in ("INT", "NUMBER"):
+        return _duration_diag(tok, file, text, line, col, exp)
+    elif tok.type == "NAME":
+        # a misspelt keyword (`alow` for `allow`): the keywords the grammar would take here
+        help = did_you_mean(str(tok), [n.lower() for n in names if n not in _TOKEN_WORDS and n.isalpha()])
     return Diagnostic("E100", f"unexpected {_describe(tok)}" + (f", expected {exp}" if exp else ""),
                       A.Span(file, line, col, line, end_col), help=help)
+
+
+_UNIT_WORDS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _units() -> str:
+    """The duration units, as a help names them: `s` (seconds), `m` (minutes), …"""
+    return ", ".join(f"`{u}` ({_UNIT_WORDS.get(u, u)})" for u in DURATION_UNITS)
+
+
+def _duration_diag(tok: Token, file: str, text: str, line: int, col: int, exp: str) -> Diagnostic:
+    """A number where a duration belongs: an unknown unit (`5y`), a unit apart (`5 d`) or none (`5`)."""
+    start = tok.end_pos if tok.end_pos is not None else (tok.start_pos or 0) + len(str(tok))
+    unit = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[start:start + 41])
+    apart = re.match(r"[ \t]+([A-Za-z]+)", text[start:start + 41])
+    example = "`30m`"
+    if unit is not None and tok.type == "NUMBER" and unit.group() in DURATION_UNITS:
+        written = str(tok) + unit.group()
+        return Diagnostic("E100", f"duration `{_shown(written)}` is not a whole number",
+                          A.Span(file, line, col, line, col + len(written)),
+                          help=f"a duration is a whole number and a unit, one of {_units()}, as in {example}")
+    if unit is not None:
+        shown = unit.group()
+        return Diagnostic("E100", f"unknown duration unit `{_shown(shown)}` in `{_shown(str(tok) + shown)}`",
+                          A.Span(file, line, col, line, col + len(str(tok)) + len(shown)),
+                          help=f"units are {_units()}, as in {example}")
+    if apart is not None and apart.group(1) in DURATION_UNITS and tok.type == "INT":
+        return Diagnostic("E100", f"unexpected {_describe(tok)}, expected {exp}",
+                          A.Span(file, line, col, line, col + len(str(tok))),
+                          help=f"write the unit right after the number, as in `{tok}{apart.group(1)}`")
+    return Diagnostic("E100", f"unexpected {_describe(tok)}, expected {exp}",
+                      A.Span(file, line, col, line, col + len(str(tok))),
+                      help=f"a duration is a whole number and a unit, one of {_units()}, as in {example}")
 
 
 def _too_deep(decls) -> "A.Span | None":

@@ -497,7 +497,7 @@ $ signoff lint missing.policy
 [exit 2]
 ```
 
-```policy expect=E101
+```policy expect=E101,I101
 policy "broken
 tool {
 ```
@@ -515,7 +515,7 @@ def test_a_small_doc_runs_and_mistakes_fail_with_place_and_diff(tmp_path, monkey
 
     bad_doc = (GOOD_DOC.replace("outcome:  allow", "outcome:  deny")
                        .replace("[exit 2]", "[exit 0]")
-                       .replace("expect=E101", "expect=W100"))
+                       .replace("expect=E101,I101", "expect=W100"))
     (tmp_path / "bad").mkdir()
     monkeypatch.chdir(tmp_path / "bad")
     res = run_doc(bad_doc, "docs/bad.md", tmp_path / "bad")
@@ -524,7 +524,7 @@ def test_a_small_doc_runs_and_mistakes_fail_with_place_and_diff(tmp_path, monkey
     assert res.failures[0].startswith(f"docs/bad.md:{line_check}: $ signoff check")
     assert "-outcome:  deny" in res.failures[0] and "+outcome:  allow" in res.failures[0]
     assert "exit status 2, expected 0" in res.failures[1]
-    assert "lint codes ['E101'], expected ['W100']" in res.failures[2]
+    assert "lint codes ['E101', 'I101'], expected ['W100']" in res.failures[2]
 
 
 # ---------------------------------------------------------------- cli.md covers every option

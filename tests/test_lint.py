@@ -34,6 +34,7 @@ DEDICATED = {
     "W112": ("W112_dead_rule.policy", 14, 3),
     "W114": ("W114_level_without_category.policy", 6, 3),
     "W115": ("W115_negative_test_on_untyped_value.policy", 14, 37),
+    "W116": ("W116_maybe_missing_path.policy", 15, 11),
     "I100": ("I100_tool_without_schema.policy", 4, 1),
 }
 
@@ -59,7 +60,9 @@ def lint_src(tmp_path, text, name="p.policy"):
 # ---------------------------------------------------------------- one policy per code
 
 def test_every_warning_and_info_code_has_a_dedicated_policy():
-    assert set(DEDICATED) == set(RULES)
+    # I101 comes with a load error, so its policy is a case of tests/lint_cases (test_lint_cases.py)
+    assert set(DEDICATED) == set(RULES) - {"I101"}
+    assert (ROOT / "tests" / "lint_cases" / "I101_not_analysed.policy").is_file()
     for file, _, _ in DEDICATED.values():
         assert (LINT_DIR / file).is_file(), file
 
@@ -91,9 +94,13 @@ def test_lint_folder_finds_every_code_once():
 
 def test_checker_errors_come_through_with_their_position(tmp_path):
     d = lint_src(tmp_path, HEADER + REFUND + "category low {\n  allow when confidence >= LIMIT\n  deny otherwise\n}\n")
-    assert [(x.code, x.span.line, x.span.column, x.severity) for x in d] == [("E205", 7, 28, "error")]
+    # the category is left out of the analyses, and an info at the first error says so
+    assert [(x.code, x.span.line, x.span.column, x.severity) for x in d] == [("E205", 7, 28, "error"),
+                                                                            ("I101", 7, 28, "info")]
+    assert d[1].message == "not analysed until the errors are fixed: category `low`; rules W107 not run"
     d = lint_src(tmp_path, HEADER + "tool refund {\n  risk low when\n}\n")
-    assert [(x.code, x.span.line, x.severity) for x in d] == [("E100", 4, "error")]  # at the `}`
+    assert [(x.code, x.span.line, x.severity) for x in d] == [("E100", 4, "error"), ("I101", 4, "info")]  # at the `}`
+    assert d[1].message == "not analysed until the errors are fixed: the whole policy"
 
 
 def test_messages_point_at_the_earlier_line_and_suggest(tmp_path):
@@ -185,13 +192,15 @@ def test_e105_reserved_words_where_names_are_expected(tmp_path):
     }
     for text, (line, col, what) in cases.items():
         d = lint_src(tmp_path, HEADER + text)
+        assert codes(d)[-1] == "I101"   # a parse error: nothing is analysed
+        d = d[:-1]
         assert [(x.code, x.span.line, x.span.column) for x in d] == [("E105", line, col)], text
         assert what in d[0].message and d[0].message.startswith("`"), d[0].message
         if "tool name" in what:
             assert d[0].help.startswith("quote it: `\"")
     # the check's target and the route reference are reported too, each at its word
     d = lint_src(tmp_path, HEADER + "category low {\n  require approval via ask otherwise\n}\n")
-    assert [(x.code, x.span.line, x.span.column) for x in d] == [("E105", 3, 24)]
+    assert [(x.code, x.span.line, x.span.column) for x in d] == [("E105", 3, 24), ("I101", 3, 24)]
 
 
 def test_e105_leaves_keys_quoted_tools_and_ordinary_names_alone(tmp_path):
@@ -268,7 +277,8 @@ def test_dead_rule_through_a_missing_path_says_so(tmp_path):
         '  require len(args.order_id) == 9 else escalate to "ops"\n'
         "}\n")
     d = lint_src(tmp_path, text)
-    assert [(x.code, x.span.line) for x in d] == [("W112", 10)]
+    # W116 says the same from the other side: the `escalate` line denies when the path is missing
+    assert [(x.code, x.span.line) for x in d] == [("W112", 10), ("W116", 11)]
     assert "reads a missing path" in d[0].message
     # guarded, the stronger line no longer fails when the path is missing: nothing to report
     fixed = text.replace("require len(args.order_id)", "require args.order_id missing or len(args.order_id)")
@@ -315,7 +325,7 @@ def test_suppression_on_the_line_or_the_line_above(tmp_path):
 
 def test_errors_cannot_be_suppressed(tmp_path):
     d = lint_src(tmp_path, HEADER + "tool t {\n  risk nope  # signoff: ignore[E203]\n}\n")
-    assert codes(d) == ["E203"]
+    assert codes(d) == ["E203", "I101"]
 
 
 # ---------------------------------------------------------------- files and modules

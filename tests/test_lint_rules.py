@@ -33,7 +33,7 @@ def codes(ctx):
 
 def test_every_code_has_a_step_and_every_step_reports_known_codes():
     reported = {c for s in STEPS for c in s.codes}
-    assert reported == set(RULES)
+    assert reported == set(RULES) - {"I101"}   # I101: lint itself names what the steps did not analyse
     assert len({s.name for s in STEPS}) == len(STEPS)
 
 

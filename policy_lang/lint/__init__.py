@@ -1,10 +1,11 @@
-"""`signoff lint`: every load error of the checker, plus analysis warnings over a policy that loads.
+"""`signoff lint`: every load error of the checker, plus analysis warnings over the parts the errors leave sound.
 
 What lives here: the entry points (`lint_text`, `lint_file`, `lint_paths`, …), which load and check
 a policy, walk the steps of `steps.STEPS` over it, apply suppressions and shape the diagnostics.
 Beside them: `rules` (the table of codes, `RULES`, and the retired ones), `context` (what every
 step reads), one module per rule family (`reachability`, `checks`, `expressions`, `routes`,
-`tools`, `negative`) and `suppress` (`# signoff: ignore[…]`). The proofs themselves (`Logic`,
+`tools`, `negative`), `suppress` (`# signoff: ignore[…]`) and `partial` (what a policy with load
+errors still lets the steps analyse, and the I101 info naming what it does not). The proofs themselves (`Logic`,
 `SchemaView`) live in `policy_lang.analysis`. This package may import the rest of policy_lang,
 never engine or cli.
 
@@ -21,10 +22,11 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from .. import ast as A
 from ..analysis import Logic, SchemaView  # noqa: F401 (importable from here, as before the split)
-from ..checker import check as check_program
-from ..errors import Diagnostic, PolicyError
+from ..checker import check_partial
+from ..errors import Diagnostic
 from ..loader import STDLIB_DIR, expand_paths, load_files, read_text, reason_of
 from .context import STRENGTH, LintContext  # noqa: F401 (STRENGTH: as before the split)
+from .partial import inside, not_analysed, sound_part
 from .rules import ALL_CODES, RETIRED, RULES, Rule, severity_of
 from .steps import STEPS, Step, run  # noqa: F401 (the steps, for callers that run a subset)
 from .suppress import suppressed, suppressions
@@ -107,16 +109,20 @@ def _lint(path: str, text: Optional[str], given: FrozenSet[str] = frozenset()) -
         except ValueError:
             pass
 
-    diags: List[Diagnostic]
-    try:
-        program = check_program(loaded)
-    except PolicyError as e:
-        diags = [d for d in e.diagnostics if not (module and d.code == "E210")]
-    else:
-        diags = []
-        if root is not None:
-            diags = run(LintContext(program, loaded.files, root, module))
-            diags = [d for d in diags if d.span.file not in stdlib]
+    program, errors = check_partial(loaded)
+    errors = [d for d in errors if not (module and d.code == "E210")]
+    diags: List[Diagnostic] = list(errors)
+    if root is not None:
+        # with load errors, the analyses run over the blocks the errors do not touch (`partial`)
+        sound = sound_part(program, errors, not loaded.diagnostics and all(f.parsed for f in loaded.files))
+        if sound is not None:
+            steps = [s for s in STEPS if s.name not in sound.skipped]
+            found = run(LintContext(sound.program, loaded.files, root, module), steps)
+            found = [d for d in found if d.span.file not in stdlib
+                     and not any(inside(d.span, s) for s in sound.spans)]
+            diags += found
+        if errors and (sound is None or sound.left_out or sound.skipped):
+            diags.append(not_analysed(sound, errors, {s.name: s.codes for s in STEPS}))
     table = {f.rel: suppressions(f) for f in loaded.files}
     diags = [d for d in diags if not suppressed(d, table)]
 

@@ -60,8 +60,15 @@ RULES: Dict[str, Rule] = {r.code: r for r in (
          "`!=`, `not in` and a negated `==`, `in` or `matches` hold for every value nobody listed, a value "
          "of another type included (`-1e308` is not `\"basic\"`): write the values that may pass as an "
          "allow-list (`x in [...]`, `x == ...`), or give the argument a `type` or `enum` in the tool's schema"),
+    Rule("W116", "maybe-missing-path", "warning", "`require` line reading a path that may be missing, unguarded",
+         "reading a missing path is an evaluation error, which denies with \"`PATH` is missing\" instead of the "
+         "line's own outcome and message: guard it with `PATH present and …` (the line's outcome when it is "
+         "missing) or `PATH missing or …` (the check passes), or mark it `required` in the tool's schema"),
     Rule("I100", "tool-without-schema", "info", "tool with no JSON Schema",
          "a `schema` makes bad arguments a denial before any rule runs, and lets lint check paths"),
+    Rule("I101", "not-analysed", "info", "part of a policy with errors that lint did not analyse",
+         "a block with a load error, and the blocks and rules that read it, are analysed once the errors "
+         "are fixed: until then, no warning there means nothing"),
 )}
 
 ALL_CODES: Dict[str, str] = {**CODES, **{c: r.summary for c, r in RULES.items()}}

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, List, Tuple
 
 from ..errors import Diagnostic
-from . import checks, expressions, negative, reachability, routes, tools
+from . import checks, expressions, missing, negative, reachability, routes, tools
 from .context import LintContext
 
 __all__ = ["Step", "STEPS", "run"]
@@ -33,6 +33,7 @@ STEPS: Tuple[Step, ...] = (
     Step("check-blocks", ("W101", "W102", "W110"), checks.check_blocks),
     Step("expressions", ("W103", "W104", "W105", "W106"), expressions.expressions, needs=("tool-blocks",)),
     Step("negative-tests", ("W115",), negative.negative_tests, needs=("tool-blocks", "category-blocks")),
+    Step("maybe-missing", ("W116",), missing.maybe_missing),
     Step("dead-rules", ("W112",), reachability.dead_rules, needs=("tool-blocks", "category-blocks")),
     Step("unused-routes", ("W107",), routes.unused_routes, whole_policy=True),
     Step("unreachable-levels", ("W108",), reachability.unreachable_levels, needs=("tool-blocks",),

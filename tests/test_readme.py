@@ -1,0 +1,51 @@
+"""README's two commands stay true: a virtual environment first, the main job installs only the `sim`
+extra, and the test command is the one `.ci/run` runs."""
+import re
+import ast
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def sh_blocks():
+    return re.findall(r"^```sh\n(.*?)^```", README, re.M | re.S)
+
+
+def extra(name):
+    """An extra's requirements, read from pyproject.toml's one-line list (tomllib is Python 3.11+)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    m = re.search(rf"^{name} = (\[.*\])$", text, re.M)
+    assert m, name
+    return ast.literal_eval(m.group(1))
+
+
+def test_a_virtual_environment_comes_first():
+    blocks = sh_blocks()
+    assert blocks[0].strip() == "python3 -m venv .venv && . .venv/bin/activate"
+
+
+def test_the_main_job_installs_only_what_simulating_needs():
+    main = sh_blocks()[1].strip()
+    m = re.fullmatch(r"pip install -e '\.\[(\w+)\]' && signoff simulate (\S+) --history (\S+)", main)
+    assert m, main
+    name, policy, history = m.groups()
+    assert name == "sim"
+    names = {re.split(r"[<>=\[ ]", d)[0] for d in extra(name)}
+    assert names == {"orjson", "pyarrow", "rich"}          # no test tooling (playwright, pytest)
+    assert (ROOT / policy).is_file() and (ROOT / history).is_file()
+
+
+def test_the_test_command_is_what_ci_runs():
+    test = sh_blocks()[2].strip()
+    assert "pip install -e '.[dev]'" in test and "python -m pytest" in test
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test in ci, "README's test command and .ci/run disagree"
+
+
+def test_install_browser_says_what_it_does():
+    r = subprocess.run(["sh", str(ROOT / "tests" / "install-browser.sh")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("install-browser: chromium is already installed (")
