@@ -76,7 +76,9 @@ class Channel(Protocol):
     where it sends)."""
     name: str
 
-    def send(self, note: Notification) -> None: ...
+    def send(self, note: Notification) -> None:
+        """Deliver one notification (or queue it); raise DeliveryError when it cannot be delivered."""
+        ...
 
 
 class ConsoleChannel:
@@ -87,6 +89,7 @@ class ConsoleChannel:
         self.stream = stream
 
     def send(self, note: Notification) -> None:
+        """Write the notification's one-line text to the stream."""
         print(note.text(), file=self.stream or sys.stderr, flush=True)
 
 
@@ -99,6 +102,7 @@ class LogChannel:
         self.level = level
 
     def send(self, note: Notification) -> None:
+        """Log the notification's text, with its fields under `extra["signoff"]`."""
         self.logger.log(self.level, note.text(), extra={"signoff": note.to_dict()})
 
 
@@ -110,6 +114,7 @@ class MemoryChannel:
         self.sent: List[Notification] = []
 
     def send(self, note: Notification) -> None:
+        """Keep the notification in `sent`."""
         self.sent.append(note)
 
 

@@ -466,10 +466,12 @@ class SQLiteStore(Store):
 
     # ------------------------------------------------------------ conveniences
     def put_identity(self, ident: Identity) -> None:
+        """Register (or replace) an identity in a transaction of its own."""
         with self.transaction() as tx:
             tx.put_identity(ident)
 
     def get_identity(self, ident_id: str) -> Optional[Identity]:
+        """The identity whose canonical id is `ident_id`'s, read from a snapshot; None when unknown."""
         with self.snapshot() as tx:
             return tx.get_identity(ident_id)
 

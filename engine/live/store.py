@@ -122,10 +122,12 @@ class Tx(abc.ABC):
 
     # identities
     @abc.abstractmethod
-    def put_identity(self, ident: Identity) -> None: ...
+    def put_identity(self, ident: Identity) -> None:
+        """Register an identity, replacing the one with the same canonical id."""
 
     @abc.abstractmethod
-    def get_identity(self, ident_id: str) -> Optional[Identity]: ...
+    def get_identity(self, ident_id: str) -> Optional[Identity]:
+        """The identity whose canonical id is `ident_id`'s, or None."""
 
     # budgets
     @abc.abstractmethod
