@@ -160,6 +160,7 @@ from .audit_cmd import audit  # noqa: E402
 from .simulate_cmd import simulate  # noqa: E402
 from .diff_cmd import diff  # noqa: E402
 from .lint_cmd import lint  # noqa: E402
+from .serve_cmd import identities, serve  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
@@ -168,6 +169,8 @@ cli.add_command(audit)
 cli.add_command(simulate)
 cli.add_command(diff)
 cli.add_command(lint)
+cli.add_command(serve)
+cli.add_command(identities)
 
 
 def main() -> None:

@@ -41,6 +41,9 @@ from .live.store import Identity, SQLiteStore, Store, StoreError, Tx, VerifyResu
 from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDenied, StateError, TamperError,
                             route_progress)
 from .live.workflow import history as event_history
+from .live.remote import Claim, ReportedFailure, settle_leases
+from .live.remote import claim as claim_draft
+from .live.remote import complete as complete_draft
 
 __all__ = [
     # deciding one action
@@ -56,6 +59,8 @@ __all__ = [
     "route_progress", "event_history", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
     "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
     "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
+    # executors outside the gate's process (the HTTP service's agents): claim for a lease, complete
+    "Claim", "claim_draft", "complete_draft", "settle_leases", "ReportedFailure",
     # the audit log: views of a draft's records and signed checkpoints
     "DraftLog", "draft_log", "required_routes", "replay_problems", "CheckpointError", "generate_keypair",
     "load_private_key", "load_public_key", "make_checkpoint", "read_checkpoint", "verify_checkpoint",
