@@ -25,7 +25,7 @@ from engine import (OUTCOMES, GateError, Gate, InputError, NotFound, PermissionD
 from policy_lang import PolicyError
 
 from .auth import Authenticator, Principal
-from .config import ServiceConfig
+from .config import ConfigError, ServiceConfig
 from .errors import Problem, problem_response
 from .metrics import Metrics
 
@@ -670,10 +670,12 @@ def create_app(policy_path: str, store_path: str, config: Optional[ServiceConfig
     config = config or ServiceConfig()
     policy = load_policy(policy_path)
     store = SQLiteStore(store_path)
+    box: List[Gate] = []
     if channels is None:
-        channels = _channels(config)
+        channels = _channels(config, store, lambda: box[0].policy.digest if box and box[0].policy else "")
     gate = Gate(policy, store, channels=channels, lease=timedelta(seconds=config.lease_seconds),
                 approval_ttl=timedelta(seconds=config.approval_ttl_seconds))
+    box.append(gate)
     holder = PolicyHolder(policy_path, gate)
     holder.record("start", "signoff")
     svc = Service(gate, holder, Authenticator(store_path, config.oidc), config, Metrics(), store_path)
@@ -687,6 +689,7 @@ def create_app(policy_path: str, store_path: str, config: Optional[ServiceConfig
         finally:
             svc.shutting_down = True
             await run_in_threadpool(stop)
+            await run_in_threadpool(_close_channels, channels)
             svc.auth.close()
             store.close()
 
@@ -700,46 +703,63 @@ def create_app(policy_path: str, store_path: str, config: Optional[ServiceConfig
 
 
 # ---------------------------------------------------------------- the other helpers' parts, wired here
-# Notifications (engine/service/notify.py: `load_channels(table) -> list[Channel]`) and the worker
-# (engine/service/worker.py: `Worker(gate, interval)` with start()/stop()) are built beside this module.
-# This is the one place they are wired in; without them the server still runs timeouts and leases itself.
+# Notifications (engine/service/notify.py: `load_channels(table, base_url=, audit=, digest=)`, `close_channels`)
+# and the worker (engine/service/worker.py: `Worker(gate, interval)` with start()/stop()) are built beside this
+# module. This is the one place they are wired in; without the worker the server runs timeouts and leases itself.
 
-def _channels(config: ServiceConfig) -> List[Any]:
+def _optional(name: str) -> Any:
+    import importlib
+    try:
+        return importlib.import_module(f"engine.service.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"engine.service.{name}":
+            raise
+        return None
+
+
+def _channels(config: ServiceConfig, store: SQLiteStore, digest: Callable[[], str]) -> List[Any]:
     if not config.notifications:
         return []
-    from . import notify   # type: ignore[attr-defined]  # built by the notifications work (issue 13 point 4)
-    return list(notify.load_channels(config.notifications))
+    notify = _optional("notify")
+    if notify is None:
+        raise ConfigError("`notifications` needs the notifications module, which this install lacks")
+    try:
+        return list(notify.load_channels(config.notifications, base_url=config.public_url, audit=store,
+                                         digest=digest))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _close_channels(channels: List[Any]) -> None:
+    notify = _optional("notify")
+    if notify is not None and channels:
+        notify.close_channels(channels)
 
 
 def _start_worker(svc: Service) -> Callable[[], None]:
-    """Start what runs on a schedule: the Worker when it exists (timeouts, expiry, leases) and, always,
-    the settling of leases that agents over HTTP hold. Returns the function that stops it all."""
-    worker = None
-    try:
-        from .worker import Worker   # type: ignore[import-not-found]  # issue 13 point 5
-        worker = Worker(svc.gate, svc.config.worker_interval)
+    """Start what runs on a schedule: the Worker when it exists (timeouts, expiry, leases), else a loop of
+    the gate's own steps doing the same. Returns the function that stops it."""
+    mod = _optional("worker")
+    if mod is not None:
+        worker = mod.Worker(svc.gate, svc.config.worker_interval)
         worker.start()
-    except ImportError:
-        worker = None
+        return lambda: worker.stop()
     done = threading.Event()
 
     def loop() -> None:
         while not done.wait(svc.config.worker_interval):
             try:
-                if worker is None:
-                    svc.gate.expire_due()
+                svc.gate.expire_due()
                 settle_leases(svc.gate)
             except Exception:  # a failing round is logged and the next one tries again
                 logging.getLogger("signoff.service").exception("scheduled work failed")
 
-    t = threading.Thread(target=loop, name="signoff-leases", daemon=True)
+    t = threading.Thread(target=loop, name="signoff-schedule", daemon=True)
     t.start()
 
     def stop() -> None:
         done.set()
         t.join(timeout=10)
-        if worker is not None:
-            worker.stop()
     return stop
 
 
