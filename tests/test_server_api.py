@@ -393,7 +393,9 @@ def test_access_log_is_json_without_secrets(dep):
 
 def test_graceful_shutdown_answers_in_flight_requests(tmp_path):
     keys = identities(tmp_path / "s.db", {k: TEAM[k] for k in ("bot", "fiona")})
-    srv = Server(POLICY, tmp_path / "s.db")
+    (tmp_path / "c.toml").write_text('[server]\nmetrics_allow = ["10.0.0.0/8"]\n')
+    srv = Server(POLICY, tmp_path / "s.db", config=tmp_path / "c.toml")
+    is_problem(call("GET", srv.url + "/metrics"), 403, "forbidden")      # loopback is not in the list
     p = call("POST", srv.url + "/v1/proposals", keys["bot"], BIG_REFUND).json
     got = {}
     th = threading.Thread(target=lambda: got.update(

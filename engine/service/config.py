@@ -149,7 +149,7 @@ def load_config(path: Optional[str]) -> ServiceConfig:
     except OSError as e:
         raise ConfigError(f"cannot read config `{path}`: {(e.strerror or str(e)).lower()}") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config `{path}` is not valid TOML: {str(e).lower()}") from None
+        raise ConfigError(f"config `{path}` is not valid toml: {str(e).lower()}") from None
     try:
         return parse_config(data)
     except ConfigError as e:
