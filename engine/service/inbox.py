@@ -39,6 +39,7 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
 _env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"], default=True),
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
+_env.filters["shown"] = lambda v: json.dumps(v) if isinstance(v, bool) or v is None else v
 
 
 @dataclass
