@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing as mp
 import random
 import sqlite3
 import sys
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,11 +80,64 @@ def pct(xs: List[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p * len(xs)))]
 
 
+def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, lock: threading.Lock) -> None:
+    """One agent: decide, and one call in ten propose; claim and complete what was approved."""
+    rnd = random.Random(seed)
+    c = Client(host, port, key)
+    mine: List[str] = []
+    n = 0
+    while time.time() < stop_at:
+        n += 1
+        action = {"tool": "refund", "args": {"amount": rnd.choice([20, 60, 250])}, "confidence": 0.9}
+        path = "/v1/proposals" if n % 10 == 0 else "/v1/decide"
+        t0 = time.perf_counter()
+        status, body = c.call("POST", path, action)
+        dt = time.perf_counter() - t0
+        with lock:
+            out["lat"]["proposals" if path == "/v1/proposals" else "decide"].append(dt)
+            if status not in (200, 201):
+                out["errors"].append(f"{path} {status}")
+            elif path == "/v1/proposals":
+                out["proposed"].append(body["id"])
+        if path == "/v1/proposals" and status == 201:
+            mine.append(body["id"])
+        if n % 25 == 0:
+            for did in list(mine):
+                s, b = c.call("POST", f"/v1/drafts/{did}/claim")
+                if s == 200:
+                    c.call("POST", f"/v1/drafts/{did}/complete", {"lease": b["lease"], "ok": True})
+                    mine.remove(did)
+
+
+def agent_process(host: str, port: int, keys: List[str], seed: int, stop_at: float, q: Any) -> None:
+    """A client process running some of the agents as threads (one client's GIL would be the limit)."""
+    out: dict = {"lat": {"decide": [], "proposals": []}, "proposed": [], "errors": []}
+    lock = threading.Lock()
+    ts = [threading.Thread(target=agent, args=(host, port, k, seed + i, stop_at, out, lock))
+          for i, k in enumerate(keys)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    q.put(out)
+
+
+def approver(host: str, port: int, key: str, stop_at: float) -> None:
+    """One approver: approve what waits, through the API."""
+    c = Client(host, port, key)
+    while time.time() < stop_at:
+        s, b = c.call("GET", "/v1/drafts?state=drafted")
+        for dr in (b or {}).get("drafts", [])[:20]:
+            c.call("POST", f"/v1/drafts/{dr['id']}/approve", {"hash": dr["hash"]})
+        time.sleep(0.2)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--agents", type=int, default=50)
     ap.add_argument("--approvers", type=int, default=5)
+    ap.add_argument("--procs", type=int, default=2, help="client processes the agents are spread over")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="signoff-bench-"))
     (d / "bench.policy").write_text(POLICY)
@@ -94,63 +148,39 @@ def main() -> int:
     store.close()
     srv = Server(d / "bench.policy", d / "s.db")
     host, port = srv.url.split("//")[1].split(":")
-    stop = time.monotonic() + args.seconds
-    lat: Dict[str, List[float]] = {"decide": [], "proposals": []}
-    proposed: List[str] = []
-    errors: List[str] = []
-    lock = threading.Lock()
-
-    def agent(key: str, seed: int) -> None:
-        rnd = random.Random(seed)
-        c = Client(host, int(port), key)
-        mine: List[str] = []
-        n = 0
-        while time.monotonic() < stop:
-            n += 1
-            action = {"tool": "refund", "args": {"amount": rnd.choice([20, 60, 250])}, "confidence": 0.9}
-            path = "/v1/proposals" if n % 10 == 0 else "/v1/decide"
-            t0 = time.perf_counter()
-            status, body = c.call("POST", path, action)
-            dt = time.perf_counter() - t0
-            with lock:
-                lat["proposals" if path == "/v1/proposals" else "decide"].append(dt)
-                if status not in (200, 201):
-                    errors.append(f"{path} {status}")
-                elif path == "/v1/proposals":
-                    proposed.append(body["id"])
-            if path == "/v1/proposals" and status == 201:
-                mine.append(body["id"])
-            if n % 25 == 0:
-                for did in list(mine):
-                    s, b = c.call("POST", f"/v1/drafts/{did}/claim")
-                    if s == 200:
-                        c.call("POST", f"/v1/drafts/{did}/complete", {"lease": b["lease"], "ok": True})
-                        mine.remove(did)
-
-    def approver(key: str) -> None:
-        c = Client(host, int(port), key)
-        while time.monotonic() < stop:
-            s, b = c.call("GET", "/v1/drafts?state=drafted")
-            for dr in (b or {}).get("drafts", [])[:20]:
-                c.call("POST", f"/v1/drafts/{dr['id']}/approve", {"hash": dr["hash"]})
-            time.sleep(0.2)
-
-    threads = [threading.Thread(target=agent, args=(k, i)) for i, k in enumerate(agents)]
-    threads += [threading.Thread(target=approver, args=(k,)) for k in approvers]
+    stop_at = time.time() + args.seconds
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=agent_process, args=(host, int(port), agents[i::args.procs], i * 1000, stop_at, q))
+             for i in range(args.procs)]
     t_start = time.monotonic()
-    for t in threads:
+    for p in procs:
+        p.start()
+    appr = [threading.Thread(target=approver, args=(host, int(port), k, stop_at)) for k in approvers]
+    for t in appr:
         t.start()
-    for t in threads:
+    results = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    for t in appr:
         t.join()
     elapsed = time.monotonic() - t_start
     srv.stop()
+    lat: Dict[str, List[float]] = {"decide": [], "proposals": []}
+    proposed: List[str] = []
+    errors: List[str] = []
+    for r in results:
+        for k in lat:
+            lat[k].extend(r["lat"][k])
+        proposed.extend(r["proposed"])
+        errors.extend(r["errors"])
     db = sqlite3.connect(str(d / "s.db"))
     stored = {r[0] for r in db.execute("SELECT id FROM actions")}
     lost = len([p for p in proposed if p not in stored])
     twice = db.execute("SELECT COUNT(*) FROM (SELECT action_id FROM events WHERE kind = 'executed' "
                        "GROUP BY action_id HAVING COUNT(*) > 1)").fetchone()[0]
     executed = db.execute("SELECT COUNT(*) FROM actions WHERE state = 'executed'").fetchone()[0]
-    print(f"{args.agents} agents, {args.approvers} approvers, {elapsed:.1f} s")
+    print(f"{args.agents} agents in {args.procs} client processes, {args.approvers} approvers, {elapsed:.1f} s")
     for k in ("decide", "proposals"):
         xs = lat[k]
         print(f"/v1/{k}: {len(xs) / elapsed:8.0f} per s   p50 {pct(xs, .5) * 1000:6.2f} ms   "

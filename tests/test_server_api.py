@@ -409,3 +409,21 @@ def test_graceful_shutdown_answers_in_flight_requests(tmp_path):
     assert time.monotonic() - t0 < 20
     srv.stop()
     assert srv.proc.returncode is not None
+
+
+def test_decide_reads_the_budgets_that_claims_spend(tmp_path):
+    keys = identities(tmp_path / "s.db", {k: TEAM[k] for k in ("bot", "fiona", "carl")})
+    srv = Server(POLICY, tmp_path / "s.db")
+    dep = {"url": srv.url, "keys": keys}
+    try:
+        probe = dict(BIG_REFUND, args=dict(BIG_REFUND["args"], amount=100))
+        assert call("POST", srv.url + "/v1/decide", keys["bot"], probe).json["outcome"] == "allow"
+        for _ in range(4):                                   # 4 x 490 = 1960 of the tenant's 2000 a day
+            p = propose(dep, dict(BIG_REFUND, args=dict(BIG_REFUND["args"], amount=490)))
+            act(dep, "fiona", p["id"], "approve", {"hash": p["hash"]})
+            act(dep, "carl", p["id"], "approve", {"hash": p["hash"]})
+            assert call("POST", f"{srv.url}/v1/drafts/{p['id']}/claim", keys["bot"]).status == 200
+        d = call("POST", srv.url + "/v1/decide", keys["bot"], probe).json
+        assert d["outcome"] == "escalate" and d["escalate_to"] == "finance_oncall"
+    finally:
+        srv.stop()

@@ -340,6 +340,26 @@ def _prepared_action(p: Principal, body: Any) -> Dict[str, Any]:
     return action
 
 
+class _ReadLedger:
+    """The budget ledger for `/v1/decide`: read-only, in one snapshot opened on the first budget read (a tool
+    with no budget line costs no transaction at all)."""
+
+    def __init__(self, store: SQLiteStore, stack: contextlib.ExitStack):
+        self.store = store
+        self.stack = stack
+        self.ledger: Any = None
+
+    def total(self, key: Any, start: float, end: float) -> float:
+        """The amount counted under `key` in (start, end], as the store holds it now."""
+        if self.ledger is None:
+            self.ledger = self.stack.enter_context(self.store.snapshot()).ledger()
+        return self.ledger.total(key, start, end)
+
+    def add(self, key: Any, t: float, amount: float) -> None:
+        """Never called: deciding counts nothing."""
+        raise AssertionError("/v1/decide never counts an action in a budget")
+
+
 @endpoint
 async def decide(svc: Service, request: Request) -> Response:
     """POST /v1/decide: the decision for an action; nothing stored, no budget used."""
@@ -348,8 +368,8 @@ async def decide(svc: Service, request: Request) -> Response:
     action = _prepared_action(p, await read_json(request))
     action["timestamp"] = _iso(time.time())   # the server's clock, as in live use
     policy = svc.holder.policy
-    with svc.auth.store.snapshot() as tx:
-        d = policy.decide(action, tx.ledger())
+    with contextlib.ExitStack() as stack:
+        d = policy.decide(action, _ReadLedger(svc.auth.store, stack))
     svc.metrics.decision(d.outcome, "decide")
     return JSONResponse(d.to_dict())
 
