@@ -66,6 +66,14 @@ def serve(policy: str, store: str, host: str = "127.0.0.1", port: int = 8000,
             await asyncio.sleep(0.05)
         await task
 
+    # uvicorn drains on SIGINT/SIGTERM, then raises the signal again under the handlers it found: these make
+    # that a clean return (exit status 0, never a KeyboardInterrupt traceback); one that comes before uvicorn
+    # took over stops it as soon as it starts
+    def _done(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _done)
     asyncio.run(main())
 
 
