@@ -107,3 +107,33 @@ def test_serve_refuses_what_it_cannot_use(tmp_path):
     assert r.returncode == 2 and "is a directory" in r.stderr and "Traceback" not in r.stderr
     r = _serve(str(POLICY), "--store", "postgresql://db/signoff")
     assert r.returncode == 2 and "postgresql" in r.stderr
+
+
+def test_notification_failures_are_counted(tmp_path):
+    from engine import MemoryChannel, Notification
+    from engine.service.metrics import Metrics
+
+    class Broken(MemoryChannel):
+        name = "broken"
+
+        def send(self, note):
+            raise OSError("connection refused")
+
+    class Delivering(MemoryChannel):
+        name = "notifications"
+
+        def stats(self):
+            return {"webhook": {"sent": 3, "failed": 2, "dropped": 1}}
+
+    m = Metrics()
+    m.channels = [Delivering()]
+    ch = m.counting(Broken())
+    note = Notification(kind="approval_needed", action_id="d_1", tenant=None, tool="t", args={}, roles=[],
+                        routes=[], to=None, reasons=[], deadline=None)
+    with pytest.raises(OSError):
+        ch.send(note)
+    s = SQLiteStore(str(tmp_path / "s.db"))
+    text = m.render(s).decode()
+    s.close()
+    assert 'signoff_notification_failures_total{channel="broken"} 1.0' in text
+    assert 'signoff_notification_failures_total{channel="webhook"} 3.0' in text

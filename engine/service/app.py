@@ -699,6 +699,7 @@ def create_app(policy_path: str, store_path: str, config: Optional[ServiceConfig
     holder = PolicyHolder(policy_path, gate)
     holder.record("start", "signoff")
     svc = Service(gate, holder, Authenticator(store_path, config.oidc), config, Metrics(), store_path)
+    svc.metrics.channels = list(gate.channels)
     gate.channels = [svc.metrics.counting(ch) for ch in gate.channels]
 
     @contextlib.asynccontextmanager

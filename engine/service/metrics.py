@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 __all__ = ["Metrics"]
 
@@ -15,7 +16,7 @@ class _Counted:
     """A notification channel whose failures are counted (the exception still reaches the gate, which records
     it in the audit log and carries on)."""
 
-    def __init__(self, channel: Any, failures: Counter):
+    def __init__(self, channel: Any, failures: Dict[str, int]):
         self.channel = channel
         self.name = getattr(channel, "name", type(channel).__name__)
         self._failures = failures
@@ -25,11 +26,35 @@ class _Counted:
         try:
             return self.channel.send(note)
         except Exception:
-            self._failures.labels(channel=self.name).inc()
+            self._failures[self.name] = self._failures.get(self.name, 0) + 1
             raise
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.channel, name)
+
+
+class _Failures:
+    """`signoff_notification_failures_total{channel}`: sends that raised, plus the failed attempts and dropped
+    notes a delivering channel (a dispatcher with `stats()`) counts itself, per target."""
+
+    def __init__(self, metrics: "Metrics"):
+        self.metrics = metrics
+
+    def collect(self) -> Any:
+        """The counter family, read now."""
+        fam = CounterMetricFamily("signoff_notification_failures", "Notifications that failed or were dropped",
+                                  labels=["channel"])
+        counts = dict(self.metrics.failures)
+        for ch in self.metrics.channels:
+            stats = getattr(ch, "stats", None)
+            if callable(stats):
+                for label, st in stats().items():
+                    counts[label] = counts.get(label, 0) + int(st.get("failed", 0)) + int(st.get("dropped", 0))
+        for label, n in sorted(counts.items()):
+            fam.add_metric([label], n)
+        if not counts:
+            fam.add_metric(["none"], 0)
+        return [fam]
 
 
 class Metrics:
@@ -45,8 +70,9 @@ class Metrics:
                                   "completed the quorum, per route", ["route"], buckets=APPROVAL_BUCKETS, registry=r)
         self.closed_total = Counter("signoff_drafts_closed", "Drafts that left `drafted` through a human act, by "
                                     "state", ["state"], registry=r)
-        self.failures = Counter("signoff_notification_failures", "Notifications a channel failed to send",
-                                ["channel"], registry=r)
+        self.failures: Dict[str, int] = {}   # channel -> sends that raised
+        self.channels: List[Any] = []        # channels whose own `stats()` count failed and dropped deliveries
+        r.register(_Failures(self))
         self.reloads = Counter("signoff_policy_reloads", "Policy versions swapped in", registry=r)
 
     def counting(self, channel: Any) -> Any:
