@@ -370,13 +370,17 @@ def test_openapi_lists_exactly_what_is_served(dep):
 
 def test_metrics_and_health(dep):
     propose(dep)
+    p = propose(dep)
+    act(dep, "fiona", p["id"], "approve", {"hash": p["hash"]})
+    act(dep, "carl", p["id"], "approve", {"hash": p["hash"]})
     h = call("GET", dep["url"] + "/healthz")
     assert h.status == 200 and h.json["ok"] is True and set(h.json["policy"]) == {"name", "version", "digest"}
     m = call("GET", dep["url"] + "/metrics")
     assert m.status == 200 and m.headers["content-type"].startswith("text/plain")
     assert 'signoff_decisions_total{endpoint="proposal",outcome="require_approval"}' in m.text
     assert 'signoff_queue_depth{route="finance_review"}' in m.text
-    assert "signoff_time_to_approval_seconds_bucket" in m.text and "signoff_notification_failures" in m.text
+    assert 'signoff_time_to_approval_seconds_count{route="finance_review"}' in m.text
+    assert "signoff_notification_failures_total" in m.text
 
 
 def test_access_log_is_json_without_secrets(dep):
