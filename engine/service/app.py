@@ -174,6 +174,11 @@ class Service:
     store_path: str
     shutting_down: bool = False
 
+    def reads(self) -> Any:
+        """A read-only snapshot on the service's own connection (WAL: it never waits for the gate's writes,
+        and sees everything they committed)."""
+        return self.auth.store.snapshot()
+
     # ------------------------------------------------------------ who
     def principal(self, request: Request) -> Principal:
         """The caller, from `Authorization: Bearer …`."""
@@ -238,7 +243,7 @@ class Service:
 
     def read_draft(self, p: Principal, draft_id: str) -> Dict[str, Any]:
         """The full draft, in one snapshot."""
-        with self.gate.store.snapshot() as tx:
+        with self.reads() as tx:
             return self.full(tx, self.draft_record(tx, p, draft_id))
 
     def may_act(self, p: Principal, rec: dict) -> bool:
@@ -250,7 +255,7 @@ class Service:
 
     def check(self, p: Principal, draft_id: str, expected_hash: Optional[str]) -> dict:
         """Before a human act: the draft exists for this tenant, and (Problem `hash_conflict`) has this hash."""
-        with self.gate.store.snapshot() as tx:
+        with self.reads() as tx:
             rec = self.draft_record(tx, p, draft_id)
         if expected_hash is not None and expected_hash != rec["args_hash"]:
             raise Problem("hash_conflict", f"draft `{rec['id']}` changed since it was viewed: its hash is now "
@@ -390,10 +395,10 @@ async def propose(svc: Service, request: Request) -> Response:
     key = None if raw is None else f"{p.identity.key}/{raw}"
     existed = False
     if key is not None:
-        with svc.gate.store.snapshot() as tx:
+        with svc.reads() as tx:
             existed = tx.find_action(p.tenant or "", key) is not None
     h = await call_gate(svc.gate.propose, action, by=p.identity, idempotency_key=key)
-    with svc.gate.store.snapshot() as tx:
+    with svc.reads() as tx:
         rec = tx.get_action(h.id)
     if not existed:
         svc.metrics.decision(rec["decision"]["outcome"], "proposal")
@@ -417,7 +422,7 @@ async def wait(svc: Service, request: Request) -> Response:
     draft_id = request.path_params["id"]
     deadline = time.monotonic() + timeout
     while True:
-        with svc.gate.store.snapshot() as tx:
+        with svc.reads() as tx:
             rec = svc.draft_record(tx, p, draft_id)
             if rec["state"] != "drafted" or time.monotonic() >= deadline or svc.shutting_down:
                 return JSONResponse(svc.full(tx, rec))
@@ -432,7 +437,7 @@ async def claim(svc: Service, request: Request) -> Response:
     body = await read_json(request, empty={})
     _only(_object(body), ())
     draft_id = request.path_params["id"]
-    with svc.gate.store.snapshot() as tx:
+    with svc.reads() as tx:
         svc.draft_record(tx, p, draft_id)
     c = await call_gate(claim_draft, svc.gate, draft_id, p.identity)
     return JSONResponse({"lease": c.lease, "args": c.args, "idempotency_key": c.idempotency_key,
@@ -449,7 +454,7 @@ async def complete(svc: Service, request: Request) -> Response:
     lease = _field(body, "lease", str)
     ok = _field(body, "ok", bool)
     draft_id = request.path_params["id"]
-    with svc.gate.store.snapshot() as tx:
+    with svc.reads() as tx:
         svc.draft_record(tx, p, draft_id)
     try:
         await call_gate(complete_draft, svc.gate, draft_id, lease, ok, body.get("result"), p.identity)
@@ -470,7 +475,7 @@ async def list_drafts(svc: Service, request: Request) -> Response:
     state = request.query_params.get("state", "drafted")
     if state not in STATES:
         raise Problem("invalid_body", f"`state` must be one of {', '.join(STATES)}")
-    with svc.gate.store.snapshot() as tx:
+    with svc.reads() as tx:
         recs = tx.list_actions((state,), p.tenant or "")
     auditor = p.has_role("auditor")
     drafts = [svc.summary(r) for r in recs if auditor or svc.may_act(p, r)]
@@ -517,15 +522,11 @@ async def reject(svc: Service, request: Request) -> Response:
     p, body = await _human_body(svc, request, ("hash", "comment"))
     before = svc.check(p, request.path_params["id"], body["hash"])
     comment = body.get("comment") or f"rejected by {p.id}"
-    await call_gate(_reject_guarded, svc.gate, before["id"], p.identity, comment, body["hash"])
+    # Gate.reject takes no hash: svc.check compared it, and the gate's own transaction re-reads the draft
+    await call_gate(svc.gate.reject, before["id"], p.identity, comment)
     out = svc.read_draft(p, before["id"])
     _observe_approval(svc, before, out)
     return JSONResponse(out)
-
-
-def _reject_guarded(gate: Gate, draft_id: str, by: Any, reason: str, expected: str) -> Any:
-    # Gate.reject takes no hash: the check runs here, and the gate's own transaction re-reads the draft
-    return gate.reject(draft_id, by, reason)
 
 
 @endpoint

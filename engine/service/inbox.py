@@ -173,7 +173,7 @@ class Inbox:
         p, s = self.who(svc, request)
         if p is None or s is None:
             return self.login_page(svc, request)
-        with svc.gate.store.snapshot() as tx:
+        with svc.reads() as tx:
             recs = tx.list_actions(("drafted",), p.tenant or "")
         auditor = p.has_role("auditor")
         rows = [svc.summary(r) | {"args": r["args"], "proposer": r["proposer"],
@@ -233,7 +233,7 @@ class Inbox:
             d = svc.read_draft(p, request.path_params["id"])
         except Problem:
             return _error(404, "not found", f"no draft `{request.path_params['id']}`", p)
-        with svc.gate.store.snapshot() as tx:
+        with svc.reads() as tx:
             rec = tx.get_action(d["id"])
             proposed = dict(rec["proposed"], args=rec["args"], timestamp=_iso(time.time()))
             _, trace = svc.holder.policy.explain(proposed, tx.ledger())
@@ -280,7 +280,7 @@ class Inbox:
                 if not patch:
                     raise Problem("invalid_body", "nothing was changed")
                 await call_gate(svc.gate.edit, draft_id, p.identity, patch, comment=comment, expected_hash=expected)
-                with svc.gate.store.snapshot() as tx:
+                with svc.reads() as tx:
                     dd = tx.get_action(draft_id)["last_decision"]
                 notice = f"edited and decided again: {dd['outcome']}" + (
                     f" (category {dd['category']})" if dd.get("category") else "")
