@@ -80,7 +80,8 @@ def pct(xs: List[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p * len(xs)))]
 
 
-def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, lock: threading.Lock) -> None:
+def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, lock: threading.Lock,
+          every: int = 10) -> None:
     """One agent: decide, and one call in ten propose; claim and complete what was approved."""
     rnd = random.Random(seed)
     c = Client(host, port, key)
@@ -89,7 +90,7 @@ def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, 
     while time.time() < stop_at:
         n += 1
         action = {"tool": "refund", "args": {"amount": rnd.choice([20, 60, 250])}, "confidence": 0.9}
-        path = "/v1/proposals" if n % 10 == 0 else "/v1/decide"
+        path = "/v1/proposals" if every and n % every == 0 else "/v1/decide"
         t0 = time.perf_counter()
         status, body = c.call("POST", path, action)
         dt = time.perf_counter() - t0
@@ -109,11 +110,11 @@ def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, 
                     mine.remove(did)
 
 
-def agent_process(host: str, port: int, keys: List[str], seed: int, stop_at: float, q: Any) -> None:
+def agent_process(host: str, port: int, keys: List[str], seed: int, stop_at: float, q: Any, every: int) -> None:
     """A client process running some of the agents as threads (one client's GIL would be the limit)."""
     out: dict = {"lat": {"decide": [], "proposals": []}, "proposed": [], "errors": []}
     lock = threading.Lock()
-    ts = [threading.Thread(target=agent, args=(host, port, k, seed + i, stop_at, out, lock))
+    ts = [threading.Thread(target=agent, args=(host, port, k, seed + i, stop_at, out, lock, every))
           for i, k in enumerate(keys)]
     for t in ts:
         t.start()
@@ -138,6 +139,7 @@ def main() -> int:
     ap.add_argument("--agents", type=int, default=50)
     ap.add_argument("--approvers", type=int, default=5)
     ap.add_argument("--procs", type=int, default=2, help="client processes the agents are spread over")
+    ap.add_argument("--propose-every", type=int, default=10, help="one call in N is a proposal (0: decide only)")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="signoff-bench-"))
     (d / "bench.policy").write_text(POLICY)
@@ -151,8 +153,8 @@ def main() -> int:
     stop_at = time.time() + args.seconds
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=agent_process, args=(host, int(port), agents[i::args.procs], i * 1000, stop_at, q))
-             for i in range(args.procs)]
+    procs = [ctx.Process(target=agent_process, args=(host, int(port), agents[i::args.procs], i * 1000, stop_at, q,
+                                                     args.propose_every)) for i in range(args.procs)]
     t_start = time.monotonic()
     for p in procs:
         p.start()

@@ -398,12 +398,13 @@ async def propose(svc: Service, request: Request) -> Response:
         with svc.reads() as tx:
             existed = tx.find_action(p.tenant or "", key) is not None
     h = await call_gate(svc.gate.propose, action, by=p.identity, idempotency_key=key)
-    with svc.reads() as tx:
-        rec = tx.get_action(h.id)
-    if not existed:
-        svc.metrics.decision(rec["decision"]["outcome"], "proposal")
-        svc.metrics.proposed(rec)
-    return JSONResponse({"id": h.id, "state": h.state, "hash": h.args_hash, "decision": rec["decision"]},
+    decision = h.decision   # a new draft's decision is its last one
+    if existed:
+        with svc.reads() as tx:
+            decision = tx.get_action(h.id)["decision"]   # a retry answers with the proposal's decision
+    else:
+        svc.metrics.decision(decision["outcome"], "proposal")
+    return JSONResponse({"id": h.id, "state": h.state, "hash": h.args_hash, "decision": decision},
                         status_code=200 if existed else 201, headers={"Location": f"/v1/drafts/{h.id}"})
 
 

@@ -83,9 +83,6 @@ class Metrics:
         """Count one decision."""
         self.decisions.labels(outcome=outcome, endpoint=endpoint).inc()
 
-    def proposed(self, rec: Dict[str, Any]) -> None:
-        """A new proposal was recorded (queue depth is read from the store at each scrape)."""
-
     def closed(self, before: Dict[str, Any], state: str) -> None:
         """A human act moved a draft out of `drafted`: approvals are timed per route."""
         self.closed_total.labels(state=state).inc()
