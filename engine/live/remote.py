@@ -90,6 +90,13 @@ def _check_id(action_id: Any) -> str:
     return action_id
 
 
+def _reread(tx: Tx, rec: dict) -> dict:
+    again = tx.get_action(rec["id"])
+    if again is None:   # a row never disappears inside the transaction that read it
+        raise NotFound(f"no draft `{rec['id']}`")
+    return again
+
+
 def _mark_failed(gate: Gate, tx: Tx, rec: dict, t: float) -> None:
     fields = dict(error=INTERRUPTED, lease_until=None, updated_at=t, closing={"interrupted": True})
     if _SPLIT:
@@ -151,14 +158,14 @@ def claim(gate: Gate, action_id: str, by: Identity, now: Optional[datetime] = No
     with gate.store.transaction() as tx:
         rec = _open(gate, tx, action_id, by)
         if _settle(gate, tx, rec, t):
-            rec = tx.get_action(rec["id"])
+            rec = _reread(tx, rec)
         if rec["state"] == "executing":
             problem = f"draft `{rec['id']}` is already claimed (lease until {_iso(rec['lease_until'])})"
         elif rec["state"] != "approved":
             problem = f"draft `{rec['id']}` is {rec['state']}, not approved"
         else:
             job = _gate_claim(gate, tx, rec, t, notes)
-            rec = tx.get_action(rec["id"])
+            rec = _reread(tx, rec)
             if job is None:
                 problem = f"draft `{rec['id']}` was decided again and is now {rec['state']}"
             else:
@@ -203,5 +210,5 @@ def settle_leases(gate: Gate, now: Optional[datetime] = None) -> List[Handle]:
             if rec["tool"] in gate._executors:
                 continue
             if _settle(gate, tx, rec, t):
-                out.append(_gate_handle(gate, tx, tx.get_action(rec["id"]), t))
+                out.append(_gate_handle(gate, tx, _reread(tx, rec), t))
     return out
