@@ -162,6 +162,7 @@ from .diff_cmd import diff  # noqa: E402
 from .lint_cmd import lint  # noqa: E402
 from .worker_cmd import worker  # noqa: E402
 from .init_cmd import completion, init  # noqa: E402
+from .serve_cmd import identities, serve  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
@@ -173,6 +174,8 @@ cli.add_command(lint)
 cli.add_command(worker)
 cli.add_command(init)
 cli.add_command(completion)
+cli.add_command(serve)
+cli.add_command(identities)
 
 
 def main() -> None:

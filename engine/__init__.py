@@ -47,6 +47,9 @@ from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDen
 from .live.workflow import history as event_history
 from .live.records import Approval, Draft, Grant, Route
 from .live.views import counted_approvals, draft_detail, draft_progress, draft_summary, may_act
+from .live.remote import Claim, ReportedFailure, settle_leases
+from .live.remote import claim as claim_draft
+from .live.remote import complete as complete_draft
 
 __all__ = [
     # deciding one action
@@ -66,6 +69,8 @@ __all__ = [
     # notifications that leave the machine: signed webhooks, Slack, email, delivered off the request path
     "SlackChannel", "EmailChannel", "Delivery", "DeliveryError", "Dispatcher", "Target", "sign_body",
     "verify_signature", "SIGNATURE_HEADER", "draft_link", "slack_escape",
+    # executors outside the gate's process (the HTTP service's agents): claim for a lease, complete
+    "Claim", "claim_draft", "complete_draft", "settle_leases", "ReportedFailure",
     # the audit log: views of a draft's records and signed checkpoints
     "DraftLog", "draft_log", "required_routes", "replay_problems", "CheckpointError", "generate_keypair",
     "load_private_key", "load_public_key", "make_checkpoint", "read_checkpoint", "verify_checkpoint",

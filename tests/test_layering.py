@@ -125,6 +125,8 @@ CLI_API = ("engine", "policy_lang")
 CLI_EXCEPTIONS = {
     "engine.report": "reports for people (diff Markdown, graph export) are the CLI's rendering layer, not the "
                      "library API a user, the service or an adapter calls",
+    "engine.service": "the `serve`, `identities` and `worker` commands start the HTTP service and manage its "
+                      "directory: the service is a library the CLI runs, never the other way round",
     "policy_lang.safe_text": "escaping of untrusted text for the terminal and for JSON output, a rendering "
                              "helper; its main function has the module's name, so the package does not re-export it",
     "engine.service.worker": "`signoff worker` runs the service's worker where no server runs; the service is not "

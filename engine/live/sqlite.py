@@ -16,7 +16,7 @@ from .store import EVENT_KINDS, GENESIS, Identity, Store, StoreError, Tx, Verify
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "SQLiteStore", "SQLLedger"]
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each migration is a list of statements run in one transaction; append, never edit, once released.
 MIGRATIONS: Dict[int, List[str]] = {
@@ -117,6 +117,26 @@ MIGRATIONS: Dict[int, List[str]] = {
     2: [
         "CREATE INDEX events_grant ON events (json_extract(CASE WHEN json_valid(payload) THEN payload END,"
         " CASE kind WHEN 'granted' THEN '$.id' ELSE '$.grant' END)) WHERE kind IN ('granted', 'approved')",
+    ],
+    # the HTTP service (issue 13): identities are agents or humans and can be revoked; API keys are kept as
+    # SHA-256 hashes only; every policy the server serves is recorded with its digest
+    3: [
+        "ALTER TABLE identities ADD COLUMN kind TEXT NOT NULL DEFAULT 'human'",
+        "ALTER TABLE identities ADD COLUMN revoked_at REAL",
+        """CREATE TABLE api_keys (
+            hash TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            revoked_at REAL)""",
+        "CREATE INDEX api_keys_identity ON api_keys (identity)",
+        """CREATE TABLE policy_versions (
+            seq INTEGER PRIMARY KEY,
+            digest TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            source TEXT NOT NULL,
+            by TEXT NOT NULL,
+            at REAL NOT NULL)""",
     ],
 }
 _GRANT_EXPR = ("json_extract(CASE WHEN json_valid(payload) THEN payload END,"
@@ -301,6 +321,76 @@ class _SQLiteTx(Tx):
             self.c.execute("DELETE FROM identities WHERE id = ?", (r["id"],))
         self.c.execute("INSERT INTO identities (id, roles, tenant) VALUES (?, ?, ?)",
                        (ident.id, canonical(sorted(ident.roles)), ident.tenant or ""))
+
+    # the HTTP service's directory (migration 3): kinds, revocation, API key hashes, policy versions
+    def _identity_row(self, ident_id: str) -> Optional[dict]:
+        rows = self._identity_rows(ident_id)
+        return rows[0] if len(rows) == 1 else None
+
+    def set_identity_kind(self, ident_id: str, kind: str) -> None:
+        self._need_write()
+        row = self._identity_row(ident_id)
+        if row is None:
+            raise StoreError(f"no identity `{ident_id}`")
+        self.c.execute("UPDATE identities SET kind = ?, revoked_at = NULL WHERE id = ?", (kind, row["id"]))
+
+    def identity_info(self, ident_id: str) -> Optional[dict]:
+        row = self._identity_row(ident_id)
+        if row is None:
+            return None
+        keys = self.c.execute("SELECT COUNT(*) FROM api_keys WHERE identity = ? AND revoked_at IS NULL",
+                              (row["id"],)).fetchone()[0]
+        return {"id": row["id"], "roles": row["roles"], "tenant": row["tenant"] or None, "kind": row["kind"],
+                "revoked_at": row["revoked_at"], "keys": keys}
+
+    def list_identity_info(self) -> List[dict]:
+        out = []
+        for row in self._all("SELECT id FROM identities ORDER BY id"):
+            info = self.identity_info(row["id"])
+            if info is not None:
+                out.append(info)
+        return out
+
+    def add_api_key(self, ident_id: str, key_hash: str, at: float) -> None:
+        self._need_write()
+        row = self._identity_row(ident_id)
+        if row is None:
+            raise StoreError(f"no identity `{ident_id}`")
+        self.c.execute("INSERT INTO api_keys (hash, identity, created_at) VALUES (?, ?, ?)", (key_hash, row["id"], at))
+
+    def revoke_api_keys(self, ident_id: str, at: float) -> int:
+        self._need_write()
+        row = self._identity_row(ident_id)
+        if row is None:
+            return 0
+        return self.c.execute("UPDATE api_keys SET revoked_at = ? WHERE identity = ? AND revoked_at IS NULL",
+                              (at, row["id"])).rowcount
+
+    def revoke_identity(self, ident_id: str, at: float) -> bool:
+        self._need_write()
+        row = self._identity_row(ident_id)
+        if row is None:
+            return False
+        self.revoke_api_keys(row["id"], at)
+        self.c.execute("UPDATE identities SET revoked_at = ? WHERE id = ?", (at, row["id"]))
+        return True
+
+    def api_key_owner(self, key_hash: str) -> Optional[dict]:
+        r = self._one("SELECT identity, hash FROM api_keys WHERE hash = ? AND revoked_at IS NULL", (key_hash,))
+        if r is None:
+            return None
+        info = self.identity_info(r["identity"])
+        if info is None or info["revoked_at"] is not None or info["id"] != r["identity"]:
+            return None
+        return dict(info, key_hash=r["hash"])
+
+    def record_policy(self, digest: str, name: str, version: str, source: str, by: str, at: float) -> None:
+        self._need_write()
+        self.c.execute("INSERT INTO policy_versions (digest, name, version, source, by, at) VALUES (?, ?, ?, ?, ?, ?)",
+                       (digest, name, version, source, by, at))
+
+    def policy_versions(self) -> List[dict]:
+        return self._all("SELECT seq, digest, name, version, source, by, at FROM policy_versions ORDER BY seq")
 
     def get_identity(self, ident_id: str) -> Optional[Identity]:
         """The identity whose canonical id is `ident_id`'s; StoreError when an older store holds two."""

@@ -165,6 +165,46 @@ class Tx(abc.ABC):
     def head(self) -> Tuple[int, str]:
         """The log's recorded head: (last sequence number, its hash)."""
 
+    # the HTTP service's directory (issue 13). Not abstract: a store without it cannot serve HTTP, and says so.
+    def _no_directory(self) -> Any:
+        raise StoreError("this store keeps no API keys: the HTTP service needs the SQLite store")
+
+    def set_identity_kind(self, ident_id: str, kind: str) -> None:
+        """Mark an identity `agent` or `human` (and un-revoke it: registering it again brings it back)."""
+        self._no_directory()
+
+    def identity_info(self, ident_id: str) -> Optional[dict]:
+        """`{"id", "roles", "tenant", "kind", "revoked_at", "keys"}` (keys: live API keys), or None."""
+        return self._no_directory()
+
+    def list_identity_info(self) -> List[dict]:
+        """Every identity's `identity_info`, by id."""
+        return self._no_directory()
+
+    def add_api_key(self, ident_id: str, key_hash: str, at: float) -> None:
+        """Keep the SHA-256 hash of a new API key of this identity (never the key)."""
+        self._no_directory()
+
+    def revoke_api_keys(self, ident_id: str, at: float) -> int:
+        """Revoke every live key of this identity; the number revoked."""
+        return self._no_directory()
+
+    def revoke_identity(self, ident_id: str, at: float) -> bool:
+        """Revoke the identity and its keys; False when there is no such identity."""
+        return self._no_directory()
+
+    def api_key_owner(self, key_hash: str) -> Optional[dict]:
+        """The `identity_info` (plus `key_hash`) of the live, unrevoked identity holding the key with this hash."""
+        return self._no_directory()
+
+    def record_policy(self, digest: str, name: str, version: str, source: str, by: str, at: float) -> None:
+        """Record that the server now serves this policy version (loaded at start or reloaded)."""
+        self._no_directory()
+
+    def policy_versions(self) -> List[dict]:
+        """The policy versions served, oldest first."""
+        return self._no_directory()
+
 
 class Store(abc.ABC):
     """A place drafts live. `transaction()` is exclusive across processes; `snapshot()` reads consistently."""

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""HTTP service benchmark: a real `signoff serve` (uvicorn on 127.0.0.1), 50 agents and 5 approvers.
+
+For a bounded time, 50 agent threads (one keep-alive connection each) call `POST /v1/decide` and, one
+call in ten, `POST /v1/proposals`; refunds over 100 wait for two approvers, whom 5 approver threads give
+through the API; each agent claims and completes its approved drafts. At the end it prints decisions/s and
+p50/p99 latency for /v1/decide and /v1/proposals, and checks the store: drafts lost (proposed but not in
+the store) and executed twice (more than one `executed` record) must both be 0 (exit 1 otherwise).
+
+    python bench/serve.py                 # 20 s of load
+    python bench/serve.py --seconds 5     # a short run
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import random
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from engine import SQLiteStore  # noqa: E402
+from engine.service import add_identity  # noqa: E402
+from server_helpers import Server  # noqa: E402
+
+POLICY = """policy "bench"
+version "1"
+
+route finance {
+  approvers "finance_manager", "cfo"
+  quorum 2
+}
+
+tool refund {
+  schema {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "number"}}}
+  risk high when args.amount > 100
+  risk low otherwise
+}
+
+category low {
+  allow when confidence >= 0.5
+  require approval via finance otherwise
+}
+category high {
+  require approval via finance
+}
+
+unknown tools deny
+"""
+
+
+class Client:
+    """One keep-alive connection."""
+
+    def __init__(self, host: str, port: int, key: str):
+        self.conn = http.client.HTTPConnection(host, port, timeout=60)
+        self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body=None):
+        data = json.dumps(body) if body is not None else None
+        self.conn.request(method, path, body=data, headers=self.auth)
+        r = self.conn.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+
+
+def pct(xs: List[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, lock: threading.Lock,
+          every: int = 10) -> None:
+    """One agent: decide, and one call in ten propose; claim and complete what was approved."""
+    rnd = random.Random(seed)
+    c = Client(host, port, key)
+    mine: List[str] = []
+    n = 0
+    while time.time() < stop_at:
+        n += 1
+        action = {"tool": "refund", "args": {"amount": rnd.choice([20, 60, 250])}, "confidence": 0.9}
+        path = "/v1/proposals" if every and n % every == 0 else "/v1/decide"
+        t0 = time.perf_counter()
+        status, body = c.call("POST", path, action)
+        dt = time.perf_counter() - t0
+        with lock:
+            out["lat"]["proposals" if path == "/v1/proposals" else "decide"].append(dt)
+            if status not in (200, 201):
+                out["errors"].append(f"{path} {status}")
+            elif path == "/v1/proposals":
+                out["proposed"].append(body["id"])
+        if path == "/v1/proposals" and status == 201:
+            mine.append(body["id"])
+        if n % 25 == 0:
+            for did in list(mine):
+                s, b = c.call("POST", f"/v1/drafts/{did}/claim")
+                if s == 200:
+                    c.call("POST", f"/v1/drafts/{did}/complete", {"lease": b["lease"], "ok": True})
+                    mine.remove(did)
+
+
+def agent_process(host: str, port: int, keys: List[str], seed: int, stop_at: float, q: Any, every: int) -> None:
+    """A client process running some of the agents as threads (one client's GIL would be the limit)."""
+    out: dict = {"lat": {"decide": [], "proposals": []}, "proposed": [], "errors": []}
+    lock = threading.Lock()
+    ts = [threading.Thread(target=agent, args=(host, port, k, seed + i, stop_at, out, lock, every))
+          for i, k in enumerate(keys)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    q.put(out)
+
+
+def approver(host: str, port: int, key: str, stop_at: float) -> None:
+    """One approver: approve what waits, through the API."""
+    c = Client(host, port, key)
+    while time.time() < stop_at:
+        s, b = c.call("GET", "/v1/drafts?state=drafted")
+        for dr in (b or {}).get("drafts", [])[:20]:
+            c.call("POST", f"/v1/drafts/{dr['id']}/approve", {"hash": dr["hash"]})
+        time.sleep(0.2)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--agents", type=int, default=50)
+    ap.add_argument("--approvers", type=int, default=5)
+    ap.add_argument("--procs", type=int, default=2, help="client processes the agents are spread over")
+    ap.add_argument("--propose-every", type=int, default=10, help="one call in N is a proposal (0: decide only)")
+    args = ap.parse_args()
+    d = Path(tempfile.mkdtemp(prefix="signoff-bench-"))
+    (d / "bench.policy").write_text(POLICY)
+    store = SQLiteStore(str(d / "s.db"))
+    agents = [add_identity(store, f"agent{i}", ["agent"], "acme", "agent") for i in range(args.agents)]
+    approvers = [add_identity(store, f"approver{i}", ["finance_manager" if i % 2 else "cfo"], "acme", "human")
+                 for i in range(args.approvers)]
+    store.close()
+    srv = Server(d / "bench.policy", d / "s.db")
+    host, port = srv.url.split("//")[1].split(":")
+    stop_at = time.time() + args.seconds
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=agent_process, args=(host, int(port), agents[i::args.procs], i * 1000, stop_at, q,
+                                                     args.propose_every)) for i in range(args.procs)]
+    t_start = time.monotonic()
+    for p in procs:
+        p.start()
+    appr = [threading.Thread(target=approver, args=(host, int(port), k, stop_at)) for k in approvers]
+    for t in appr:
+        t.start()
+    results = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    for t in appr:
+        t.join()
+    elapsed = time.monotonic() - t_start
+    srv.stop()
+    lat: Dict[str, List[float]] = {"decide": [], "proposals": []}
+    proposed: List[str] = []
+    errors: List[str] = []
+    for r in results:
+        for k in lat:
+            lat[k].extend(r["lat"][k])
+        proposed.extend(r["proposed"])
+        errors.extend(r["errors"])
+    db = sqlite3.connect(str(d / "s.db"))
+    stored = {r[0] for r in db.execute("SELECT id FROM actions")}
+    lost = len([p for p in proposed if p not in stored])
+    twice = db.execute("SELECT COUNT(*) FROM (SELECT action_id FROM events WHERE kind = 'executed' "
+                       "GROUP BY action_id HAVING COUNT(*) > 1)").fetchone()[0]
+    executed = db.execute("SELECT COUNT(*) FROM actions WHERE state = 'executed'").fetchone()[0]
+    print(f"{args.agents} agents in {args.procs} client processes, {args.approvers} approvers, {elapsed:.1f} s")
+    for k in ("decide", "proposals"):
+        xs = lat[k]
+        print(f"/v1/{k}: {len(xs) / elapsed:8.0f} per s   p50 {pct(xs, .5) * 1000:6.2f} ms   "
+              f"p99 {pct(xs, .99) * 1000:6.2f} ms   ({len(xs)} calls)")
+    print(f"drafts proposed {len(proposed)}, executed {executed}, lost {lost}, executed twice {twice}, "
+          f"errors {len(errors)}")
+    return 1 if lost or twice or errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

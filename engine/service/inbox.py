@@ -1,0 +1,349 @@
+"""The web inbox at /inbox: server-rendered pages for approvers, usable without JavaScript.
+
+Sign in with an API key (or an OIDC token); sessions live in server memory behind an HttpOnly, SameSite=Strict
+cookie (Secure over https); every form carries a CSRF token; the CSP allows no script at all; every string
+is escaped by Jinja2's autoescape. Each act goes through the same gate steps as the API.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .app import MAX_BODY, Service, _iso, call_gate, read_body
+from .auth import Principal
+from .errors import Problem
+
+__all__ = ["inbox_routes", "CSP", "SESSION_COOKIE"]
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "signoff_session"
+LOGIN_COOKIE = "signoff_login"
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+
+_env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"], default=True),
+                   trim_blocks=True, lstrip_blocks=True)
+_env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
+_env.filters["shown"] = lambda v: json.dumps(v) if isinstance(v, bool) or v is None else v
+
+
+@dataclass
+class Session:
+    """A signed-in person: the credential (kept in memory only, checked again on every request, so a revoked
+    key ends the session), the CSRF token of their forms and when the session ends."""
+    token: str
+    csrf: str
+    expires: float
+
+
+class Sessions:
+    """The inbox's sessions, in server memory (a restart signs everyone out)."""
+
+    def __init__(self) -> None:
+        self._by_id: Dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def new(self, token: str, ttl: float) -> Tuple[str, Session]:
+        """A new session for this credential: (session id, session)."""
+        sid = secrets.token_urlsafe(32)
+        s = Session(token, secrets.token_urlsafe(32), time.time() + ttl)
+        with self._lock:
+            now = time.time()
+            for k in [k for k, v in self._by_id.items() if v.expires <= now]:
+                del self._by_id[k]
+            self._by_id[sid] = s
+        return sid, s
+
+    def get(self, sid: Optional[str]) -> Optional[Session]:
+        """The live session with this id, or None."""
+        if not sid:
+            return None
+        with self._lock:
+            s = self._by_id.get(sid)
+        if s is None or s.expires <= time.time():
+            return None
+        return s
+
+    def drop(self, sid: Optional[str]) -> None:
+        """End a session."""
+        with self._lock:
+            self._by_id.pop(sid or "", None)
+
+
+def _secure(svc: Service, request: Request) -> bool:
+    if svc.config.secure_cookies is not None:
+        return svc.config.secure_cookies
+    if request.url.scheme == "https":
+        return True
+    import ipaddress
+    client = request.client.host if request.client else ""
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    trusted = any(ip in n for n in svc.config.trusted_proxies)
+    return trusted and request.headers.get("x-forwarded-proto", "") == "https"
+
+
+def _page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    html = _env.get_template(name).render(**ctx)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _error(status: int, title: str, detail: str, principal: Optional[Principal] = None) -> HTMLResponse:
+    return _page("error.html", status=status, title=title, detail=detail, me=principal)
+
+
+async def _form(request: Request) -> Dict[str, str]:
+    raw = await read_body(request)
+    if len(raw) > MAX_BODY:
+        raise Problem("body_too_large", "the form is too large")
+    try:
+        parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=500)
+    except (UnicodeDecodeError, ValueError):
+        raise Problem("invalid_body", "the form cannot be read") from None
+    return {k: v[-1] for k, v in parsed.items()}
+
+
+def _same_token(a: Optional[str], b: Optional[str]) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+class Inbox:
+    """The inbox's handlers over the service."""
+
+    def __init__(self) -> None:
+        self.sessions = Sessions()
+        self._lines: Dict[str, List[str]] = {}
+
+    # ------------------------------------------------------------ who
+    def who(self, svc: Service, request: Request) -> Tuple[Optional[Principal], Optional[Session]]:
+        """The signed-in person and their session, or (None, None)."""
+        s = self.sessions.get(request.cookies.get(SESSION_COOKIE))
+        if s is None:
+            return None, None
+        try:
+            p = svc.auth.authenticate(s.token)
+        except Problem:
+            self.sessions.drop(request.cookies.get(SESSION_COOKIE))
+            return None, None
+        request.state.actor = p.id
+        return p, s
+
+    def rule_text(self, svc: Service, at: Optional[str]) -> str:
+        """The policy's source line a reason or trace entry points at (`file:line:col`), or ''."""
+        if not at:
+            return ""
+        parts = at.rsplit(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            return ""
+        base = Path(svc.holder.path).resolve().parent
+        path = (base / parts[0]).resolve()
+        if base not in path.parents and path.parent != base:
+            return ""
+        key = str(path)
+        if key not in self._lines:
+            try:
+                self._lines[key] = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                self._lines[key] = []
+        lines = self._lines[key]
+        n = int(parts[1])
+        return lines[n - 1].strip() if 0 < n <= len(lines) else ""
+
+    # ------------------------------------------------------------ pages
+    async def home(self, request: Request) -> Response:
+        """GET /inbox/: the pending drafts the person may act on, or the sign-in page."""
+        svc: Service = request.app.state.service
+        p, s = self.who(svc, request)
+        if p is None or s is None:
+            return self.login_page(svc, request)
+        with svc.reads() as tx:
+            recs = tx.list_actions(("drafted",), p.tenant or "")
+        auditor = p.has_role("auditor")
+        rows = [svc.summary(r) | {"args": r["args"], "proposer": r["proposer"],
+                                  "routes": [x["name"] for x in r["routes"]]}
+                for r in recs if auditor or svc.may_act(p, r)]
+        return _page("list.html", me=p, csrf=s.csrf, drafts=rows, tenant=p.tenant)
+
+    def login_page(self, svc: Service, request: Request, status: int = 200, problem: str = "") -> Response:
+        """The sign-in form, with a fresh double-submit CSRF token."""
+        token = secrets.token_urlsafe(32)
+        resp = _page("login.html", status=status, csrf=token, problem=problem, oidc=svc.config.oidc is not None)
+        resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(svc, request),
+                        path="/inbox", max_age=3600)
+        return resp
+
+    async def login(self, request: Request) -> Response:
+        """POST /inbox/login: an API key (or OIDC token) starts a session."""
+        svc: Service = request.app.state.service
+        form = await _form(request)
+        if not _same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
+            return _error(403, "refused", "the form's csrf token is missing or wrong: reload the page and try again")
+        try:
+            p = svc.auth.authenticate(form.get("token", "").strip())
+        except Problem:
+            return self.login_page(svc, request, 401, "that key is not valid")
+        if p.kind != "human":
+            return self.login_page(svc, request, 403, "agents cannot sign in to the inbox")
+        ttl = float(svc.config.session_seconds)
+        if p.expires is not None:
+            ttl = min(ttl, p.expires - time.time())
+        sid, _ = self.sessions.new(form["token"].strip(), ttl)
+        resp = RedirectResponse("/inbox/", status_code=303, headers=HEADERS)
+        resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=_secure(svc, request),
+                        path="/inbox", max_age=int(ttl))
+        resp.delete_cookie(LOGIN_COOKIE, path="/inbox")
+        return resp
+
+    async def logout(self, request: Request) -> Response:
+        """POST /inbox/logout: end the session."""
+        svc: Service = request.app.state.service
+        p, s = self.who(svc, request)
+        form = await _form(request)
+        if s is not None and not _same_token(form.get("csrf"), s.csrf):
+            return _error(403, "refused", "the form's csrf token is missing or wrong", p)
+        self.sessions.drop(request.cookies.get(SESSION_COOKIE))
+        resp = RedirectResponse("/inbox/", status_code=303, headers=HEADERS)
+        resp.delete_cookie(SESSION_COOKIE, path="/inbox")
+        return resp
+
+    async def draft(self, request: Request) -> Response:
+        """GET /inbox/drafts/{id}: what the agent wanted, why it waits, budgets, history, and the forms."""
+        svc: Service = request.app.state.service
+        p, s = self.who(svc, request)
+        if p is None or s is None:
+            return RedirectResponse("/inbox/", status_code=303, headers=HEADERS)
+        try:
+            d = svc.read_draft(p, request.path_params["id"])
+        except Problem:
+            return _error(404, "not found", f"no draft `{request.path_params['id']}`", p)
+        with svc.reads() as tx:
+            rec = tx.get_action(d["id"])
+            proposed = dict(rec["proposed"], args=rec["args"], timestamp=_iso(time.time()))
+            _, trace = svc.holder.policy.explain(proposed, tx.ledger())
+        reasons = [dict(r, text=self.rule_text(svc, r.get("at"))) for r in d["decision"].get("reasons", [])]
+        steps = [dict(t, text=self.rule_text(svc, t.get("at"))) for t in trace]
+        budgets = [dict(t, used=c["expr"]) for t in trace for c in t.get("conditions", [])
+                   if str(c.get("expr", "")).startswith("total ")]
+        first = d["events"][0]["payload"]["action"] if d["events"] and isinstance(d["events"][0]["payload"], dict) \
+            and "action" in d["events"][0]["payload"] else {}
+        args = [(k, v, isinstance(v, str)) for k, v in sorted(d["args"].items())]
+        notice = request.query_params.get("notice", "")
+        return _page("draft.html", me=p, csrf=s.csrf, d=d, reasons=reasons, trace=steps, budgets=budgets,
+                     confidence=first.get("confidence", rec["proposed"].get("confidence")), args=args,
+                     may_act=svc.may_act(p, rec) and d["state"] == "drafted",
+                     may_reject=svc.may_act(p, rec) and d["state"] in ("drafted", "approved"), notice=notice)
+
+    async def act(self, request: Request) -> Response:
+        """POST /inbox/drafts/{id}/{approve|reject|edit}: the form's act, then back to the draft's page."""
+        svc: Service = request.app.state.service
+        p, s = self.who(svc, request)
+        form = await _form(request)
+        if p is None or s is None:
+            return _error(401, "signed out", "sign in again: your session ended")
+        if not _same_token(form.get("csrf"), s.csrf):
+            request.state.code = "csrf"
+            return _error(403, "refused", "the form's csrf token is missing or wrong: nothing was changed", p)
+        draft_id, verb = request.path_params["id"], request.path_params["verb"]
+        expected = form.get("hash", "")
+        comment = form.get("comment") or None
+        try:
+            before = svc.check(p, draft_id, expected or None)
+            if not expected:
+                raise Problem("invalid_body", "the form has no hash: reload the page")
+            if verb == "approve":
+                await call_gate(svc.gate.approve, draft_id, p.identity, comment=comment, expected_hash=expected)
+                notice = "approved"
+            elif verb == "reject":
+                if not comment:
+                    raise Problem("invalid_body", "a rejection needs a comment")
+                await call_gate(svc.gate.reject, draft_id, p.identity, comment)
+                notice = "rejected"
+            elif verb == "edit":
+                patch = self.patch_from(form, before["args"])
+                if not patch:
+                    raise Problem("invalid_body", "nothing was changed")
+                await call_gate(svc.gate.edit, draft_id, p.identity, patch, comment=comment, expected_hash=expected)
+                with svc.reads() as tx:
+                    dd = tx.get_action(draft_id)["last_decision"]
+                notice = f"edited and decided again: {dd['outcome']}" + (
+                    f" (category {dd['category']})" if dd.get("category") else "")
+            else:
+                return _error(404, "not found", f"no such act `{verb}`", p)
+        except Problem as e:
+            request.state.code = e.code
+            if e.code == "not_found":
+                return _error(404, "not found", e.detail, p)
+            return _error(e.status, e.title, e.detail, p)
+        after = svc.read_draft(p, draft_id)
+        if before["state"] == "drafted" and after["state"] != "drafted":
+            svc.metrics.closed(before, after["state"])
+        return RedirectResponse(f"/inbox/drafts/{quote(draft_id)}?notice={quote(notice)}", status_code=303,
+                                headers=HEADERS)
+
+    @staticmethod
+    def patch_from(form: Dict[str, str], args: Dict[str, Any]) -> Any:
+        """The edit a form asks for: its JSON Patch text when given, else a merge patch of the changed
+        per-argument fields (a string argument stays a string; others are read as JSON)."""
+        text = form.get("patch", "").strip()
+        if text:
+            try:
+                patch = json.loads(text)
+            except ValueError:
+                raise Problem("invalid_body", "the json patch is not json") from None
+            if not isinstance(patch, (list, dict)):
+                raise Problem("invalid_body", "the patch must be a json patch list or a merge patch object")
+            return patch
+        out: Dict[str, Any] = {}
+        for k, old in args.items():
+            field = "arg." + k
+            if field not in form:
+                continue
+            raw = form[field]
+            if isinstance(old, str):
+                new: Any = raw
+            else:
+                try:
+                    new = json.loads(raw)
+                except ValueError:
+                    raise Problem("invalid_body", f"`{k}` must be json (it is not a string argument)") from None
+            if new != old or type(new) is not type(old):
+                out[k] = new
+        return out
+
+    async def style(self, request: Request) -> Response:
+        """GET /inbox/static/style.css."""
+        return FileResponse(str(HERE / "static" / "style.css"), media_type="text/css",
+                            headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
+def inbox_routes() -> List[Route]:
+    """The inbox's routes, mounted at /inbox."""
+    ib = Inbox()
+    return [
+        Route("/", ib.home, methods=["GET"]),
+        Route("/login", ib.login, methods=["POST"]),
+        Route("/logout", ib.logout, methods=["POST"]),
+        Route("/drafts/{id}", ib.draft, methods=["GET"]),
+        Route("/drafts/{id}/{verb}", ib.act, methods=["POST"]),
+        Route("/static/style.css", ib.style, methods=["GET"]),
+    ]
+
+
+_ = run_in_threadpool
