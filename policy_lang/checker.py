@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
@@ -115,7 +115,7 @@ class _Checker:
     def run(self) -> Program:
         consts: Dict[str, A.Const] = {}
         routes: Dict[str, A.Route] = {}
-        tools: Dict[str, A.Tool] = {}
+        declared: Dict[str, Union[A.Tool, A.ToolAlias]] = {}   # a tool and an alias share one namespace
         cats: Dict[str, A.Category] = {}
         checks: Dict[str, A.Check] = {}
         name = version = None
@@ -156,7 +156,7 @@ class _Checker:
                 elif isinstance(d, A.Route):
                     self._define(routes, "route", d.name, d)
                 elif isinstance(d, (A.Tool, A.ToolAlias)):
-                    self._define(tools, "tool", d.name, d)  # a tool and an alias share one namespace
+                    self._define(declared, "tool", d.name, d)  # a tool and an alias share one namespace
                 elif isinstance(d, A.Category):
                     self._define(cats, "category", d.level, d)
                 elif isinstance(d, A.Check):
@@ -167,20 +167,20 @@ class _Checker:
             self.err("E210", "the policy has no name", A.Span(root.rel, 1, 1, 1, 1),
                      help='start the file with `policy "NAME"`')
 
-        aliases = {n: d for n, d in tools.items() if isinstance(d, A.ToolAlias)}
-        tools = {n: d for n, d in tools.items() if isinstance(d, A.Tool)}
+        aliases = {n: d for n, d in declared.items() if isinstance(d, A.ToolAlias)}
+        tools = {n: d for n, d in declared.items() if isinstance(d, A.Tool)}
         for al in aliases.values():
             if al.target not in tools:
                 what = "another alias" if al.target in aliases else "not a declared tool"
                 self.err("E219", f"alias `{al.name}` names `{al.target}`, which is {what}", al.span,
                          help=did_you_mean(al.target, tools) or "an alias names a `tool` block")
         for ch in (d for f in self.loaded.files for d in f.module.decls if isinstance(d, A.Check)):
-            for t in ch.targets or ():
-                if t in aliases:
-                    self.err("E219", f"check `{ch.name}` is on `{t}`, an alias of `{aliases[t].target}`", ch.span,
-                             help=f"write `on {aliases[t].target}`: an alias is decided by its tool's checks")
+            for on in ch.targets or ():
+                if on in aliases:
+                    self.err("E219", f"check `{ch.name}` is on `{on}`, an alias of `{aliases[on].target}`", ch.span,
+                             help=f"write `on {aliases[on].target}`: an alias is decided by its tool's checks")
 
-        levels = DEFAULT_LEVELS
+        levels: Tuple[str, ...] = DEFAULT_LEVELS
         if levels_decl is not None:
             levels = levels_decl.names
             dupes = sorted({n for n in levels if levels.count(n) > 1})
@@ -189,8 +189,8 @@ class _Checker:
         self.consts, self.routes, self.levels = consts, routes, levels
 
         every = [d for f in self.loaded.files for d in f.module.decls]
-        for r in (d for d in every if isinstance(d, A.Route)):
-            self.check_route(r)
+        for route in (d for d in every if isinstance(d, A.Route)):
+            self.check_route(route)
         for t in (d for d in every if isinstance(d, A.Tool)):
             if t.mode is None:
                 pass
@@ -213,10 +213,10 @@ class _Checker:
             if c.level not in levels:
                 self.err("E203", f"category for unknown risk level `{c.level}`", c.span,
                          help=did_you_mean(c.level, levels) or f"levels are {', '.join(levels)}")
-            for line in c.lines:
-                self.check_outcome(line.outcome)
-                if line.when is not None:
-                    self.check_expr(line.when, ())
+            for cat_line in c.lines:
+                self.check_outcome(cat_line.outcome)
+                if cat_line.when is not None:
+                    self.check_expr(cat_line.when, ())
         for ch in (d for d in every if isinstance(d, A.Check)):
             for line in ch.lines:
                 self.check_outcome(line.outcome)
@@ -433,9 +433,9 @@ class _Checker:
                 return _BAD
             return value
         value = s.inline
-        problem = schema_problem(value)
-        if problem:
-            self.err("E402", f"invalid JSON Schema: {problem}", s.span)
+        invalid = schema_problem(value)
+        if invalid:
+            self.err("E402", f"invalid JSON Schema: {invalid}", s.span)
             return _BAD
         return value
 

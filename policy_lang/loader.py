@@ -161,7 +161,7 @@ def load_files(root: str, text: Optional[str] = None) -> Loaded:
                     target = resolve_use(d, path, loaded)
                 except (OSError, ValueError) as e:  # a NUL in the path, a name too long: the OS refuses it
                     reason = "it holds a NUL character" if isinstance(e, ValueError) else (e.strerror or "cannot read").lower()
-                    loaded.diagnostics.append(Diagnostic("E300", f"cannot use `{_short_path(d.path or d.module)}`: {reason}",
+                    loaded.diagnostics.append(Diagnostic("E300", f"cannot use `{_short_path(d.path or d.module or '')}`: {reason}",
                                                          d.span))
                     target = None
                 if target is not None:

@@ -10,7 +10,7 @@ import dataclasses
 import re
 import threading
 from pathlib import Path as FsPath
-from typing import Any, List, NamedTuple
+from typing import Any, List, NamedTuple, Tuple, Union, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -20,6 +20,11 @@ from . import tables
 from .errors import Diagnostic, PolicyError
 
 _local = threading.local()
+
+
+def _position(tok: Token) -> Tuple[int, int, int, int]:
+    """A token's line, column, end line and end column: lark types them optional, but its lexer sets all four."""
+    return cast(Tuple[int, int, int, int], (tok.line, tok.column, tok.end_line, tok.end_column))
 
 
 def _on_comment(tok: Token) -> None:
@@ -138,7 +143,7 @@ def parse_number(text: str) -> Any:
     if re.fullmatch(r"[0-9]+", digits):
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise ValueError("out of range")
-        value = int(text)
+        value: Union[int, float] = int(text)
         float(value)  # OverflowError (a ValueError's cousin) past the largest double
         return value
     value = float(text)
@@ -183,7 +188,7 @@ class _Build(Transformer):
         return A.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, tok: Token) -> A.Span:
-        return A.Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return A.Span(self.file, *_position(tok))
 
     def _number(self, tok: Token, negative: bool = False) -> Any:
         try:
@@ -606,7 +611,8 @@ def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
     line = getattr(err, "line", 1) or 1
     col = getattr(err, "column", 1) or 1
     if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        pos = len(text) if err.pos_in_stream is None else err.pos_in_stream  # lark sets it for this error
+        ch = text[pos] if pos < len(text) else ""
         if ch == '"':
             msg = "unterminated string"
         else:
@@ -618,8 +624,9 @@ def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
         exp = _expected(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
         return Diagnostic("E100", "unexpected end of file" + (f", expected {exp}" if exp else ""),
                           A.Span(file, line, col, line, col + 1))
-    tok = err.token
-    exp = _expected(err.accepts or err.expected or [])
+    unexpected = cast(UnexpectedToken, err)  # the third of the errors lark's LALR parser raises
+    tok = unexpected.token
+    exp = _expected(unexpected.accepts or unexpected.expected or [])
     help = None
     if tok.type == "QUANT" or str(tok) in ("any", "all"):
         help = "inside a larger expression a quantifier is written in parentheses"
@@ -692,6 +699,7 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
     line_starts = text.splitlines()
     cs = []
     for c in comments:
-        before = line_starts[c.line - 1][:c.column - 1] if c.line - 1 < len(line_starts) else ""
-        cs.append(A.Comment(str(c).rstrip(), c.line, c.column, before.strip() == ""))
+        line, column = _position(c)[:2]
+        before = line_starts[line - 1][:column - 1] if line - 1 < len(line_starts) else ""
+        cs.append(A.Comment(str(c).rstrip(), line, column, before.strip() == ""))
     return A.Module(tuple(decls), file, tuple(cs))

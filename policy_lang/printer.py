@@ -1,7 +1,7 @@
 """Print an AST as canonical policy text: the formatter, and the printer of generated policies."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from . import ast as A
 from .parser import RESERVED, encode_string
@@ -11,6 +11,9 @@ MAX_WIDTH = 100   # a condition line longer than this is broken (see condition_l
 
 # precedence, loosest first
 P_QUANT, P_OR, P_AND, P_NOT, P_CMP, P_ADD, P_MUL, P_NEG, P_ATOM = range(9)
+
+Render = Callable[[str, A.Span], None]   # prints one statement at an indent, given the span it came from
+Item = Tuple[A.Span, Render]
 
 
 def is_plain_name(name: str) -> bool:
@@ -87,7 +90,9 @@ def condition_lines(indent: str, head: str, cond: A.Expr, tail: str = "") -> str
     first = head + expr_text(cond)
     if len(indent) + len(first) <= MAX_WIDTH or not isinstance(cond, A.BoolOp) or cond.parens:
         return first + ("\n" + more + tail.lstrip() if tail else "")
-    op, parts, e = cond.op, [], cond
+    op = cond.op
+    parts: List[A.Expr] = []
+    e: A.Expr = cond
     while isinstance(e, A.BoolOp) and e.op == op and not e.parens:
         parts.append(e.right)
         e = e.left
@@ -229,7 +234,7 @@ class _Printer:
             return False
         return any(l not in self.comment_lines for l in range(prev_end + 1, start))
 
-    def items(self, items: List[Tuple[A.Span, Any]], indent: str, blank_default: bool, close_line: int) -> None:
+    def items(self, items: List[Item], indent: str, blank_default: Callable[[Render], bool], close_line: int) -> None:
         prev_end = 0
         for i, (span, render) in enumerate(items):
             start = span.line
@@ -273,7 +278,7 @@ class _Printer:
             lines[-1] += "  " + trailing.text
         self.out.extend(lines)
 
-    def block(self, indent: str, header: str, span: A.Span, items: List[Tuple[A.Span, Any]]) -> None:
+    def block(self, indent: str, header: str, span: A.Span, items: List[Item]) -> None:
         if not items and not (span.line > 0 and self._take_peek(span)):
             self.line(indent, header + " {}", span)
             return
@@ -342,8 +347,8 @@ class _Printer:
         order = [k for k, _ in r.item_spans if k in texts] + [k for k in texts if k not in spans]
         return [(spans.get(k, A.NO_SPAN), (lambda t: lambda ind, sp: self.line(ind, t, sp))(texts[k])) for k in order]
 
-    def _tool_items(self, t: A.Tool):
-        items = []
+    def _tool_items(self, t: A.Tool) -> List[Item]:
+        items: List[Item] = []
         if t.schema is not None:
             s = t.schema
             def render_schema(ind, sp, s=s):
@@ -358,7 +363,8 @@ class _Printer:
                 items.append((r.span, (lambda h, c: lambda ind, sp: self.line(
                     ind, condition_lines(ind, h + " when ", c), sp))(head, r.when)))
         if t.mode is not None:
-            items.append((t.mode.span, lambda ind, sp: self.line(ind, "mode " + t.mode.mode, sp)))
+            mode = t.mode.mode
+            items.append((t.mode.span, lambda ind, sp: self.line(ind, "mode " + mode, sp)))
         if all(s.line > 0 for s, _ in items):
             items.sort(key=lambda it: (it[0].line, it[0].column))
         return items

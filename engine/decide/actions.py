@@ -6,7 +6,7 @@ import math
 import re
 import sys
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Iterable, List, Mapping, Optional, Tuple
 
 from policy_lang import tables
 
@@ -217,7 +217,7 @@ def _any_bad(action: dict) -> bool:
     gathered and checked in one join at the end."""
     search = _SURROGATE
     keys = list(action)
-    stack = [action.values()]
+    stack: List[Iterable[Any]] = [action.values()]
     while stack:
         for x in stack.pop():
             t = x.__class__

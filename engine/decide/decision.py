@@ -1,7 +1,7 @@
 """The Decision of spec §3 and the reasons that make it up."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 from policy_lang import tables
 
@@ -30,7 +30,7 @@ class Reason:
         return Reason(self.rule, outcome, self.message, self.at, self.advisory, self.route, self.target, self.source)
 
     def to_dict(self) -> Dict[str, Any]:
-        d = {"rule": self.rule, "outcome": self.outcome, "message": self.message, "at": self.at}
+        d: Dict[str, Any] = {"rule": self.rule, "outcome": self.outcome, "message": self.message, "at": self.at}
         if self.advisory:
             d["advisory"] = True
         return d
@@ -94,7 +94,7 @@ class Decision:
         out: List[str] = []
         for r in self._binding("ask"):
             if r.target not in out:
-                out.append(r.target)
+                out.append(cast(str, r.target))   # an `ask` reason always carries its question
         return out
 
     def to_dict(self) -> Dict[str, Any]:

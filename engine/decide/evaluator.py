@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from policy_lang.checker import Program, load
 
 from .actions import ActionError, InputSyntaxError, check_action, loads_action, safe_id
 from .compiler import compile_program
 from .decision import Decision
-from .graph import BudgetNode
+from .graph import BudgetNode, DecisionGraph, Run, ToolNode
 from .ledger import Ledger
 from .runtime import error_reason
 from .values import EvalError
@@ -26,12 +26,10 @@ class Policy:
         self.version = program.version
         self.digest = program.digest
         self._meta = dict(self.graph.policy)
-        self._index = {name: node.run for name, node in self.graph.tools.items()}
-        self._modes = {name: node.mode for name, node in self.graph.tools.items()}
-        self._default = self.graph.default.run
+        self._index, self._modes, self._default = _dispatch(self.graph)
         self._budgets = {name: [c for c in node.checks if isinstance(c, BudgetNode)]
                          for name, node in self.graph.tools.items()}
-        self._default_budgets = [c for c in self.graph.default.checks if isinstance(c, BudgetNode)]
+        self._default_budgets = [c for c in _default_node(self.graph).checks if isinstance(c, BudgetNode)]
         self._aliases = {n: al.target for n, al in program.aliases.items()}
 
     # ------------------------------------------------------------ deciding
@@ -131,9 +129,19 @@ class _Traced(Policy):
         self.program = program
         self.graph = compile_program(program, hook=tracer.expr, tracer=tracer)
         self._meta = dict(self.graph.policy)
-        self._index = {name: node.run for name, node in self.graph.tools.items()}
-        self._modes = {name: node.mode for name, node in self.graph.tools.items()}
-        self._default = self.graph.default.run
+        self._index, self._modes, self._default = _dispatch(self.graph)
+
+
+def _default_node(graph: DecisionGraph) -> ToolNode:
+    """The node of tools named by no `tool` block and no check (always set by compile_program)."""
+    return cast(ToolNode, graph.default)
+
+
+def _dispatch(graph: DecisionGraph) -> Tuple[Dict[str, Run], Dict[str, str], Run]:
+    """The linked closure and the mode of each tool by name, and the closure of every other tool."""
+    index = {name: cast(Run, node.run) for name, node in graph.tools.items()}   # all linked by compile_program
+    modes = {name: node.mode for name, node in graph.tools.items()}
+    return index, modes, cast(Run, _default_node(graph).run)
 
 
 def load_policy(path: str, text: Optional[str] = None) -> Policy:

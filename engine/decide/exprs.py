@@ -1,7 +1,7 @@
 """Compile expressions to closures `f(action, env)`; a missing value is None (JSON null counts as missing)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, cast
 
 from policy_lang import ast as A
 from policy_lang import tables
@@ -215,7 +215,7 @@ class ExprCompiler:
         return arith
 
     def _c_Presence(self, e: A.Presence) -> Fn:
-        p = e.path  # the checker guarantees a path
+        p = cast(A.Path, e.path)  # the checker guarantees a path (E211)
         if p.root == "confidence" and not p.keys:
             # "a missing confidence counts as 0" is about its value; presence looks at the action itself
             get = lambda a, env: a.get("confidence")  # noqa: E731
@@ -258,7 +258,8 @@ class ExprCompiler:
         op = e.op
         l = self.value(e.left)
         if op == "matches":
-            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
+            # a string literal or a const naming one: the checker guarantees it (E211)
+            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[cast(A.Path, e.right).root]
             search = searcher(pattern)  # RE2 (spec §4.7): linear in the value, whatever the pattern
 
             def matches(a, env):
@@ -359,8 +360,9 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
     neg = e.op in ("<", ">")
     lower = e.op in ("<=", ">")     # compare with <= (else with >=)
     left = e.left
-    root = left.root if isinstance(left, A.Path) and not left_const else None
-    keys = left.keys if root is not None else ()
+    path = left if isinstance(left, A.Path) and not left_const else None
+    root = path.root if path is not None else None
+    keys = path.keys if path is not None else ()
     if root == "confidence" and not keys:
         # a missing confidence counts as 0 (spec §2); it is never anything but a number once checked
         def conf_le(a, env):

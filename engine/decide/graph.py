@@ -8,8 +8,11 @@ from policy_lang import ast as A
 
 from .budget import budget_fns
 from .decision import Reason
+from .ledger import Ledger
 
 Fn = Callable[..., Any]
+# a tool node's closure: (action, epoch seconds, ledger) -> (outcome, risk level, reasons)
+Run = Callable[[dict, float, Optional[Ledger]], Tuple[str, Optional[str], List[Reason]]]
 
 
 @dataclass
@@ -59,8 +62,10 @@ class BudgetNode:
     at: str
     advisory: bool
     line: A.Budget
-    key_of: Fn = None           # action -> ledger key, and action -> amount: made from the fields above
-    amount_of: Fn = None        # by engine.decide.budget.budget_fns, so every user computes them alike
+    # action -> ledger key, and action -> amount: made from the fields above by
+    # engine.decide.budget.budget_fns, so every user computes them alike
+    key_of: Callable[[dict], Tuple[Any, ...]] = field(init=False)
+    amount_of: Callable[[dict], Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_of, self.amount_of = budget_fns(self)
@@ -79,7 +84,7 @@ class ToolNode:
     checks: List[Any] = field(default_factory=list)   # RequireNode | BudgetNode, load order
     no_category: Dict[str, Reason] = field(default_factory=dict)
     unknown_reason: Optional[Reason] = None
-    run: Optional[Fn] = None                  # set by the link pass
+    run: Optional[Run] = None                 # set by the link pass
 
 
 @dataclass

@@ -37,7 +37,7 @@ class _Series:
     def __init__(self) -> None:
         self.times: List[float] = []
         self.amounts: List[float] = []
-        self.sums: List[int] = []
+        self.sums: List[float] = []   # running sums, kept while every amount is an int
         self.exact = True
 
     def add(self, t: float, amount: float) -> None:
@@ -57,7 +57,8 @@ class _Series:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        run, sums = 0, []
+        run: float = 0
+        sums: List[float] = []
         for a in self.amounts:
             run += a
             sums.append(run)
