@@ -29,10 +29,12 @@ class Context:
 
 
 def at(span: A.Span) -> str:
+    """A span as `FILE:LINE:COL`, the form reasons carry in `at`."""
     return span.at()
 
 
 def route_dict(r: A.Route) -> dict:
+    """A route as decisions report it: approvers, quorum (1 when unset), timeout and what a timeout does."""
     return {
         "name": r.name,
         "approvers": list(r.approvers),
@@ -44,6 +46,10 @@ def route_dict(r: A.Route) -> dict:
 
 
 def make_reason(ctx: Context, rule: str, o: A.Outcome, where: str, source: str, advisory: bool = False) -> Reason:
+    """The reason an outcome line gives, built once at compile time: its route, target and message.
+
+    An approval without `via` takes the first route; `ask` and `escalate` carry their text as the
+    target; a `deny` with a reason shows it, any other outcome shows as written."""
     g = ctx.graph
     route = None
     target = None
@@ -282,6 +288,10 @@ PASSES: List[Callable[[Context], None]] = [
 
 def compile_program(program: Program, hook: Optional[Hook] = None, tracer: Any = None,
                     passes: Optional[List[Callable[[Context], None]]] = None) -> DecisionGraph:
+    """Run the passes (PASSES unless given) over a checked program and return its decision graph.
+
+    `hook` sees every sub-condition's value and `tracer` every rule consulted (for --explain and
+    coverage); without them the closures carry no tracing at all."""
     import gc
     ctx = Context(program, hook, tracer)
     paused = gc.isenabled()

@@ -121,6 +121,7 @@ class Policy:
 
     @property
     def tools(self) -> List[str]:
+        """The names of the declared tools, then of their aliases (`tool NAME as TARGET`)."""
         return [n for n, node in self.graph.tools.items() if node.known]
 
 

@@ -34,6 +34,8 @@ class ExprCompiler:
 
     # ------------------------------------------------------------ entry points
     def condition(self, e: A.Expr) -> Fn:
+        """A closure for a condition: its value when a boolean, else an EvalError (a condition that is not
+        boolean denies)."""
         f = self.value(e)
         if isinstance(e, (A.BoolOp, A.Not, A.Compare, A.Presence, A.Quantifier)):
             return f  # these always give a boolean or raise
@@ -46,6 +48,7 @@ class ExprCompiler:
         return cond
 
     def value(self, e: A.Expr) -> Fn:
+        """A closure for an expression's value; a missing path raises EvalError. Traced when a hook is set."""
         f = self._compile(e)
         if self.hook is not None and isinstance(e, (A.BoolOp, A.Not, A.Compare, A.Presence, A.Quantifier, A.Call)):
             f = self._traced(e, f)

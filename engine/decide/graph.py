@@ -17,6 +17,7 @@ Run = Callable[[dict, float, Optional[Ledger]], Tuple[str, Optional[str], List[R
 
 @dataclass
 class RiskEdge:
+    """One `risk` line of a tool: the level it gives when its condition (if any) holds."""
     level: str
     cond: Optional[Fn]          # None: bare `risk L` / `otherwise`
     at: str
@@ -25,6 +26,7 @@ class RiskEdge:
 
 @dataclass
 class CategoryEdge:
+    """One line of a category block: the reason it adds when its condition (if any) holds."""
     cond: Optional[Fn]
     reason: Reason              # built once; autonomous variants are built by the mode pass
     at: str
@@ -33,6 +35,7 @@ class CategoryEdge:
 
 @dataclass
 class CategoryNode:
+    """A risk level's category block: its lines in order, and the deny given when none matches."""
     level: str
     edges: List[CategoryEdge]
     no_match: Reason
@@ -40,6 +43,7 @@ class CategoryNode:
 
 @dataclass
 class RequireNode:
+    """One `require` line of a check: the reason it adds when its condition does not hold."""
     check: str
     cond: Fn
     reason: Reason
@@ -50,6 +54,7 @@ class RequireNode:
 
 @dataclass
 class BudgetNode:
+    """One `budget` line of a check: the ledger key and amount of an action, and the limit over the window."""
     check: str
     bucket: Tuple[str, int]     # (check name, line index): budgets are keyed by name, not by policy version
     keys: List[Fn]              # raw getters (None = missing)
@@ -73,6 +78,10 @@ class BudgetNode:
 
 @dataclass
 class ToolNode:
+    """Everything that decides one tool's actions, lowered by the link pass to the one closure `run`.
+
+    A node with `known` false stands for an undeclared tool: it gives the `unknown tools` reason and
+    runs only the checks that apply to it."""
     name: str
     known: bool
     mode: str
@@ -89,6 +98,7 @@ class ToolNode:
 
 @dataclass
 class DecisionGraph:
+    """A compiled policy: the dispatch index of tool nodes, with the routes, levels and mode they share."""
     policy: Dict[str, Any]
     levels: Tuple[str, ...]
     mode: str

@@ -94,10 +94,12 @@ class MemoryLedger:
         self._series: Dict[Hashable, _Series] = {}
 
     def total(self, key: Hashable, start: float, end: float) -> float:
+        """Sum of the amounts under `key` with start < t <= end (0 for a key never seen)."""
         s = self._series.get(key)
         return s.total(start, end) if s is not None else 0
 
     def add(self, key: Hashable, t: float, amount: float) -> None:
+        """Record an executed action's amount under `key` at time t (out of order is fine)."""
         s = self._series.get(key)
         if s is None:
             s = self._series[key] = _Series()

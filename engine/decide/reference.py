@@ -47,6 +47,10 @@ def _num(v: Any) -> bool:
 
 
 class Interpreter:
+    """The spec's semantics written plainly over the checked AST, for the differential tests.
+
+    It decides as `Policy.decide` does, with none of the compiled graph's code paths: a disagreement
+    between the two is a bug in one of them."""
     def __init__(self, program: Program):
         self.p = program
         self.consts = {n: c.value for n, c in program.consts.items()}
@@ -57,6 +61,7 @@ class Interpreter:
 
     # ------------------------------------------------------------ expressions
     def lookup(self, p: A.Path, action: dict, env: Dict[str, Any]) -> Any:
+        """A path's value (a variable, a const, then the action), or MISSING; an absent `confidence` is 0."""
         if p.root in env:
             v = env[p.root]
         elif p.root in self.consts and p.root not in _ROOTS:
@@ -78,6 +83,7 @@ class Interpreter:
         return MISSING if v is None else v
 
     def ev(self, e: A.Expr, a: dict, env: Dict[str, Any]) -> Any:
+        """An expression's value; a missing path or a wrong kind raises EvalError."""
         if isinstance(e, A.Literal):
             return A.plain(e.value)
         if isinstance(e, A.Duration):
@@ -144,12 +150,14 @@ class Interpreter:
         raise EvalError(f"cannot evaluate `{expr_text(e)}`")
 
     def truth(self, e: A.Expr, a: dict, env: Dict[str, Any]) -> bool:
+        """A condition's value, which must be a boolean (EvalError otherwise)."""
         v = self.ev(e, a, env)
         if not isinstance(v, bool):
             raise EvalError(f"condition `{expr_text(e)}` is {kind(v)}, not a boolean")
         return v
 
     def compare(self, e: A.Compare, a: dict, env: Dict[str, Any]) -> bool:
+        """A comparison (spec §4.7): equality across kinds is false, ordering needs two numbers or two strings."""
         x = self.ev(e.left, a, env)
         if e.op == "matches":
             # a string literal or a const naming one: the checker guarantees it (E211)
@@ -197,6 +205,7 @@ class Interpreter:
 
     # ------------------------------------------------------------ rules
     def reason(self, rule: str, o: A.Outcome, span: A.Span, source: str, advisory: bool = False) -> Reason:
+        """The reason an outcome line gives, with its route, message and target."""
         route = None
         if o.kind == "require_approval":
             r = self.p.routes[o.route] if o.route else self.p.first_route
@@ -206,6 +215,7 @@ class Interpreter:
         return Reason(rule, o.kind, message or "", span.at(), advisory, route, target, source)
 
     def decide(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
+        """Decide one action: input check, alias, schema, risk level, category, checks, then the mode."""
         p = self.p
         try:
             a, when = check_action(action)
@@ -296,6 +306,7 @@ class Interpreter:
         return Decision(a.get("id"), outcome, category, reasons, mode, self.meta)
 
     def budget_ok(self, c: A.Check, i: int, line: A.Budget, a: dict, t: float, ledger: Optional[Ledger]) -> bool:
+        """Whether the action's amount fits under a budget line's limit, given the ledger's total in the window."""
         if line.path is None:
             amount = 1
         else:

@@ -10,6 +10,7 @@ from .values import EvalError
 
 
 def error_reason(message: str, where: str, advisory: bool = False) -> Reason:
+    """The `deny` reason an evaluation error gives, at the line that met it."""
     return Reason("error", "deny", message, where, advisory, None, None, "error")
 
 

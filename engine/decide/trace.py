@@ -9,11 +9,13 @@ from .values import EvalError
 
 
 class Tracer:
+    """Records, for `--explain` and rule coverage, each rule consulted and the sub-conditions it evaluated."""
     def __init__(self) -> None:
         self.entries: List[Dict[str, Any]] = []
         self._current: List[Dict[str, Any]] = []
 
     def wrap_rule(self, label: str, at: str, cond: Callable) -> Callable:
+        """A condition that records a rule entry (label, place, result or error) each time it is evaluated."""
         def traced(a, env):
             entry = {"rule": label, "at": at, "result": None, "conditions": []}
             self.entries.append(entry)
@@ -31,16 +33,19 @@ class Tracer:
         return traced
 
     def expr(self, node, value) -> None:
+        """The expression hook: note a sub-condition's value (or error) under the rule being evaluated."""
         if not self._current:
             return
         shown = ("error: " + value.message) if isinstance(value, EvalError) else value
         self._current[-1]["conditions"].append({"expr": expr_text(node), "value": shown})
 
     def budget(self, label: str, at: str, total: float, limit: float, ok: bool) -> None:
+        """Record a budget line's check: the window's total with this action, against the limit."""
         self.entries.append({"rule": label, "at": at, "result": ok,
                              "conditions": [{"expr": f"total {_num(total)} <= {_num(limit)}", "value": ok}]})
 
     def error(self, label: str, at: str, message: str) -> None:
+        """Record a rule whose evaluation failed, with the error message (the rule denies)."""
         self.entries.append({"rule": label, "at": at, "result": "error", "error": message, "conditions": []})
 
 
