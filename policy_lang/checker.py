@@ -23,6 +23,7 @@ MAX_REGEX = 1000
 
 @dataclass
 class ResolvedSchema:
+    """A tool's schema as loaded: its JSON value, where it was declared, and the documents its `$ref`s read."""
     value: Any
     span: A.Span
     base_dir: str
@@ -57,10 +58,12 @@ class Program:
 
     @property
     def first_route(self) -> Optional[A.Route]:
+        """The route declared first: where `require approval` without `via` (and assisted mode) sends actions."""
         return next(iter(self.routes.values()), None)
 
     @property
     def sources(self) -> Dict[str, str]:
+        """Each loaded file's text by its shown path, for quoting source lines in diagnostics."""
         return {f.rel: f.text for f in self.files}
 
 
@@ -444,6 +447,7 @@ _BAD = object()
 
 
 def schema_problem(value: Any) -> Optional[str]:
+    """Why a value is not a valid JSON Schema (checked against its metaschema), or None when it is one."""
     if not isinstance(value, (dict, bool)):
         return "a schema must be an object or a boolean"
     try:
@@ -477,6 +481,7 @@ def sql_dialects() -> Tuple[str, ...]:
 
 
 def valid_zone(name: str) -> bool:
+    """Whether `name` is a time zone zoneinfo knows (IANA names, for `hour` and `weekday`)."""
     from zoneinfo import ZoneInfo
     try:
         ZoneInfo(name)
@@ -486,6 +491,7 @@ def valid_zone(name: str) -> bool:
 
 
 def check(loaded: Loaded) -> Program:
+    """Check a loaded policy: every problem found is raised together in one PolicyError, else the Program."""
     return _Checker(loaded).run()
 
 

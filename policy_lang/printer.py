@@ -17,14 +17,17 @@ Item = Tuple[A.Span, Render]
 
 
 def is_plain_name(name: str) -> bool:
+    """Whether a name can be written bare (an ASCII identifier that is not a reserved word)."""
     return name.isidentifier() and name.isascii() and name not in RESERVED
 
 
 def name_text(name: str) -> str:
+    """A name as the policy writes it: bare when plain, else as a quoted string."""
     return name if is_plain_name(name) else encode_string(name)
 
 
 def number_text(value: Any, text: Optional[str] = None) -> str:
+    """A number as written in the source when known, else as Python prints it (`repr` for a float)."""
     if text is not None:
         return text
     if isinstance(value, int):
@@ -33,6 +36,7 @@ def number_text(value: Any, text: Optional[str] = None) -> str:
 
 
 def literal_text(value: Any) -> str:
+    """A const's or literal's value as policy text: booleans, quoted strings, numbers, durations, lists."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -47,6 +51,7 @@ def literal_text(value: Any) -> str:
 
 
 def path_text(p: A.Path) -> str:
+    """A path as policy text: `.key` for plain keys, `["key"]` for others, `[i]` for list indexes."""
     out = p.root
     for k in p.keys:
         if isinstance(k, int):
@@ -75,6 +80,7 @@ def _prec(e: A.Expr) -> int:
 
 
 def expr_text(e: A.Expr, min_prec: int = P_QUANT) -> str:
+    """An expression as canonical policy text, in parentheses when looser than `min_prec` or written so."""
     s = _expr(e)
     return f"({s})" if _prec(e) < min_prec or getattr(e, "parens", False) else s
 
@@ -141,6 +147,7 @@ def _expr(e: A.Expr) -> str:
 
 
 def outcome_text(o: A.Outcome) -> str:
+    """An outcome as policy text, such as `require approval via ops` or `deny "reason"`."""
     if o.kind == "allow":
         return "allow"
     if o.kind == "require_approval":
