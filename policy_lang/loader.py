@@ -8,7 +8,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
@@ -64,7 +64,7 @@ def display_path(path: str, root_dir: str) -> str:
     return FsPath(rel).as_posix()
 
 
-def expand_paths(paths, pattern: str = "*.policy") -> List[str]:
+def expand_paths(paths: Iterable[str], pattern: str = "*.policy") -> List[str]:
     """Files as given; folders searched recursively for `pattern`, each folder's matches sorted."""
     out: List[str] = []
     for p in paths:

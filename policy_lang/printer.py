@@ -1,7 +1,7 @@
 """Print an AST as canonical policy text: the formatter, and the printer of generated policies."""
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union, cast
 
 from . import ast as A
 from .parser import RESERVED, encode_string
@@ -226,11 +226,11 @@ class _Printer:
         self.owners = _trailing_owners(self.comments, _statement_spans(decls)) if comments else {}
         self.out: List[str] = []
 
-    def _owner(self, c: A.Comment):
+    def _owner(self, c: A.Comment) -> Optional[Tuple[int, int, int, int]]:
         return self.owners.get((c.line, c.column))
 
     # comments --------------------------------------------------------------
-    def _take(self, pred) -> List[A.Comment]:
+    def _take(self, pred: Callable[[A.Comment], bool]) -> List[A.Comment]:
         taken = [c for c in self.comments if pred(c)]
         if taken:
             self.comments = [c for c in self.comments if not pred(c)]
@@ -304,7 +304,7 @@ class _Printer:
         return any(span.line <= c.line <= span.end_line for c in self.comments)
 
     # declarations ----------------------------------------------------------
-    def decl(self, d: A.Decl):
+    def decl(self, d: A.Decl) -> Render:
         ov = "override " if getattr(d, "override", False) else ""
         if isinstance(d, A.PolicyDecl):
             return lambda ind, sp: self.line(ind, "policy " + encode_string(d.name), sp)
@@ -339,7 +339,7 @@ class _Printer:
             return lambda ind, sp: self.block(ind, f"{ov}{adv}check {d.name} on {targets}", sp, items)
         raise TypeError(f"cannot print declaration {d!r}")
 
-    def _route_items(self, r: A.Route):
+    def _route_items(self, r: A.Route) -> List[Item]:
         texts = {}
         if r.approvers:
             texts["approvers"] = "approvers " + ", ".join(encode_string(a) for a in r.approvers)
@@ -376,25 +376,26 @@ class _Printer:
             items.sort(key=lambda it: (it[0].line, it[0].column))
         return items
 
-    def _cat_line(self, l: A.CategoryLine):
+    def _cat_line(self, l: A.CategoryLine) -> Render:
         head = outcome_text(l.outcome) + (" otherwise" if l.otherwise else "")
-        if l.when is None:
+        when = l.when
+        if when is None:
             return lambda ind, sp: self.line(ind, head, sp)
-        return lambda ind, sp: self.line(ind, condition_lines(ind, head + " when ", l.when), sp)
+        return lambda ind, sp: self.line(ind, condition_lines(ind, head + " when ", when), sp)
 
-    def _check_line(self, l):
+    def _check_line(self, l: Union[A.Require, A.Budget]) -> Render:
         if isinstance(l, A.Require):
             tail = " else " + outcome_text(l.outcome)
             return lambda ind, sp: self.line(ind, condition_lines(ind, "require ", l.cond, tail), sp)
         else:
-            agg = f"sum({path_text(l.path)})" if l.agg == "sum" else "count()"
+            agg = f"sum({path_text(cast(A.Path, l.path))})" if l.agg == "sum" else "count()"  # a sum has a path (E216)
             keys = ", ".join(path_text(k) for k in l.keys)
             limit = number_text(l.limit, l.limit_text)
             text = f"budget {agg} per {keys} per {l.window.text} <= {limit} else {outcome_text(l.outcome)}"
         return lambda ind, sp: self.line(ind, text, sp)
 
 
-def _is_block(d) -> bool:
+def _is_block(d: A.Decl) -> bool:
     return isinstance(d, (A.Route, A.Tool, A.Category, A.Check))
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
 
 from policy_lang.checker import Program, load
 
@@ -13,6 +13,9 @@ from .graph import BudgetNode, DecisionGraph, Run, ToolNode
 from .ledger import Ledger
 from .runtime import error_reason
 from .values import EvalError
+
+if TYPE_CHECKING:
+    from .trace import Tracer
 
 
 class Policy:
@@ -111,7 +114,8 @@ class Policy:
         return max((c.window for cs in [*self._budgets.values(), self._default_budgets] for c in cs), default=0.0)
 
     # ------------------------------------------------------------ introspection
-    def explain(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None):
+    def explain(self, action: Any, ledger: Optional[Ledger] = None,
+                now: Optional[datetime] = None) -> Tuple[Decision, List[Dict[str, Any]]]:
         """Decide with a trace of every rule consulted and every sub-condition's value."""
         from .trace import Tracer
         tracer = Tracer()
@@ -126,7 +130,7 @@ class Policy:
 
 
 class _Traced(Policy):
-    def __init__(self, program: Program, tracer):
+    def __init__(self, program: Program, tracer: Tracer):
         self.program = program
         self.graph = compile_program(program, hook=tracer.expr, tracer=tracer)
         self._meta = dict(self.graph.policy)

@@ -1,12 +1,15 @@
 """Lower one ToolNode to the closure that decides actions for that tool."""
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from .decision import OUTCOMES, Reason
-from .graph import BudgetNode, DecisionGraph, RequireNode, ToolNode
+from .graph import BudgetNode, DecisionGraph, Fn, RequireNode, Run, ToolNode
 from .ledger import within
 from .values import EvalError
+
+if TYPE_CHECKING:
+    from .trace import Tracer
 
 
 def error_reason(message: str, where: str, advisory: bool = False) -> Reason:
@@ -14,7 +17,7 @@ def error_reason(message: str, where: str, advisory: bool = False) -> Reason:
     return Reason("error", "deny", message, where, advisory, None, None, "error")
 
 
-def _budget_fn(n: BudgetNode, tracer) -> Callable:
+def _budget_fn(n: BudgetNode, tracer: Optional[Tracer]) -> Callable:
     reason, where, advisory, window, limit = n.reason, n.at, n.advisory, n.window, n.limit
 
     key_of, amount_of = n.key_of, n.amount_of
@@ -55,7 +58,7 @@ def _budget_fn(n: BudgetNode, tracer) -> Callable:
     return budget
 
 
-def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
+def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None) -> Run:
     """One closure for a tool node (undeclared tools included): schema, risk edges and category for
     a declared tool (its `unknown tools` reason otherwise), then every check line, then the most
     restrictive outcome and the mode."""
@@ -138,11 +141,11 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
     return run
 
 
-def _always(a, env):
+def _always(a: dict, env: Optional[dict]) -> bool:
     return True
 
 
-def _traced(tracer, label: str, where: str, cond):
+def _traced(tracer: Optional[Tracer], label: str, where: str, cond: Optional[Fn]) -> Optional[Fn]:
     """With a tracer, every line (unconditional ones too) reports when it is consulted."""
     if tracer is None:
         return cond

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List
 
+from policy_lang import ast as A
 from policy_lang.printer import expr_text
 
 from .values import EvalError
@@ -32,7 +33,7 @@ class Tracer:
                 self._current.pop()
         return traced
 
-    def expr(self, node, value) -> None:
+    def expr(self, node: A.Expr, value: Any) -> None:
         """The expression hook: note a sub-condition's value (or error) under the rule being evaluated."""
         if not self._current:
             return
