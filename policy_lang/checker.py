@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NoReturn, Optional, Tuple, Union
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
@@ -69,18 +69,18 @@ class Program:
 
 def strict_json_loads(text: str) -> Any:
     """JSON with duplicate keys and NaN/Infinity rejected (they are input errors everywhere here)."""
-    def pairs(items):
-        out = {}
+    def pairs(items: List[Tuple[str, Any]]) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
         for k, v in items:
             if k in out:
                 raise ValueError(f"duplicate key `{k}`")
             out[k] = v
         return out
 
-    def bad_constant(name):
+    def bad_constant(name: str) -> NoReturn:
         raise ValueError(f"`{name}` is not a JSON number")
 
-    def integer(digits):
+    def integer(digits: str) -> int:
         if len(digits.lstrip("-")) > 4300:  # int() would raise with a message about sys.set_int_max_str_digits
             raise ValueError("an integer of more than 4,300 digits")
         return int(digits)

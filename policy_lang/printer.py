@@ -358,7 +358,7 @@ class _Printer:
         items: List[Item] = []
         if t.schema is not None:
             s = t.schema
-            def render_schema(ind, sp, s=s):
+            def render_schema(ind: str, sp: A.Span, s: A.Schema = s) -> None:
                 body = encode_string(s.file) if s.file is not None else json_text(s.inline, ind)
                 self.line(ind, "schema " + body, sp)
             items.append((s.span, render_schema))
