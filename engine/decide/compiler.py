@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import fields, is_dataclass
-from typing import Any, Callable, Dict, List, Optional, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from policy_lang import ast as A
 from policy_lang.checker import Program
@@ -12,6 +12,7 @@ from policy_lang.printer import outcome_text, path_text
 from .decision import Reason
 from .exprs import ExprCompiler, Hook
 from .graph import BudgetNode, CategoryEdge, CategoryNode, DecisionGraph, RequireNode, RiskEdge, Run, ToolNode
+from .ledger import Ledger
 from .runtime import link_tool
 
 
@@ -217,7 +218,7 @@ def alias_tools(ctx: Context) -> None:
 
 
 def _as_target(run: Run, target: str) -> Run:
-    def run_alias(a, t, ledger):
+    def run_alias(a: dict, t: float, ledger: Optional[Ledger]) -> Tuple[str, Optional[str], List[Reason]]:
         return run({**a, "tool": target}, t, ledger)
     return run_alias
 

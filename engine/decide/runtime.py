@@ -5,11 +5,14 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from .decision import OUTCOMES, Reason
 from .graph import BudgetNode, DecisionGraph, Fn, RequireNode, Run, ToolNode
-from .ledger import within
+from .ledger import Ledger, within
 from .values import EvalError
 
 if TYPE_CHECKING:
     from .trace import Tracer
+
+# a budget line's closure: (action, epoch seconds, ledger, reasons so far), adding its reason when over
+BudgetFn = Callable[[dict, float, Optional[Ledger], List[Reason]], None]
 
 
 def error_reason(message: str, where: str, advisory: bool = False) -> Reason:
@@ -17,12 +20,12 @@ def error_reason(message: str, where: str, advisory: bool = False) -> Reason:
     return Reason("error", "deny", message, where, advisory, None, None, "error")
 
 
-def _budget_fn(n: BudgetNode, tracer: Optional[Tracer]) -> Callable:
+def _budget_fn(n: BudgetNode, tracer: Optional[Tracer]) -> BudgetFn:
     reason, where, advisory, window, limit = n.reason, n.at, n.advisory, n.window, n.limit
 
     key_of, amount_of = n.key_of, n.amount_of
     if tracer is None:
-        def budget_fast(a, t, ledger, out):
+        def budget_fast(a: dict, t: float, ledger: Optional[Ledger], out: List[Reason]) -> None:
             try:
                 amount = amount_of(a)
                 key = key_of(a)
@@ -37,7 +40,7 @@ def _budget_fn(n: BudgetNode, tracer: Optional[Tracer]) -> Callable:
                 out.append(reason)
         return budget_fast
 
-    def budget(a, t, ledger, out):
+    def budget(a: dict, t: float, ledger: Optional[Ledger], out: List[Reason]) -> None:
         try:
             amount = amount_of(a)
             key = key_of(a)

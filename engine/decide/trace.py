@@ -1,7 +1,7 @@
 """The tracing hook behind `--explain` and rule coverage: records each rule and sub-condition."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from policy_lang import ast as A
 from policy_lang.printer import expr_text
@@ -17,8 +17,8 @@ class Tracer:
 
     def wrap_rule(self, label: str, at: str, cond: Callable) -> Callable:
         """A condition that records a rule entry (label, place, result or error) each time it is evaluated."""
-        def traced(a, env):
-            entry = {"rule": label, "at": at, "result": None, "conditions": []}
+        def traced(a: dict, env: Optional[dict]) -> Any:
+            entry: Dict[str, Any] = {"rule": label, "at": at, "result": None, "conditions": []}
             self.entries.append(entry)
             self._current.append(entry)
             try:
