@@ -118,7 +118,7 @@ class _Checker:
     def run(self) -> Program:
         consts: Dict[str, A.Const] = {}
         routes: Dict[str, A.Route] = {}
-        declared: Dict[str, Union[A.Tool, A.ToolAlias]] = {}   # a tool and an alias share one namespace
+        declared: Dict[str, Union[A.Tool, A.ToolAlias]] = {}
         cats: Dict[str, A.Category] = {}
         checks: Dict[str, A.Check] = {}
         name = version = None
