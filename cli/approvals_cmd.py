@@ -25,6 +25,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 
 
 def open_store(path: str) -> SQLiteStore:
+    """Open an existing approval store, or exit with the reason (a mistyped path never creates an empty one)."""
     # never create a store from a mistyped path: an empty inbox would look like nothing to do
     if not os.path.exists(path):
         fail(f"store `{path}` does not exist")
@@ -36,6 +37,7 @@ def open_store(path: str) -> SQLiteStore:
 
 
 def parse_now(value: Optional[str]) -> Optional[datetime]:
+    """The `--now` time, or None for the clock; a malformed timestamp exits with its reason."""
     if value is None:
         return None
     try:
@@ -46,11 +48,13 @@ def parse_now(value: Optional[str]) -> Optional[datetime]:
 
 
 def store_option(fn):
+    """The `--store FILE` option (or SIGNOFF_STORE) that every approvals command takes."""
     return click.option("--store", "store_path", required=True, envvar="SIGNOFF_STORE", metavar="FILE",
                         type=click.Path(dir_okay=False), help="The approval store (SQLite file).")(fn)
 
 
 def now_option(fn):
+    """The hidden `--now` option: tests and replays act at a fixed time, people use the clock."""
     # hidden: lets tests and replays act at a fixed time; people use the clock
     return click.option("--now", "now_text", hidden=True, default=None)(fn)
 
@@ -106,6 +110,7 @@ def _table(rows: List[List[str]], header: List[str]) -> str:
 
 
 def args_diff(before: Any, after: Any) -> str:
+    """A unified diff of two argument objects as sorted, indented JSON (`proposed` against `current`)."""
     a = json_text(before, indent=2, sort_keys=True).split("\n")
     b = json_text(after, indent=2, sort_keys=True).split("\n")
     return "\n".join(difflib.unified_diff(a, b, "proposed", "current", lineterm=""))

@@ -16,6 +16,7 @@ from .output import echo, field
 
 
 def policy_files(paths: List[str]) -> List[str]:
+    """The `*.policy` files the paths name: files as given, folders searched recursively."""
     return expand_paths(paths, "*.policy")
 
 

@@ -65,6 +65,7 @@ def _uri(file: str) -> str:
 
 
 def to_sarif(diags: List[Diagnostic]) -> dict:
+    """The diagnostics as a SARIF 2.1.0 log, with every lint and error code described as a rule."""
     codes = sorted(ALL_CODES)
     index = {c: i for i, c in enumerate(codes)}
     rules = [{
@@ -110,6 +111,7 @@ def _gh_prop(text: str) -> str:
 
 
 def to_github(diags: List[Diagnostic]) -> str:
+    """The diagnostics as GitHub Actions workflow commands (`::warning file=…::message`), one a line."""
     lines = []
     for d in diags:
         s = d.span

@@ -28,6 +28,8 @@ class GuardedGroup(click.Group):
     (SIGNOFF_DEBUG=1 lets the exception through, for a bug report)."""
 
     def invoke(self, ctx: click.Context):
+        """Run the command; an unexpected exception becomes a one-line error and an exit code, never a
+        traceback (unless SIGNOFF_DEBUG is set)."""
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
@@ -179,4 +181,5 @@ cli.add_command(identities)
 
 
 def main() -> None:
+    """The `signoff` script's entry point."""
     cli(prog_name="signoff")

@@ -15,10 +15,12 @@ TOP = 15
 
 
 def pct(x: float) -> str:
+    """A fraction as a percentage with one decimal, such as `87.5%`."""
     return f"{x * 100:.1f}%"
 
 
 def num(n: Any) -> str:
+    """An integer with thousands separators; any other value as `str` gives it."""
     return f"{n:,}" if isinstance(n, int) else str(n)
 
 
@@ -103,6 +105,7 @@ def _escaped(r: Dict[str, Any]) -> Tuple[List[str], List[Tuple[str, List[str], L
 
 
 def text_report(r: Dict[str, Any], width: int = 120) -> str:
+    """The report as text: rich tables when rich is installed, else the plain layout; untrusted text escaped."""
     try:
         import rich  # noqa: F401
     except ImportError:
@@ -138,6 +141,7 @@ def _numeric(rows: List[List[str]], i: int) -> bool:
 
 
 def plain_report(r: Dict[str, Any]) -> str:
+    """The report as plain aligned columns (no rich), cells cut at 60 characters; untrusted text escaped."""
     heading, sections = _escaped(r)
     out = list(heading)
     for title, header, rows, note in sections:
@@ -159,6 +163,7 @@ def plain_report(r: Dict[str, Any]) -> str:
 # ---------------------------------------------------------------- HTML
 
 def e(v: Any) -> str:
+    """HTML-escaped text (quotes included), for every value put in the page."""
     return html.escape(str(v), quote=True)
 
 
@@ -283,6 +288,7 @@ svg.chart{max-width:100%;height:auto;font-size:11px;fill:#444}svg .grid{stroke:#
 
 
 def html_report(r: Dict[str, Any]) -> str:
+    """The report as one self-contained HTML page: figures, inline SVG charts and tables, every value escaped."""
     p = r["policy"]
     total = r["total"]
     title = f"signoff simulate: {p['name']}" + (f" {p['version']}" if p.get("version") else "")

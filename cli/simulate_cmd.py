@@ -31,6 +31,7 @@ class Progress:
 
     @staticmethod
     def wanted(stream=None) -> bool:
+        """Whether to show progress at all: only when the stream (stderr by default) is a terminal."""
         s = stream or sys.stderr
         return bool(getattr(s, "isatty", lambda: False)())
 
@@ -52,6 +53,7 @@ class Progress:
         self.shown = True
 
     def close(self) -> None:
+        """Clear the progress line, if one was shown."""
         if self.shown:
             self.stream.write("\r" + " " * 79 + "\r")
             self.stream.flush()

@@ -19,6 +19,7 @@ CASE_KEYS = ("name", "action", "expect", "history")
 
 @dataclass
 class CaseResult:
+    """One test case's result: passed or not, and on failure what was expected and what was decided."""
     name: str
     passed: bool
     message: str = ""
@@ -28,6 +29,7 @@ class CaseResult:
 
 @dataclass
 class FileResult:
+    """One test file's results: its cases, a file-level error, and the rule lines its cases fired (coverage)."""
     file: str
     policy: Optional[str] = None
     error: Optional[str] = None
@@ -38,14 +40,17 @@ class FileResult:
 
     @property
     def passed(self) -> int:
+        """How many cases passed."""
         return sum(c.passed for c in self.cases)
 
     @property
     def failed(self) -> int:
+        """How many cases failed, plus one when the file itself could not be run."""
         return sum(not c.passed for c in self.cases) + (1 if self.error else 0)
 
 
 def discover(paths: List[str]) -> List[str]:
+    """The `*.test.yaml` files the paths name: files as given, folders searched recursively."""
     return expand_paths(paths, "*.test.yaml")
 
 
@@ -145,6 +150,7 @@ def rule_lines(policy: Policy) -> Dict[str, str]:
 
 
 def run_file(path: str, coverage: bool = False) -> FileResult:
+    """Run one test file: load its policy, then decide each case from an empty ledger plus its history."""
     res = FileResult(path)
     try:
         text = read_text(path, MAX_YAML_BYTES)

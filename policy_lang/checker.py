@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Tuple, Union
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
@@ -23,6 +23,7 @@ MAX_REGEX = 1000
 
 @dataclass
 class ResolvedSchema:
+    """A tool's schema as loaded: its JSON value, where it was declared, and the documents its `$ref`s read."""
     value: Any
     span: A.Span
     base_dir: str
@@ -57,27 +58,29 @@ class Program:
 
     @property
     def first_route(self) -> Optional[A.Route]:
+        """The route declared first: where `require approval` without `via` (and assisted mode) sends actions."""
         return next(iter(self.routes.values()), None)
 
     @property
     def sources(self) -> Dict[str, str]:
+        """Each loaded file's text by its shown path, for quoting source lines in diagnostics."""
         return {f.rel: f.text for f in self.files}
 
 
 def strict_json_loads(text: str) -> Any:
     """JSON with duplicate keys and NaN/Infinity rejected (they are input errors everywhere here)."""
-    def pairs(items):
-        out = {}
+    def pairs(items: List[Tuple[str, Any]]) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
         for k, v in items:
             if k in out:
                 raise ValueError(f"duplicate key `{k}`")
             out[k] = v
         return out
 
-    def bad_constant(name):
+    def bad_constant(name: str) -> NoReturn:
         raise ValueError(f"`{name}` is not a JSON number")
 
-    def integer(digits):
+    def integer(digits: str) -> int:
         if len(digits.lstrip("-")) > 4300:  # int() would raise with a message about sys.set_int_max_str_digits
             raise ValueError("an integer of more than 4,300 digits")
         return int(digits)
@@ -122,7 +125,7 @@ class _Checker:
         """Every check run, the problems collected in `diags`: the merged program, errors or not."""
         consts: Dict[str, A.Const] = {}
         routes: Dict[str, A.Route] = {}
-        tools: Dict[str, A.Tool] = {}
+        declared: Dict[str, Union[A.Tool, A.ToolAlias]] = {}
         cats: Dict[str, A.Category] = {}
         checks: Dict[str, A.Check] = {}
         name = version = None
@@ -163,7 +166,7 @@ class _Checker:
                 elif isinstance(d, A.Route):
                     self._define(routes, "route", d.name, d)
                 elif isinstance(d, (A.Tool, A.ToolAlias)):
-                    self._define(tools, "tool", d.name, d)  # a tool and an alias share one namespace
+                    self._define(declared, "tool", d.name, d)  # a tool and an alias share one namespace
                 elif isinstance(d, A.Category):
                     self._define(cats, "category", d.level, d)
                 elif isinstance(d, A.Check):
@@ -174,20 +177,20 @@ class _Checker:
             self.err("E210", "the policy has no name", A.Span(root.rel, 1, 1, 1, 1),
                      help='start the file with `policy "NAME"`')
 
-        aliases = {n: d for n, d in tools.items() if isinstance(d, A.ToolAlias)}
-        tools = {n: d for n, d in tools.items() if isinstance(d, A.Tool)}
+        aliases = {n: d for n, d in declared.items() if isinstance(d, A.ToolAlias)}
+        tools = {n: d for n, d in declared.items() if isinstance(d, A.Tool)}
         for al in aliases.values():
             if al.target not in tools:
                 what = "another alias" if al.target in aliases else "not a declared tool"
                 self.err("E219", f"alias `{al.name}` names `{al.target}`, which is {what}", al.span,
                          help=did_you_mean(al.target, tools) or "an alias names a `tool` block")
         for ch in (d for f in self.loaded.files for d in f.module.decls if isinstance(d, A.Check)):
-            for t in ch.targets or ():
-                if t in aliases:
-                    self.err("E219", f"check `{ch.name}` is on `{t}`, an alias of `{aliases[t].target}`", ch.span,
-                             help=f"write `on {aliases[t].target}`: an alias is decided by its tool's checks")
+            for on in ch.targets or ():
+                if on in aliases:
+                    self.err("E219", f"check `{ch.name}` is on `{on}`, an alias of `{aliases[on].target}`", ch.span,
+                             help=f"write `on {aliases[on].target}`: an alias is decided by its tool's checks")
 
-        levels = DEFAULT_LEVELS
+        levels: Tuple[str, ...] = DEFAULT_LEVELS
         if levels_decl is not None:
             levels = levels_decl.names
             dupes = sorted({n for n in levels if levels.count(n) > 1})
@@ -196,8 +199,8 @@ class _Checker:
         self.consts, self.routes, self.levels = consts, routes, levels
 
         every = [d for f in self.loaded.files for d in f.module.decls]
-        for r in (d for d in every if isinstance(d, A.Route)):
-            self.check_route(r)
+        for route in (d for d in every if isinstance(d, A.Route)):
+            self.check_route(route)
         for t in (d for d in every if isinstance(d, A.Tool)):
             if t.mode is None:
                 pass
@@ -220,10 +223,10 @@ class _Checker:
             if c.level not in levels:
                 self.err("E203", f"category for unknown risk level `{c.level}`", c.span,
                          help=did_you_mean(c.level, levels) or f"levels are {', '.join(levels)}")
-            for line in c.lines:
-                self.check_outcome(line.outcome)
-                if line.when is not None:
-                    self.check_expr(line.when, ())
+            for cat_line in c.lines:
+                self.check_outcome(cat_line.outcome)
+                if cat_line.when is not None:
+                    self.check_expr(cat_line.when, ())
         for ch in (d for d in every if isinstance(d, A.Check)):
             for line in ch.lines:
                 self.check_outcome(line.outcome)
@@ -437,9 +440,9 @@ class _Checker:
                 return _BAD
             return value
         value = s.inline
-        problem = schema_problem(value)
-        if problem:
-            self.err("E402", f"invalid JSON Schema: {problem}", s.span)
+        invalid = schema_problem(value)
+        if invalid:
+            self.err("E402", f"invalid JSON Schema: {invalid}", s.span)
             return _BAD
         return value
 
@@ -448,6 +451,7 @@ _BAD = object()
 
 
 def schema_problem(value: Any) -> Optional[str]:
+    """Why a value is not a valid JSON Schema (checked against its metaschema), or None when it is one."""
     if not isinstance(value, (dict, bool)):
         return "a schema must be an object or a boolean"
     try:
@@ -481,6 +485,7 @@ def sql_dialects() -> Tuple[str, ...]:
 
 
 def valid_zone(name: str) -> bool:
+    """Whether `name` is a time zone zoneinfo knows (IANA names, for `hour` and `weekday`)."""
     from zoneinfo import ZoneInfo
     try:
         ZoneInfo(name)
@@ -490,6 +495,7 @@ def valid_zone(name: str) -> bool:
 
 
 def check(loaded: Loaded) -> Program:
+    """Check a loaded policy: every problem found is raised together in one PolicyError, else the Program."""
     return _Checker(loaded).run()
 
 

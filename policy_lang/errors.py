@@ -64,6 +64,7 @@ class Diagnostic:
     help: Optional[str] = None
 
     def to_dict(self) -> dict:
+        """The diagnostic as a JSON object (machine-readable output): place, severity, code, message, help."""
         return {
             "file": self.span.file, "line": self.span.line, "column": self.span.column,
             "end_line": self.span.end_line, "end_column": self.span.end_column,
@@ -83,6 +84,7 @@ class PolicyError(Exception):
 
     @property
     def codes(self) -> List[str]:
+        """The codes of the diagnostics, in the order they are reported (file, line, column)."""
         return [d.code for d in self.diagnostics]
 
 

@@ -8,7 +8,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
@@ -24,6 +24,7 @@ POLICY_SUFFIX = ".policy"
 
 @dataclass
 class LoadedFile:
+    """One file of a policy as read: where it is, its text and parsed module, and whether it is the root."""
     path: str            # absolute path on disk
     rel: str             # as shown to users: relative to the root policy's folder
     text: str
@@ -34,22 +35,26 @@ class LoadedFile:
 
 @dataclass
 class Loaded:
+    """A policy's files in load order (imports before their importers) and the problems met loading them."""
     root_dir: str
     files: List[LoadedFile] = field(default_factory=list)   # load order: imports before importers
     diagnostics: List[Diagnostic] = field(default_factory=list)
 
     @property
     def sources(self) -> Dict[str, str]:
+        """Each file's text by its shown path, for quoting source lines in diagnostics."""
         return {f.rel: f.text for f in self.files}
 
 
 def stdlib_modules() -> List[str]:
+    """The names of the standard modules (`use stdlib.NAME`), sorted."""
     if not STDLIB_DIR.is_dir():
         return []
     return sorted(p.stem for p in STDLIB_DIR.glob("*.policy"))
 
 
 def display_path(path: str, root_dir: str) -> str:
+    """A path as users see it: `stdlib/NAME.policy` for a standard module, else relative to the root's folder."""
     p = FsPath(path).resolve()
     try:
         return p.relative_to(STDLIB_DIR).as_posix().join(("stdlib/", ""))
@@ -59,7 +64,7 @@ def display_path(path: str, root_dir: str) -> str:
     return FsPath(rel).as_posix()
 
 
-def expand_paths(paths, pattern: str = "*.policy") -> List[str]:
+def expand_paths(paths: Iterable[str], pattern: str = "*.policy") -> List[str]:
     """Files as given; folders searched recursively for `pattern`, each folder's matches sorted."""
     out: List[str] = []
     for p in paths:
@@ -161,7 +166,7 @@ def load_files(root: str, text: Optional[str] = None) -> Loaded:
                     target = resolve_use(d, path, loaded)
                 except (OSError, ValueError) as e:  # a NUL in the path, a name too long: the OS refuses it
                     reason = "it holds a NUL character" if isinstance(e, ValueError) else (e.strerror or "cannot read").lower()
-                    loaded.diagnostics.append(Diagnostic("E300", f"cannot use `{_short_path(d.path or d.module)}`: {reason}",
+                    loaded.diagnostics.append(Diagnostic("E300", f"cannot use `{_short_path(d.path or d.module or '')}`: {reason}",
                                                          d.span))
                     target = None
                 if target is not None:
@@ -181,6 +186,10 @@ def _short_path(path: str, limit: int = 80) -> str:
 
 
 def resolve_use(d: A.Use, importer: str, loaded: Loaded) -> Optional[str]:
+    """The absolute path of the file a `use` names, or None with the reason recorded in `loaded`.
+
+    A quoted path is relative to the importing file and must name a `*.policy` file (by the name
+    written and by the file it resolves to)."""
     if d.module is not None:
         parts = d.module.split(".")
         if len(parts) != 2 or parts[0] != "stdlib":
@@ -213,7 +222,8 @@ def resolve_use(d: A.Use, importer: str, loaded: Loaded) -> Optional[str]:
     return str(target)
 
 
-def canonical_json(value) -> str:
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: one text per value, for the policy digest."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 

@@ -10,9 +10,10 @@ import dataclasses
 import re
 import threading
 from pathlib import Path as FsPath
-from typing import Any, List, NamedTuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union, cast
 
 from lark import Lark, Token, Transformer, v_args
+from lark.tree import Meta
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast as A
@@ -20,6 +21,11 @@ from . import tables
 from .errors import Diagnostic, PolicyError, did_you_mean
 
 _local = threading.local()
+
+
+def _position(tok: Token) -> Tuple[int, int, int, int]:
+    """A token's line, column, end line and end column: lark types them optional, but its lexer sets all four."""
+    return cast(Tuple[int, int, int, int], (tok.line, tok.column, tok.end_line, tok.end_column))
 
 
 def _on_comment(tok: Token) -> None:
@@ -138,7 +144,7 @@ def parse_number(text: str) -> Any:
     if re.fullmatch(r"[0-9]+", digits):
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise ValueError("out of range")
-        value = int(text)
+        value: Union[int, float] = int(text)
         float(value)  # OverflowError (a ValueError's cousin) past the largest double
         return value
     value = float(text)
@@ -177,13 +183,13 @@ class _Build(Transformer):
             self.reserved.append(Diagnostic("E105", msg, self._tspan(tok), help=help))
         return tok
 
-    def _span(self, meta) -> A.Span:
+    def _span(self, meta: Meta) -> A.Span:
         if getattr(meta, "empty", True):
             return A.NO_SPAN
         return A.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, tok: Token) -> A.Span:
-        return A.Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return A.Span(self.file, *_position(tok))
 
     def _number(self, tok: Token, negative: bool = False) -> Any:
         try:
@@ -219,51 +225,51 @@ class _Build(Transformer):
                         help="write the character itself, or both halves of the pair, as in `\\uD83D\\uDE00`") from None
 
     # ---- top level
-    def start(self, items):
+    def start(self, items: List[Any]) -> List[A.Decl]:
         return [i for i in items if not isinstance(i, Token)]
 
     @v_args(meta=True)
-    def policy_decl(self, meta, items):
+    def policy_decl(self, meta: Meta, items: List[Any]) -> A.PolicyDecl:
         return A.PolicyDecl(self._str(items[0]), self._span(meta))
 
     @v_args(meta=True)
-    def version_decl(self, meta, items):
+    def version_decl(self, meta: Meta, items: List[Any]) -> A.VersionDecl:
         return A.VersionDecl(self._str(items[0]), self._span(meta))
 
     @v_args(meta=True)
-    def mode_decl(self, meta, items):
+    def mode_decl(self, meta: Meta, items: List[Any]) -> A.ModeDecl:
         return A.ModeDecl(str(items[0]), self._span(meta))
 
     tool_mode = mode_decl
 
-    def module_name(self, items):
+    def module_name(self, items: List[Any]) -> str:
         return ".".join(str(i) for i in items)
 
     @v_args(meta=True)
-    def use_decl(self, meta, items):
+    def use_decl(self, meta: Meta, items: List[Any]) -> A.Use:
         item = items[0]
         if isinstance(item, Token) and item.type == "STRING":
             return A.Use(path=self._str(item), span=self._span(meta))
         return A.Use(module=item, span=self._span(meta))
 
     @v_args(meta=True)
-    def levels_decl(self, meta, items):
+    def levels_decl(self, meta: Meta, items: List[Any]) -> A.Levels:
         for tok in items:
             self._name(tok, "risk level")
         return A.Levels(tuple(str(i) for i in items), self._span(meta))
 
     @v_args(meta=True)
-    def unknown_decl(self, meta, items):
+    def unknown_decl(self, meta: Meta, items: List[Any]) -> A.UnknownTools:
         return A.UnknownTools(items[0], self._span(meta))
 
     # ---- literals for const: (value, canonical text keeping numbers as written)
     @v_args(meta=True)
-    def const_decl(self, meta, items):
+    def const_decl(self, meta: Meta, items: List[Any]) -> A.Const:
         override, name, (value, text) = items
         self._name(name, "const")
         return A.Const(str(name), value, override is not None, self._span(meta), text)
 
-    def literal(self, items):
+    def literal(self, items: List[Any]) -> Tuple[Any, str]:
         item = items[0]
         if isinstance(item, _Num):
             return (item.value, item.text)
@@ -280,19 +286,19 @@ class _Build(Transformer):
                 return (d, d.text)
         return item
 
-    def neg_lit(self, items):
+    def neg_lit(self, items: List[Any]) -> Tuple[Any, str]:
         return (-items[0].value, "-" + items[0].text)
 
-    def list_lit(self, items):
+    def list_lit(self, items: List[Any]) -> Tuple[Tuple[Any, ...], str]:
         items = [i for i in items if i is not None]
         return (tuple(v for v, _ in items), "[" + ", ".join(t for _, t in items) + "]")
 
-    def number_lit(self, items):
+    def number_lit(self, items: List[Any]) -> _Num:
         return _Num(self._number(items[0]), str(items[0]))
 
     # ---- routes
     @v_args(meta=True)
-    def route_decl(self, meta, items):
+    def route_decl(self, meta: Meta, items: List[Any]) -> A.Route:
         override, name, *body = items
         self._name(name, "route")
         fields: dict = {}
@@ -307,31 +313,33 @@ class _Build(Transformer):
                        item_spans=tuple(seen.items()), **fields)
 
     @v_args(meta=True)
-    def approvers(self, meta, items):
+    def approvers(self, meta: Meta, items: List[Any]) -> _RouteItem:
         return ("approvers", {"approvers": tuple(self._str(i) for i in items)}, self._span(meta))
 
     @v_args(meta=True)
-    def quorum(self, meta, items):
+    def quorum(self, meta: Meta, items: List[Any]) -> _RouteItem:
         return ("quorum", {"quorum": self._small_int(items[0], "quorum")}, self._span(meta))
 
     @v_args(meta=True)
-    def timeout(self, meta, items):
+    def timeout(self, meta: Meta, items: List[Any]) -> _RouteItem:
         target = self._str(items[1]) if items[1] is not None else None
         return ("timeout", {"timeout": self._duration(items[0]), "escalate_to": target}, self._span(meta))
 
     @v_args(meta=True)
-    def grants_never(self, meta, items):
+    def grants_never(self, meta: Meta, items: List[Any]) -> _RouteItem:
         return ("grants", {"grants_never": True}, self._span(meta))
 
     # ---- tools
-    def name(self, items):
+    def name(self, items: List[Any]) -> Tuple[str, bool]:
         tok = self._name(items[0], "tool")
         return (self._str(tok), True) if tok.type == "STRING" else (str(tok), False)
 
     @v_args(meta=True)
-    def tool_decl(self, meta, items):
+    def tool_decl(self, meta: Meta, items: List[Any]) -> A.Tool:
         override, (name, quoted), *body = items
-        schema, risks, mode = None, [], None
+        schema: Optional[A.Schema] = None
+        risks: List[A.RiskLine] = []
+        mode: Optional[A.ModeDecl] = None
         for b in body:
             if isinstance(b, A.Schema):
                 if schema is not None:
@@ -346,62 +354,62 @@ class _Build(Transformer):
         return A.Tool(name, schema, tuple(risks), mode, override is not None, self._span(meta), quoted)
 
     @v_args(meta=True)
-    def tool_alias(self, meta, items):
+    def tool_alias(self, meta: Meta, items: List[Any]) -> A.ToolAlias:
         override, (name, _), (target, _) = items
         return A.ToolAlias(name, target, override is not None, self._span(meta))
 
     @v_args(meta=True)
-    def schema_decl(self, meta, items):
+    def schema_decl(self, meta: Meta, items: List[Any]) -> A.Schema:
         item = items[0]
         if isinstance(item, Token):
             return A.Schema(file=self._str(item), span=self._span(meta))
         return A.Schema(inline=item, span=self._span(meta))
 
     @v_args(meta=True)
-    def risk_line(self, meta, items):
+    def risk_line(self, meta: Meta, items: List[Any]) -> A.RiskLine:
         level, cond = str(self._name(items[0], "risk level")), items[1]
         return A.RiskLine(level, cond[1] if cond else None, bool(cond) and cond[0] == "otherwise",
                           self._span(meta))
 
-    def when(self, items):
+    def when(self, items: List[Any]) -> Tuple[str, A.Expr]:
         return ("when", items[0])
 
-    def otherwise(self, items):
+    def otherwise(self, items: List[Any]) -> Tuple[str, None]:
         return ("otherwise", None)
 
     # ---- categories
     @v_args(meta=True)
-    def category_decl(self, meta, items):
+    def category_decl(self, meta: Meta, items: List[Any]) -> A.Category:
         override, level, *lines = items
         self._name(level, "risk level")
         return A.Category(str(level), tuple(l for l in lines if isinstance(l, A.CategoryLine)),
                           override is not None, self._span(meta))
 
     @v_args(meta=True)
-    def category_line(self, meta, items):
+    def category_line(self, meta: Meta, items: List[Any]) -> A.CategoryLine:
         outcome, cond = items
         return A.CategoryLine(outcome, cond[1] if cond else None, bool(cond) and cond[0] == "otherwise",
                               self._span(meta))
 
     # ---- checks
     @v_args(meta=True)
-    def check_decl(self, meta, items):
+    def check_decl(self, meta: Meta, items: List[Any]) -> A.Check:
         override, advisory, name, targets, *lines = items
         self._name(name, "check")
         return A.Check(str(name), targets, tuple(l for l in lines if not isinstance(l, Token)),
                        advisory is not None, override is not None, self._span(meta))
 
-    def targets(self, items):
+    def targets(self, items: List[Any]) -> Optional[Tuple[str, ...]]:
         if isinstance(items[0], Token) and items[0].type == "STAR":
             return None
         return tuple(n for n, _ in items)
 
     @v_args(meta=True)
-    def require_line(self, meta, items):
+    def require_line(self, meta: Meta, items: List[Any]) -> A.Require:
         return A.Require(items[0], items[1], self._span(meta))
 
     @v_args(meta=True)
-    def budget_line(self, meta, items):
+    def budget_line(self, meta: Meta, items: List[Any]) -> A.Budget:
         (agg, summed), *rest = items
         outcome, limit, window = rest[-1], rest[-2], rest[-3]
         keys = tuple(rest[:-3])
@@ -409,7 +417,7 @@ class _Build(Transformer):
                         limit.text)
 
     @v_args(meta=True)
-    def aggregate(self, meta, items):
+    def aggregate(self, meta: Meta, items: List[Any]) -> Tuple[str, Optional[A.Path]]:
         fn, path = str(items[0]), items[1]
         span = self._span(meta)
         if fn == "sum" and path is None:
@@ -422,82 +430,82 @@ class _Build(Transformer):
 
     # ---- outcomes
     @v_args(meta=True)
-    def allow(self, meta, items):
+    def allow(self, meta: Meta, items: List[Any]) -> A.Outcome:
         return A.Outcome("allow", span=self._span(meta))
 
     @v_args(meta=True)
-    def require_approval(self, meta, items):
+    def require_approval(self, meta: Meta, items: List[Any]) -> A.Outcome:
         route = self._name(items[0], "route") if items[0] is not None else None
         return A.Outcome("require_approval", route=str(route) if route is not None else None,
                          span=self._span(meta))
 
     @v_args(meta=True)
-    def ask(self, meta, items):
+    def ask(self, meta: Meta, items: List[Any]) -> A.Outcome:
         return A.Outcome("ask", text=self._str(items[0]), span=self._span(meta))
 
     @v_args(meta=True)
-    def escalate(self, meta, items):
+    def escalate(self, meta: Meta, items: List[Any]) -> A.Outcome:
         return A.Outcome("escalate", text=self._str(items[0]), span=self._span(meta))
 
     @v_args(meta=True)
-    def deny(self, meta, items):
+    def deny(self, meta: Meta, items: List[Any]) -> A.Outcome:
         return A.Outcome("deny", text=self._str(items[0]) if items[0] is not None else None,
                          span=self._span(meta))
 
     # ---- expressions
     @v_args(meta=True)
-    def quantifier(self, meta, items):
+    def quantifier(self, meta: Meta, items: List[Any]) -> A.Quantifier:
         self._name(items[1], "variable")
         return A.Quantifier(str(items[0]), str(items[1]), items[2], items[3], self._span(meta))
 
     @v_args(meta=True)
-    def or_(self, meta, items):
+    def or_(self, meta: Meta, items: List[Any]) -> A.BoolOp:
         return A.BoolOp("or", items[0], items[1], self._span(meta))
 
     @v_args(meta=True)
-    def and_(self, meta, items):
+    def and_(self, meta: Meta, items: List[Any]) -> A.BoolOp:
         return A.BoolOp("and", items[0], items[1], self._span(meta))
 
     @v_args(meta=True)
-    def not_(self, meta, items):
+    def not_(self, meta: Meta, items: List[Any]) -> A.Not:
         return A.Not(items[0], self._span(meta))
 
     @v_args(meta=True)
-    def compare(self, meta, items):
+    def compare(self, meta: Meta, items: List[Any]) -> A.Compare:
         return A.Compare(str(items[1]), items[0], items[2], self._span(meta))
 
     @v_args(meta=True)
-    def in_(self, meta, items):
+    def in_(self, meta: Meta, items: List[Any]) -> A.Compare:
         return A.Compare("in", items[0], items[1], self._span(meta))
 
     @v_args(meta=True)
-    def not_in(self, meta, items):
+    def not_in(self, meta: Meta, items: List[Any]) -> A.Compare:
         return A.Compare("not in", items[0], items[1], self._span(meta))
 
     @v_args(meta=True)
-    def str_op(self, meta, items):
+    def str_op(self, meta: Meta, items: List[Any]) -> A.Compare:
         return A.Compare(str(items[1]), items[0], items[2], self._span(meta))
 
     @v_args(meta=True)
-    def present(self, meta, items):
+    def present(self, meta: Meta, items: List[Any]) -> A.Presence:
         return A.Presence(items[0], True, self._span(meta))
 
     @v_args(meta=True)
-    def missing(self, meta, items):
+    def missing(self, meta: Meta, items: List[Any]) -> A.Presence:
         return A.Presence(items[0], False, self._span(meta))
 
-    def paren(self, items):
+    def paren(self, items: List[Any]) -> A.Expr:
         e = items[0]
         if isinstance(e, (A.BoolOp, A.Arith)):
             return dataclasses.replace(e, parens=True)
         return e
 
     @v_args(meta=True)
-    def arith(self, meta, items):
+    def arith(self, meta: Meta, items: List[Any]) -> A.Arith:
         return A.Arith(str(items[1]), items[0], items[2], self._span(meta))
 
     @v_args(meta=True)
-    def neg(self, meta, items):
+    def neg(self, meta: Meta, items: List[Any]) -> Union[A.Literal, A.Neg]:
         operand = items[0]
         # `-5` is a literal, so that printing and constant use need no folding pass
         if isinstance(operand, A.Literal) and isinstance(operand.value, (int, float)) \
@@ -506,16 +514,16 @@ class _Build(Transformer):
         return A.Neg(operand, self._span(meta))
 
     @v_args(meta=True)
-    def call(self, meta, items):
+    def call(self, meta: Meta, items: List[Any]) -> A.Call:
         fn, *args = items
         return A.Call(str(fn), tuple(a for a in args if a is not None), self._span(meta))
 
     @v_args(meta=True)
-    def list_expr(self, meta, items):
+    def list_expr(self, meta: Meta, items: List[Any]) -> A.ListExpr:
         return A.ListExpr(tuple(i for i in items if i is not None), self._span(meta))
 
     @v_args(meta=True)
-    def literal_atom(self, meta, items):
+    def literal_atom(self, meta: Meta, items: List[Any]) -> Union[A.Literal, A.Duration]:
         item = items[0]
         span = self._span(meta)
         if isinstance(item, Token):
@@ -531,7 +539,7 @@ class _Build(Transformer):
         return A.Literal(item.value, item.text, span)
 
     @v_args(meta=True)
-    def path(self, meta, items):
+    def path(self, meta: Meta, items: List[Any]) -> A.Path:
         root, *rest = items
         if root.type == "NAME":
             self._name(root, "name")
@@ -543,12 +551,12 @@ class _Build(Transformer):
                 keys.append(k)
         return A.Path(str(root), tuple(keys), self._span(meta))
 
-    def key(self, items):
+    def key(self, items: List[Any]) -> str:
         return str(items[0])
 
     # ---- JSON
     @v_args(meta=True)
-    def json_object(self, meta, items):
+    def json_object(self, meta: Meta, items: List[Any]) -> Dict[str, Any]:
         out: dict = {}
         for pair in items:
             if pair is None:
@@ -560,22 +568,25 @@ class _Build(Transformer):
         return out
 
     @v_args(meta=True)
-    def json_pair(self, meta, items):
+    def json_pair(self, meta: Meta, items: List[Any]) -> Tuple[str, Any, A.Span]:
         return (self._str(items[0]), self._json(items[1]), self._span(meta))
 
-    def json_array(self, items):
+    def json_array(self, items: List[Any]) -> List[Any]:
         return [self._json(i) for i in items if i is not None]
 
-    def json_number(self, items):
+    def json_number(self, items: List[Any]) -> Union[int, float]:
         neg = len(items) == 2
         return self._number(items[-1], neg)
 
-    def _json(self, v):
+    def _json(self, v: Any) -> Any:
         if isinstance(v, Token):
             if v.type == "STRING":
                 return self._str(v)
             return {"TRUE": True, "FALSE": False, "JSON_NULL": None}[v.type]
         return v
+
+
+_RouteItem = Tuple[str, Dict[str, Any], A.Span]   # (item name, the Route fields it sets, where it was written)
 
 
 class _Num(NamedTuple):
@@ -595,7 +606,7 @@ def _describe(tok: Token) -> str:
     return f"`{tok}`"
 
 
-def _expected(names) -> str:
+def _expected(names: Iterable[str]) -> str:
     words = sorted({_TOKEN_WORDS.get(n, f"`{n.lower()}`") for n in names if n})
     if len(words) > 8:
         words = words[:8] + ["…"]
@@ -606,7 +617,8 @@ def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
     line = getattr(err, "line", 1) or 1
     col = getattr(err, "column", 1) or 1
     if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        pos = len(text) if err.pos_in_stream is None else err.pos_in_stream  # lark sets it for this error
+        ch = text[pos] if pos < len(text) else ""
         if ch == '"':
             msg = "unterminated string"
         else:
@@ -618,8 +630,9 @@ def _syntax_diag(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
         exp = _expected(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
         return Diagnostic("E100", "unexpected end of file" + (f", expected {exp}" if exp else ""),
                           A.Span(file, line, col, line, col + 1))
-    tok = err.token
-    names = err.accepts or err.expected or []
+    unexpected = cast(UnexpectedToken, err)  # the third of the errors lark's LALR parser raises
+    tok = unexpected.token
+    names: Iterable[str] = unexpected.accepts or unexpected.expected or []
     exp = _expected(names)
     help = None
     end_col = (tok.end_column or col + 1) if tok.end_line == line else col + 1
@@ -667,7 +680,7 @@ def _duration_diag(tok: Token, file: str, text: str, line: int, col: int, exp: s
                       help=f"a duration is a whole number and a unit, one of {_units()}, as in {example}")
 
 
-def _too_deep(decls) -> "A.Span | None":
+def _too_deep(decls: Sequence[A.Decl]) -> Optional[A.Span]:
     """The span of the first declaration whose expressions or JSON nest deeper than MAX_DEPTH."""
     for d in decls:
         stack = [(d, 0)]
@@ -731,6 +744,7 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
     line_starts = text.splitlines()
     cs = []
     for c in comments:
-        before = line_starts[c.line - 1][:c.column - 1] if c.line - 1 < len(line_starts) else ""
-        cs.append(A.Comment(str(c).rstrip(), c.line, c.column, before.strip() == ""))
+        line, column = _position(c)[:2]
+        before = line_starts[line - 1][:column - 1] if line - 1 < len(line_starts) else ""
+        cs.append(A.Comment(str(c).rstrip(), line, column, before.strip() == ""))
     return A.Module(tuple(decls), file, tuple(cs))

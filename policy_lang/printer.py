@@ -1,7 +1,7 @@
 """Print an AST as canonical policy text: the formatter, and the printer of generated policies."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union, cast
 
 from . import ast as A
 from .parser import RESERVED, encode_string
@@ -12,16 +12,22 @@ MAX_WIDTH = 100   # a condition line longer than this is broken (see condition_l
 # precedence, loosest first
 P_QUANT, P_OR, P_AND, P_NOT, P_CMP, P_ADD, P_MUL, P_NEG, P_ATOM = range(9)
 
+Render = Callable[[str, A.Span], None]   # prints one statement at an indent, given the span it came from
+Item = Tuple[A.Span, Render]
+
 
 def is_plain_name(name: str) -> bool:
+    """Whether a name can be written bare (an ASCII identifier that is not a reserved word)."""
     return name.isidentifier() and name.isascii() and name not in RESERVED
 
 
 def name_text(name: str) -> str:
+    """A name as the policy writes it: bare when plain, else as a quoted string."""
     return name if is_plain_name(name) else encode_string(name)
 
 
 def number_text(value: Any, text: Optional[str] = None) -> str:
+    """A number as written in the source when known, else as Python prints it (`repr` for a float)."""
     if text is not None:
         return text
     if isinstance(value, int):
@@ -30,6 +36,7 @@ def number_text(value: Any, text: Optional[str] = None) -> str:
 
 
 def literal_text(value: Any) -> str:
+    """A const's or literal's value as policy text: booleans, quoted strings, numbers, durations, lists."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -44,6 +51,7 @@ def literal_text(value: Any) -> str:
 
 
 def path_text(p: A.Path) -> str:
+    """A path as policy text: `.key` for plain keys, `["key"]` for others, `[i]` for list indexes."""
     out = p.root
     for k in p.keys:
         if isinstance(k, int):
@@ -72,6 +80,7 @@ def _prec(e: A.Expr) -> int:
 
 
 def expr_text(e: A.Expr, min_prec: int = P_QUANT) -> str:
+    """An expression as canonical policy text, in parentheses when looser than `min_prec` or written so."""
     s = _expr(e)
     return f"({s})" if _prec(e) < min_prec or getattr(e, "parens", False) else s
 
@@ -87,7 +96,9 @@ def condition_lines(indent: str, head: str, cond: A.Expr, tail: str = "") -> str
     first = head + expr_text(cond)
     if len(indent) + len(first) <= MAX_WIDTH or not isinstance(cond, A.BoolOp) or cond.parens:
         return first + ("\n" + more + tail.lstrip() if tail else "")
-    op, parts, e = cond.op, [], cond
+    op = cond.op
+    parts: List[A.Expr] = []
+    e: A.Expr = cond
     while isinstance(e, A.BoolOp) and e.op == op and not e.parens:
         parts.append(e.right)
         e = e.left
@@ -136,6 +147,7 @@ def _expr(e: A.Expr) -> str:
 
 
 def outcome_text(o: A.Outcome) -> str:
+    """An outcome as policy text, such as `require approval via ops` or `deny "reason"`."""
     if o.kind == "allow":
         return "allow"
     if o.kind == "require_approval":
@@ -214,11 +226,11 @@ class _Printer:
         self.owners = _trailing_owners(self.comments, _statement_spans(decls)) if comments else {}
         self.out: List[str] = []
 
-    def _owner(self, c: A.Comment):
+    def _owner(self, c: A.Comment) -> Optional[Tuple[int, int, int, int]]:
         return self.owners.get((c.line, c.column))
 
     # comments --------------------------------------------------------------
-    def _take(self, pred) -> List[A.Comment]:
+    def _take(self, pred: Callable[[A.Comment], bool]) -> List[A.Comment]:
         taken = [c for c in self.comments if pred(c)]
         if taken:
             self.comments = [c for c in self.comments if not pred(c)]
@@ -229,7 +241,7 @@ class _Printer:
             return False
         return any(l not in self.comment_lines for l in range(prev_end + 1, start))
 
-    def items(self, items: List[Tuple[A.Span, Any]], indent: str, blank_default: bool, close_line: int) -> None:
+    def items(self, items: List[Item], indent: str, blank_default: Callable[[Render], bool], close_line: int) -> None:
         prev_end = 0
         for i, (span, render) in enumerate(items):
             start = span.line
@@ -273,7 +285,7 @@ class _Printer:
             lines[-1] += "  " + trailing.text
         self.out.extend(lines)
 
-    def block(self, indent: str, header: str, span: A.Span, items: List[Tuple[A.Span, Any]]) -> None:
+    def block(self, indent: str, header: str, span: A.Span, items: List[Item]) -> None:
         if not items and not (span.line > 0 and self._take_peek(span)):
             self.line(indent, header + " {}", span)
             return
@@ -292,7 +304,7 @@ class _Printer:
         return any(span.line <= c.line <= span.end_line for c in self.comments)
 
     # declarations ----------------------------------------------------------
-    def decl(self, d: A.Decl):
+    def decl(self, d: A.Decl) -> Render:
         ov = "override " if getattr(d, "override", False) else ""
         if isinstance(d, A.PolicyDecl):
             return lambda ind, sp: self.line(ind, "policy " + encode_string(d.name), sp)
@@ -327,7 +339,7 @@ class _Printer:
             return lambda ind, sp: self.block(ind, f"{ov}{adv}check {d.name} on {targets}", sp, items)
         raise TypeError(f"cannot print declaration {d!r}")
 
-    def _route_items(self, r: A.Route):
+    def _route_items(self, r: A.Route) -> List[Item]:
         texts = {}
         if r.approvers:
             texts["approvers"] = "approvers " + ", ".join(encode_string(a) for a in r.approvers)
@@ -342,11 +354,11 @@ class _Printer:
         order = [k for k, _ in r.item_spans if k in texts] + [k for k in texts if k not in spans]
         return [(spans.get(k, A.NO_SPAN), (lambda t: lambda ind, sp: self.line(ind, t, sp))(texts[k])) for k in order]
 
-    def _tool_items(self, t: A.Tool):
-        items = []
+    def _tool_items(self, t: A.Tool) -> List[Item]:
+        items: List[Item] = []
         if t.schema is not None:
             s = t.schema
-            def render_schema(ind, sp, s=s):
+            def render_schema(ind: str, sp: A.Span, s: A.Schema = s) -> None:
                 body = encode_string(s.file) if s.file is not None else json_text(s.inline, ind)
                 self.line(ind, "schema " + body, sp)
             items.append((s.span, render_schema))
@@ -358,30 +370,32 @@ class _Printer:
                 items.append((r.span, (lambda h, c: lambda ind, sp: self.line(
                     ind, condition_lines(ind, h + " when ", c), sp))(head, r.when)))
         if t.mode is not None:
-            items.append((t.mode.span, lambda ind, sp: self.line(ind, "mode " + t.mode.mode, sp)))
+            mode = t.mode.mode
+            items.append((t.mode.span, lambda ind, sp: self.line(ind, "mode " + mode, sp)))
         if all(s.line > 0 for s, _ in items):
             items.sort(key=lambda it: (it[0].line, it[0].column))
         return items
 
-    def _cat_line(self, l: A.CategoryLine):
+    def _cat_line(self, l: A.CategoryLine) -> Render:
         head = outcome_text(l.outcome) + (" otherwise" if l.otherwise else "")
-        if l.when is None:
+        when = l.when
+        if when is None:
             return lambda ind, sp: self.line(ind, head, sp)
-        return lambda ind, sp: self.line(ind, condition_lines(ind, head + " when ", l.when), sp)
+        return lambda ind, sp: self.line(ind, condition_lines(ind, head + " when ", when), sp)
 
-    def _check_line(self, l):
+    def _check_line(self, l: Union[A.Require, A.Budget]) -> Render:
         if isinstance(l, A.Require):
             tail = " else " + outcome_text(l.outcome)
             return lambda ind, sp: self.line(ind, condition_lines(ind, "require ", l.cond, tail), sp)
         else:
-            agg = f"sum({path_text(l.path)})" if l.agg == "sum" else "count()"
+            agg = f"sum({path_text(cast(A.Path, l.path))})" if l.agg == "sum" else "count()"  # a sum has a path (E216)
             keys = ", ".join(path_text(k) for k in l.keys)
             limit = number_text(l.limit, l.limit_text)
             text = f"budget {agg} per {keys} per {l.window.text} <= {limit} else {outcome_text(l.outcome)}"
         return lambda ind, sp: self.line(ind, text, sp)
 
 
-def _is_block(d) -> bool:
+def _is_block(d: A.Decl) -> bool:
     return isinstance(d, (A.Route, A.Tool, A.Category, A.Check))
 
 

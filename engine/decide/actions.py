@@ -6,7 +6,7 @@ import math
 import re
 import sys
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NoReturn, Optional, Tuple
 
 from policy_lang import tables
 
@@ -80,8 +80,8 @@ def format_timestamp(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _pairs(items):
-    out = {}
+def _pairs(items: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
     for k, v in items:
         if k in out:
             raise _Dup(k)
@@ -99,7 +99,7 @@ class _BadConst(Exception):
         self.name = name
 
 
-def _bad_constant(name: str):
+def _bad_constant(name: str) -> NoReturn:
     raise _BadConst(name)
 
 
@@ -217,7 +217,7 @@ def _any_bad(action: dict) -> bool:
     gathered and checked in one join at the end."""
     search = _SURROGATE
     keys = list(action)
-    stack = [action.values()]
+    stack: List[Iterable[Any]] = [action.values()]
     while stack:
         for x in stack.pop():
             t = x.__class__

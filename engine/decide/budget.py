@@ -27,8 +27,9 @@ def budget_fns(node: BudgetNode) -> Tuple[Callable[[dict], Tuple], Callable[[dic
     Both raise EvalError when the action lacks what the line needs. One key (the usual `per tenant`)
     gets its own closure, as does count()."""
     bucket, keys, texts = node.bucket, node.keys, node.key_texts
-    if len(keys) == 1 and getattr(keys[0], "one_key", None) is not None:
-        (root, k0), text = keys[0].one_key, texts[0]
+    one_key = getattr(keys[0], "one_key", None) if len(keys) == 1 else None   # set by ExprCompiler.getter
+    if one_key is not None:
+        (root, k0), text = one_key, texts[0]
 
         def key_of(a: dict) -> Tuple:  # `per tenant`: tenant.id read inline
             v = a.get(root)
@@ -48,11 +49,12 @@ def budget_fns(node: BudgetNode) -> Tuple[Callable[[dict], Tuple], Callable[[dic
                 vals.append(bucket_value(v))
             return (bucket, tuple(vals))
     amount, amount_text = node.amount, node.amount_text
+    amount_key = getattr(amount, "one_key", None)
     if amount is None:
         def amount_of(a: dict) -> Any:
             return 1
-    elif getattr(amount, "one_key", None) is not None:
-        root_a, k_a = amount.one_key
+    elif amount_key is not None:
+        root_a, k_a = amount_key
 
         def amount_of(a: dict) -> Any:  # `sum(args.amount)`: read inline
             v = a.get(root_a)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import fields, is_dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from policy_lang import ast as A
 from policy_lang.checker import Program
@@ -11,7 +11,8 @@ from policy_lang.printer import outcome_text, path_text
 
 from .decision import Reason
 from .exprs import ExprCompiler, Hook
-from .graph import BudgetNode, CategoryEdge, CategoryNode, DecisionGraph, RequireNode, RiskEdge, Route, ToolNode
+from .graph import BudgetNode, CategoryEdge, CategoryNode, DecisionGraph, RequireNode, RiskEdge, Route, Run, ToolNode
+from .ledger import Ledger
 from .runtime import link_tool
 
 
@@ -29,14 +30,20 @@ class Context:
 
 
 def at(span: A.Span) -> str:
+    """A span as `FILE:LINE:COL`, the form reasons carry in `at`."""
     return span.at()
 
 
 def route_dict(r: A.Route) -> dict:
+    """A route as decisions report it: approvers, quorum (1 when unset), timeout and what a timeout does."""
     return Route.from_ast(r).as_dict()
 
 
 def make_reason(ctx: Context, rule: str, o: A.Outcome, where: str, source: str, advisory: bool = False) -> Reason:
+    """The reason an outcome line gives, built once at compile time: its route, target and message.
+
+    An approval without `via` takes the first route; `ask` and `escalate` carry their text as the
+    target; a `deny` with a reason shows it, any other outcome shows as written."""
     g = ctx.graph
     route = None
     target = None
@@ -199,13 +206,13 @@ def alias_tools(ctx: Context) -> None:
     for name, al in ctx.program.aliases.items():
         target = g.tools[al.target]
         node = dataclasses.replace(target, name=name)
-        node.run = _as_target(target.run, al.target)
+        node.run = _as_target(cast(Run, target.run), al.target)   # linked: this pass runs after `link`
         g.tools[name] = node
         g.aliases[name] = al.target
 
 
-def _as_target(run: Callable, target: str) -> Callable:
-    def run_alias(a, t, ledger):
+def _as_target(run: Run, target: str) -> Run:
+    def run_alias(a: dict, t: float, ledger: Optional[Ledger]) -> Tuple[str, Optional[str], List[Reason]]:
         return run({**a, "tool": target}, t, ledger)
     return run_alias
 
@@ -216,6 +223,11 @@ def _budget_key(k: A.Path) -> A.Path:
     return k
 
 
+def _all_nodes(g: DecisionGraph) -> List[ToolNode]:
+    """Every tool node and, last, the default one (which the compile_checks pass has set)."""
+    return list(g.tools.values()) + [cast(ToolNode, g.default)]
+
+
 def unknown_tools(ctx: Context) -> None:
     """Tools with no `tool` block get the `unknown tools` outcome (deny by default)."""
     p, g = ctx.program, ctx.graph
@@ -223,7 +235,7 @@ def unknown_tools(ctx: Context) -> None:
         reason = make_reason(ctx, "unknown tools", p.unknown.outcome, at(p.unknown.span), "unknown")
     else:
         reason = None  # default deny; the message names the tool, so it is built per action
-    for node in list(g.tools.values()) + [g.default]:
+    for node in _all_nodes(g):
         if not node.known:
             node.unknown_reason = reason
 
@@ -233,7 +245,7 @@ def apply_modes(ctx: Context) -> None:
     assisted tools carry the reason that turns a final allow into an approval via the first route."""
     p, g = ctx.program, ctx.graph
     auto_cache: Dict[str, CategoryNode] = {}
-    for node in list(g.tools.values()) + [g.default]:
+    for node in _all_nodes(g):
         if node.mode == "autonomous" and node.known:
             cats = {}
             for level, cat in node.categories.items():
@@ -245,8 +257,9 @@ def apply_modes(ctx: Context) -> None:
                 cats[level] = auto_cache[level]
             node.categories = cats
         elif node.mode == "assisted":
-            if node.known and p.tools[node.name].mode is not None:
-                where = at(p.tools[node.name].mode.span)
+            declared = p.tools[node.name].mode if node.known else None
+            if declared is not None:
+                where = at(declared.span)
             else:
                 where = at(p.mode_span) if p.mode_span is not None else g.input_error_at
             route = g.first_route
@@ -258,7 +271,7 @@ def apply_modes(ctx: Context) -> None:
 def link(ctx: Context) -> None:
     """Lower every node to one closure; the dispatch index maps tool name → closure."""
     g = ctx.graph
-    for node in list(g.tools.values()) + [g.default]:
+    for node in _all_nodes(g):
         node.run = link_tool(node, g, ctx.tracer)
 
 
@@ -270,6 +283,10 @@ PASSES: List[Callable[[Context], None]] = [
 
 def compile_program(program: Program, hook: Optional[Hook] = None, tracer: Any = None,
                     passes: Optional[List[Callable[[Context], None]]] = None) -> DecisionGraph:
+    """Run the passes (PASSES unless given) over a checked program and return its decision graph.
+
+    `hook` sees every sub-condition's value and `tracer` every rule consulted (for --explain and
+    coverage); without them the closures carry no tracing at all."""
     import gc
     ctx = Context(program, hook, tracer)
     paused = gc.isenabled()

@@ -1,7 +1,7 @@
 """The Decision of spec §3 and the reasons that make it up."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 from policy_lang import tables
 
@@ -27,10 +27,12 @@ class Reason:
         self.rank = -1 if advisory else RANK[outcome]   # what it weighs in the outcome (advisory: nothing)
 
     def with_outcome(self, outcome: str) -> "Reason":
+        """A copy with another outcome (autonomous mode turns a category's approval into allow)."""
         return Reason(self.rule, outcome, self.message, self.at, self.advisory, self.route, self.target, self.source)
 
     def to_dict(self) -> Dict[str, Any]:
-        d = {"rule": self.rule, "outcome": self.outcome, "message": self.message, "at": self.at}
+        """The reason as spec §3 prints it; `advisory` appears only when true."""
+        d: Dict[str, Any] = {"rule": self.rule, "outcome": self.outcome, "message": self.message, "at": self.at}
         if self.advisory:
             d["advisory"] = True
         return d
@@ -70,10 +72,12 @@ class Decision:
 
     @property
     def routes(self) -> List[str]:
+        """The names of the routes every binding approval reason asks for, first mention first."""
         return binding_routes(self.reasons) if self.outcome == "require_approval" else []
 
     @property
     def route(self) -> Optional[dict]:
+        """The first binding approval reason's route, when the outcome is `require_approval`."""
         if self.outcome != "require_approval":
             return None
         for r in self._binding("require_approval"):
@@ -83,21 +87,24 @@ class Decision:
 
     @property
     def escalate_to(self) -> Optional[str]:
+        """Who the first binding escalation goes to, when the outcome is `escalate`."""
         if self.outcome != "escalate":
             return None
         return next((r.target for r in self._binding("escalate")), None)
 
     @property
     def ask(self) -> List[str]:
+        """The questions of the binding `ask` reasons, each once, when the outcome is `ask`."""
         if self.outcome != "ask":
             return []
         out: List[str] = []
         for r in self._binding("ask"):
             if r.target not in out:
-                out.append(r.target)
+                out.append(cast(str, r.target))   # an `ask` reason always carries its question
         return out
 
     def to_dict(self) -> Dict[str, Any]:
+        """The decision as the JSON object of spec §3 (what `--json` and the decisions files hold)."""
         route = self.route
         return {
             "action_id": self.action_id,

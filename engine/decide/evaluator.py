@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
 
 from policy_lang.checker import Program, load
 
 from .actions import ActionError, InputSyntaxError, check_action, loads_action, safe_id
 from .compiler import compile_program
 from .decision import Decision
-from .graph import BudgetNode
+from .graph import BudgetNode, DecisionGraph, Run, ToolNode
 from .ledger import Ledger
 from .runtime import error_reason
 from .values import EvalError
+
+if TYPE_CHECKING:
+    from .trace import Tracer
 
 
 class Policy:
@@ -26,12 +29,10 @@ class Policy:
         self.version = program.version
         self.digest = program.digest
         self._meta = dict(self.graph.policy)
-        self._index = {name: node.run for name, node in self.graph.tools.items()}
-        self._modes = {name: node.mode for name, node in self.graph.tools.items()}
-        self._default = self.graph.default.run
+        self._index, self._modes, self._default = _dispatch(self.graph)
         self._budgets = {name: [c for c in node.checks if isinstance(c, BudgetNode)]
                          for name, node in self.graph.tools.items()}
-        self._default_budgets = [c for c in self.graph.default.checks if isinstance(c, BudgetNode)]
+        self._default_budgets = [c for c in _default_node(self.graph).checks if isinstance(c, BudgetNode)]
         self._aliases = {n: al.target for n, al in program.aliases.items()}
 
     # ------------------------------------------------------------ deciding
@@ -113,7 +114,8 @@ class Policy:
         return max((c.window for cs in [*self._budgets.values(), self._default_budgets] for c in cs), default=0.0)
 
     # ------------------------------------------------------------ introspection
-    def explain(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None):
+    def explain(self, action: Any, ledger: Optional[Ledger] = None,
+                now: Optional[datetime] = None) -> Tuple[Decision, List[Dict[str, Any]]]:
         """Decide with a trace of every rule consulted and every sub-condition's value."""
         from .trace import Tracer
         tracer = Tracer()
@@ -123,17 +125,28 @@ class Policy:
 
     @property
     def tools(self) -> List[str]:
+        """The names of the declared tools, then of their aliases (`tool NAME as TARGET`)."""
         return [n for n, node in self.graph.tools.items() if node.known]
 
 
 class _Traced(Policy):
-    def __init__(self, program: Program, tracer):
+    def __init__(self, program: Program, tracer: Tracer):
         self.program = program
         self.graph = compile_program(program, hook=tracer.expr, tracer=tracer)
         self._meta = dict(self.graph.policy)
-        self._index = {name: node.run for name, node in self.graph.tools.items()}
-        self._modes = {name: node.mode for name, node in self.graph.tools.items()}
-        self._default = self.graph.default.run
+        self._index, self._modes, self._default = _dispatch(self.graph)
+
+
+def _default_node(graph: DecisionGraph) -> ToolNode:
+    """The node of tools named by no `tool` block and no check (always set by compile_program)."""
+    return cast(ToolNode, graph.default)
+
+
+def _dispatch(graph: DecisionGraph) -> Tuple[Dict[str, Run], Dict[str, str], Run]:
+    """The linked closure and the mode of each tool by name, and the closure of every other tool."""
+    index = {name: cast(Run, node.run) for name, node in graph.tools.items()}   # all linked by compile_program
+    modes = {name: node.mode for name, node in graph.tools.items()}
+    return index, modes, cast(Run, _default_node(graph).run)
 
 
 def load_policy(path: str, text: Optional[str] = None) -> Policy:

@@ -1,7 +1,7 @@
 """Compile expressions to closures `f(action, env)`; a missing value is None (JSON null counts as missing)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, cast
 
 from policy_lang import ast as A
 from policy_lang import tables
@@ -34,11 +34,13 @@ class ExprCompiler:
 
     # ------------------------------------------------------------ entry points
     def condition(self, e: A.Expr) -> Fn:
+        """A closure for a condition: its value when a boolean, else an EvalError (a condition that is not
+        boolean denies)."""
         f = self.value(e)
         if isinstance(e, (A.BoolOp, A.Not, A.Compare, A.Presence, A.Quantifier)):
             return f  # these always give a boolean or raise
 
-        def cond(a, env, f=f, e=e):
+        def cond(a: dict, env: Optional[dict], f: Fn = f, e: A.Expr = e) -> bool:
             v = f(a, env)
             if v is True or v is False:
                 return v
@@ -46,15 +48,16 @@ class ExprCompiler:
         return cond
 
     def value(self, e: A.Expr) -> Fn:
+        """A closure for an expression's value; a missing path raises EvalError. Traced when a hook is set."""
         f = self._compile(e)
         if self.hook is not None and isinstance(e, (A.BoolOp, A.Not, A.Compare, A.Presence, A.Quantifier, A.Call)):
             f = self._traced(e, f)
         return f
 
     def _traced(self, e: A.Expr, f: Fn) -> Fn:
-        hook = self.hook
+        hook = cast(Hook, self.hook)   # `value` wraps only when there is a hook
 
-        def traced(a, env):
+        def traced(a: dict, env: Optional[dict]) -> Any:
             try:
                 v = f(a, env)
             except EvalError as x:
@@ -72,7 +75,7 @@ class ExprCompiler:
             c = self.consts[root]
             return lambda a, env: c
         if root == "confidence" and not keys:
-            def conf(a, env):
+            def conf(a: dict, env: Optional[dict]) -> Any:
                 v = a.get("confidence")
                 return 0 if v is None else v
             return conf
@@ -84,13 +87,13 @@ class ExprCompiler:
         if len(keys) == 1 and not local and isinstance(keys[0], str):
             k0 = keys[0]
 
-            def get1(a, env):
+            def get1(a: dict, env: Optional[dict]) -> Any:
                 v = a.get(root)
                 return v.get(k0) if v.__class__ is dict else None
             get1.one_key = (root, k0)  # type: ignore[attr-defined]  # lets a caller read it inline
             return get1
 
-        def get(a, env):
+        def get(a: dict, env: Optional[dict]) -> Any:
             v = (env.get(root) if env else None) if local else a.get(root)
             for k in keys:
                 if v.__class__ is dict:
@@ -129,7 +132,7 @@ class ExprCompiler:
         if root == "confidence" and not keys and root not in self.consts:
             return self.getter(e)  # never missing: an absent confidence counts as 0
         if not keys and root in ACTION_ROOTS:
-            def path0(a, env):  # `tool`, `timestamp`, a whole object
+            def path0(a: dict, env: Optional[dict]) -> Any:  # `tool`, `timestamp`, a whole object
                 v = a.get(root)
                 if v is None:
                     raise _missing(e)
@@ -138,7 +141,7 @@ class ExprCompiler:
         if len(keys) == 1 and keys[0].__class__ is str and root in ACTION_ROOTS:
             k0 = keys[0]
 
-            def path1(a, env):  # the hot shape (`args.amount`, `tenant.plan`) in one call
+            def path1(a: dict, env: Optional[dict]) -> Any:  # the hot shape (`args.amount`, `tenant.plan`) in one call
                 v = a.get(root)
                 if v.__class__ is dict:
                     v = v.get(k0)
@@ -148,7 +151,7 @@ class ExprCompiler:
             return path1
         get = self.getter(e)
 
-        def path(a, env):
+        def path(a: dict, env: Optional[dict]) -> Any:
             v = get(a, env)
             if v is None:
                 raise _missing(e)
@@ -170,7 +173,7 @@ class ExprCompiler:
     def _c_Neg(self, e: A.Neg) -> Fn:
         f = self.value(e.operand)
 
-        def neg(a, env):
+        def neg(a: dict, env: Optional[dict]) -> Any:
             v = f(a, env)
             if v.__class__ is int or v.__class__ is float:
                 return -v
@@ -191,7 +194,7 @@ class ExprCompiler:
         l, r, op = self.value(e.left), self.value(e.right), e.op
         text = expr_text(e)
 
-        def arith(a, env):
+        def arith(a: dict, env: Optional[dict]) -> Any:
             x, y = l(a, env), r(a, env)
             tx, ty = x.__class__, y.__class__
             if op == "+" and tx is str and ty is str:
@@ -215,19 +218,19 @@ class ExprCompiler:
         return arith
 
     def _c_Presence(self, e: A.Presence) -> Fn:
-        p = e.path  # the checker guarantees a path
+        p = cast(A.Path, e.path)  # the checker guarantees a path (E211)
         if p.root == "confidence" and not p.keys:
             # "a missing confidence counts as 0" is about its value; presence looks at the action itself
             get = lambda a, env: a.get("confidence")  # noqa: E731
         elif len(p.keys) == 1 and p.keys[0].__class__ is str and p.root in ACTION_ROOTS:
             root, k0 = p.root, p.keys[0]
             if e.present:
-                def present1(a, env):
+                def present1(a: dict, env: Optional[dict]) -> bool:
                     v = a.get(root)
                     return v.__class__ is dict and v.get(k0) is not None
                 return present1
 
-            def missing1(a, env):
+            def missing1(a: dict, env: Optional[dict]) -> bool:
                 v = a.get(root)
                 return v.__class__ is not dict or v.get(k0) is None
             return missing1
@@ -242,7 +245,7 @@ class ExprCompiler:
         body = self.condition(e.body)
         var, is_any = e.var, e.kind == "any"
 
-        def quant(a, env):
+        def quant(a: dict, env: Optional[dict]) -> bool:
             items = src(a, env)
             if items.__class__ is not list:
                 raise _need(e.source, items, "a list")
@@ -258,10 +261,11 @@ class ExprCompiler:
         op = e.op
         l = self.value(e.left)
         if op == "matches":
-            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
+            # a string literal or a const naming one: the checker guarantees it (E211)
+            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[cast(A.Path, e.right).root]
             search = searcher(pattern)  # RE2 (spec §4.7): linear in the value, whatever the pattern
 
-            def matches(a, env):
+            def matches(a: dict, env: Optional[dict]) -> bool:
                 v = l(a, env)
                 if v.__class__ is not str:
                     raise _need(e.left, v, "a string")
@@ -289,7 +293,7 @@ class ExprCompiler:
             strings = frozenset(c)
             negate = op == "not in"
 
-            def in_strings(a, env):
+            def in_strings(a: dict, env: Optional[dict]) -> bool:
                 x = l(a, env)
                 if x.__class__ is str:
                     return (x in strings) is not negate
@@ -298,14 +302,14 @@ class ExprCompiler:
         if op in ("in", "not in"):
             negate = op == "not in"
 
-            def inn(a, env):
+            def inn(a: dict, env: Optional[dict]) -> bool:
                 x, items = l(a, env), r(a, env)
                 if items.__class__ is not list:
                     raise _need(e.right, items, "a list")
                 return member(x, items) is not negate
             return inn
         if op == "contains":
-            def contains(a, env):
+            def contains(a: dict, env: Optional[dict]) -> bool:
                 x, y = l(a, env), r(a, env)
                 if x.__class__ is str:
                     if y.__class__ is not str:
@@ -317,7 +321,7 @@ class ExprCompiler:
             return contains
         starts = op == "starts_with"
 
-        def affix(a, env):
+        def affix(a: dict, env: Optional[dict]) -> bool:
             x, y = l(a, env), r(a, env)
             if x.__class__ is not str or y.__class__ is not str:
                 raise EvalError(f"`{op}` takes two strings, got {kind(x)} and {kind(y)}")
@@ -332,7 +336,7 @@ class ExprCompiler:
         if const and (c.__class__ is int or c.__class__ is float):
             return _order_const(e, l, float(c), isinstance(e.left, A.Path) and e.left.root in self.consts)
 
-        def order(a, env):
+        def order(a: dict, env: Optional[dict]) -> bool:
             x, y = l(a, env), r(a, env)
             tx, ty = x.__class__, y.__class__
             if (tx is int or tx is float) and (ty is int or ty is float):
@@ -359,11 +363,12 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
     neg = e.op in ("<", ">")
     lower = e.op in ("<=", ">")     # compare with <= (else with >=)
     left = e.left
-    root = left.root if isinstance(left, A.Path) and not left_const else None
-    keys = left.keys if root is not None else ()
+    path = left if isinstance(left, A.Path) and not left_const else None
+    root = path.root if path is not None else None
+    keys = path.keys if path is not None else ()
     if root == "confidence" and not keys:
         # a missing confidence counts as 0 (spec §2); it is never anything but a number once checked
-        def conf_le(a, env):
+        def conf_le(a: dict, env: Optional[dict]) -> bool:
             x = a.get("confidence")
             if x.__class__ is float and not x - x:
                 return (x <= c) is not neg
@@ -373,7 +378,7 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
                 return (float(x) <= c) is not neg
             raise _not_ordered(e, x)
 
-        def conf_ge(a, env):
+        def conf_ge(a: dict, env: Optional[dict]) -> bool:
             x = a.get("confidence")
             if x.__class__ is float and not x - x:
                 return (x >= c) is not neg
@@ -386,7 +391,7 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
     if root in ACTION_ROOTS and len(keys) == 1 and keys[0].__class__ is str:
         k0 = keys[0]
 
-        def path_le(a, env):
+        def path_le(a: dict, env: Optional[dict]) -> bool:
             v = a.get(root)
             x = v.get(k0) if v.__class__ is dict else None
             if x.__class__ is float and not x - x:
@@ -397,7 +402,7 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
                 raise _missing(left)
             raise _not_ordered(e, x)
 
-        def path_ge(a, env):
+        def path_ge(a: dict, env: Optional[dict]) -> bool:
             v = a.get(root)
             x = v.get(k0) if v.__class__ is dict else None
             if x.__class__ is float and not x - x:
@@ -409,7 +414,7 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
             raise _not_ordered(e, x)
         return path_le if lower else path_ge
 
-    def value_le(a, env):
+    def value_le(a: dict, env: Optional[dict]) -> bool:
         x = l(a, env)
         if x.__class__ is float and not x - x:
             return (x <= c) is not neg
@@ -417,7 +422,7 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
             return (float(x) <= c) is not neg
         raise _not_ordered(e, x)
 
-    def value_ge(a, env):
+    def value_ge(a: dict, env: Optional[dict]) -> bool:
         x = l(a, env)
         if x.__class__ is float and not x - x:
             return (x >= c) is not neg

@@ -8,8 +8,11 @@ from policy_lang import ast as A
 
 from .budget import budget_fns
 from .decision import Reason
+from .ledger import Ledger
 
 Fn = Callable[..., Any]
+# a tool node's closure: (action, epoch seconds, ledger) -> (outcome, risk level, reasons)
+Run = Callable[[dict, float, Optional[Ledger]], Tuple[str, Optional[str], List[Reason]]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Route:
 
 @dataclass
 class RiskEdge:
+    """One `risk` line of a tool: the level it gives when its condition (if any) holds."""
     level: str
     cond: Optional[Fn]          # None: bare `risk L` / `otherwise`
     at: str
@@ -69,6 +73,7 @@ class RiskEdge:
 
 @dataclass
 class CategoryEdge:
+    """One line of a category block: the reason it adds when its condition (if any) holds."""
     cond: Optional[Fn]
     reason: Reason              # built once; autonomous variants are built by the mode pass
     at: str
@@ -77,6 +82,7 @@ class CategoryEdge:
 
 @dataclass
 class CategoryNode:
+    """A risk level's category block: its lines in order, and the deny given when none matches."""
     level: str
     edges: List[CategoryEdge]
     no_match: Reason
@@ -84,6 +90,7 @@ class CategoryNode:
 
 @dataclass
 class RequireNode:
+    """One `require` line of a check: the reason it adds when its condition does not hold."""
     check: str
     cond: Fn
     reason: Reason
@@ -94,6 +101,7 @@ class RequireNode:
 
 @dataclass
 class BudgetNode:
+    """One `budget` line of a check: the ledger key and amount of an action, and the limit over the window."""
     check: str
     bucket: Tuple[str, int]     # (check name, line index): budgets are keyed by name, not by policy version
     keys: List[Fn]              # raw getters (None = missing)
@@ -106,8 +114,10 @@ class BudgetNode:
     at: str
     advisory: bool
     line: A.Budget
-    key_of: Fn = None           # action -> ledger key, and action -> amount: made from the fields above
-    amount_of: Fn = None        # by engine.decide.budget.budget_fns, so every user computes them alike
+    # action -> ledger key, and action -> amount: made from the fields above by
+    # engine.decide.budget.budget_fns, so every user computes them alike
+    key_of: Callable[[dict], Tuple[Any, ...]] = field(init=False)
+    amount_of: Callable[[dict], Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_of, self.amount_of = budget_fns(self)
@@ -115,6 +125,10 @@ class BudgetNode:
 
 @dataclass
 class ToolNode:
+    """Everything that decides one tool's actions, lowered by the link pass to the one closure `run`.
+
+    A node with `known` false stands for an undeclared tool: it gives the `unknown tools` reason and
+    runs only the checks that apply to it."""
     name: str
     known: bool
     mode: str
@@ -126,11 +140,12 @@ class ToolNode:
     checks: List[Any] = field(default_factory=list)   # RequireNode | BudgetNode, load order
     no_category: Dict[str, Reason] = field(default_factory=dict)
     unknown_reason: Optional[Reason] = None
-    run: Optional[Fn] = None                  # set by the link pass
+    run: Optional[Run] = None                 # set by the link pass
 
 
 @dataclass
 class DecisionGraph:
+    """A compiled policy: the dispatch index of tool nodes, with the routes, levels and mode they share."""
     policy: Dict[str, Any]
     levels: Tuple[str, ...]
     mode: str

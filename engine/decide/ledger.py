@@ -37,7 +37,7 @@ class _Series:
     def __init__(self) -> None:
         self.times: List[float] = []
         self.amounts: List[float] = []
-        self.sums: List[int] = []
+        self.sums: List[float] = []   # running sums, kept while every amount is an int
         self.exact = True
 
     def add(self, t: float, amount: float) -> None:
@@ -57,7 +57,8 @@ class _Series:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        run, sums = 0, []
+        run: float = 0
+        sums: List[float] = []
         for a in self.amounts:
             run += a
             sums.append(run)
@@ -93,10 +94,12 @@ class MemoryLedger:
         self._series: Dict[Hashable, _Series] = {}
 
     def total(self, key: Hashable, start: float, end: float) -> float:
+        """Sum of the amounts under `key` with start < t <= end (0 for a key never seen)."""
         s = self._series.get(key)
         return s.total(start, end) if s is not None else 0
 
     def add(self, key: Hashable, t: float, amount: float) -> None:
+        """Record an executed action's amount under `key` at time t (out of order is fine)."""
         s = self._series.get(key)
         if s is None:
             s = self._series[key] = _Series()

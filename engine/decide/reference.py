@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 from policy_lang import ast as A
 from policy_lang import tables
@@ -47,6 +47,10 @@ def _num(v: Any) -> bool:
 
 
 class Interpreter:
+    """The spec's semantics written plainly over the checked AST, for the differential tests.
+
+    It decides as `Policy.decide` does, with none of the compiled graph's code paths: a disagreement
+    between the two is a bug in one of them."""
     def __init__(self, program: Program):
         self.p = program
         self.consts = {n: c.value for n, c in program.consts.items()}
@@ -57,6 +61,7 @@ class Interpreter:
 
     # ------------------------------------------------------------ expressions
     def lookup(self, p: A.Path, action: dict, env: Dict[str, Any]) -> Any:
+        """A path's value (a variable, a const, then the action), or MISSING; an absent `confidence` is 0."""
         if p.root in env:
             v = env[p.root]
         elif p.root in self.consts and p.root not in _ROOTS:
@@ -78,6 +83,7 @@ class Interpreter:
         return MISSING if v is None else v
 
     def ev(self, e: A.Expr, a: dict, env: Dict[str, Any]) -> Any:
+        """An expression's value; a missing path or a wrong kind raises EvalError."""
         if isinstance(e, A.Literal):
             return A.plain(e.value)
         if isinstance(e, A.Duration):
@@ -104,10 +110,11 @@ class Interpreter:
                 return self.truth(e.right, a, env) if left else False
             return True if left else self.truth(e.right, a, env)
         if isinstance(e, A.Presence):
-            if e.path.root == "confidence" and not e.path.keys and "confidence" not in env:
+            path = cast(A.Path, e.path)   # the checker guarantees a path (E211)
+            if path.root == "confidence" and not path.keys and "confidence" not in env:
                 found = a.get("confidence") is not None
             else:
-                found = self.lookup(e.path, a, env) is not MISSING
+                found = self.lookup(path, a, env) is not MISSING
             return found if e.present else not found
         if isinstance(e, A.Quantifier):
             items = self.ev(e.source, a, env)
@@ -143,15 +150,18 @@ class Interpreter:
         raise EvalError(f"cannot evaluate `{expr_text(e)}`")
 
     def truth(self, e: A.Expr, a: dict, env: Dict[str, Any]) -> bool:
+        """A condition's value, which must be a boolean (EvalError otherwise)."""
         v = self.ev(e, a, env)
         if not isinstance(v, bool):
             raise EvalError(f"condition `{expr_text(e)}` is {kind(v)}, not a boolean")
         return v
 
     def compare(self, e: A.Compare, a: dict, env: Dict[str, Any]) -> bool:
+        """A comparison (spec §4.7): equality across kinds is false, ordering needs two numbers or two strings."""
         x = self.ev(e.left, a, env)
         if e.op == "matches":
-            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
+            # a string literal or a const naming one: the checker guarantees it (E211)
+            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[cast(A.Path, e.right).root]
             if not isinstance(x, str):
                 raise EvalError(f"`{expr_text(e.left)}` is {kind(x)}, expected a string")
             if len(x) > MAX_MATCH_INPUT:
@@ -195,23 +205,25 @@ class Interpreter:
 
     # ------------------------------------------------------------ rules
     def reason(self, rule: str, o: A.Outcome, span: A.Span, source: str, advisory: bool = False) -> Reason:
+        """The reason an outcome line gives, with its route, message and target."""
         route = None
         if o.kind == "require_approval":
             r = self.p.routes[o.route] if o.route else self.p.first_route
-            route = _route(r)
+            route = _route(cast(A.Route, r))   # the checker guarantees a route here (E202, E208)
         message = o.text if o.kind == "ask" or (o.kind == "deny" and o.text is not None) else outcome_text(o)
         target = o.text if o.kind in ("ask", "escalate") else None
         return Reason(rule, o.kind, message or "", span.at(), advisory, route, target, source)
 
     def decide(self, action: Any, ledger: Optional[Ledger] = None, now: Optional[datetime] = None) -> Decision:
+        """Decide one action: input check, alias, schema, risk level, category, checks, then the mode."""
         p = self.p
         try:
             a, when = check_action(action)
         except ActionError as e:
             return Decision(safe_id(action), "deny", None,
                             [Reason("error", "deny", e.message, p.policy_span.at(), source="error")], p.mode, self.meta)
-        t = (when or now or datetime.now(timezone.utc))
-        t = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+        moment = (when or now or datetime.now(timezone.utc))
+        t = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
         name = a["tool"]
         if name in p.aliases:  # `tool NAME as TARGET`: decided as TARGET, which is what `tool` reads
             name = p.aliases[name].target
@@ -232,7 +244,7 @@ class Interpreter:
                 v = self.validators[name]
                 if not v.is_valid({} if args is None else args):
                     from .runtime import schema_problem
-                    msg = schema_problem(v, {} if args is None else args)
+                    msg = cast(str, schema_problem(v, {} if args is None else args))   # invalid: it has an error
                     return Decision(a.get("id"), "deny", None,
                                     [Reason(f"schema {name}", "deny", msg, p.schemas[name].span.at(), source="schema")],
                                     mode, self.meta)
@@ -272,26 +284,29 @@ class Interpreter:
         for c in p.checks.values():
             if c.targets is not None and name not in c.targets:
                 continue
-            for i, line in enumerate(c.lines):
+            for i, check_line in enumerate(c.lines):
                 try:
-                    ok = self.truth(line.cond, a, {}) if isinstance(line, A.Require) else \
-                        self.budget_ok(c, i, line, a, t, ledger)
+                    ok = self.truth(check_line.cond, a, {}) if isinstance(check_line, A.Require) else \
+                        self.budget_ok(c, i, check_line, a, t, ledger)
                 except EvalError as x:
-                    reasons.append(Reason("error", "deny", x.message, line.span.at(), c.advisory, source="error"))
+                    reasons.append(Reason("error", "deny", x.message, check_line.span.at(), c.advisory, source="error"))
                     continue
                 if not ok:
-                    reasons.append(self.reason(f"check {c.name}", line.outcome, line.span, "check", c.advisory))
+                    reasons.append(self.reason(f"check {c.name}", check_line.outcome, check_line.span, "check",
+                                               c.advisory))
         binding = [r for r in reasons if not r.advisory]
         outcome = max((r.outcome for r in binding), key=lambda o: RANK[o], default="allow")
         if outcome == "allow" and mode == "assisted":
-            first = p.first_route
+            first = cast(A.Route, p.first_route)   # assisted mode needs a route (E208)
             where = tool.mode.span if tool is not None and tool.mode is not None else p.mode_span
             reasons.append(Reason("mode assisted", "require_approval", "require approval via " + first.name,
-                                  where.at(), False, _route(first), None, "mode"))
+                                  where.at() if where is not None else p.policy_span.at(), False, _route(first),
+                                  None, "mode"))
             outcome = "require_approval"
         return Decision(a.get("id"), outcome, category, reasons, mode, self.meta)
 
     def budget_ok(self, c: A.Check, i: int, line: A.Budget, a: dict, t: float, ledger: Optional[Ledger]) -> bool:
+        """Whether the action's amount fits under a budget line's limit, given the ledger's total in the window."""
         if line.path is None:
             amount = 1
         else:
@@ -363,7 +378,7 @@ def ref_domain(v: Any) -> str:
     s = v
     if any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in s):
         raise domain_error(s)
-    m = _RFC3986.match(s)
+    m = cast("re.Match[str]", _RFC3986.match(s))   # every part of the pattern is optional: it always matches
     scheme = m.group(2)
     if scheme is not None and _SCHEME.fullmatch(scheme):
         if m.group(3) is not None:                        # scheme://authority

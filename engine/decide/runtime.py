@@ -1,24 +1,31 @@
 """Lower one ToolNode to the closure that decides actions for that tool."""
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from .decision import OUTCOMES, Reason
-from .graph import BudgetNode, DecisionGraph, RequireNode, ToolNode
-from .ledger import within
+from .graph import BudgetNode, DecisionGraph, Fn, RequireNode, Run, ToolNode
+from .ledger import Ledger, within
 from .values import EvalError
+
+if TYPE_CHECKING:
+    from .trace import Tracer
+
+# a budget line's closure: (action, epoch seconds, ledger, reasons so far), adding its reason when over
+BudgetFn = Callable[[dict, float, Optional[Ledger], List[Reason]], None]
 
 
 def error_reason(message: str, where: str, advisory: bool = False) -> Reason:
+    """The `deny` reason an evaluation error gives, at the line that met it."""
     return Reason("error", "deny", message, where, advisory, None, None, "error")
 
 
-def _budget_fn(n: BudgetNode, tracer) -> Callable:
+def _budget_fn(n: BudgetNode, tracer: Optional[Tracer]) -> BudgetFn:
     reason, where, advisory, window, limit = n.reason, n.at, n.advisory, n.window, n.limit
 
     key_of, amount_of = n.key_of, n.amount_of
     if tracer is None:
-        def budget_fast(a, t, ledger, out):
+        def budget_fast(a: dict, t: float, ledger: Optional[Ledger], out: List[Reason]) -> None:
             try:
                 amount = amount_of(a)
                 key = key_of(a)
@@ -33,7 +40,7 @@ def _budget_fn(n: BudgetNode, tracer) -> Callable:
                 out.append(reason)
         return budget_fast
 
-    def budget(a, t, ledger, out):
+    def budget(a: dict, t: float, ledger: Optional[Ledger], out: List[Reason]) -> None:
         try:
             amount = amount_of(a)
             key = key_of(a)
@@ -54,7 +61,7 @@ def _budget_fn(n: BudgetNode, tracer) -> Callable:
     return budget
 
 
-def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
+def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None) -> Run:
     """One closure for a tool node (undeclared tools included): schema, risk edges and category for
     a declared tool (its `unknown tools` reason otherwise), then every check line, then the most
     restrictive outcome and the mode."""
@@ -137,11 +144,11 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer=None) -> Callable:
     return run
 
 
-def _always(a, env):
+def _always(a: dict, env: Optional[dict]) -> bool:
     return True
 
 
-def _traced(tracer, label: str, where: str, cond):
+def _traced(tracer: Optional[Tracer], label: str, where: str, cond: Optional[Fn]) -> Optional[Fn]:
     """With a tracer, every line (unconditional ones too) reports when it is consulted."""
     if tracer is None:
         return cond

@@ -109,7 +109,7 @@ _QUIET = _Quiet()
 logging.getLogger("sqlglot").addFilter(_QUIET)
 
 
-def _allowed(node: exp.Expression) -> bool:
+def _allowed(node: exp.Expr) -> bool:
     t = type(node)
     return t in STRUCTURE or t in PURE_FUNCTIONS
 

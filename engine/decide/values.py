@@ -25,6 +25,7 @@ class EvalError(Exception):
 
 
 def kind(v: Any) -> str:
+    """A value's kind as messages name it: `a number`, `a string`, `missing`, …."""
     t = type(v)
     if t is bool:
         return "a boolean"
@@ -70,6 +71,7 @@ def as_double(v: Any) -> Any:
 
 
 def member(item: Any, items: Any) -> bool:
+    """Whether `items` holds a value equal to `item` under the language's equality (spec §4.7)."""
     for v in items:
         if equal(item, v):
             return True
@@ -83,16 +85,19 @@ def _string(v: Any, fn: str) -> str:
 
 
 def fn_len(v: Any) -> int:
+    """`len(x)`: the length of a list or a string; anything else is an evaluation error."""
     if type(v) in (str, list, tuple):
         return len(v)
     raise EvalError(f"`len` takes a list or a string, got {kind(v)}")
 
 
 def fn_lower(v: Any) -> str:
+    """`lower(s)`: a string in lower case; a non-string is an evaluation error."""
     return _string(v, "lower").lower()
 
 
 def fn_upper(v: Any) -> str:
+    """`upper(s)`: a string in upper case; a non-string is an evaluation error."""
     return _string(v, "upper").upper()
 
 
@@ -192,7 +197,7 @@ def fn_domain(v: Any) -> str:
     host, error = _domain_cached(s)
     if error is not None:
         raise EvalError(error)
-    return host
+    return host  # type: ignore[return-value]  # a str whenever error is None (see _domain_cached)
 
 
 MAX_CACHED_DOMAIN = 2048   # characters; with 4,096 entries the cache stays under ~10 MB
@@ -248,10 +253,12 @@ def _local_time(t: Any, tz: Any, fn: str) -> datetime:
 
 
 def fn_hour(t: Any, tz: Any = None) -> int:
+    """`hour(t[, tz])`: the hour (0-23) of a timestamp, in UTC or the time zone named."""
     return _local_time(t, tz, "hour").hour
 
 
 def fn_weekday(t: Any, tz: Any = None) -> str:
+    """`weekday(t[, tz])`: the day of a timestamp as `mon` … `sun`, in UTC or the time zone named."""
     return WEEKDAYS[_local_time(t, tz, "weekday").weekday()]
 
 

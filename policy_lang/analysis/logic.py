@@ -178,8 +178,8 @@ class Logic:
             member = (op == "in") == pos
             return [frozenset({("in" if member else "nin", expr_text(left), frozenset(tags))}) | pres]
         if op == "not in":
-            key = expr_text(A.Compare("in", left, right))
-            return [frozenset({("op", key, not pos)}) | pres]
+            shown = expr_text(A.Compare("in", left, right))
+            return [frozenset({("op", shown, not pos)}) | pres]
         return self._opaque(e, pos, pres)
 
     # ---------------------------------------------------------------- combining

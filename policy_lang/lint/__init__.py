@@ -93,7 +93,7 @@ def _lint(path: str, text: Optional[str], given: FrozenSet[str] = frozenset()) -
     root = next((f for f in loaded.files if f.is_root), None)
     # a file with no `policy` line is a module: lint it as if it had one
     module = root is not None and root.parsed and not any(isinstance(d, A.PolicyDecl) for d in root.module.decls)
-    if module:
+    if module and root is not None:   # (`module` is only true with a root; said again for mypy)
         root.module = dataclasses.replace(root.module, decls=root.module.decls + (
             A.PolicyDecl("<module>", A.Span(root.rel, 1, 1, 1, 1)),))
 

@@ -31,7 +31,7 @@ def check_block(ctx: LintContext, check: A.Check) -> None:
         else:
             limit = line.limit
             if limit <= 0 or (line.agg == "count" and limit < 1):
-                what = "`count()` is at least 1 with this action" if line.agg == "count" else \
+                what = "`count()` is at least 1 with this action" if line.path is None else \
                     f"any positive `{expr_text(line.path)}` exceeds it"
                 shown = line.limit_text or str(limit)
                 ctx.warn("W110", f"budget limit `{shown}` can never be met: {what}", line.span,

@@ -40,7 +40,7 @@ def expressions(ctx: LintContext) -> None:
     p = ctx.program
     for tool in p.tools.values():
         scope = [tool.name] if tool.name in ctx.schemas else []
-        exprs = [r.when for r in tool.risks if r.when is not None]
+        exprs: List[A.Expr] = [r.when for r in tool.risks if r.when is not None]
         types_block(ctx, exprs)
         for e in exprs:
             walk(ctx, e, scope, {})
@@ -55,7 +55,7 @@ def expressions(ctx: LintContext) -> None:
             walk(ctx, e, scope, {}, every=True)
     for check in p.checks.values():
         scope = [] if check.targets is None else [t for t in dict.fromkeys(check.targets) if t in ctx.schemas]
-        exprs: List[Any] = []
+        exprs = []
         for line in check.lines:
             if isinstance(line, A.Require):
                 exprs.append(line.cond)

@@ -29,14 +29,14 @@ def negative_tests(ctx: LintContext) -> None:
     rank = {lv: i for i, lv in enumerate(ctx.levels)}
     for tool in p.tools.values():
         scope = [tool.name]
-        for i, line in enumerate(tool.risks):
-            if line.when is None:
+        for i, risk in enumerate(tool.risks):
+            if risk.when is None:
                 continue
-            later = [r.level for r in tool.risks[i + 1:]]
+            later_levels = [r.level for r in tool.risks[i + 1:]]
             if _unmatched(tool.risks, ctx.tool_rest.get(tool.name)):
-                later.append(ctx.highest)
-            if later and rank.get(line.level, 0) < max(rank.get(lv, 0) for lv in later):
-                _negations(ctx, line.when, True, scope, {}, f"gives risk level `{line.level}`")
+                later_levels.append(ctx.highest)
+            if later_levels and rank.get(risk.level, 0) < max(rank.get(lv, 0) for lv in later_levels):
+                _negations(ctx, risk.when, True, scope, {}, f"gives risk level `{risk.level}`")
     for cat in p.categories.values():
         reach = [t for t, lv in ctx.tool_levels.items() if cat.level in lv]
         for i, line in enumerate(cat.lines):
@@ -55,9 +55,9 @@ def negative_tests(ctx: LintContext) -> None:
             scope = []  # `on *`: unknown tools too, which no schema describes
         else:
             scope = [_alias_target(ctx, t) for t in dict.fromkeys(check.targets)]
-        for line in check.lines:
-            if isinstance(line, A.Require) and line.outcome.kind != "allow":
-                _negations(ctx, line.cond, True, scope, {}, "lets the check pass")
+        for check_line in check.lines:
+            if isinstance(check_line, A.Require) and check_line.outcome.kind != "allow":
+                _negations(ctx, check_line.cond, True, scope, {}, "lets the check pass")
 
 
 def _unmatched(lines: Sequence[Any], rest: DNF) -> bool:

@@ -183,11 +183,11 @@ def dead_rules(ctx: LintContext) -> None:
         reach = frozenset(t for t, lv in ctx.tool_levels.items() if level in lv)
         if not reach:
             continue
-        for line, fire in lines:
-            s1 = STRENGTH[line.outcome.kind]
-            i = stronger(fire, reach, s1, line)
+        for cat_line, fire in lines:
+            s1 = STRENGTH[cat_line.outcome.kind]
+            i = stronger(fire, reach, s1, cat_line)
             if i is not None:
-                report(line.span, f"`{outcome_text(line.outcome)}`", i, "whenever this line matches,", fire)
+                report(cat_line.span, f"`{outcome_text(cat_line.outcome)}`", i, "whenever this line matches,", fire)
 
 
 def unreachable_levels(ctx: LintContext) -> None:
