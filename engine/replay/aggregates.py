@@ -118,15 +118,17 @@ class Budgets:
         b = self.lines.get(r.at)
         if b is None:
             b = self.lines[r.at] = {"check": self.budget_at[r.at].check, "at": r.at, "outcome": r.outcome,
-                                    "advisory": bool(r.advisory), "count": 0, "first": None, "last": None,
+                                    "advisory": bool(r.advisory), "count": 0, "decided": 0, "first": None, "last": None,
                                     "keys": {}, "days": {}}
         return b
 
-    def add(self, r: Reason, a: Dict[str, Any], t: float, aid: Any) -> None:
-        """One action bound by the budget line of reason `r`."""
+    def add(self, r: Reason, a: Dict[str, Any], t: float, aid: Any, decided: bool) -> None:
+        """One action bound by the budget line of reason `r`; `decided`: its final outcome is the line's."""
         node = self.budget_at[r.at]
         b = self._line(r)
         b["count"] += 1
+        if decided:
+            b["decided"] += 1
         ev = {"time": iso(t), "action_id": aid}
         if b["first"] is None:
             b["first"] = ev
@@ -148,11 +150,12 @@ class Budgets:
             b = self.lines.get(at)
             if b is None:
                 b = self.lines[at] = dict(o, keys={}, days={})
-                b["count"] = 0
+                b["count"] = b["decided"] = 0
             else:
                 b["first"] = b["first"] or o["first"]
                 b["last"] = o["last"] or b["last"]
             b["count"] += o["count"]
+            b["decided"] += o["decided"]
             keys = b["keys"]
             for label, n in o["keys"].items():
                 if label in keys or len(keys) < MAX_GROUPS:
@@ -167,7 +170,7 @@ class Budgets:
         for b in sorted(self.lines.values(), key=lambda b: (-b["count"], b["at"])):
             keys = sorted(b["keys"].items(), key=lambda kv: (-kv[1], kv[0]))[:10]
             out.append({"check": b["check"], "at": b["at"], "outcome": b["outcome"], "advisory": b["advisory"],
-                        "count": b["count"], "first": b["first"], "last": b["last"],
+                        "count": b["count"], "decided": b["decided"], "first": b["first"], "last": b["last"],
                         "top_keys": [{"key": k, "count": n} for k, n in keys],
                         "per_day": dict(sorted(b["days"].items()))})
         return out
@@ -209,7 +212,7 @@ class Verdicts:
                 g[v] += 1
                 if len(g["examples"]) < MAX_EXAMPLES:
                     g["examples"].append({"action_id": aid, "verdict": v, "by": human.get("by"),
-                                          "confidence": a.get("confidence")})
+                                          "confidence": a.get("confidence"), "args": a.get("args")})
         elif o == "require_approval":
             by = next((r for r in reasons if r.outcome == "require_approval" and not r.advisory), None)
             route = next(iter(binding_routes(reasons)), NONE)
@@ -218,10 +221,12 @@ class Verdicts:
             if g is None:
                 if len(self.friction) >= MAX_GROUPS:
                     return
-                g = self.friction[key] = {"approved": 0, "edited": 0, "rejected": 0, "expired": 0, "examples": []}
+                g = self.friction[key] = {"approved": 0, "edited": 0, "rejected": 0, "expired": 0, "examples": [],
+                                          "example_args": []}
             g[v] += 1
             if len(g["examples"]) < MAX_EXAMPLES and aid is not None:
                 g["examples"].append(aid)
+                g["example_args"].append(a.get("args"))
 
     def merge(self, other: "Verdicts") -> None:
         """Add the verdicts of the partition replayed after this one."""
@@ -237,9 +242,9 @@ class Verdicts:
                 if mine_g is None:
                     if len(table) >= MAX_GROUPS:
                         continue
-                    mine_g = table[key] = {k: (0 if k != "examples" else []) for k in g}
+                    mine_g = table[key] = {k: ([] if isinstance(n, list) else 0) for k, n in g.items()}
                 for k, n in g.items():
-                    if k == "examples":
+                    if isinstance(n, list):
                         _examples(mine_g[k], n)
                     else:
                         mine_g[k] += n
@@ -258,7 +263,7 @@ class Verdicts:
         for (tool, route, rule, at), f in self.friction.items():
             if f["approved"] and not (f["edited"] or f["rejected"] or f["expired"]):
                 friction.append({"tool": tool, "route": route, "rule": rule, "at": at, "approved": f["approved"],
-                                 "examples": f["examples"]})
+                                 "examples": f["examples"], "example_args": f["example_args"]})
         friction.sort(key=lambda r: (-r["approved"], r["tool"], r["at"]))
         verdict_cols = list(VERDICTS) + [NONE]
         confusion = {o: {v: self.confusion.get(o, {}).get(v, 0) for v in verdict_cols} for o in OUTCOMES}
@@ -374,7 +379,7 @@ class Tally:
                 self.errors.add((r.message, r.at), aid)
                 continue
             if r.at in budget_at and r.source == "check":
-                self.budgets.add(r, a, t, aid)
+                self.budgets.add(r, a, t, aid, not r.advisory and r.outcome == o)
             if not r.advisory and r.outcome == o and o in ("ask", "escalate", "deny"):
                 self.reasons.add((o, r.rule, r.message, r.at, r.target), aid)
         if had_error:
