@@ -1,6 +1,7 @@
 """`signoff simulate`: replay action histories through a policy and report what it would have done."""
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import List, Optional, Tuple
@@ -127,21 +128,22 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
         return
     if progress:
         progress.close()
-    from . import sim_report
+    from engine.report import html_report, text_report
     if fmt == "json":
         text = json_text(report, indent=2) + "\n"
     elif fmt == "html":
-        text = sim_report.html_report(report)
+        text = html_report(report)
     else:
-        text = sim_report.text_report(report)
+        # wrapped to the terminal's width only on a terminal: a file or a pipe gets whole lines
+        width = shutil.get_terminal_size().columns if not out and sys.stdout.isatty() else None
+        text = text_report(report, width=width)
     if out:
         try:
             with open(out, "w", encoding="utf-8") as fh:
                 fh.write(text)
         except OSError as exc:
             _usage(f"{out}: {(exc.strerror or 'cannot write').lower()}")
-        if fmt == "html":
-            echo(f"report written to {field(out)}", err=True)
+        echo(f"report written to {field(out)}", err=True)
     else:
         echo(text, nl=False)
     sys.exit(EXIT_OK)

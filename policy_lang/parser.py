@@ -651,7 +651,7 @@ _UNIT_WORDS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "
 
 
 def _units() -> str:
-    """The duration units, as a help names them: `s` (seconds), `m` (minutes), …"""
+    """The duration units as a help names them: `s` (seconds), `m` (minutes) and so on."""
     return ", ".join(f"`{u}` ({_UNIT_WORDS.get(u, u)})" for u in DURATION_UNITS)
 
 

@@ -1,6 +1,8 @@
 """`signoff simulate`: replay semantics, budgets, decisions file, the three report formats, tau-bench calls."""
 import gzip
+import html
 import html.parser
+import re
 import json
 import os
 import shutil
@@ -520,3 +522,96 @@ def test_fast_path_decides_as_policy_decide(tmp_path):
         want = pol.decide(a, MemoryLedger(), datetime.fromtimestamp(t, timezone.utc)) if problem is None \
             else pol.input_error(a, problem)
         assert d.to_dict() == want.to_dict(), a
+
+
+# ---------------------------------------------------------------- the reports (issue 12, "Reports")
+
+def test_text_report_prints_every_section_with_none_when_empty(tmp_path, budget_policy):
+    from engine.report.simulate import SECTIONS
+    hist = jsonl(tmp_path / "h.jsonl", [pay(i, i, 10) for i in range(3)])   # all allowed: most tables empty
+    out = tmp_path / "r.txt"
+    r = run(budget_policy, "--history", hist, "--out", out)
+    assert r.exit_code == 0, r.output
+    lines = out.read_text().splitlines()
+    for s in SECTIONS:
+        i = lines.index(s.title)
+        assert lines[i + 1] == s.explain
+    # a section without rows says so instead of disappearing
+    for title in ("Escalations", "Asks", "Denials", "Budget exhaustion", "Risk: the policy would allow, a human "
+                  "rejected or edited", "Friction: approvals humans always granted unchanged"):
+        i = lines.index(title)
+        assert lines[i + 2] == "none", (title, lines[i:i + 4])
+
+
+def test_text_labels_are_the_outcome_names(reports):
+    text = reports["text"].read_text()
+    headers = [line for line in text.splitlines() if line.startswith(("tool ", "category ", "day ", "policy \\"))]
+    assert len(headers) >= 4
+    for h in headers:
+        assert "┃ approval " not in h and "approval" not in h.replace("require_approval", "")
+
+
+def test_per_reason_counts_say_how_they_reconcile(reports):
+    rep = json.loads(reports["json"].read_text())
+    text = reports["text"].read_text()
+    for key, outcome in (("escalations", "escalate"), ("asks", "ask"), ("denials", "deny")):
+        total = sum(i["count"] for i in rep[key])
+        assert f"counted per reason: {total:,} reasons over {rep['outcomes'][outcome]:,} actions decided {outcome}" \
+            in text
+    for b in rep["budget_exhaustion"]:
+        assert 0 <= b["decided"] <= b["count"]
+    assert "decided by it" in text
+
+
+def test_text_written_to_a_file_is_not_wrapped(reports):
+    """A file gets whole lines: a long row (the Risk table's examples with their arguments) is longer than
+    any terminal and no `support.policy:LINE:COL` location is broken across lines."""
+    text = reports["text"].read_text()
+    assert max(len(line) for line in text.splitlines()) > 200
+    import re
+    for line in text.splitlines():
+        if "support.policy:" in line:
+            assert re.search(r"support\.policy:\d+:\d+", line), line
+    assert not any(line.rstrip().endswith("support.policy:") for line in text.splitlines())
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "html"])
+def test_out_says_where_it_wrote_for_every_format(tmp_path, budget_policy, fmt):
+    hist = jsonl(tmp_path / "h.jsonl", [pay(1, 1, 10)])
+    target = tmp_path / f"r.{fmt}"
+    r = run(budget_policy, "--history", hist, "--format", fmt, "--out", target)
+    assert r.exit_code == 0 and target.exists()
+    assert f"report written to {target}" in r.output
+
+
+def test_html_report_leads_with_the_policy_and_the_risk(reports):
+    from engine.report.simulate import SECTIONS
+    rep = json.loads(reports["json"].read_text())
+    page = reports["html"].read_text()
+    first_section = page.index("<section")
+    assert rep["policy"]["digest"] in page[:first_section] and rep["policy"]["version"] in page[:first_section]
+    assert page.index('<section id="risk">') == first_section
+    ids = [s.key for s in SECTIONS]
+    assert [page.index(f'<section id="{k}">') for k in ids] == sorted(page.index(f'<section id="{k}">') for k in ids)
+    assert page.count('<p class="explain">') == len(SECTIONS)
+    worst = rep["risk"][0]
+    n, of = worst["rejected"] + worst["edited"], worst["allowed_with_verdict"]
+    assert f"{n:,} of {of:,} = {n / of * 100:.1f}%" in page
+    # the examples come with their arguments (escaped JSON)
+    ex = worst["examples"][0]
+    assert ex["args"] and html.escape(json.dumps(ex["args"], sort_keys=True, separators=(",", ":"))[:40]) in page
+    # the outcome × verdict cells where policy and humans disagree are highlighted, and only those
+    cells = re.findall(r'<td data-k="confusion\.([a-z_]+)\.([a-z()]+)" class="([^"]*)"', page)
+    marked = {(o, v) for o, v, cls in cells if "disagree" in cls}
+    assert ("allow", "rejected") in marked and marked <= {("allow", "rejected"), ("allow", "edited"),
+                                                          ("deny", "approved"), ("deny", "edited")}
+    # per-day and busiest-day load per route
+    assert "per day" in page and "busiest day" in page
+    assert "<script" not in page
+
+
+def test_html_and_text_show_the_same_sections(reports):
+    from engine.report.simulate import SECTIONS
+    text, page = reports["text"].read_text(), reports["html"].read_text()
+    for s in SECTIONS:
+        assert s.title in text and html.escape(s.title) in page

@@ -70,6 +70,7 @@ def _text(v: Any) -> Optional[str]:
 
 
 def make_filter(filters: Optional[Dict[str, List[str]]]) -> Optional[Callable[[Any], bool]]:
+    """The `--filter` test of an action (each KEY one of its values), or None when nothing is filtered."""
     if not filters:
         return None
     tests = [(_getter(k), set(vs)) for k, vs in filters.items()]
@@ -185,6 +186,7 @@ def reorder(records: Iterator[Record], window: int = REORDER_WINDOW) -> Iterator
 
 
 def flat(batches: Iterable[List[Any]]) -> Iterator[Any]:
+    """The items of batches, one by one."""
     for b in batches:
         yield from b
 
@@ -234,7 +236,7 @@ def sample_records(records: Iterator[Record], n: int, seed: int, stats: Stats) -
     """The n records whose keyed hash (seed, then the action's `id`, or FILE:LINE without one) is
     smallest: deterministic, independent of file order, and stable as a history grows. Memory is O(n);
     the sample is replayed in time order."""
-    heap: List[Tuple[int, Record]] = []
+    heap: List[Tuple[int, int, Record]] = []   # (-hash, seq, record)
     salt = str(seed).encode()
     seen = 0
     for rec in records:
@@ -285,6 +287,7 @@ class History:
 
     @property
     def has_stdin(self) -> bool:
+        """Whether one of the histories is stdin (which can be read only once)."""
         return "-" in self.paths
 
     def _streams(self) -> List[Iterator[List[Record]]]:
@@ -310,4 +313,5 @@ class History:
         return batched(heapq.merge(*map(flat, streams), key=lambda r: (r[0], r[1])))
 
     def records(self, external: bool = False) -> Iterator[Record]:
+        """The records in replay order, one by one."""
         return flat(self.batches(external))

@@ -127,6 +127,7 @@ def _display(path: str) -> str:
 
 def _open_binary(path: str, stats: Stats) -> Tuple[Any, str]:
     """A buffered binary stream (gunzipped if gzip) and the detected kind: jsonl|csv|parquet|unknown."""
+    raw: Any    # stdin's buffer, or a file: both binary streams; one without peek is wrapped below
     if path == "-":
         raw = sys.stdin.buffer
         size = 0
@@ -142,7 +143,7 @@ def _open_binary(path: str, stats: Stats) -> Tuple[Any, str]:
     head = buf.peek(4)[:4]
     name = path.lower()
     if head[:2] == b"\x1f\x8b":
-        buf = io.BufferedReader(gzip.GzipFile(fileobj=buf, mode="rb"), 1 << 16)  # type: ignore[arg-type]
+        buf = io.BufferedReader(gzip.GzipFile(fileobj=buf, mode="rb"), 1 << 16)
         head = buf.peek(4)[:4]
         if name.endswith(".gz"):
             name = name[:-3]
@@ -225,7 +226,10 @@ def _read_jsonl(buf: Any, name: str, stats: Stats, on_error: str, parse: Callabl
     n = 0
     out: List[Tuple[Any, int, Optional[str], bool]] = []
     fast = getattr(parse, "round_trip", None)
-    loads, dumps = fast if fast is not None else (None, None)
+    loads: Optional[Callable[[bytes], Any]] = None
+    dumps: Callable[[Any], bytes] = bytes     # called only when loads is set, and then it is fast's
+    if fast is not None:
+        loads, dumps = fast
     quick = 0       # lines read by the inline step, added to stats.lines batch by batch
     readline = buf.readline
     cap = max_record + 1        # the line's bytes and its newline

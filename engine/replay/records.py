@@ -61,6 +61,7 @@ class Stats:
         self._sizes: List[int] = []
 
     def note(self, kind: str, where: str, message: str) -> None:
+        """Keep a malformed line's kind, place and message as an example (the first MAX_EXAMPLES)."""
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append({"kind": kind, "where": where, "message": message})
 
@@ -75,12 +76,14 @@ class Stats:
         return done, sum(self._sizes)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The counts and examples, JSON-ready."""
         return {"lines": self.lines, "malformed": self.malformed, "skipped": self.skipped,
                 "input": self.input_errors, "filtered": self.filtered, "sampled_out": self.sampled_out,
                 "examples": list(self.examples)}
 
 
 def batched(items: Iterable[Any], size: Optional[int] = None) -> Iterator[List[Any]]:
+    """Items in lists of `size` (BATCH by default), the last one shorter."""
     it = iter(items)
     n = size or BATCH
     while True:

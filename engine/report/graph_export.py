@@ -28,10 +28,12 @@ class View:
     # shown escaped here, once for DOT, Mermaid and SVG (XML cannot even hold most controls); the
     # labels' own line breaks stay and each format writes them its way
     def node(self, nid: str, label: str, kind: str, col: int) -> str:
+        """Add a node once (a second call with the same id keeps the first); returns its id."""
         self.nodes.setdefault(nid, (safe_text(label, lines=True).replace("\t", " "), kind, col))
         return nid
 
     def edge(self, a: str, b: str, label: str = "") -> None:
+        """Add a labelled edge from node `a` to node `b`."""
         self.edges.append((a, b, safe_text(label, lines=True).replace("\t", " ")))
 
 
@@ -79,17 +81,18 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
         r = node.unknown_reason
         view.edge(prev, _outcome(view, tid, r.outcome if r else "deny", (safe_text(r.message) if r else "deny"), 4))
     else:
+        ended = False       # an `otherwise` line ends the chain
         for i, e in enumerate(node.risk):
-            if e.cond is None:
+            if e.cond is None or e.line.when is None:   # `otherwise` (compiled from no condition)
                 lvl = view.node(f"{tid}_lvl_{e.level}", f"level {e.level}", "level", 2)
                 view.edge(prev, lvl, "otherwise")
-                prev = None
+                ended = True
                 break
             test = view.node(f"{tid}_risk{i}", expr_text(e.line.when), "test", 1)
             view.edge(prev, test, "" if i == 0 else "no")
             view.edge(test, view.node(f"{tid}_lvl_{e.level}", f"level {e.level}", "level", 2), "yes")
             prev = test
-        if prev is not None:
+        if not ended:
             high = g.levels[-1]
             view.edge(prev, view.node(f"{tid}_lvl_{high}", f"level {high}", "level", 2), "no match")
         for level in g.levels:
@@ -101,18 +104,19 @@ def _tool(view: View, node: ToolNode, g: DecisionGraph, tid: str) -> None:
                 view.edge(lid, _outcome(view, tid, "deny", "deny\nno category block", 4))
                 continue
             cprev, label = lid, ""
+            ended = False
             for j, ce in enumerate(cat.edges):
                 leaf = _outcome(view, tid, ce.reason.outcome, safe_text(ce.reason.message), 4)
-                if ce.cond is None:
+                if ce.cond is None or ce.line.when is None:
                     view.edge(cprev, leaf, label or "")
-                    cprev = None
+                    ended = True
                     break
                 test = view.node(f"{lid}_c{j}", expr_text(ce.line.when), "test", 3)
                 view.edge(cprev, test, label)
                 view.edge(test, leaf, "yes")
                 view.edge(leaf, combine)
                 cprev, label = test, "no"
-            if cprev is not None:
+            if not ended:
                 view.edge(cprev, _outcome(view, tid, "deny", "deny\nno line matched", 4), "no")
     advisory = set()
     if node.checks:
@@ -191,6 +195,10 @@ def to_svg(view: View) -> str:
     labels: List[str] = []
     for a, b, label in view.edges:
         (x1, y1), (x2, y2) = pos[a], pos[b]
+        sx: float   # ints where the box's corners are, halves where its middles are
+        ex: float
+        sy: float
+        ey: float
         sx, sy, ex, ey = x1 + box_w, y1 + box_h / 2, x2, y2 + box_h / 2
         if x2 <= x1:
             sx, ex = x1 + box_w / 2, x2 + box_w / 2
