@@ -20,3 +20,48 @@ def make_policy(tmp_path):
         path.write_text(text)
         return Policy(load(str(path)))
     return make
+
+
+# ---------------------------------------------------------------- the contract suite: every store
+# These modules run once on SQLite and once on PostgreSQL (a throwaway cluster, tests/pg.py). Without
+# PostgreSQL the second run is skipped, unless SIGNOFF_PG_TESTS=1 (the README's test command), which makes
+# it a failure.
+STORE_CONTRACT_MODULES = {"test_store", "test_workflow", "test_workflow_e2e", "test_workflow_processes",
+                          "test_workflow_transitions", "test_audit_guard"}
+
+
+def pytest_generate_tests(metafunc):
+    if "_store_backend" in metafunc.fixturenames and metafunc.module.__name__ in STORE_CONTRACT_MODULES:
+        metafunc.parametrize("_store_backend", ["sqlite", "postgres"], indirect=True)
+
+
+def postgres_or_skip():
+    """The session's test PostgreSQL; a skip when there is none, a failure under SIGNOFF_PG_TESTS=1."""
+    import os
+
+    import pg
+    try:
+        return pg.cluster()
+    except Exception as e:  # noqa: BLE001 - any reason PostgreSQL is not there is reported the same way
+        if os.environ.get("SIGNOFF_PG_TESTS") == "1":
+            pytest.fail(f"SIGNOFF_PG_TESTS=1 but no PostgreSQL: {e}")
+        pytest.skip(f"no PostgreSQL ({e}); SIGNOFF_PG_TESTS=1 makes this a failure")
+
+
+@pytest.fixture(autouse=True)
+def _store_backend(request):
+    import workflow_helpers
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgres":
+        postgres_or_skip()
+    workflow_helpers.BACKEND = backend
+    try:
+        yield backend
+    finally:
+        workflow_helpers.BACKEND = "sqlite"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys
+    if "pg" in sys.modules:
+        sys.modules["pg"].stop()

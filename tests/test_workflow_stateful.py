@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from engine.live.identity import id_key, same_id
 from engine.live.store import Identity
 from engine.live.workflow import STATES, TERMINAL, TRANSITIONS, GateError, args_hash
-from workflow_helpers import PEOPLE, Clock, make_gate, refund, store_path
+from workflow_helpers import PEOPLE, Clock, make_gate, refund, store_path, tx_rows
 
 
 def reachable(src):
@@ -149,7 +149,7 @@ class Workflow(RuleBasedStateMachine):
         with self.gate.store.snapshot() as tx:
             recs = tx.list_actions()
             approvals = {r["id"]: tx.approvals(r["id"]) for r in recs}
-            ledger = tx.c.execute("SELECT key, t, amount, action_id FROM ledger ORDER BY t").fetchall()
+            ledger = tx_rows(tx, "SELECT key, t, amount, action_id FROM ledger ORDER BY t")
             events = defaultdict(list)
             for e in tx.events():
                 events[e["action_id"]].append(e["kind"])

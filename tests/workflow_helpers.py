@@ -6,9 +6,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from psycopg.rows import tuple_row
+
 from engine.live.channels import MemoryChannel
 from engine.decide.evaluator import Policy
-from engine.live.store import Identity, SQLiteStore
+from engine.live.opening import open_store
+from engine.live.store import Identity, Store
 from engine.live.workflow import Gate
 from policy_lang.checker import load
 
@@ -81,20 +84,62 @@ def refund(amount: Any, confidence: float = 0.95, invoice: Optional[str] = "INV-
 
 def make_gate(path: str, clock: Optional[Clock] = None, executors: Optional[Dict[str, Any]] = None,
               channels: Any = None, **kw: Any) -> Gate:
-    store = SQLiteStore(path)
+    store = open_store(path)
     return Gate(policy(), store, executors=executors if executors is not None else {},
                 channels=channels if channels is not None else [MemoryChannel()], clock=clock or Clock(),
                 identities=PEOPLE, **kw)
 
 
-def counts(store: SQLiteStore) -> Dict[str, int]:
+# The store the contract suite runs on: "sqlite" or "postgres" (set per test by conftest's `_store_backend`).
+BACKEND = "sqlite"
+
+
+def is_pg(store_or_spec: Any) -> bool:
+    """Whether a store (or a store spec) is a PostgreSQL one."""
+    if isinstance(store_or_spec, str):
+        return store_or_spec.startswith("postgresql://")
+    return type(store_or_spec).__name__ == "PostgresStore"
+
+
+def raw(store: Store, sql: str, args: tuple = ()) -> List[tuple]:
+    """Run SQL on the store's own connection, outside any transaction (a tamperer's write, or a count):
+    `?` placeholders for both engines; rows as tuples."""
+    if is_pg(store):
+        conn = store._live_conn()  # type: ignore[attr-defined]
+        with conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql.replace("?", "%s"), args)
+            return list(cur.fetchall()) if cur.description else []
+    return [tuple(r) for r in store._conn.execute(sql, args).fetchall()]  # type: ignore[attr-defined]
+
+
+def table_names(store: Store) -> List[str]:
+    """The store's tables, by name."""
+    if is_pg(store):
+        return [r[0] for r in raw(store, "SELECT table_name FROM information_schema.tables "
+                                         "WHERE table_schema = current_schema() ORDER BY table_name")]
+    return [r[0] for r in raw(store, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+
+def counts(store: Store) -> Dict[str, int]:
     """Row counts of every table: 'the store is unchanged' means these are equal."""
-    c = store._conn
-    names = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-    out = {n: c.execute(f"SELECT COUNT(*) FROM {n}").fetchone()[0] for n in names}
-    out["head"] = c.execute("SELECT seq FROM audit_head").fetchone()[0]
+    out = {n: raw(store, f"SELECT COUNT(*) FROM {n}")[0][0] for n in table_names(store)}
+    out["head"] = raw(store, "SELECT seq FROM audit_head")[0][0]
     return out
 
 
 def store_path(tmp_path: Any, name: str = "signoff.db") -> str:
+    """A store for the test: a file in `tmp_path` on SQLite, a fresh schema of the test PostgreSQL on postgres
+    (the same arguments give the same store)."""
+    if BACKEND == "postgres":
+        import pg
+        return pg.cluster().url(os.path.join(str(tmp_path), name))
     return os.path.join(str(tmp_path), name)
+
+
+def tx_rows(tx: Any, sql: str, args: tuple = ()) -> List[tuple]:
+    """Run a read inside an open transaction of either store (`?` placeholders); rows as tuples."""
+    if type(tx).__name__ == "_PGTx":
+        with tx.c.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql.replace("?", "%s"), args)
+            return list(cur.fetchall())
+    return [tuple(r) for r in tx.c.execute(sql, args).fetchall()]
