@@ -31,7 +31,9 @@ STORE_CONTRACT_MODULES = {"test_store", "test_workflow", "test_workflow_e2e", "t
 
 
 def pytest_generate_tests(metafunc):
-    if "_store_backend" in metafunc.fixturenames and metafunc.module.__name__ in STORE_CONTRACT_MODULES:
+    # only tests that make a store (they take a temporary folder); pure functions run once
+    if ("_store_backend" in metafunc.fixturenames and metafunc.module.__name__ in STORE_CONTRACT_MODULES
+            and {"tmp_path", "tmp_path_factory"} & set(metafunc.fixturenames)):
         metafunc.parametrize("_store_backend", ["sqlite", "postgres"], indirect=True)
 
 
