@@ -143,3 +143,55 @@ def tx_rows(tx: Any, sql: str, args: tuple = ()) -> List[tuple]:
             cur.execute(sql.replace("?", "%s"), args)
             return list(cur.fetchall())
     return [tuple(r) for r in tx.c.execute(sql, args).fetchall()]
+
+
+class _Row:
+    """A result row read by position or by name, as sqlite3.Row is."""
+
+    def __init__(self, names: List[str], values: tuple):
+        self._names, self._values = names, values
+
+    def keys(self) -> List[str]:
+        return list(self._names)
+
+    def __getitem__(self, k: Any) -> Any:
+        return self._values[k] if isinstance(k, int) else self._values[self._names.index(k)]
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class _Result:
+    def __init__(self, rows: List[_Row], rowcount: int):
+        self._rows, self.rowcount = rows, rowcount
+
+    def fetchone(self) -> Optional[_Row]:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> List[_Row]:
+        return list(self._rows)
+
+    def __iter__(self) -> Any:
+        return iter(self._rows)
+
+
+class PGAttacker:
+    """A raw PostgreSQL connection with the API the tamper tests use on sqlite3 (`?` placeholders, rows by
+    position or name): what the database's owner can do to the store's schema."""
+
+    def __init__(self, url: str):
+        import psycopg
+        self.c = psycopg.connect(url, autocommit=True, row_factory=tuple_row)
+
+    def execute(self, sql: str, args: tuple = ()) -> _Result:
+        with self.c.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), tuple(args))
+            names = [d.name for d in cur.description] if cur.description else []
+            rows = [_Row(names, r) for r in cur.fetchall()] if cur.description else []
+            return _Result(rows, cur.rowcount)
+
+    def close(self) -> None:
+        self.c.close()
