@@ -37,25 +37,13 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("_store_backend", ["sqlite", "postgres"], indirect=True)
 
 
-def postgres_or_skip():
-    """The session's test PostgreSQL; a skip when there is none, a failure under SIGNOFF_PG_TESTS=1."""
-    import os
-
-    import pg
-    try:
-        return pg.cluster()
-    except Exception as e:  # noqa: BLE001 - any reason PostgreSQL is not there is reported the same way
-        if os.environ.get("SIGNOFF_PG_TESTS") == "1":
-            pytest.fail(f"SIGNOFF_PG_TESTS=1 but no PostgreSQL: {e}")
-        pytest.skip(f"no PostgreSQL ({e}); SIGNOFF_PG_TESTS=1 makes this a failure")
-
-
 @pytest.fixture(autouse=True)
 def _store_backend(request):
     import workflow_helpers
     backend = getattr(request, "param", "sqlite")
     if backend == "postgres":
-        postgres_or_skip()
+        import pg
+        pg.postgres_or_skip()
     workflow_helpers.BACKEND = backend
     try:
         yield backend

@@ -122,3 +122,14 @@ def stop() -> None:
     if _CLUSTER is not None:
         _CLUSTER.stop()
         _CLUSTER = None
+
+
+def postgres_or_skip() -> Cluster:
+    """The session's test PostgreSQL; a skip when there is none, a failure under SIGNOFF_PG_TESTS=1."""
+    import pytest
+    try:
+        return cluster()
+    except Exception as e:  # noqa: BLE001 - any reason PostgreSQL is not there is reported the same way
+        if os.environ.get("SIGNOFF_PG_TESTS") == "1":
+            pytest.fail(f"SIGNOFF_PG_TESTS=1 but no PostgreSQL: {e}")
+        pytest.skip(f"no PostgreSQL ({e}); SIGNOFF_PG_TESTS=1 makes this a failure")

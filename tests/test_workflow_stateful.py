@@ -218,3 +218,23 @@ class Workflow(RuleBasedStateMachine):
 Workflow.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
                                       suppress_health_check=[HealthCheck.too_slow])
 test_workflow_state_machine = Workflow.TestCase
+
+
+class WorkflowOnPostgres(Workflow):
+    """The same machine on the PostgreSQL store (fewer examples: every example migrates a fresh schema and each
+    step is a round trip to the server)."""
+
+    def __init__(self):
+        import pg
+        import workflow_helpers
+        pg.postgres_or_skip()
+        workflow_helpers.BACKEND = "postgres"
+        try:
+            super().__init__()
+        finally:
+            workflow_helpers.BACKEND = "sqlite"
+
+
+WorkflowOnPostgres.TestCase.settings = settings(max_examples=15, stateful_step_count=30, deadline=None,
+                                                suppress_health_check=[HealthCheck.too_slow])
+test_workflow_state_machine_on_postgres = WorkflowOnPostgres.TestCase
