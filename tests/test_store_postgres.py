@@ -157,3 +157,30 @@ def test_many_processes_append_one_chain_without_gaps_or_forks(tmp_path, server)
 
 def test_people_helpers_are_known():
     assert {p.id for p in PEOPLE} >= {"lea", "carl"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_audit_export_since_writes_the_records_after_seq_that_chain_on(tmp_path, backend, server):
+    import json
+    spec = server.url(str(tmp_path / "exp")) if backend == "postgres" else str(tmp_path / "exp.db")
+    gate = make_gate(spec, Clock(), {"issue_refund": Recorder()})
+    gate.propose(refund(10))
+    gate.propose(refund(50, confidence=0.5))
+    with gate.store.snapshot() as tx:
+        every = tx.events()
+    archive = tmp_path / "audit-1.jsonl"
+    first = run("audit", "export", "--store", spec, "--since", 0, "-o", archive)
+    assert first.exit_code == 0, first.output
+    lines = [json.loads(ln) for ln in archive.read_text().splitlines()]
+    assert [r["seq"] for r in lines] == [r["seq"] for r in every] and lines[-1]["hash"] == every[-1]["hash"]
+    assert f"next: --since {every[-1]['seq']}" in first.output
+    cut = every[-1]["seq"]
+    gate.propose(refund(300))
+    more = run("audit", "export", "--store", spec, "--since", cut)
+    new = [json.loads(ln) for ln in more.output.splitlines() if ln.startswith("{")]
+    assert new and new[0]["seq"] == cut + 1 and new[0]["prev"] == lines[-1]["hash"]   # the archive chains on
+    from engine import verify_events
+    assert verify_events(lines + new).ok
+    assert run("audit", "export", "--store", spec, "--since", new[-1]["seq"]).output == ""
+    assert "does not take `--tenant`" in run("audit", "export", "--store", spec, "--since", 0, "--tenant", "a").output
+    gate.store.close()
