@@ -6,8 +6,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from psycopg.rows import tuple_row
-
 from engine.live.channels import MemoryChannel
 from engine.decide.evaluator import Policy
 from engine.live.opening import open_store
@@ -105,6 +103,7 @@ def raw(store: Store, sql: str, args: tuple = ()) -> List[tuple]:
     """Run SQL on the store's own connection, outside any transaction (a tamperer's write, or a count):
     `?` placeholders for both engines; rows as tuples."""
     if is_pg(store):
+        from psycopg.rows import tuple_row
         conn = store._live_conn()  # type: ignore[attr-defined]
         with conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(sql.replace("?", "%s"), args)
@@ -139,6 +138,7 @@ def store_path(tmp_path: Any, name: str = "signoff.db") -> str:
 def tx_rows(tx: Any, sql: str, args: tuple = ()) -> List[tuple]:
     """Run a read inside an open transaction of either store (`?` placeholders); rows as tuples."""
     if type(tx).__name__ == "_PGTx":
+        from psycopg.rows import tuple_row
         with tx.c.cursor(row_factory=tuple_row) as cur:
             cur.execute(sql.replace("?", "%s"), args)
             return list(cur.fetchall())
@@ -184,6 +184,7 @@ class PGAttacker:
 
     def __init__(self, url: str):
         import psycopg
+        from psycopg.rows import tuple_row
         self.c = psycopg.connect(url, autocommit=True, row_factory=tuple_row)
 
     def execute(self, sql: str, args: tuple = ()) -> _Result:
