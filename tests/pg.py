@@ -50,7 +50,9 @@ class Cluster:
         self.proc: Optional[subprocess.Popen] = None
         existing = os.environ.get("SIGNOFF_TEST_POSTGRES")
         if existing:
+            import psycopg
             self.base = existing
+            psycopg.connect(existing, connect_timeout=10).close()   # fails here, reported as "no PostgreSQL"
             return
         bindir = _bindir()
         if bindir is None:
