@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import sys
 from datetime import datetime, timezone
 from typing import Any, List, Optional, Tuple
 
 import click
 
-from engine import (Approval, Gate, GateError, InputError, SQLiteStore, StoreError, counted_approvals, draft_progress,
+from engine import (Approval, Gate, GateError, InputError, Store, StoreError, counted_approvals, draft_progress,
                     parse_timestamp)
+from engine import open_store as open_store_spec
 
 from .output import echo, field, json_text
 
@@ -24,13 +24,11 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
-def open_store(path: str) -> SQLiteStore:
+def open_store(path: str) -> Store:
     """Open an existing approval store, or exit with the reason (a mistyped path never creates an empty one)."""
     # never create a store from a mistyped path: an empty inbox would look like nothing to do
-    if not os.path.exists(path):
-        fail(f"store `{path}` does not exist")
     try:
-        return SQLiteStore(path)
+        return open_store_spec(path, create=False)
     except StoreError as e:
         fail(str(e))
         raise
@@ -48,9 +46,9 @@ def parse_now(value: Optional[str]) -> Optional[datetime]:
 
 
 def store_option(fn):
-    """The `--store FILE` option (or SIGNOFF_STORE) that every approvals command takes."""
-    return click.option("--store", "store_path", required=True, envvar="SIGNOFF_STORE", metavar="FILE",
-                        type=click.Path(dir_okay=False), help="The approval store (SQLite file).")(fn)
+    """The `--store STORE` option (or SIGNOFF_STORE) that every approvals command takes."""
+    return click.option("--store", "store_path", required=True, envvar="SIGNOFF_STORE", metavar="STORE",
+                        help="The approval store: an SQLite file or a `postgresql://` URL.")(fn)
 
 
 def now_option(fn):
@@ -59,7 +57,7 @@ def now_option(fn):
     return click.option("--now", "now_text", hidden=True, default=None)(fn)
 
 
-def resolve(store: SQLiteStore, ref: str) -> dict:
+def resolve(store: Store, ref: str) -> dict:
     """A draft by id or by a unique prefix of at least 4 characters."""
     with store.snapshot() as tx:
         rec = tx.get_action(ref)
@@ -116,7 +114,7 @@ def args_diff(before: Any, after: Any) -> str:
     return "\n".join(difflib.unified_diff(a, b, "proposed", "current", lineterm=""))
 
 
-def _gate(store: SQLiteStore, policy=None, now: Optional[datetime] = None) -> Gate:
+def _gate(store: Store, policy=None, now: Optional[datetime] = None) -> Gate:
     clock = (lambda: now) if now is not None else None
     return Gate(policy, store, clock=clock)
 

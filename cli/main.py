@@ -159,6 +159,7 @@ from .fmt_cmd import fmt  # noqa: E402
 from .graph_cmd import graph  # noqa: E402
 from .approvals_cmd import approvals  # noqa: E402
 from .audit_cmd import audit  # noqa: E402
+from .store_cmd import store  # noqa: E402
 from .simulate_cmd import simulate  # noqa: E402
 from .diff_cmd import diff  # noqa: E402
 from .lint_cmd import lint  # noqa: E402
@@ -170,6 +171,7 @@ cli.add_command(fmt)
 cli.add_command(graph)
 cli.add_command(approvals)
 cli.add_command(audit)
+cli.add_command(store)
 cli.add_command(simulate)
 cli.add_command(diff)
 cli.add_command(lint)

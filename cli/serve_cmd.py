@@ -64,9 +64,9 @@ def identities() -> None:
 @store_option
 def add_cmd(ident_id: str, roles: Tuple[str, ...], tenant: Optional[str], kind: str, store_path: str) -> None:
     """Register an identity; its new API key is the last line printed (shown once)."""
-    from engine import SQLiteStore
+    from engine import open_store as open_store_spec
     try:
-        store = SQLiteStore(store_path)
+        store = open_store_spec(store_path)
     except StoreError as e:
         _fail(str(e))
         raise

@@ -42,6 +42,8 @@ from .live.identity import IdentityError, canonical_id
 from .live.patch import PatchError, json_value
 from .live.sdk import acting
 from .live.store import Identity, SQLiteStore, Store, StoreError, Tx, VerifyResult, verify_events
+from .live.opening import is_postgres_url, open_store
+from .live.migrate import MigrateResult, copy_store
 from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDenied, StateError, TamperError,
                             route_progress)
 from .live.workflow import history as event_history
@@ -63,7 +65,7 @@ __all__ = [
     # live use
     "Gate", "GateError", "InputError", "PermissionDenied", "StateError", "NotFound", "TamperError",
     "route_progress", "event_history", "Draft", "Approval", "Grant", "Route", "draft_progress", "counted_approvals",
-    "draft_summary", "draft_detail", "may_act", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore",
+    "draft_summary", "draft_detail", "may_act", "Identity", "IdentityError", "canonical_id", "Store", "Tx", "SQLiteStore", "open_store", "is_postgres_url", "copy_store", "MigrateResult",
     "StoreError", "VerifyResult", "verify_events", "Handle", "Pending", "Executor", "ExecutionContext", "current_execution", "acting", "PatchError", "json_value",
     "Channel", "ConsoleChannel", "LogChannel", "MemoryChannel", "Notification", "WebhookChannel",
     # notifications that leave the machine: signed webhooks, Slack, email, delivered off the request path

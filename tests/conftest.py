@@ -20,3 +20,38 @@ def make_policy(tmp_path):
         path.write_text(text)
         return Policy(load(str(path)))
     return make
+
+
+# ---------------------------------------------------------------- the contract suite: every store
+# These modules run once on SQLite and once on PostgreSQL (a throwaway cluster, tests/pg.py). Without
+# PostgreSQL the second run is skipped, unless SIGNOFF_PG_TESTS=1 (the README's test command), which makes
+# it a failure.
+STORE_CONTRACT_MODULES = {"test_store", "test_workflow", "test_workflow_e2e", "test_workflow_processes",
+                          "test_workflow_transitions", "test_audit_guard"}
+
+
+def pytest_generate_tests(metafunc):
+    # only tests that make a store (they take a temporary folder); pure functions run once
+    if ("_store_backend" in metafunc.fixturenames and metafunc.module.__name__ in STORE_CONTRACT_MODULES
+            and {"tmp_path", "tmp_path_factory"} & set(metafunc.fixturenames)):
+        metafunc.parametrize("_store_backend", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _store_backend(request):
+    import workflow_helpers
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgres":
+        import pg
+        pg.postgres_or_skip()
+    workflow_helpers.BACKEND = backend
+    try:
+        yield backend
+    finally:
+        workflow_helpers.BACKEND = "sqlite"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys
+    if "pg" in sys.modules:
+        sys.modules["pg"].stop()

@@ -13,7 +13,7 @@ from cli.approvals_cmd import approvals
 from cli.audit_cmd import audit
 from engine.live.store import GENESIS, event_hash
 from engine.live.workflow import StateError
-from workflow_helpers import Clock, Recorder, make_gate, refund, store_path
+from workflow_helpers import Clock, PGAttacker, Recorder, is_pg, make_gate, refund, store_path
 
 
 def run(*args):
@@ -21,7 +21,12 @@ def run(*args):
 
 
 def raw(path):
-    """The attacker's connection: the file, with the append-only triggers dropped."""
+    """The attacker's connection: the file (or the database), with the append-only triggers dropped."""
+    if is_pg(path):
+        pc = PGAttacker(path)
+        for t in ("events_no_update", "events_no_delete", "events_no_truncate", "events_in_sequence"):
+            pc.execute(f"DROP TRIGGER IF EXISTS {t} ON events")
+        return pc
     c = sqlite3.connect(path, isolation_level=None)
     c.row_factory = sqlite3.Row
     c.execute("DROP TRIGGER IF EXISTS events_no_update")

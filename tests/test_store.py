@@ -1,4 +1,4 @@
-"""The SQLite store: schema and migrations, transactions, the SQL ledger, the hash-chained audit log, JSON Patch."""
+"""The stores (SQLite and PostgreSQL): schema and migrations, transactions, the SQL ledger, the hash-chained audit log, JSON Patch."""
 import json
 import sqlite3
 
@@ -8,30 +8,42 @@ from hypothesis import given, settings, strategies as st
 from engine import MemoryLedger
 from engine.live.patch import PatchError, apply_patch, canonical, make_patch, merge_patch, same
 from engine.live.store import GENESIS, SCHEMA_VERSION, Identity, SQLiteStore, StoreError, verify_events
-from workflow_helpers import Clock, Recorder, make_gate, policy, refund, store_path
+from engine.live.opening import open_store
+from workflow_helpers import Clock, Recorder, is_pg, make_gate, policy, raw, refund, store_path
 
 
 # ---------------------------------------------------------------- schema
 
 def test_a_new_store_is_wal_with_a_schema_version(tmp_path):
     path = store_path(tmp_path)
-    s = SQLiteStore(path)
+    s = open_store(path)
     assert s.schema_version == SCHEMA_VERSION
-    assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if not is_pg(s):
+        assert s._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s.close()
-    again = SQLiteStore(path)   # reopening migrates nothing and keeps the data
+    again = open_store(path)   # reopening migrates nothing and keeps the data
     assert again.schema_version == SCHEMA_VERSION
-    assert again._conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert raw(again, "SELECT COUNT(*) FROM schema_version")[0][0] == 1
+    again.close()
 
 
 def test_stores_it_cannot_read_are_refused(tmp_path):
     newer = store_path(tmp_path, "newer.db")
-    s = SQLiteStore(newer)
-    s._conn.execute("UPDATE schema_version SET version = 99")
+    s = open_store(newer)
+    raw(s, "UPDATE schema_version SET version = 99")
     s.close()
     with pytest.raises(StoreError, match="schema version 99, newer than this signoff"):
-        SQLiteStore(newer)
+        open_store(newer)
     other = store_path(tmp_path, "other.db")
+    if is_pg(other):
+        import psycopg
+        with psycopg.connect(other, autocommit=True) as c:
+            c.execute("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(StoreError, match="not a signoff store"):
+            open_store(other)
+        with pytest.raises(StoreError, match="cannot open store `postgresql://postgres@/nosuchdb"):
+            open_store(other.replace("/signoff?", "/nosuchdb?"))
+        return
     c = sqlite3.connect(other)
     c.execute("CREATE TABLE t (x)")
     c.commit()
@@ -45,7 +57,7 @@ def test_stores_it_cannot_read_are_refused(tmp_path):
 
 
 def test_a_failed_transaction_leaves_nothing_and_transactions_do_not_nest(tmp_path):
-    s = SQLiteStore(store_path(tmp_path))
+    s = open_store(store_path(tmp_path))
     with pytest.raises(RuntimeError):
         with s.transaction() as tx:
             tx.put_identity(Identity("a", {"r"}, "t"))
@@ -62,7 +74,7 @@ def test_a_failed_transaction_leaves_nothing_and_transactions_do_not_nest(tmp_pa
 
 
 def test_identities_round_trip_and_are_validated(tmp_path):
-    s = SQLiteStore(store_path(tmp_path))
+    s = open_store(store_path(tmp_path))
     s.put_identity(Identity("maria", {"cfo", "finance_manager"}, "acme"))
     s.put_identity(Identity("ops", {"oncall"}))
     assert s.get_identity("maria") == Identity("maria", frozenset({"cfo", "finance_manager"}), "acme")
@@ -75,7 +87,7 @@ def test_identities_round_trip_and_are_validated(tmp_path):
 # ---------------------------------------------------------------- the ledger
 
 def test_sql_ledger_windows_are_half_open_and_keys_canonical(tmp_path):
-    s = SQLiteStore(store_path(tmp_path))
+    s = open_store(store_path(tmp_path))
     key = (("refund_budget", 0), ("acme",))
     with s.transaction() as tx:
         led = tx.ledger("a1")
@@ -96,7 +108,7 @@ def test_sql_ledger_windows_are_half_open_and_keys_canonical(tmp_path):
 @given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 50), st.integers(-5, 20)), max_size=25),
        st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(-5, 60), st.integers(0, 60)), max_size=10))
 def test_sql_ledger_agrees_with_the_memory_ledger(tmp_path_factory, adds, queries):
-    s = SQLiteStore(str(tmp_path_factory.mktemp("led") / "l.db"))
+    s = open_store(store_path(tmp_path_factory.mktemp("led"), "l.db"))
     mem = MemoryLedger()
     with s.transaction() as tx:
         led = tx.ledger()
@@ -110,7 +122,7 @@ def test_sql_ledger_agrees_with_the_memory_ledger(tmp_path_factory, adds, querie
 
 def test_budgets_decide_the_same_on_the_sql_ledger(tmp_path):
     pol = policy()
-    s = SQLiteStore(store_path(tmp_path))
+    s = open_store(store_path(tmp_path))
     mem = MemoryLedger()
     with s.transaction() as tx:
         led = tx.ledger()
@@ -143,14 +155,28 @@ def logged(tmp_path):
 
 
 def _tamper(store, sql, *args):
-    """What an attacker with the file can do: drop the append-only triggers, then write."""
-    c = store._conn
-    c.execute("DROP TRIGGER IF EXISTS events_no_update")
-    c.execute("DROP TRIGGER IF EXISTS events_no_delete")
-    c.execute(sql, args)
+    """What an attacker with the file (or the database's owner) can do: drop the append-only triggers, then write."""
+    on = " ON events" if is_pg(store) else ""
+    raw(store, f"DROP TRIGGER IF EXISTS events_no_update{on}")
+    raw(store, f"DROP TRIGGER IF EXISTS events_no_delete{on}")
+    raw(store, sql, args)
 
 
 def test_the_log_is_append_only_through_sql(logged):
+    if is_pg(logged):
+        import psycopg
+        for sql in ("UPDATE events SET actor = 'x' WHERE seq = 1", "DELETE FROM events WHERE seq = 1",
+                    "TRUNCATE events"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                raw(logged, sql)
+        # and in sequence: a record that is not the head's successor, or does not link to it, is refused
+        seq, head = logged.verify().count, logged.verify().head
+        for bad_seq, prev in ((seq + 2, head), (seq + 1, "f" * 64), (seq, head)):
+            with pytest.raises(psycopg.errors.RaiseException, match="appended in sequence"):
+                raw(logged, "INSERT INTO events (seq, action_id, kind, actor, at, policy, payload, prev, hash) "
+                            "VALUES (?, NULL, 'granted', 'x', 't', '', '{}', ?, 'h')", (bad_seq, prev))
+        assert logged.verify().ok
+        return
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         logged._conn.execute("UPDATE events SET actor = 'x' WHERE seq = 1")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -166,16 +192,21 @@ def test_editing_any_field_is_detected(logged, column, value):
 
 
 def test_editing_a_payload_even_by_one_byte_is_detected(logged):
-    row = logged._conn.execute("SELECT payload FROM events WHERE seq = 3").fetchone()[0]
+    row = raw(logged, "SELECT payload FROM events WHERE seq = 3")[0][0]
     _tamper(logged, "UPDATE events SET payload = ? WHERE seq = 3", row.replace("10", "99", 1))
     assert logged.verify().bad_seq == 3
     _tamper(logged, "UPDATE events SET payload = ? WHERE seq = 3", row + " ")
     assert logged.verify().bad_seq == 3
 
 
+def _event(store, seq):
+    with store.snapshot() as tx:
+        return tx.event(seq)
+
+
 def test_editing_a_record_and_rehashing_it_breaks_the_next_link(logged):
     from engine.live.store import event_hash
-    r = dict(logged._conn.execute("SELECT * FROM events WHERE seq = 4").fetchone())
+    r = _event(logged, 4)
     h = event_hash(r["prev"], 4, r["action_id"], r["kind"], "mallory", r["at"], r["policy"], r["payload"])
     _tamper(logged, "UPDATE events SET actor = 'mallory', hash = ? WHERE seq = 4", h)
     res = logged.verify()
@@ -189,25 +220,24 @@ def test_deleting_a_record_is_detected(logged):
 
 
 def test_deleting_the_last_records_is_detected_by_the_head(logged):
-    n = logged._conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+    n = raw(logged, "SELECT MAX(seq) FROM events")[0][0]
     _tamper(logged, "DELETE FROM events WHERE seq >= ?", n - 1)
     res = logged.verify()
     assert not res.ok and "head says record" in res.problem
 
 
 def test_reordering_records_is_detected(logged):
-    a = dict(logged._conn.execute("SELECT * FROM events WHERE seq = 3").fetchone())
-    b = dict(logged._conn.execute("SELECT * FROM events WHERE seq = 4").fetchone())
+    a, b = _event(logged, 3), _event(logged, 4)
     cols = ["action_id", "kind", "actor", "at", "policy", "payload", "prev", "hash"]
     _tamper(logged, f"UPDATE events SET {', '.join(c + ' = ?' for c in cols)} WHERE seq = 3", *[b[c] for c in cols])
     sets = ", ".join(c + " = ?" for c in cols)
-    logged._conn.execute(f"UPDATE events SET {sets} WHERE seq = 4", tuple(a[c] for c in cols))
+    raw(logged, f"UPDATE events SET {sets} WHERE seq = 4", tuple(a[c] for c in cols))
     res = logged.verify()
     assert not res.ok and res.bad_seq == 3
 
 
 def test_renumbering_records_is_detected(logged):
-    n = logged._conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+    n = raw(logged, "SELECT MAX(seq) FROM events")[0][0]
     _tamper(logged, "UPDATE events SET seq = ? WHERE seq = 2", n + 10)
     res = logged.verify()
     assert not res.ok and res.bad_seq == 3

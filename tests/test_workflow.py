@@ -14,7 +14,7 @@ from engine.live.sdk import acting
 from engine.live.store import Identity
 from engine.live.workflow import (Gate, Handle, InputError, NotFound, Pending, PermissionDenied, StateError, args_hash,
                                   current_execution)
-from workflow_helpers import BY, Clock, Recorder, counts, make_gate, policy, refund, store_path
+from workflow_helpers import BY, Clock, Recorder, counts, make_gate, policy, refund, store_path, tx_rows
 
 
 @pytest.fixture
@@ -341,7 +341,7 @@ def test_an_interrupted_execution_is_rerun_only_when_idempotent(tmp_path):
     assert out.id == b and out.state == "executed" and keys == [("b-1", 2)]
     assert kinds(idem, b).count("executing") == 2
     with idem.store.snapshot() as tx:   # the budget counted it once
-        assert tx.c.execute("SELECT COUNT(*) FROM ledger WHERE action_id = ?", (b,)).fetchone()[0] == 1
+        assert tx_rows(tx, "SELECT COUNT(*) FROM ledger WHERE action_id = ?", (b,))[0][0] == 1
 
 
 # ---------------------------------------------------------------- standing grants
@@ -562,6 +562,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 
 def test_webhook_channel_posts_to_loopback_and_failures_are_recorded(tmp_path):
+    _Hook.got.clear()   # the test runs once per store
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     t = threading.Thread(target=server.serve_forever, daemon=True)
     t.start()

@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from engine.live.identity import id_key, same_id
 from engine.live.store import Identity
 from engine.live.workflow import STATES, TERMINAL, TRANSITIONS, GateError, args_hash
-from workflow_helpers import PEOPLE, Clock, make_gate, refund, store_path
+from workflow_helpers import PEOPLE, Clock, make_gate, refund, store_path, tx_rows
 
 
 def reachable(src):
@@ -149,7 +149,7 @@ class Workflow(RuleBasedStateMachine):
         with self.gate.store.snapshot() as tx:
             recs = tx.list_actions()
             approvals = {r["id"]: tx.approvals(r["id"]) for r in recs}
-            ledger = tx.c.execute("SELECT key, t, amount, action_id FROM ledger ORDER BY t").fetchall()
+            ledger = tx_rows(tx, "SELECT key, t, amount, action_id FROM ledger ORDER BY t")
             events = defaultdict(list)
             for e in tx.events():
                 events[e["action_id"]].append(e["kind"])
@@ -218,3 +218,23 @@ class Workflow(RuleBasedStateMachine):
 Workflow.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
                                       suppress_health_check=[HealthCheck.too_slow])
 test_workflow_state_machine = Workflow.TestCase
+
+
+class WorkflowOnPostgres(Workflow):
+    """The same machine on the PostgreSQL store (fewer examples: every example migrates a fresh schema and each
+    step is a round trip to the server)."""
+
+    def __init__(self):
+        import pg
+        import workflow_helpers
+        pg.postgres_or_skip()
+        workflow_helpers.BACKEND = "postgres"
+        try:
+            super().__init__()
+        finally:
+            workflow_helpers.BACKEND = "sqlite"
+
+
+WorkflowOnPostgres.TestCase.settings = settings(max_examples=15, stateful_step_count=30, deadline=None,
+                                                suppress_health_check=[HealthCheck.too_slow])
+test_workflow_state_machine_on_postgres = WorkflowOnPostgres.TestCase

@@ -7,14 +7,13 @@ import pytest
 
 from engine.live.records import TRANSITIONS, Draft, create, load_draft, transition, update
 from engine.live.workflow import StateError
-from workflow_helpers import Clock, Recorder, make_gate, refund, store_path
+from workflow_helpers import Clock, Recorder, is_pg, make_gate, raw, refund, store_path, table_names
 
 
 def dump(store):
     """Every row of every table, and the audit head: 'the store is unchanged' means these are equal."""
-    c = store._conn
-    names = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-    return {n: [tuple(r) for r in c.execute(f"SELECT * FROM {n} ORDER BY rowid")] for n in names}
+    order = "ctid" if is_pg(store) else "rowid"
+    return {n: raw(store, f"SELECT * FROM {n} ORDER BY {order}") for n in table_names(store)}
 
 
 @pytest.fixture
@@ -130,7 +129,13 @@ def test_a_row_of_a_shape_the_workflow_never_writes_is_a_store_error(env, column
     aid = gate.propose(refund(50, confidence=0.5)).id
     assert gate.approve(aid, by="lea").state == "approved"
     gate._executors["issue_refund"] = ex
-    gate.store._conn.execute(f"UPDATE actions SET {column} = ? WHERE id = ?", (value, aid))
+    if is_pg(gate.store) and column == "deadline":
+        # PostgreSQL's typed column refuses the text outright: the shape cannot even be stored
+        import psycopg
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            raw(gate.store, f"UPDATE actions SET {column} = ? WHERE id = ?", (value, aid))
+        return
+    raw(gate.store, f"UPDATE actions SET {column} = ? WHERE id = ?", (value, aid))
     for verb in (lambda: gate.get(aid), lambda: gate.execute(aid), gate.resume, gate.history):
         with pytest.raises(StoreError, match=f"holds a `{column}` the workflow never writes"):
             verb()

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import jwt
 
-from engine import Identity, IdentityError, SQLiteStore, StoreError, canonical_id
+from engine import Identity, IdentityError, StoreError, canonical_id, open_store
 
 from .config import OIDCConfig
 from .keys import KEY_PREFIX, KINDS, key_hash, new_key
@@ -52,7 +52,7 @@ class Authenticator:
     """Turns a bearer token into a Principal: API keys against the store's hashes, JWTs against the OIDC config."""
 
     def __init__(self, store_path: str, oidc: Optional[OIDCConfig] = None):
-        self.store = SQLiteStore(store_path)   # its own connection: reads never wait for the gate's writes
+        self.store = open_store(store_path)   # its own connection: reads never wait for the gate's writes
         self.oidc = oidc
         self._cache: Dict[str, Tuple[float, Principal]] = {}
         self._lock = threading.Lock()
