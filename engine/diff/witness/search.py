@@ -335,19 +335,33 @@ def search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int = 0
 
 
 def find_witness(old_p: Policy, new_p: Policy, tool: Optional[str], kind: str, seed: int = 0,
-                 search: ToolSearch = search_tool) -> DirectionResult:
-    """One direction (`looser` or `stricter`) of one tool: a witness, `proven` (none exists), or `not proven`."""
-    return search(old_p, new_p, tool, seed).direction(kind)
+                 search: Optional[ToolSearch] = None) -> DirectionResult:
+    """One direction (`looser` or `stricter`) of one tool: a witness, `proven` (none exists), or `unknown`.
+    The search is the solver's (`smt.smt_search`) unless another `ToolSearch` is given."""
+    return (search or default_search())(old_p, new_p, tool, seed).direction(kind)
 
 
-def search_tools(old_p: Policy, new_p: Policy, seed: int = 0, search: ToolSearch = search_tool) -> List[ToolResult]:
+def default_search(timeout: Optional[float] = None) -> ToolSearch:
+    """The search `signoff diff` runs: the solver, with `timeout` seconds per tool and direction."""
+    from .smt import DEFAULT_TIMEOUT, smt_search
+    t = DEFAULT_TIMEOUT if timeout is None else timeout
+
+    def search(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -> ToolResult:
+        return smt_search(old_p, new_p, tool, seed, t)
+    return search
+
+
+def search_tools(old_p: Policy, new_p: Policy, seed: int = 0, search: Optional[ToolSearch] = None
+                 ) -> List[ToolResult]:
     """`search` run on every tool either version names, then on the tools neither names."""
-    return [search(old_p, new_p, tool, seed) for tool in _tool_names(old_p.program, new_p.program)]
+    s = search or default_search()
+    return [s(old_p, new_p, tool, seed) for tool in _tool_names(old_p.program, new_p.program)]
 
 
-def witness_search(old_p: Policy, new_p: Policy, seed: int = 0) -> List[Dict[str, Any]]:
+def witness_search(old_p: Policy, new_p: Policy, seed: int = 0, search: Optional[ToolSearch] = None
+                   ) -> List[Dict[str, Any]]:
     """For each tool: witness actions the versions decide differently (a looser one and a stricter one,
-    searched for independently), `proven` equivalence, or `not proven`; and per direction (`looser`,
-    `stricter`): `witness`, `proven` (no action of the tool changes that way) or `not proven`.
+    searched for independently), `proven` equivalence, or `unknown`; and per direction (`looser`,
+    `stricter`): `witness`, `proven` (no action of the tool changes that way) or `unknown`.
     See docs/diff.md for the method and its limits."""
-    return [r.to_dict() for r in search_tools(old_p, new_p, seed)]
+    return [r.to_dict() for r in search_tools(old_p, new_p, seed, search)]
