@@ -171,7 +171,7 @@ def test_domain_change_found_by_heuristics(tmp_path):
     new = write(tmp_path, "new.policy", old.read_text().replace('["acme.com"]', '["acme.com", "acme.io"]'))
     entry = {x["tool"]: x for x in witness_search(load_policy(str(old)), load_policy(str(new)))}["mail"]
     w = only_witness(entry, "looser")
-    assert w["action"]["args"]["to"] == "user@acme.io"
+    assert w["action"]["args"]["to"].endswith("@acme.io")     # issue 12: found by the solver
     assert entry["stricter"] == "proven"   # issue 12: `domain(...)` is encoded (a function refined by its values)
 
 
