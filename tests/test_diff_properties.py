@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -45,7 +45,7 @@ def decide_again(po: Policy, pn: Policy, w) -> tuple:
     return po.decide(w.action, led_o, NOW), pn.decide(w.action, led_n, NOW)
 
 
-@settings(max_examples=12 * SCALE, **SETTINGS)
+@settings(max_examples=12 * SCALE, phases=[Phase.generate], **SETTINGS)
 @given(a=policies(max_tools=2), b=policies(max_tools=2), data=st.data())
 def test_witnesses_decide_as_claimed_and_replay_never_contradicts_a_proof(tmp_path_factory, a, b, data):
     folder = tmp_path_factory.mktemp("pair")

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - exercised by the no-z3 test through a 
     z3 = None  # type: ignore[assignment]  # the search then reports `unknown` for every tool
 
 MAX_LIST = 3                 # lists are modelled up to this many elements (stated in every proof)
+MAX_NESTING = 2              # and lists of lists to this depth
 DEFAULT_TIMEOUT = 10.0       # seconds of solver time per tool (`--solver-timeout`)
 MAX_ROUNDS = 12              # refinements of lower/upper/domain by their concrete values
 METHOD = "smt"
@@ -339,6 +340,8 @@ class Encoder:
         """`v` read as a list: its elements, as action paths (up to MAX_LIST of them)."""
         if v.path is None or v.elems:
             return v
+        if sum(isinstance(k, int) for k in v.path) >= MAX_NESTING:
+            raise Unsupported(f"lists nested deeper than {MAX_NESTING}")
         self.lists.add(v.path)
         self.notes.add(f"lists of up to {MAX_LIST} elements")
         v.elems = [self.var(v.path + (i,)) for i in range(MAX_LIST)]
@@ -568,8 +571,9 @@ class Encoder:
         out = []
         for kind in (BOOL, NUM, STR):
             both = _and(x.is_(kind), y.is_(kind))
-            if both is False:
-                continue
+            attr = {BOOL: "b", NUM: "n", STR: "s"}[kind]
+            if both is False or getattr(x, attr) is None or getattr(y, attr) is None:
+                continue    # (no payload of that kind: the value is never of it)
             pay = {BOOL: lambda: x.b == y.b, NUM: lambda: _neq(x.n, y.n), STR: lambda: x.s == y.s}[kind]()
             out.append(_and(both, pay))
         both_l = _and(x.is_(LIST), y.is_(LIST))
@@ -1005,6 +1009,10 @@ def smt_tool(old_p: Policy, new_p: Policy, tool: Optional[str], name: str,
     except Unsupported as u:
         why = f"not encoded: {u}"
         return {LOOSER: SmtOutcome(NOT_PROVEN, why=why), STRICTER: SmtOutcome(NOT_PROVEN, why=why)}, [why]
+    except Exception as e:  # noqa: BLE001 - whatever went wrong, the answer is unknown
+        # a bug of the encoding: fail closed (unknown), never a pass, and say so
+        why = f"internal error while encoding the rules ({type(e).__name__}): please report it"
+        return {LOOSER: SmtOutcome(NOT_PROVEN, why=why), STRICTER: SmtOutcome(NOT_PROVEN, why=why)}, [why]
     base: Dict[str, Any] = {}
     for s in (sn, so):
         if s is not None:
@@ -1014,7 +1022,11 @@ def smt_tool(old_p: Policy, new_p: Policy, tool: Optional[str], name: str,
                     base.setdefault(k, v)
     out: Dict[str, SmtOutcome] = {}
     for kind in (LOOSER, STRICTER):
-        out[kind] = _solve(enc, old_p, new_p, do, dn, kind, base, timeout, schema_changed)
+        try:
+            out[kind] = _solve(enc, old_p, new_p, do, dn, kind, base, timeout, schema_changed)
+        except Exception as e:  # noqa: BLE001 - fail closed: unknown, never a pass
+            out[kind] = SmtOutcome(NOT_PROVEN, why=f"internal error in the solver ({type(e).__name__}): "
+                                                   "please report it")
     notes = sorted(enc.notes) + sorted(f"approximated: {a}" for a in enc.approx)
     return out, notes
 
@@ -1161,6 +1173,17 @@ def smt_search(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int = 0,
     res, notes = smt_tool(old_p, new_p, tool, name, timeout)
     why: List[str] = []
     found: Dict[str, Witness] = {k: r.witness for k, r in res.items() if r.witness is not None}
+    arith = "arithmetic over the reals (the rounding of doubles is not modelled)"
+    if any(r.status == PROVEN and arith in r.covered for r in res.values()):
+        # a proof over the reals is no proof over doubles: it stands only when the partition search,
+        # which tries the boundaries' floating-point neighbours, proves that direction too
+        part0 = search_tool(old_p, new_p, tool, seed)
+        for k, r in res.items():
+            if r.status == PROVEN and arith in r.covered:
+                if (part0.looser if k == LOOSER else part0.stricter) == PROVEN:
+                    r.covered = r.covered.replace(arith, "arithmetic: the partition search proves it on doubles")
+                else:
+                    res[k] = SmtOutcome(NOT_PROVEN, why="arithmetic: proven over the reals, not over doubles")
     if any(r.status == NOT_PROVEN for r in res.values()):
         part = search_tool(old_p, new_p, tool, seed)
         for w in part.witnesses:
