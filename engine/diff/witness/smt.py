@@ -303,6 +303,7 @@ class Encoder:
         self.lists: Set[Tuple[Any, ...]] = set()
         self.feeds: Dict[str, Any] = {}       # per check: the tools whose executed actions it counts
         self.uf_pref: List[Any] = []          # arguments of domain/lower/upper whose value the axioms fix
+        self.pending: List[Tuple[Any, Program, str]] = []   # schema conditions to add at the end
 
     def id_of(self, name: str) -> int:
         """A stable id for a level or route name."""
@@ -732,11 +733,20 @@ class Encoder:
             best = _ite(best == 0, z3.IntVal(RANK["require_approval"]), best)
         route = _ite(best == RANK["require_approval"], route, z3.IntVal(-1))
         if t is not None and target is not None and prog.schemas.get(target) is not None:
-            ok = self.schema_ok(prog, target)
+            # what the schema asks is added once both versions are read (the other one may read
+            # paths of this schema too): see `finish`
+            ok = z3.Bool(f"schema_ok_{side}")
+            self.pending.append((ok, prog, target))
             best = _ite(ok, best, z3.IntVal(ERROR_RANK))
             cat = _ite(ok, cat, z3.IntVal(-1))
             route = _ite(ok, route, z3.IntVal(-1))
         return Dec(best, cat if not isinstance(cat, int) else z3.IntVal(cat), route)
+
+    def finish(self) -> None:
+        """Add what each version's schema asks of every path either version reads."""
+        for ok, prog, target in self.pending:
+            self.side.append(ok == self.schema_ok(prog, target))
+        self.pending = []
 
     def _level_term(self, t: A.Tool, levels: Sequence[str]) -> Any:
         level: Any = z3.IntVal(self.id_of(levels[-1]))
@@ -1006,6 +1016,7 @@ def smt_tool(old_p: Policy, new_p: Policy, tool: Optional[str], name: str,
                                                           and schema_key(so) != schema_key(sn))
         do = enc.decision(old, "old")
         dn = enc.decision(new, "new")
+        enc.finish()
     except Unsupported as u:
         why = f"not encoded: {u}"
         return {LOOSER: SmtOutcome(NOT_PROVEN, why=why), STRICTER: SmtOutcome(NOT_PROVEN, why=why)}, [why]
