@@ -1006,6 +1006,9 @@ def smt_tool(old_p: Policy, new_p: Policy, tool: Optional[str], name: str,
     if z3 is None:
         u = SmtOutcome(NOT_PROVEN, why="the z3-solver package is not installed")
         return {LOOSER: u, STRICTER: u}, [u.why]
+    # a fresh solver context per tool searched: the same pair gets the same witnesses whatever ran before
+    import z3.z3 as _z3core
+    _z3core._main_ctx = None  # z3.main_ctx() makes a new one on next use
     enc = Encoder(tool, name)
     # numbers are reals: IEEE doubles (`_FP`) are exact but cost the solver tens of seconds a tool
     _FP[0] = False
