@@ -65,7 +65,7 @@ class Change:
 class BudgetLine(NamedTuple):
     """A budget line of a check that applies to the tool searched: the check, the line's index, the line."""
     check: str
-    index: int
+    index: int  # type: ignore[assignment]  # the line's place in its check (shadows tuple.index on purpose)
     line: A.Budget
     advisory: bool
 
@@ -191,7 +191,7 @@ class Witness:
 
 
 def shown(d: Decision) -> Dict[str, Any]:
-    """brief() of a decision with its binding reasons (rule and place): what a witness reports of it."""
+    """The `brief()` of a decision with its binding reasons (rule and place): what a witness reports of it."""
     out = brief(d)
     out["reasons"] = [{"rule": r.rule, "outcome": r.outcome, "at": r.at} for r in d.reasons if not r.advisory]
     return out

@@ -151,9 +151,11 @@ def structural_diff(old: Program, new: Program) -> List[Change]:
         notes = route_changes(x, y)
         for k in fx:
             if fx[k] != fy[k]:
-                note = next((f"{text}: {d}" for text, d in notes.items() if text.startswith(
-                    {"quorum": "quorum", "approvers": "approvers", "timeout": "timeout",
-                     "grants never": ("standing", "grants")}.get(k, "\0"))), "")
+                prefixes: Dict[str, Tuple[str, ...]] = {"quorum": ("quorum",), "approvers": ("approvers",),
+                                                        "timeout": ("timeout",),
+                                                        "grants never": ("standing", "grants")}
+                note = next((f"{text}: {d}" for text, d in notes.items()
+                             if text.startswith(prefixes.get(k, ("\0",)))), "")
                 out.append(Change("route", name, "changed", k, fx[k], fy[k], note, _at(y), _at(x)))
 
     def tool(name: str, x: A.Tool, y: A.Tool) -> None:

@@ -35,8 +35,8 @@ def _rules_for(p: Program, tool: Optional[str]) -> Tuple[List[Any], List[BudgetL
     t = p.tools.get(tool) if tool is not None else None
     if t is not None:
         conds += [r.when for r in t.risks if r.when is not None]
-        for c in p.categories.values():
-            conds += [ln.when for ln in c.lines if ln.when is not None]
+        for cat in p.categories.values():
+            conds += [cl.when for cl in cat.lines if cl.when is not None]
     for c in p.checks.values():
         if c.targets is None or (tool is not None and tool in c.targets):
             for i, ln in enumerate(c.lines):
@@ -152,8 +152,8 @@ def read_schemas(st: Search) -> None:
     """The tool's schemas: an example to lay candidates over, their bounds as constants; a proof needs
     them the same in both versions and made of handled keywords."""
     old, new, tool, an = st.old_p.program, st.new_p.program, st.tool, st.an
-    st.so = so = old.schemas.get(_target(old, tool)) if tool is not None else None
-    st.sn = sn = new.schemas.get(_target(new, tool)) if tool is not None else None
+    st.so = so = old.schemas.get(_target(old, tool) or "") if tool is not None else None
+    st.sn = sn = new.schemas.get(_target(new, tool) or "") if tool is not None else None
     for s in (so, sn):
         if s is not None:
             _read_schema(an, s, st.base_args)

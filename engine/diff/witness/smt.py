@@ -22,8 +22,8 @@ from .schemas import schema_example
 
 try:  # z3-solver is a dependency; without it every direction is `unknown`, never a pass
     import z3
-except ImportError:  # pragma: no cover - exercised by the no-z3 test through a stand-in
-    z3 = None  # type: ignore[assignment]  # the search then reports `unknown` for every tool
+except ImportError:  # pragma: no cover - exercised by the no-z3 test in a subprocess
+    z3 = None  # the search then reports `unknown` for every tool
 
 MAX_LIST = 3                 # lists are modelled up to this many elements (stated in every proof)
 MAX_NESTING = 2              # and lists of lists to this depth
@@ -600,7 +600,8 @@ class Encoder:
         op = e.op
         x = self.value(e.left, env)
         if op == "matches":
-            pattern = e.right.value if isinstance(e.right, A.Literal) else self.consts[e.right.root]
+            right: Any = e.right
+            pattern = right.value if isinstance(right, A.Literal) else self.consts[right.root]
             try:
                 r = regex_to_z3(pattern)
             except Unsupported as u:
@@ -630,9 +631,9 @@ class Encoder:
                 self.list_of(y)
             elif not (isinstance(y.k, int) and y.k == LIST):
                 raise Unsupported(f"`{expr_text(e)}`")
-            mem = _or(*[_and(i < y.ln if isinstance(y.ln, int) else y.ln > i, self.equal(x, el))
-                        for i, el in enumerate(y.elems)])
-            return V(BOOL, b=_z(mem if op == "in" else _not(mem)), err=_or(err, _not(y.is_(LIST))))
+            member = _or(*[_and(i < y.ln if isinstance(y.ln, int) else y.ln > i, self.equal(x, el))
+                           for i, el in enumerate(y.elems)])
+            return V(BOOL, b=_z(member if op == "in" else _not(member)), err=_or(err, _not(y.is_(LIST))))
         if op == "contains":
             sub = _and(x.is_(STR), y.is_(STR), z3.Contains(x.s, y.s)) if x.s is not None and y.s is not None else False
             mem: Any = False
@@ -689,36 +690,36 @@ class Encoder:
                     reasons.append((here, ERROR_RANK, None))
                     continue
                 reached = here
-                for ln in block.lines:
-                    o = ln.outcome
+                for cl in block.lines:
+                    o = cl.outcome
                     rank = RANK[o.kind]
-                    route = (o.route or first_route) if o.kind == "require_approval" else None
+                    route_name = (o.route or first_route) if o.kind == "require_approval" else None
                     if mode == "autonomous" and o.kind == "require_approval":
-                        rank, route = RANK["allow"], None
-                    if ln.when is None:
-                        reasons.append((reached, rank, route))
+                        rank, route_name = RANK["allow"], None
+                    if cl.when is None:
+                        reasons.append((reached, rank, route_name))
                         reached = False
                         break
-                    c = self.cond(ln.when, {})
+                    c = self.cond(cl.when, {})
                     reasons.append((_and(reached, c.err), ERROR_RANK, None))
-                    reasons.append((_and(reached, _not(c.err), c.b), rank, route))
+                    reasons.append((_and(reached, _not(c.err), c.b), rank, route_name))
                     reached = _and(reached, _not(c.err), _not(c.b))
                 reasons.append((reached, ERROR_RANK, None))   # no line matched
             checks = [c for c in prog.checks.values() if c.targets is None or target in c.targets]
-        for c in checks:
-            for i, ln in enumerate(c.lines):
+        for chk in checks:
+            for i, ln in enumerate(chk.lines):
                 o = ln.outcome
-                rank = -1 if c.advisory else RANK[o.kind]
-                err_rank = -1 if c.advisory else ERROR_RANK
-                route = (o.route or first_route) if o.kind == "require_approval" else None
+                rank = -1 if chk.advisory else RANK[o.kind]
+                err_rank = -1 if chk.advisory else ERROR_RANK
+                line_route = (o.route or first_route) if o.kind == "require_approval" else None
                 if isinstance(ln, A.Require):
                     v = self.cond(ln.cond, {})
                     reasons.append((v.err, err_rank, None))
-                    reasons.append((_and(_not(v.err), _not(v.b)), rank, route))
+                    reasons.append((_and(_not(v.err), _not(v.b)), rank, line_route))
                 else:
-                    over, err = self.budget(c.name, i, ln)
+                    over, err = self.budget(chk.name, i, ln)
                     reasons.append((err, err_rank, None))
-                    reasons.append((_and(_not(err), over), rank, route))
+                    reasons.append((_and(_not(err), over), rank, line_route))
         best: Any = z3.IntVal(0)
         for fires, rank, _ in reasons:
             if rank > 0 and fires is not False:
@@ -819,7 +820,7 @@ class Encoder:
                 opts = [x for x in s["enum"] if not isinstance(x, (dict, list))]
                 if len(opts) == len(s["enum"]):
                     conds.append(_or(v.is_(MISS), *[self.equal(v, const(x)) for x in opts]))
-        props = s.get("properties") if isinstance(s.get("properties"), dict) else {}
+        props: Dict[str, Any] = s["properties"] if isinstance(s.get("properties"), dict) else {}
         for name in s.get("required", []) or []:
             if p + (name,) in self.paths:
                 conds.append(_not(self.paths[p + (name,)].is_(MISS)))
@@ -1013,8 +1014,8 @@ def smt_tool(old_p: Policy, new_p: Policy, tool: Optional[str], name: str,
     # numbers are reals: IEEE doubles (`_FP`) are exact but cost the solver tens of seconds a tool
     _FP[0] = False
     try:
-        so = old.schemas.get(_target(old, tool)) if tool is not None else None
-        sn = new.schemas.get(_target(new, tool)) if tool is not None else None
+        so = old.schemas.get(_target(old, tool) or "") if tool is not None else None
+        sn = new.schemas.get(_target(new, tool) or "") if tool is not None else None
         schema_changed = (so is None) != (sn is None) or (so is not None and sn is not None
                                                           and schema_key(so) != schema_key(sn))
         do = enc.decision(old, "old")
@@ -1066,7 +1067,7 @@ def _solve(enc: Encoder, old_p: Policy, new_p: Policy, do: Dec, dn: Dec, kind: s
             return SmtOutcome(NOT_PROVEN, why=f"the solver's time limit ({timeout:g} s) ran out")
         s.set("timeout", max(1, int(left * 1000)))
         r = s.check()
-        m = s.model() if r == z3.sat else None
+        m: Any = s.model() if r == z3.sat else None
         if r == z3.sat:
             # a readable model if one comes quickly: an outcome change, plain addresses and cases for
             # domain/lower/upper, printable strings and small numbers; else the model found
@@ -1148,12 +1149,14 @@ def history_of(old_p: Policy, new_p: Policy, action: Dict[str, Any], ledger: Led
         return []
     if len(entries) > 1:
         return None
-    (check, i, window), total = entries[0]
-    line = None
+    (check, i, _window), total = entries[0]
+    line: Optional[A.Budget] = None
     for p in (old_p.program, new_p.program):
         c = p.checks.get(check)
-        if c is not None and i < len(c.lines) and isinstance(c.lines[i], A.Budget):
-            line = c.lines[i]
+        if c is not None and i < len(c.lines):
+            ln = c.lines[i]
+            if isinstance(ln, A.Budget):
+                line = ln
     if line is None:
         return None
     t0 = datetime.fromisoformat(action.get("timestamp", BASE_TIME).replace("Z", "+00:00")).timestamp() - 1
@@ -1165,7 +1168,7 @@ def history_of(old_p: Policy, new_p: Policy, action: Dict[str, Any], ledger: Led
         hist = [dict(json.loads(json.dumps(action)), timestamp=when) for _ in range(total)]
     else:
         copy = json.loads(json.dumps(action))
-        put_path(copy, (line.path.root,) + tuple(line.path.keys), total)
+        put_path(copy, (line.path.root,) + tuple(str(k) for k in line.path.keys), total)
         copy["timestamp"] = when
         hist = [copy]
     from .budgets import decide_with
@@ -1182,8 +1185,8 @@ def smt_search(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int = 0,
     from .search import UNKNOWN_TOOL, search_tool
     name = tool if tool is not None else UNKNOWN_TOOL
     if same_rules(old_p.program, new_p.program, tool):
-        covered = "every action and ledger state: the rules that decide this tool are the same"
-        return ToolResult(name, PROVEN, PROVEN, PROVEN, METHOD, 0, 0, [], [], {LOOSER: covered, STRICTER: covered})
+        same = "every action and ledger state: the rules that decide this tool are the same"
+        return ToolResult(name, PROVEN, PROVEN, PROVEN, METHOD, 0, 0, [], [], {LOOSER: same, STRICTER: same})
     res, notes = smt_tool(old_p, new_p, tool, name, timeout)
     why: List[str] = []
     found: Dict[str, Witness] = {k: r.witness for k, r in res.items() if r.witness is not None}
