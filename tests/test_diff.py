@@ -7,6 +7,8 @@ from click.testing import CliRunner
 from cli.diff_cmd import diff as diff_cmd
 from engine import MemoryLedger, load_policy
 from engine.diff import diff, direction, structural_diff, witness_search
+from engine.diff.records import classify
+from engine.diff.witness.smt import LedgerState
 from engine.report.diff_markdown import markdown
 from engine.replay.history import History
 
@@ -89,14 +91,17 @@ def test_structural_changes_in_policy_terms(tmp_path):
     assert find(section="route", name="legal", op="added")
     assert find(section="tool", name="export", op="added")
     assert find(section="check", name="range", op="removed")
-    r = find(section="tool", name="refund", what="line 1")[0]
+    r = find(section="tool", name="refund", what="line")[0]
+    assert r["at"] == "new.policy:9:3" and r["old_at"] == "old.policy:8:3"   # file lines, not "line 1" of a block
     assert (r["old"], r["new"], r["note"]) == ("risk low when args.amount <= 100", "risk low when args.amount <= 250",
                                                "threshold 100 → 250")
     assert find(section="category", name="low", note="threshold 0.8 → 0.9")
     b = find(section="check", name="daily")[0]
     assert b["note"] == "limit 20 → 50: looser"
     md = markdown(diff(load_policy(str(old)), load_policy(str(new)), witnesses=False))
-    assert "- tool `refund`, line 1: `risk low when args.amount <= 100` → `risk low when args.amount <= 250`" in md
+    assert ("- tool `refund` at `new.policy:9:3`, line: `risk low when args.amount <= 100` → "
+            "`risk low when args.amount <= 250`") in md
+    assert find(section="route", name="finance", what="quorum")[0]["note"] == "quorum 2 → 1: looser"
     assert "- removed: check `range`" in md
 
 
@@ -139,7 +144,8 @@ def test_witness_for_a_tightened_budget_needs_a_history(tmp_path):
     entry = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
     w = only_witness(entry, "stricter")
     assert len(w["history"]) == 5
-    assert entry["looser"] == "not proven"    # a budget line changed: no proof either way
+    # issue 12: the solver covers every ledger state, so a lowered limit is proven never looser
+    assert entry["looser"] == "proven"
     led_o, led_n = MemoryLedger(), MemoryLedger()
     for h in w["history"]:
         po.record(h, led_o)
@@ -153,8 +159,8 @@ def test_regex_change_is_not_proven(tmp_path):
     old = write(tmp_path, "old.policy", text)
     new = write(tmp_path, "new.policy", text.replace('"^INV-\\\\d+$"', '"^INV-[0-9]+$"'))
     w = {x["tool"]: x for x in witness_search(load_policy(str(old)), load_policy(str(new)))}
-    assert w["refund"]["status"] == "not proven"
-    assert any("matches" in why for why in w["refund"]["why"])
+    # issue 12: patterns are translated for the solver: `\d` and `[0-9]` are proven the same (RE2: ASCII)
+    assert w["refund"]["status"] == "proven", w["refund"]
     assert w["lookup"]["status"] == "proven"
 
 
@@ -165,8 +171,8 @@ def test_domain_change_found_by_heuristics(tmp_path):
     new = write(tmp_path, "new.policy", old.read_text().replace('["acme.com"]', '["acme.com", "acme.io"]'))
     entry = {x["tool"]: x for x in witness_search(load_policy(str(old)), load_policy(str(new)))}["mail"]
     w = only_witness(entry, "looser")
-    assert w["action"]["args"]["to"] == "user@acme.io"
-    assert entry["stricter"] == "not proven"   # `domain(...)` is outside the fragment
+    assert w["action"]["args"]["to"].endswith("@acme.io")     # issue 12: found by the solver
+    assert entry["stricter"] == "proven"   # issue 12: `domain(...)` is encoded (a function refined by its values)
 
 
 def test_transition_table_on_history(tmp_path):
@@ -262,15 +268,18 @@ check euro_only on issue_refund {
 def assert_witnesses_are_real(po, pn, entry):
     """Every witness, run through the loaded policies (after its history), is decided as reported."""
     for w in entry["witnesses"]:
-        led_o, led_n = MemoryLedger(), MemoryLedger()
-        for h in w["history"]:
-            po.record(h, led_o)
-            pn.record(h, led_n)
-        o, n = po.decide(w["action"], led_o).outcome, pn.decide(w["action"], led_n).outcome
-        assert (o, n) == (w["old"]["outcome"], w["new"]["outcome"]), w
-        assert (direction(o, n) or "changed") == w["direction"], w   # changed: same outcome, other details
-        assert w["test_case"]["action"] == w["action"] and w["test_case"]["expect"]["outcome"] == n
-        assert w["test_case"].get("history", []) == w["history"]
+        if w["history"] is None:    # a ledger state no short history reproduces: decided in that state
+            led_o = led_n = LedgerState.from_list(w["ledger"])
+        else:
+            led_o, led_n = MemoryLedger(), MemoryLedger()
+            for h in w["history"]:
+                po.record(h, led_o)
+                pn.record(h, led_n)
+        o, n = po.decide(w["action"], led_o), pn.decide(w["action"], led_n)
+        assert (o.outcome, n.outcome) == (w["old"]["outcome"], w["new"]["outcome"]), w
+        assert w["direction"] in classify(o, n, po.program, pn.program), w
+        assert w["test_case"]["action"] == w["action"] and w["test_case"]["expect"]["outcome"] == n.outcome
+        assert w["test_case"].get("history", []) == (w["history"] or [])
 
 
 def test_looser_and_stricter_on_one_tool_are_both_reported(tmp_path):
@@ -293,8 +302,9 @@ def test_looser_and_stricter_on_one_tool_are_both_reported(tmp_path):
     r = run(old, new, "--fail-on", "looser")
     assert r.exit_code == 1, r.output
     assert "Verdict: **looser** and **stricter**." in r.output
-    assert "- `issue_refund`: **looser**: decided `require_approval` before, `allow` now, for" in r.output
-    assert "- `issue_refund`: **stricter**: decided `require_approval` before, `deny` now, for" in r.output
+    assert "- `issue_refund`: **looser**: outcome require_approval → allow" in r.output
+    assert "- `issue_refund`: **stricter**: outcome " in r.output and "→ deny" in r.output
+    assert "decided `" not in r.output   # never "deny before, deny now": only what changed
     assert "the new policy is looser (--fail-on looser)" in r.output
     assert run(old, new, "--fail-on", "stricter").exit_code == 1
     assert run(old, new, "--fail-on", "any").exit_code == 1
@@ -303,8 +313,8 @@ def test_looser_and_stricter_on_one_tool_are_both_reported(tmp_path):
     tool = {w["tool"]: w for w in out["witnesses"]}["issue_refund"]
     assert [w["direction"] for w in tool["witnesses"]] == ["looser", "stricter"]
     # the markdown shows each witness action as JSON: both are there
-    for w in tool["witnesses"]:
-        assert json.dumps(w["action"], sort_keys=True) in r.output
+    # (issue 12: solver models may differ between runs in one process, so count them rather than match)
+    assert r.output.count("```json") == out["summary"]["witnesses"] == 2
     # and back again: version 2 → version 1 is mixed too
     assert run(new, old, "--fail-on", "looser").exit_code == 1
     assert run(new, old, "--fail-on", "stricter").exit_code == 1
@@ -328,7 +338,8 @@ def test_a_budget_line_both_looser_and_stricter_gives_two_histories(tmp_path):
     po, pn = load_policy(str(old)), load_policy(str(new))
     entry = {x["tool"]: x for x in witness_search(po, pn)}["refund"]
     assert [w["direction"] for w in entry["witnesses"]] == ["looser", "stricter"], entry
-    assert all(w["method"] == "budget history" and w["history"] for w in entry["witnesses"])
+    # issue 12: found by the solver, with the ledger state (totals already spent) that shows it
+    assert all(w["method"] == "smt" and w["ledger"] for w in entry["witnesses"])
     assert_witnesses_are_real(po, pn, entry)
 
 
@@ -432,7 +443,8 @@ def test_an_added_alias_is_a_structural_change_and_a_looser_witness(tmp_path):
     (tmp_path / "new.policy").write_text(base + "tool gmail_send as send_email\n")
     old, new = load_policy(str(tmp_path / "old.policy")), load_policy(str(tmp_path / "new.policy"))
     d = diff(old, new)
-    assert {"section": "alias", "name": "gmail_send", "op": "added"} in d["structural"]
+    assert {"section": "alias", "name": "gmail_send", "op": "added", "at": "new.policy:10:1",
+            "witnesses": ["gmail_send looser"]} in d["structural"]
     w = next(x for x in d["witnesses"] if x["tool"] == "gmail_send")
     assert w["looser"] == "witness"
     action = next(x["action"] for x in w["witnesses"] if x["direction"] == "looser")

@@ -21,7 +21,7 @@ AREAS = sorted({str(p.parent.relative_to(ROOT)) for top in ("policy_lang", "engi
                 for p in (ROOT / top).rglob("*.py")})
 
 # Areas still being documented (issue 11); strict, so an area that becomes clean must leave this set.
-PENDING = {"engine/diff/witness"}
+PENDING: set = set()
 
 Def = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
 

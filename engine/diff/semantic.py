@@ -21,7 +21,7 @@ class _Side:
         self._last: List[Decision] = []
 
     def decide(self, record: Tuple) -> Decision:
-        self.sim.run((record,), on_decision=self._keep)
+        self.sim.run(iter((record,)), on_decision=self._keep)
         return self._last.pop()
 
     def _keep(self, d: Decision, _src: str, _line: int) -> None:

@@ -14,7 +14,7 @@ def schema_key(s: Any) -> str:
     """A schema and every document its `$ref`s read: a change in a referenced file is a change."""
     return canonical_json([s.value] + list(s.refs.documents if s.refs is not None else []))
 
-from .records import LOOSER, STRICTER, Change
+from .records import LOOSER, STRICTER, Change, route_changes
 
 
 def _risk_text(r: A.RiskLine) -> str:
@@ -83,11 +83,17 @@ def _lines_diff(section: str, name: str, old: Sequence[Any], new: Sequence[Any],
             note = _threshold_note(old[i], new[j])
             if isinstance(old[i], A.Budget) and isinstance(new[j], A.Budget):
                 note = _budget_note(old[i], new[j]) or note
-            out.append(Change(section, name, "changed", f"line {j + 1}", a[i], b[j], note))
+            out.append(Change(section, name, "changed", "line", a[i], b[j], note, _at(new[j]), _at(old[i])))
         for i in range(i1 + len(pairs), i2):
-            out.append(Change(section, name, "changed", f"line {i + 1} removed", a[i], None))
+            out.append(Change(section, name, "changed", "line removed", a[i], None, "", "", _at(old[i])))
         for j in range(j1 + len(pairs), j2):
-            out.append(Change(section, name, "changed", f"line {j + 1} added", None, b[j]))
+            out.append(Change(section, name, "changed", "line added", None, b[j], "", _at(new[j])))
+
+
+def _at(x: Any) -> str:
+    """Where a declaration or line is written: `FILE:LINE:COL` (the file relative to the root policy's folder)."""
+    span = getattr(x, "span", None)
+    return span.at() if span is not None and span.line else ""
 
 
 def _budget_note(o: A.Budget, n: A.Budget) -> str:
@@ -128,22 +134,29 @@ def structural_diff(old: Program, new: Program) -> List[Change]:
     def table(section: str, a: Dict[str, Any], b: Dict[str, Any], compare) -> None:
         for name in a:
             if name not in b:
-                out.append(Change(section, name, "removed"))
+                out.append(Change(section, name, "removed", old_at=_at(a[name])))
         for name in b:
             if name not in a:
-                out.append(Change(section, name, "added"))
+                out.append(Change(section, name, "added", at=_at(b[name])))
             else:
                 compare(name, a[name], b[name])
 
     def const(name: str, x: A.Const, y: A.Const) -> None:
         if x.value != y.value:
-            out.append(Change("const", name, "changed", "value", _const_text(x.value), _const_text(y.value)))
+            out.append(Change("const", name, "changed", "value", _const_text(x.value), _const_text(y.value), "",
+                              _at(y), _at(x)))
 
     def route(name: str, x: A.Route, y: A.Route) -> None:
         fx, fy = _route_fields(x), _route_fields(y)
+        notes = route_changes(x, y)
         for k in fx:
             if fx[k] != fy[k]:
-                out.append(Change("route", name, "changed", k, fx[k], fy[k]))
+                prefixes: Dict[str, Tuple[str, ...]] = {"quorum": ("quorum",), "approvers": ("approvers",),
+                                                        "timeout": ("timeout",),
+                                                        "grants never": ("standing", "grants")}
+                note = next((f"{text}: {d}" for text, d in notes.items()
+                             if text.startswith(prefixes.get(k, ("\0",)))), "")
+                out.append(Change("route", name, "changed", k, fx[k], fy[k], note, _at(y), _at(x)))
 
     def tool(name: str, x: A.Tool, y: A.Tool) -> None:
         sx, sy = old.schemas.get(name), new.schemas.get(name)
@@ -153,7 +166,8 @@ def structural_diff(old: Program, new: Program) -> List[Change]:
                               if sx is not None else "a schema"))
         mx, my = (x.mode.mode if x.mode else None), (y.mode.mode if y.mode else None)
         if mx != my:
-            out.append(Change("tool", name, "changed", "mode", mx or "policy mode", my or "policy mode"))
+            out.append(Change("tool", name, "changed", "mode", mx or "policy mode", my or "policy mode", "",
+                              _at(y), _at(x)))
         _lines_diff("tool", name, x.risks, y.risks, _risk_text, out)
 
     def category(name: str, x: A.Category, y: A.Category) -> None:
@@ -163,10 +177,10 @@ def structural_diff(old: Program, new: Program) -> List[Change]:
         tx = "*" if x.targets is None else ", ".join(x.targets)
         ty = "*" if y.targets is None else ", ".join(y.targets)
         if tx != ty:
-            out.append(Change("check", name, "changed", "applies to", tx, ty))
+            out.append(Change("check", name, "changed", "applies to", tx, ty, "", _at(y), _at(x)))
         if x.advisory != y.advisory:
             out.append(Change("check", name, "changed", "advisory", x.advisory, y.advisory,
-                              "now enforced" if not y.advisory else "no longer enforced"))
+                              "now enforced" if not y.advisory else "no longer enforced", _at(y), _at(x)))
         _lines_diff("check", name, x.lines, y.lines, _check_line_text, out)
 
     table("const", old.consts, new.consts, const)

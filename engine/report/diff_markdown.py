@@ -39,8 +39,11 @@ def markdown(d: Dict[str, Any]) -> str:
         lines += ["", f"**{sec.capitalize() if sec != 'unknown tools' else 'Unknown tools'}**", ""]
         for c in items:
             label = f"{sec} {_code(c['name'])}" if c["name"] else sec
+            where = c.get("at") or c.get("old_at")
+            place = f" at {_code(where)}" if where else ""
+            paired = _paired(c)
             if c["op"] in ("added", "removed"):
-                lines.append(f"- {c['op']}: {label}")
+                lines.append(f"- {c['op']}: {label}{place}{paired}")
                 continue
             what = c.get("what", "")
             old, new = c.get("old"), c.get("new")
@@ -51,7 +54,7 @@ def markdown(d: Dict[str, Any]) -> str:
             else:
                 text = f"{what}: {_code(old)} → {_code(new)}"
             note = f" ({safe_text(c['note'])})" if c.get("note") else ""
-            lines.append(f"- {label}, {text}{note}")
+            lines.append(f"- {label}{place}, {text}{note}{paired}")
     sem = d.get("semantic")
     if sem:
         lines += ["", "### On the history", "",
@@ -71,23 +74,42 @@ def markdown(d: Dict[str, Any]) -> str:
         lines += ["", "### Witness search (no history)", ""]
         for w in ws:
             t = _code(w["tool"])
-            if w["status"] == "witness":
-                # one entry per witness: a tool both looser and stricter gets one of each
-                for x in w["witnesses"]:
-                    lines.append(f"- {t}: **{x['direction']}**: decided `{x['old']['outcome']}` before, "
-                                 f"`{x['new']['outcome']}` now, for")
-                    lines.append("")
-                    lines.append("  ```json")
-                    lines.append("  " + safe_json(x["action"], sort_keys=True))
-                    lines.append("  ```")
-                    if x["history"]:
-                        lines.append(f"  after a history of {len(x['history'])} executed action(s) "
-                                     "(in the JSON report).")
-            elif w["status"] == "proven":
-                n = w["checked"]
-                lines.append(f"- {t}: proven equivalent ({n:,} {'case covers' if n == 1 else 'cases cover'} "
-                             "every partition)")
-            else:
-                why = "; ".join(safe_text(y) for y in w["why"][:3]) + ("…" if len(w["why"]) > 3 else "")
-                lines.append(f"- {t}: no difference found, not proven ({why})")
+            # one entry per witness: a tool both looser and stricter gets one of each
+            for x in w["witnesses"]:
+                changes = "; ".join(safe_text(c) for c in x.get("changes") or []) or "decided differently"
+                lines.append(f"- {t}: **{safe_text(x['direction'])}**: {changes}, for")
+                lines.append("")
+                lines.append("  ```json")
+                lines.append("  " + safe_json(x["action"], sort_keys=True))
+                lines.append("  ```")
+                if x.get("ledger"):
+                    spent = ", ".join(f"check {_code(e['check'])} line {e['line']}: {safe_json(e['total'])} "
+                                      f"within {e['window_seconds']} s" for e in x["ledger"])
+                    lines.append(f"  with already spent: {spent}" + (
+                        f" (a history of {len(x['history'])} executed action(s) in the JSON report)"
+                        if x.get("history") else ""))
+                elif x.get("history"):
+                    lines.append(f"  after a history of {len(x['history'])} executed action(s) "
+                                 "(in the JSON report).")
+            if w["status"] == "proven":
+                cover = w.get("covered", {}).get("looser") or "every partition"
+                lines.append(f"- {t}: proven equivalent ({safe_text(cover)})")
+                continue
+            for kind in ("looser", "stricter"):
+                if w["status"] == "witness" and w[kind] == "proven":
+                    lines.append(f"- {t}: {kind}: proven none ({safe_text(w.get('covered', {}).get(kind, ''))})")
+                elif w[kind] == "unknown":
+                    why = [y for y in w["why"] if y.startswith(kind + ":")] or w["why"]
+                    text = "; ".join(safe_text(y) for y in why[:3]) + ("…" if len(why) > 3 else "")
+                    lines.append(f"- {t}: {kind}: **unknown** ({text})")
     return "\n".join(lines) + "\n"
+
+
+def _paired(c: Dict[str, Any]) -> str:
+    """The witnesses a structural change can explain, as ` — witness: tool looser`."""
+    ws = c.get("witnesses")
+    if ws is None:
+        return ""
+    if not ws:
+        return " — no witness"
+    return " — witness: " + ", ".join(_code(x) for x in ws)

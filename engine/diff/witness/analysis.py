@@ -68,7 +68,7 @@ class Analysis:
         if isinstance(e, A.Path) and (e.root in ROOTS or e.root == "__elem__") and e.root not in env:
             if any(isinstance(k, int) for k in e.keys):
                 return None
-            return (e.root,) + tuple(e.keys)
+            return (e.root,) + tuple(str(k) for k in e.keys)   # (no int keys: checked above)
         return None
 
     def affine(self, e: Any) -> Optional[Tuple[Optional[Tuple[str, ...]], float, float]]:
@@ -148,8 +148,9 @@ class Analysis:
                 return
             if lc is not MISSING:
                 return  # two constants
-            if op in ("==", "!=") and self.path_of(left, env) is not None:
-                v = self.var(self.path_of(left, env))
+            lp = self.path_of(left, env)
+            if op in ("==", "!=") and lp is not None:
+                v = self.var(lp)
                 self.add_const(v, rc)
                 return
             af = self.affine(left)
@@ -158,6 +159,7 @@ class Analysis:
                 self.heuristic(left, rc)
                 return
             p, a, b = af
+            assert p is not None
             v = self.var(p)
             v.numeric_use = True
             if isinstance(rc, str):

@@ -24,10 +24,11 @@ class FakeLedger:
         self.exhausted = exhausted
 
     def total(self, key: Any, start: float, end: float) -> float:
+        """Everything spent (1e300) for an exhausted line, else nothing."""
         return 1e300 if key[0] in self.exhausted else 0
 
     def add(self, key: Any, t: float, amount: float) -> None:
-        pass
+        """Nothing: the state is fixed."""
 
 
 def budget_sig(b: A.Budget, advisory: bool) -> Any:
@@ -63,7 +64,7 @@ def history_for(old_p: Policy, new_p: Policy, action: Dict[str, Any], exhausted:
                 else:
                     amount = ln.limit + 1
                     copy = json.loads(json.dumps(action))
-                    put_path(copy, (ln.path.root,) + tuple(ln.path.keys), amount)
+                    put_path(copy, (ln.path.root,) + tuple(str(k) for k in ln.path.keys), amount)
                     copy["timestamp"] = when
                     hist.append(copy)
     return [dict(h) for h in hist]
@@ -106,11 +107,11 @@ def budget_witness(old_p: Policy, new_p: Policy, name: str, fixed: Dict[str, Any
                         continue
                     hist = [dict(action, timestamp=when) for _ in range(n)]
                 else:
-                    cur = get_path(action, (b.path.root,) + tuple(b.path.keys))
+                    cur = get_path(action, (b.path.root,) + tuple(str(k) for k in b.path.keys))
                     if not isinstance(cur, (int, float)) or isinstance(cur, bool):
                         continue
                     copy = json.loads(json.dumps(action))
-                    put_path(copy, (b.path.root,) + tuple(b.path.keys), tidy(float(lim - cur)))
+                    put_path(copy, (b.path.root,) + tuple(str(k) for k in b.path.keys), tidy(float(lim - cur)))
                     copy["timestamp"] = when
                     hist = [copy]
                 do, dn = decide_with(old_p, action, hist), decide_with(new_p, action, hist)

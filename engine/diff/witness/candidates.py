@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 BASE_TIME = "2026-01-07T12:00:00Z"   # a Wednesday at noon UTC: the time of witness actions
 NOW = datetime(2026, 1, 7, 12, 0, tzinfo=timezone.utc)   # for candidates without a timestamp: never the clock
@@ -81,7 +81,7 @@ def _same(a: Any, b: Any) -> bool:
 def assignments(vars_: Dict[Tuple[str, ...], Var], fixed: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
     """Every combination of candidate values, as nested action fields. A path that is a prefix of another
     takes either its own values (its children are then absent) or an object holding the children."""
-    tree: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
+    tree: Dict[Optional[Tuple[str, ...]], List[Tuple[str, ...]]] = {}   # parent (None: a root) -> children
     paths = sorted(vars_)
     for p in paths:
         parent = next((p[:i] for i in range(len(p) - 1, 0, -1) if p[:i] in vars_), None)

@@ -35,8 +35,8 @@ def _rules_for(p: Program, tool: Optional[str]) -> Tuple[List[Any], List[BudgetL
     t = p.tools.get(tool) if tool is not None else None
     if t is not None:
         conds += [r.when for r in t.risks if r.when is not None]
-        for c in p.categories.values():
-            conds += [ln.when for ln in c.lines if ln.when is not None]
+        for cat in p.categories.values():
+            conds += [cl.when for cl in cat.lines if cl.when is not None]
     for c in p.checks.values():
         if c.targets is None or (tool is not None and tool in c.targets):
             for i, ln in enumerate(c.lines):
@@ -152,8 +152,8 @@ def read_schemas(st: Search) -> None:
     """The tool's schemas: an example to lay candidates over, their bounds as constants; a proof needs
     them the same in both versions and made of handled keywords."""
     old, new, tool, an = st.old_p.program, st.new_p.program, st.tool, st.an
-    st.so = so = old.schemas.get(_target(old, tool)) if tool is not None else None
-    st.sn = sn = new.schemas.get(_target(new, tool)) if tool is not None else None
+    st.so = so = old.schemas.get(_target(old, tool) or "") if tool is not None else None
+    st.sn = sn = new.schemas.get(_target(new, tool) or "") if tool is not None else None
     for s in (so, sn):
         if s is not None:
             _read_schema(an, s, st.base_args)
@@ -335,19 +335,33 @@ def search_tool(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int = 0
 
 
 def find_witness(old_p: Policy, new_p: Policy, tool: Optional[str], kind: str, seed: int = 0,
-                 search: ToolSearch = search_tool) -> DirectionResult:
-    """One direction (`looser` or `stricter`) of one tool: a witness, `proven` (none exists), or `not proven`."""
-    return search(old_p, new_p, tool, seed).direction(kind)
+                 search: Optional[ToolSearch] = None) -> DirectionResult:
+    """One direction (`looser` or `stricter`) of one tool: a witness, `proven` (none exists), or `unknown`.
+    The search is the solver's (`smt.smt_search`) unless another `ToolSearch` is given."""
+    return (search or default_search())(old_p, new_p, tool, seed).direction(kind)
 
 
-def search_tools(old_p: Policy, new_p: Policy, seed: int = 0, search: ToolSearch = search_tool) -> List[ToolResult]:
+def default_search(timeout: Optional[float] = None) -> ToolSearch:
+    """The search `signoff diff` runs: the solver, with `timeout` seconds per tool and direction."""
+    from .smt import DEFAULT_TIMEOUT, smt_search
+    t = DEFAULT_TIMEOUT if timeout is None else timeout
+
+    def search(old_p: Policy, new_p: Policy, tool: Optional[str], seed: int) -> ToolResult:
+        return smt_search(old_p, new_p, tool, seed, t)
+    return search
+
+
+def search_tools(old_p: Policy, new_p: Policy, seed: int = 0, search: Optional[ToolSearch] = None
+                 ) -> List[ToolResult]:
     """`search` run on every tool either version names, then on the tools neither names."""
-    return [search(old_p, new_p, tool, seed) for tool in _tool_names(old_p.program, new_p.program)]
+    s = search or default_search()
+    return [s(old_p, new_p, tool, seed) for tool in _tool_names(old_p.program, new_p.program)]
 
 
-def witness_search(old_p: Policy, new_p: Policy, seed: int = 0) -> List[Dict[str, Any]]:
+def witness_search(old_p: Policy, new_p: Policy, seed: int = 0, search: Optional[ToolSearch] = None
+                   ) -> List[Dict[str, Any]]:
     """For each tool: witness actions the versions decide differently (a looser one and a stricter one,
-    searched for independently), `proven` equivalence, or `not proven`; and per direction (`looser`,
-    `stricter`): `witness`, `proven` (no action of the tool changes that way) or `not proven`.
+    searched for independently), `proven` equivalence, or `unknown`; and per direction (`looser`,
+    `stricter`): `witness`, `proven` (no action of the tool changes that way) or `unknown`.
     See docs/diff.md for the method and its limits."""
-    return [r.to_dict() for r in search_tools(old_p, new_p, seed)]
+    return [r.to_dict() for r in search_tools(old_p, new_p, seed, search)]
