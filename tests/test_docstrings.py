@@ -20,9 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 AREAS = sorted({str(p.parent.relative_to(ROOT)) for top in ("policy_lang", "engine", "cli")
                 for p in (ROOT / top).rglob("*.py")})
 
-# Areas still being documented (issue 11); strict, so an area that becomes clean must leave this set.
-PENDING: set = set()
-
 Def = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
 
 
@@ -66,9 +63,7 @@ def problems(area: str) -> List[str]:
     return found
 
 
-@pytest.mark.parametrize("area", [
-    pytest.param(a, marks=pytest.mark.xfail(strict=True, reason="docstrings pending (issue 11)")) if a in PENDING
-    else a for a in AREAS])
+@pytest.mark.parametrize("area", AREAS)
 def test_public_names_are_documented_in_one_style(area):
     assert problems(area) == []
 
