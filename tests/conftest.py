@@ -55,3 +55,15 @@ def pytest_sessionfinish(session, exitstatus):
     import sys
     if "pg" in sys.modules:
         sys.modules["pg"].stop()
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A gate on the workflow tests' refund policy, on the store under test, with its clock and a recording
+    `issue_refund` executor (a test file may define its own `env`)."""
+    from workflow_helpers import Clock, Recorder, make_gate, store_path
+    clock = Clock()
+    rec = Recorder()
+    gate = make_gate(store_path(tmp_path), clock, {"issue_refund": rec})
+    yield gate, clock, rec
+    gate.store.close()

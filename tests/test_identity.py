@@ -13,16 +13,7 @@ from engine.decide.actions import format_timestamp
 from engine.live.identity import IdentityError, canonical_id, id_key, same_id
 from engine.live.store import Identity
 from engine.live.workflow import InputError, PermissionDenied
-from workflow_helpers import Clock, Recorder, make_gate, refund, store_path
-
-
-@pytest.fixture
-def env(tmp_path):
-    clock = Clock()
-    rec = Recorder()
-    gate = make_gate(store_path(tmp_path), clock, {"issue_refund": rec})
-    yield gate, clock, rec
-    gate.store.close()
+from workflow_helpers import refund
 
 
 # ---------------------------------------------------------------- the function

@@ -3,16 +3,7 @@ import pytest
 
 from engine import PermissionDenied, draft_detail, draft_summary, may_act
 from engine.live.records import load_draft
-from workflow_helpers import BY, Clock, Recorder, make_gate, refund, store_path
-
-
-@pytest.fixture
-def env(tmp_path):
-    clock = Clock()
-    rec = Recorder()
-    gate = make_gate(store_path(tmp_path), clock, {"issue_refund": rec})
-    yield gate, clock, rec
-    gate.store.close()
+from workflow_helpers import BY, refund
 
 
 def draft(gate, aid):

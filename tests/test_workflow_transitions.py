@@ -7,22 +7,13 @@ import pytest
 
 from engine.live.records import TRANSITIONS, Draft, create, load_draft, transition, update
 from engine.live.workflow import StateError
-from workflow_helpers import Clock, Recorder, is_pg, make_gate, raw, refund, store_path, table_names
+from workflow_helpers import is_pg, raw, refund, table_names
 
 
 def dump(store):
     """Every row of every table, and the audit head: 'the store is unchanged' means these are equal."""
     order = "ctid" if is_pg(store) else "rowid"
     return {n: raw(store, f"SELECT * FROM {n} ORDER BY {order}") for n in table_names(store)}
-
-
-@pytest.fixture
-def env(tmp_path):
-    clock = Clock()
-    rec = Recorder()
-    gate = make_gate(store_path(tmp_path), clock, {"issue_refund": rec})
-    yield gate, clock, rec
-    gate.store.close()
 
 
 def test_a_disallowed_transition_raises_and_rolls_back_the_audit_records_with_it(env):
