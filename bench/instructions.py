@@ -52,9 +52,18 @@ else:
         actions = [json.loads(line) for line, _ in zip(f, range(500))]
 for a in actions[:50]:   # warm caches the same way in both runs
     policy.decide(a, now=now)
+if len(sys.argv) > 3 and sys.argv[3] == "freeze":
+    # what is loaded stays out of the collector's scans (as a server does after start-up): a tree that
+    # imports more modules then pays nothing for it in full collections during the decisions
+    import gc
+    gc.collect()
+    gc.freeze()
 for i in range(n):
     policy.decide(actions[i % len(actions)], now=now)
 '''
+
+
+FREEZE = False   # --freeze
 
 
 def instructions(tree: str, which: str, n: int) -> int:
@@ -64,7 +73,7 @@ def instructions(tree: str, which: str, n: int) -> int:
             f.write(WORKLOAD)
         cg = os.path.join(out, "cg.out")
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", sys.executable, script,
-                        which, str(n)], cwd=tree, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        which, str(n)] + (["freeze"] if FREEZE else []), cwd=tree, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        env={**os.environ, "PYTHONHASHSEED": "0"})
         with open(cg) as f:
             m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
@@ -119,7 +128,11 @@ def main() -> int:
     ap.add_argument("--decisions", type=int, default=2000, help="decisions counted per workload")
     ap.add_argument("--only", choices=("bench100", "support", "replay"), action="append",
                     help="measure only these workloads (repeatable; default: all)")
+    ap.add_argument("--freeze", action="store_true",
+                    help="gc.freeze() after loading, so full collections do not scan what was imported")
     args = ap.parse_args()
+    global FREEZE
+    FREEZE = args.freeze
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
@@ -127,7 +140,8 @@ def main() -> int:
         old = os.path.join(tmp, "old")
         subprocess.run(["git", "worktree", "add", "--detach", "-q", old, args.against], cwd=ROOT, check=True)
         try:
-            print(f"instructions per decision (callgrind), {args.decisions} decisions, working tree vs {args.against}")
+            print(f"instructions per decision (callgrind), {args.decisions} decisions, working tree vs {args.against}"
+                  + (", gc.freeze() after loading" if args.freeze else ""))
             print(f"{'workload':<34}{'old':>12}{'new':>12}{'new/old':>10}")
             for which, label in (("bench100", "bench/decide.py, 100 rules"),
                                  ("support", "support-ops, history actions"),
