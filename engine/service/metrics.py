@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List
 
+from engine import Draft
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
@@ -83,13 +84,13 @@ class Metrics:
         """Count one decision."""
         self.decisions.labels(outcome=outcome, endpoint=endpoint).inc()
 
-    def closed(self, before: Dict[str, Any], state: str) -> None:
+    def closed(self, before: Draft, state: str) -> None:
         """A human act moved a draft out of `drafted`: approvals are timed per route."""
         self.closed_total.labels(state=state).inc()
         if state in ("approved", "executing", "executed"):
-            waited = max(0.0, time.time() - before["created_at"])
-            for r in before["routes"]:
-                self.approval.labels(route=r["name"]).observe(waited)
+            waited = max(0.0, time.time() - before.created_at)
+            for r in before.routes:
+                self.approval.labels(route=r.name).observe(waited)
 
     def render(self, store: Any) -> bytes:
         """The Prometheus text, with the queue depth counted now."""
