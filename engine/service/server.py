@@ -18,7 +18,7 @@ from .transport import protocol_class
 __all__ = ["serve"]
 
 
-class _Buffered(logging.StreamHandler):  # type: ignore[type-arg]
+class _Buffered(logging.StreamHandler):
     """Writes log lines to a block-buffered stream that `flush` leaves alone: `send` writes them, from the
     serving loop every 50 ms and at exit, so under load one write(2) carries many lines (no thread, no
     per-line system call on the event loop)."""
@@ -62,7 +62,7 @@ def _run(main: Callable[[], Coroutine[Any, Any, None]], loop_factory: Optional[C
 def _policy_of(loop_factory: Callable[[], Any]) -> asyncio.AbstractEventLoopPolicy:
     class Policy(asyncio.DefaultEventLoopPolicy):
         def new_event_loop(self) -> asyncio.AbstractEventLoop:
-            return loop_factory()  # type: ignore[no-any-return]
+            return loop_factory()
     return Policy()
 
 

@@ -46,16 +46,17 @@ class JoinedWrites:
 
 
 def protocol_class() -> Optional[type]:
-    """uvicorn's httptools protocol with joined writes, or None when httptools is not installed (uvicorn then
+    """The httptools protocol of uvicorn with joined writes, or None when httptools is not installed (uvicorn then
     picks its own)."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
         return None
 
-    class JoinedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
+    class JoinedHttpToolsProtocol(HttpToolsProtocol):
         """`HttpToolsProtocol` writing each response with one send."""
 
+        # uvicorn narrows BaseTransport to Transport (override); JoinedWrites is a Transport by delegation
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             """The connection, over a transport that joins the writes of one turn."""
             super().connection_made(JoinedWrites(transport, self.loop))  # type: ignore[arg-type]
