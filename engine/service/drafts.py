@@ -9,13 +9,13 @@ import time
 from typing import Any, Dict, Tuple
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from engine import Draft, SQLiteStore
 
 from .auth import Principal
 from .errors import Problem
-from .service import (MAX_WAIT, STATES, Service, call_gate, endpoint, field, iso, json_object, only, read_json,
+from .service import (JsonResponse, MAX_WAIT, STATES, Service, call_gate, endpoint, field, iso, json_object, only, read_json,
                       same_actor)
 
 __all__ = ["decide", "propose", "wait", "claim", "complete", "list_drafts", "get_draft", "approve", "reject",
@@ -78,7 +78,7 @@ async def decide(svc: Service, request: Request) -> Response:
     with contextlib.ExitStack() as stack:
         d = policy.decide(action, _ReadLedger(svc.auth.store, stack))
     svc.metrics.decision(d.outcome, "decide")
-    return JSONResponse(d.to_dict())
+    return JsonResponse(d.to_dict())
 
 
 @endpoint
@@ -106,7 +106,7 @@ async def propose(svc: Service, request: Request) -> Response:
             decision = tx.get_action(h.id)["decision"]   # a retry answers with the proposal's decision
     else:
         svc.metrics.decision(decision["outcome"], "proposal")
-    return JSONResponse({"id": h.id, "state": h.state, "hash": h.args_hash, "decision": decision},
+    return JsonResponse({"id": h.id, "state": h.state, "hash": h.args_hash, "decision": decision},
                         status_code=200 if existed else 201, headers={"Location": f"/v1/drafts/{h.id}"})
 
 
@@ -128,7 +128,7 @@ async def wait(svc: Service, request: Request) -> Response:
         with svc.reads() as tx:
             draft = svc.draft_record(tx, p, draft_id)
             if draft.state != "drafted" or time.monotonic() >= deadline or svc.shutting_down:
-                return JSONResponse(svc.full(tx, draft))
+                return JsonResponse(svc.full(tx, draft))
         await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
@@ -143,7 +143,7 @@ async def claim(svc: Service, request: Request) -> Response:
     with svc.reads() as tx:
         svc.draft_record(tx, p, draft_id)
     c = await call_gate(svc.gate.claim, draft_id, p.identity)
-    return JSONResponse({"lease": c.lease, "args": c.args, "idempotency_key": c.idempotency_key,
+    return JsonResponse({"lease": c.lease, "args": c.args, "idempotency_key": c.idempotency_key,
                          "attempt": c.attempt, "lease_until": c.lease_until})
 
 
@@ -165,7 +165,7 @@ async def complete(svc: Service, request: Request) -> Response:
         if e.code == "state_conflict":
             raise Problem("lease_conflict", e.detail) from None
         raise
-    return JSONResponse(svc.read_draft(p, draft_id))
+    return JsonResponse(svc.read_draft(p, draft_id))
 
 
 # ---------------------------------------------------------------- the humans' endpoints
@@ -179,14 +179,14 @@ async def list_drafts(svc: Service, request: Request) -> Response:
     if state not in STATES:
         raise Problem("invalid_body", f"`state` must be one of {', '.join(STATES)}")
     drafts = svc.visible_drafts(p, state)
-    return JSONResponse({"drafts": [svc.summary(d) for d in drafts]})
+    return JsonResponse({"drafts": [svc.summary(d) for d in drafts]})
 
 
 @endpoint
 async def get_draft(svc: Service, request: Request) -> Response:
     """GET /v1/drafts/{id}: the draft, its arguments, approvals and events."""
     p = svc.principal(request)
-    return JSONResponse(svc.read_draft(p, request.path_params["id"]))
+    return JsonResponse(svc.read_draft(p, request.path_params["id"]))
 
 
 async def _human_body(svc: Service, request: Request, fields: Tuple[str, ...]) -> Tuple[Principal, Dict[str, Any]]:
@@ -213,7 +213,7 @@ async def approve(svc: Service, request: Request) -> Response:
                     expected_hash=body["hash"])
     out = svc.read_draft(p, before.id)
     _observe_approval(svc, before, out)
-    return JSONResponse(out)
+    return JsonResponse(out)
 
 
 @endpoint
@@ -226,7 +226,7 @@ async def reject(svc: Service, request: Request) -> Response:
     await call_gate(svc.gate.reject, before.id, p.identity, comment)
     out = svc.read_draft(p, before.id)
     _observe_approval(svc, before, out)
-    return JSONResponse(out)
+    return JsonResponse(out)
 
 
 @endpoint
@@ -240,4 +240,4 @@ async def edit(svc: Service, request: Request) -> Response:
                     expected_hash=body["hash"])
     out = svc.read_draft(p, before.id)
     _observe_approval(svc, before, out)
-    return JSONResponse(out)
+    return JsonResponse(out)

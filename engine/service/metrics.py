@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from engine import Draft
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -74,6 +74,7 @@ class Metrics:
         self.failures: Dict[str, int] = {}   # channel -> sends that raised
         self.channels: List[Any] = []        # channels whose own `stats()` count failed and dropped deliveries
         r.register(_Failures(self))
+        self._decided: Dict[Tuple[str, str], Any] = {}
         self.reloads = Counter("signoff_policy_reloads", "Policy versions swapped in", registry=r)
 
     def counting(self, channel: Any) -> Any:
@@ -82,7 +83,10 @@ class Metrics:
 
     def decision(self, outcome: str, endpoint: str) -> None:
         """Count one decision."""
-        self.decisions.labels(outcome=outcome, endpoint=endpoint).inc()
+        child = self._decided.get((outcome, endpoint))
+        if child is None:   # a labelled child costs a lock and a lookup each time: kept once made
+            child = self._decided[(outcome, endpoint)] = self.decisions.labels(outcome=outcome, endpoint=endpoint)
+        child.inc()
 
     def closed(self, before: Draft, state: str) -> None:
         """A human act moved a draft out of `drafted`: approvals are timed per route."""

@@ -7,10 +7,10 @@ from typing import Any, Optional
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .errors import Problem
-from .service import Service, endpoint, field, iso, json_object, only, read_json
+from .service import JsonResponse, Service, endpoint, field, iso, json_object, only, read_json
 
 __all__ = ["audit_verify", "policy_get", "policy_reload", "healthz", "metrics", "openapi", "not_found"]
 
@@ -23,7 +23,7 @@ async def audit_verify(svc: Service, request: Request) -> Response:
     if not p.has_role("auditor"):
         raise Problem("forbidden", f"`{p.id}` does not hold the role `auditor`")
     res = await run_in_threadpool(svc.gate.verify)
-    return JSONResponse({"ok": res.ok, "records": res.count, "head": res.head,
+    return JsonResponse({"ok": res.ok, "records": res.count, "head": res.head,
                          "problems": ([res.problem] if res.problem else []) + list(res.problems)})
 
 
@@ -31,7 +31,7 @@ async def audit_verify(svc: Service, request: Request) -> Response:
 async def policy_get(svc: Service, request: Request) -> Response:
     """GET /v1/policy: the policy in force."""
     svc.principal(request)
-    return JSONResponse({"policy": svc.holder.info(), "loaded_at": iso(svc.holder.loaded_at)})
+    return JsonResponse({"policy": svc.holder.info(), "loaded_at": iso(svc.holder.loaded_at)})
 
 
 @endpoint
@@ -45,7 +45,7 @@ async def policy_reload(svc: Service, request: Request) -> Response:
     source = field(body, "source", str, required=False)
     before, after = await run_in_threadpool(svc.holder.reload, source, p.id)
     svc.metrics.reloads.inc()
-    return JSONResponse({"previous": before, "policy": after})
+    return JsonResponse({"previous": before, "policy": after})
 
 
 # ---------------------------------------------------------------- operations
@@ -54,8 +54,8 @@ async def policy_reload(svc: Service, request: Request) -> Response:
 async def healthz(svc: Service, request: Request) -> Response:
     """GET /healthz: up, and the policy in force."""
     if svc.shutting_down:
-        return JSONResponse({"ok": False, "policy": svc.holder.info()}, status_code=503)
-    return JSONResponse({"ok": True, "policy": svc.holder.info()})
+        return JsonResponse({"ok": False, "policy": svc.holder.info()}, status_code=503)
+    return JsonResponse({"ok": True, "policy": svc.holder.info()})
 
 
 def _client_ip(request: Request) -> Optional[Any]:
@@ -80,7 +80,7 @@ async def metrics(svc: Service, request: Request) -> Response:
 async def openapi(svc: Service, request: Request) -> Response:
     """GET /openapi.json: the OpenAPI 3.1 document of this API."""
     from .openapi import document
-    return JSONResponse(document())
+    return JsonResponse(document())
 
 
 @endpoint

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from engine import (Draft, GateError, Gate, InputError, NotFound, PermissionDenied, Policy, StateError, TamperError,
                     canonical_id, draft_detail, draft_summary, format_timestamp, load_policy, may_act)
@@ -23,7 +23,12 @@ from .config import ServiceConfig
 from .errors import Problem, problem_response
 from .metrics import Metrics
 
-__all__ = ["MAX_BODY", "MAX_WAIT", "STATES", "PolicyHolder", "Service", "read_body", "read_json", "gate_problem",
+try:
+    import orjson
+except ImportError:  # the `server` extra brings it; without it the standard library writes the JSON
+    orjson = None
+
+__all__ = ["JsonResponse", "MAX_BODY", "MAX_WAIT", "STATES", "PolicyHolder", "Service", "read_body", "read_json", "gate_problem",
            "call_gate", "endpoint", "iso", "same_actor", "json_object", "field", "only"]
 
 MAX_BODY = 1024 * 1024        # 1 MiB: larger bodies are 413
@@ -44,6 +49,20 @@ def same_actor(a: str, b: str) -> bool:
         return canonical_id(a) == canonical_id(b)
     except ValueError:
         return False
+
+
+class JsonResponse(JSONResponse):
+    """A JSON response written by orjson when it is installed (several times faster for a decision), else as
+    Starlette writes it; a value orjson does not write (an integer past 64 bits) falls back to the latter."""
+
+    def render(self, content: Any) -> bytes:
+        """The body."""
+        if orjson is not None:
+            try:
+                return orjson.dumps(content)
+            except TypeError:   # orjson.JSONEncodeError is one
+                pass
+        return super().render(content)
 
 
 # ---------------------------------------------------------------- the policy, swapped atomically
