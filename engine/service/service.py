@@ -23,10 +23,11 @@ from .config import ServiceConfig
 from .errors import Problem, problem_response
 from .metrics import Metrics
 
+_fast_dumps: Optional[Callable[[Any], bytes]]
 try:
-    import orjson
+    from orjson import dumps as _fast_dumps
 except ImportError:  # the `server` extra brings it; without it the standard library writes the JSON
-    orjson = None
+    _fast_dumps = None
 
 __all__ = ["JsonResponse", "MAX_BODY", "MAX_WAIT", "STATES", "PolicyHolder", "Service", "read_body", "read_json", "gate_problem",
            "call_gate", "endpoint", "iso", "same_actor", "json_object", "field", "only"]
@@ -57,9 +58,9 @@ class JsonResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         """The body."""
-        if orjson is not None:
+        if _fast_dumps is not None:
             try:
-                return orjson.dumps(content)
+                return _fast_dumps(content)
             except TypeError:   # orjson.JSONEncodeError is one
                 pass
         return super().render(content)
