@@ -7,8 +7,16 @@ through the API; each agent claims and completes its approved drafts. At the end
 p50/p99 latency for /v1/decide and /v1/proposals, and checks the store: drafts lost (proposed but not in
 the store) and executed twice (more than one `executed` record) must both be 0 (exit 1 otherwise).
 
+It also prints the CPU time the server and the clients used per call (a figure that other load on the
+machine does not change much) and the load average. `--rate R` makes the agents open-loop: together they
+send R calls per second on a fixed schedule, whatever the answers take, and a call's latency counts from
+when it was due (so a server that falls behind is charged for the wait: no coordinated omission). The
+default is closed-loop: each agent sends its next call when the last one is answered, so with 50 agents
+the latency is mostly the queue the agents themselves keep full.
+
     python bench/serve.py                 # 20 s of load
     python bench/serve.py --seconds 5     # a short run
+    python bench/serve.py --propose-every 0 --rate 1000   # decide only, 1,000 calls per second offered
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import argparse
 import http.client
 import json
 import multiprocessing as mp
+import os
 import random
 import sqlite3
 import sys
@@ -81,17 +90,26 @@ def pct(xs: List[float], p: float) -> float:
 
 
 def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, lock: threading.Lock,
-          every: int = 10) -> None:
-    """One agent: decide, and one call in ten propose; claim and complete what was approved."""
+          every: int = 10, interval: float = 0.0) -> None:
+    """One agent: decide, and one call in ten propose; claim and complete what was approved. With an
+    `interval`, calls are due on a fixed schedule (open loop) and latency counts from when each was due."""
     rnd = random.Random(seed)
     c = Client(host, port, key)
     mine: List[str] = []
     n = 0
+    due = time.perf_counter() + rnd.random() * interval   # spread the agents' schedules
     while time.time() < stop_at:
         n += 1
         action = {"tool": "refund", "args": {"amount": rnd.choice([20, 60, 250])}, "confidence": 0.9}
         path = "/v1/proposals" if every and n % every == 0 else "/v1/decide"
-        t0 = time.perf_counter()
+        if interval:
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            t0 = due
+            due += interval
+        else:
+            t0 = time.perf_counter()
         status, body = c.call("POST", path, action)
         dt = time.perf_counter() - t0
         with lock:
@@ -110,17 +128,30 @@ def agent(host: str, port: int, key: str, seed: int, stop_at: float, out: dict, 
                     mine.remove(did)
 
 
-def agent_process(host: str, port: int, keys: List[str], seed: int, stop_at: float, q: Any, every: int) -> None:
+def agent_process(host: str, port: int, keys: List[str], seed: int, stop_at: float, q: Any, every: int,
+                  interval: float) -> None:
     """A client process running some of the agents as threads (one client's GIL would be the limit)."""
-    out: dict = {"lat": {"decide": [], "proposals": []}, "proposed": [], "errors": []}
+    out: dict = {"lat": {"decide": [], "proposals": []}, "proposed": [], "errors": [], "start": time.time()}
     lock = threading.Lock()
-    ts = [threading.Thread(target=agent, args=(host, port, k, seed + i, stop_at, out, lock, every))
+    ts = [threading.Thread(target=agent, args=(host, port, k, seed + i, stop_at, out, lock, every, interval))
           for i, k in enumerate(keys)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+    out["cpu"] = time.process_time()
+    out["end"] = time.time()
     q.put(out)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def approver(host: str, port: int, key: str, stop_at: float) -> None:
@@ -140,6 +171,8 @@ def main() -> int:
     ap.add_argument("--approvers", type=int, default=5)
     ap.add_argument("--procs", type=int, default=2, help="client processes the agents are spread over")
     ap.add_argument("--propose-every", type=int, default=10, help="one call in N is a proposal (0: decide only)")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="open loop: the agents together send this many calls per second (0: closed loop)")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="signoff-bench-"))
     (d / "bench.policy").write_text(POLICY)
@@ -153,9 +186,11 @@ def main() -> int:
     stop_at = time.time() + args.seconds
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
+    interval = args.agents / args.rate if args.rate > 0 else 0.0
     procs = [ctx.Process(target=agent_process, args=(host, int(port), agents[i::args.procs], i * 1000, stop_at, q,
-                                                     args.propose_every)) for i in range(args.procs)]
-    t_start = time.monotonic()
+                                                     args.propose_every, interval)) for i in range(args.procs)]
+    load_before = os.getloadavg()
+    server_cpu = cpu_seconds(srv.proc.pid)
     for p in procs:
         p.start()
     appr = [threading.Thread(target=approver, args=(host, int(port), k, stop_at)) for k in approvers]
@@ -166,7 +201,10 @@ def main() -> int:
         p.join()
     for t in appr:
         t.join()
-    elapsed = time.monotonic() - t_start
+    # calls per second over the time the client processes were sending (spawning them takes a second or two)
+    elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
+    server_cpu = cpu_seconds(srv.proc.pid) - server_cpu
+    load_after = os.getloadavg()
     srv.stop()
     lat: Dict[str, List[float]] = {"decide": [], "proposals": []}
     proposed: List[str] = []
@@ -182,11 +220,17 @@ def main() -> int:
     twice = db.execute("SELECT COUNT(*) FROM (SELECT action_id FROM events WHERE kind = 'executed' "
                        "GROUP BY action_id HAVING COUNT(*) > 1)").fetchone()[0]
     executed = db.execute("SELECT COUNT(*) FROM actions WHERE state = 'executed'").fetchone()[0]
-    print(f"{args.agents} agents in {args.procs} client processes, {args.approvers} approvers, {elapsed:.1f} s")
+    mode = f"open loop at {args.rate:g} calls/s offered" if args.rate > 0 else "closed loop"
+    print(f"{args.agents} agents in {args.procs} client processes, {args.approvers} approvers, {elapsed:.1f} s, "
+          f"{mode}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
     for k in ("decide", "proposals"):
         xs = lat[k]
         print(f"/v1/{k}: {len(xs) / elapsed:8.0f} per s   p50 {pct(xs, .5) * 1000:6.2f} ms   "
               f"p99 {pct(xs, .99) * 1000:6.2f} ms   ({len(xs)} calls)")
+    calls = sum(len(xs) for xs in lat.values())
+    client_cpu = sum(r["cpu"] for r in results)
+    print(f"CPU per call: server {server_cpu / max(calls, 1) * 1e6:.0f} us, agents' clients "
+          f"{client_cpu / max(calls, 1) * 1e6:.0f} us (server {server_cpu / elapsed * 100:.0f}% of a core)")
     print(f"drafts proposed {len(proposed)}, executed {executed}, lost {lost}, executed twice {twice}, "
           f"errors {len(errors)}")
     return 1 if lost or twice or errors else 0

@@ -49,9 +49,7 @@ from .live.workflow import (Gate, GateError, InputError, NotFound, PermissionDen
 from .live.workflow import history as event_history
 from .live.records import Approval, Draft, Grant, Route
 from .live.views import counted_approvals, draft_detail, draft_progress, draft_summary, may_act
-from .live.remote import Claim, ReportedFailure, settle_leases
-from .live.remote import claim as claim_draft
-from .live.remote import complete as complete_draft
+from .live.leases import Claim, ReportedFailure, claim_draft, complete_draft, settle_leases
 
 __all__ = [
     # deciding one action

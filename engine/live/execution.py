@@ -21,7 +21,7 @@ from .views import handle, note
 if TYPE_CHECKING:
     from .workflow import Gate
 
-__all__ = ["Job", "reserve", "claim", "claim_for_execution", "run", "arun", "resume"]
+__all__ = ["Job", "reserve", "claim", "claim_for_execution", "run", "arun", "finish", "resume"]
 
 Job = Tuple[str, int]   # (draft id, attempt): an execution this process has claimed and must run
 
@@ -116,10 +116,10 @@ def run(gate: "Gate", job: Job) -> Handle:
         if inspect.isawaitable(value):
             value = asyncio.run(_await(value))
     except Exception as e:  # the tool failed: recorded as failed, never retried blindly
-        return _finish(gate, job, False, None, e)
+        return finish(gate, job, False, None, e)
     finally:
         _CURRENT.reset(token)
-    return _finish(gate, job, True, value, None)
+    return finish(gate, job, True, value, None)
 
 
 async def arun(gate: "Gate", job: Job) -> Handle:
@@ -131,17 +131,19 @@ async def arun(gate: "Gate", job: Job) -> Handle:
         if inspect.isawaitable(value):
             value = await value
     except Exception as e:
-        return _finish(gate, job, False, None, e)
+        return finish(gate, job, False, None, e)
     finally:
         _CURRENT.reset(token)
-    return _finish(gate, job, True, value, None)
+    return finish(gate, job, True, value, None)
 
 
 async def _await(value: Any) -> Any:
     return await value
 
 
-def _finish(gate: "Gate", job: Job, ok: bool, value: Any, exc: Optional[BaseException]) -> Handle:
+def finish(gate: "Gate", job: Job, ok: bool, value: Any, exc: Optional[BaseException]) -> Handle:
+    """Record what a claimed job did (executing → executed | failed); an attempt another one superseded, or
+    an execution already settled as interrupted that failed after all, is recorded without a change of state."""
     aid, attempt = job
     t = now_of(gate, None)
     stored: Optional[Dict[str, Any]]

@@ -60,20 +60,31 @@ def draft_summary(draft: DraftOrRow) -> Dict[str, Any]:
 
 def draft_detail(tx: Tx, draft: DraftOrRow, now: float) -> Dict[str, Any]:
     """One draft in full: the summary, plus the proposer, the arguments (as proposed, the patch to the
-    current ones, as executed), route progress, how it closed, its result, every approval (`counts`: the
-    audit log justifies it and it binds the current arguments) and its audit records (seq, kind, actor, at)."""
+    current ones, as executed), route progress, how it closed, its result, the lease of an execution, every
+    approval (with the roles it was given under; `counts`: the audit log justifies it and it binds the current
+    arguments) and its audit records (seq, kind, actor, at, payload)."""
     d = _draft(draft)
     _, counted = counted_approvals(tx, d)
-    approvals = [{"by": a.approver, "at": iso(a.at), "expires_at": iso(a.expires_at), "hash": a.args_hash,
-                  "grant": a.grant_id, "comment": a.comment,
+    approvals = [{"by": a.approver, "roles": list(a.roles), "at": iso(a.at), "expires_at": iso(a.expires_at),
+                  "hash": a.args_hash, "grant": a.grant_id, "comment": a.comment,
                   "counts": a in counted and a.args_hash == d.args_hash and a.expires_at > now}
                  for a in approvals_of(tx, d.id)]
-    events = [{"seq": e["seq"], "kind": e["kind"], "actor": e["actor"], "at": e["at"]} for e in tx.events(d.id)]
+    events = [{"seq": e["seq"], "kind": e["kind"], "actor": e["actor"], "at": e["at"], "payload": _payload(e)}
+              for e in tx.events(d.id)]
     result = d.result
     return dict(draft_summary(d), proposer=d.proposer, proposed_args=d.proposed.get("args") or {}, patch=d.patch,
                 args=d.args, executed_args=d.executed_args, routes=draft_progress(tx, d, now), closing=d.closing,
                 result=result.get("value") if isinstance(result, dict) else None, error=d.error,
+                lease_until=iso(d.lease_until) if d.lease_until is not None else None,
                 approvals=approvals, events=events)
+
+
+def _payload(event: Dict[str, Any]) -> Any:
+    """An audit record's payload, decoded (None when it is not readable JSON)."""
+    try:
+        return json.loads(event["payload"])
+    except (TypeError, ValueError):
+        return None
 
 
 def reasons(draft: Draft, binding_only: bool = False) -> List[str]:

@@ -1,7 +1,7 @@
 """`Gate`: proposals, drafts, human approvals, standing grants and exactly-once execution over a Store.
 
 Gate is a facade of the public verbs; the steps live by concern in `proposals`, `grants`, `human`,
-`execution` and `views`, over the typed records and `transition()` of `records`. This module keeps
+`execution`, `leases` and `views`, over the typed records and `transition()` of `records`. This module keeps
 re-exporting what it always exported (errors, states, `args_hash`, `route_progress`, `history`…).
 """
 from __future__ import annotations
@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from ..decide.evaluator import Policy
-from . import execution, grants, human, proposals
+from . import execution, grants, human, leases, proposals
 from .channels import Channel
 from .errors import GateError, InputError, NotFound, PermissionDenied, StateError, TamperError
 from .handles import ExecutionContext, Executor, Handle, Pending, current_execution
+from .leases import Claim
 from .records import STATES, SYSTEM, TERMINAL, TRANSITIONS, args_hash, list_drafts, route_progress
 from .shared import get_draft, notify, now_of, runnable
 from .store import Identity, Store, VerifyResult, verify_store
@@ -154,3 +155,21 @@ class Gate:
         """After a restart: run approved drafts this process has executors for, and settle executions whose
         process died (lease over): idempotent tools run again with the same key, others are marked failed."""
         return execution.resume(self, now)
+
+    # ------------------------------------------------------------ execution elsewhere (an agent over HTTP)
+    def claim(self, action_id: str, by: Any, now: Optional[datetime] = None) -> Claim:
+        """Claim an approved draft for its proposer `by` to execute elsewhere: decided once more first (the
+        stricter decision stands), counted in the budgets, leased for `lease`. StateError when it is not
+        approved (a live lease included) or deciding again sent it back to waiting or closed it."""
+        return leases.claim(self, action_id, by, now)
+
+    def complete(self, action_id: str, lease: str, ok: bool, result: Any, by: Any,
+                 now: Optional[datetime] = None) -> Handle:
+        """Record what the executor of a claim did: executed with `result` when `ok`, else failed (`result` is
+        then its own words). StateError for a lease that is not current or ran out (settled as interrupted)."""
+        return leases.complete(self, action_id, lease, ok, result, by, now)
+
+    def settle_leases(self, now: Optional[datetime] = None) -> List[Handle]:
+        """Settle, as interrupted (failed), every claimed execution whose lease ran out and whose tool has no
+        executor in this process (`resume` judges those); what a server's worker runs on a schedule."""
+        return leases.settle_leases(self, now)

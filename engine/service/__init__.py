@@ -1,6 +1,8 @@
 """The HTTP service (issue 13): `signoff serve`'s API (../shared/spec/HTTP.md), the web inbox, the identities
 directory, OIDC, metrics and the config file; `notify` (the `[notifications]` config) and `worker`
-(timeouts and leases on a schedule).
+(timeouts and leases on a schedule). `app` wires the routes over `service` (what every endpoint shares),
+`drafts` and `ops` (the endpoints) and `inbox` (the pages); `server` runs it under uvicorn, with the
+`transport` that sends each response in one write.
 
 May import: engine's public API (`engine.__all__`) and policy_lang. The CLI imports only the names listed here.
 """

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .app import MAX_BODY, Service, _iso, call_gate, read_body
+from .service import MAX_BODY, Service, call_gate, iso, read_body
 from .auth import Principal
 from .errors import Problem
 
@@ -173,12 +173,8 @@ class Inbox:
         p, s = self.who(svc, request)
         if p is None or s is None:
             return self.login_page(svc, request)
-        with svc.reads() as tx:
-            recs = tx.list_actions(("drafted",), p.tenant or "")
-        auditor = p.has_role("auditor")
-        rows = [svc.summary(r) | {"args": r["args"], "proposer": r["proposer"],
-                                  "routes": [x["name"] for x in r["routes"]]}
-                for r in recs if auditor or svc.may_act(p, r)]
+        rows = [svc.summary(d) | {"args": d.args, "proposer": d.proposer, "routes": [r.name for r in d.routes]}
+                for d in svc.visible_drafts(p, "drafted")]
         return _page("list.html", me=p, csrf=s.csrf, drafts=rows, tenant=p.tenant)
 
     def login_page(self, svc: Service, request: Request, status: int = 200, problem: str = "") -> Response:
@@ -234,8 +230,8 @@ class Inbox:
         except Problem:
             return _error(404, "not found", f"no draft `{request.path_params['id']}`", p)
         with svc.reads() as tx:
-            rec = tx.get_action(d["id"])
-            proposed = dict(rec["proposed"], args=rec["args"], timestamp=_iso(time.time()))
+            rec = svc.draft_record(tx, p, d["id"])
+            proposed = dict(rec.proposed, args=rec.args, timestamp=iso(time.time()))
             _, trace = svc.holder.policy.explain(proposed, tx.ledger())
         reasons = [dict(r, text=self.rule_text(svc, r.get("at"))) for r in d["decision"].get("reasons", [])]
         steps = [dict(t, text=self.rule_text(svc, t.get("at"))) for t in trace]
@@ -246,7 +242,7 @@ class Inbox:
         args = [(k, v, isinstance(v, str)) for k, v in sorted(d["args"].items())]
         notice = request.query_params.get("notice", "")
         return _page("draft.html", me=p, csrf=s.csrf, d=d, reasons=reasons, trace=steps, budgets=budgets,
-                     confidence=first.get("confidence", rec["proposed"].get("confidence")), args=args,
+                     confidence=first.get("confidence", rec.proposed.get("confidence")), args=args,
                      may_act=svc.may_act(p, rec) and d["state"] == "drafted",
                      may_reject=svc.may_act(p, rec) and d["state"] in ("drafted", "approved"), notice=notice)
 
@@ -276,7 +272,7 @@ class Inbox:
                 await call_gate(svc.gate.reject, draft_id, p.identity, comment)
                 notice = "rejected"
             elif verb == "edit":
-                patch = self.patch_from(form, before["args"])
+                patch = self.patch_from(form, before.args)
                 if not patch:
                     raise Problem("invalid_body", "nothing was changed")
                 await call_gate(svc.gate.edit, draft_id, p.identity, patch, comment=comment, expected_hash=expected)
@@ -292,7 +288,7 @@ class Inbox:
                 return _error(404, "not found", e.detail, p)
             return _error(e.status, e.title, e.detail, p)
         after = svc.read_draft(p, draft_id)
-        if before["state"] == "drafted" and after["state"] != "drafted":
+        if before.state == "drafted" and after["state"] != "drafted":
             svc.metrics.closed(before, after["state"])
         return RedirectResponse(f"/inbox/drafts/{quote(draft_id)}?notice={quote(notice)}", status_code=303,
                                 headers=HEADERS)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
+from engine import Draft
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
@@ -73,6 +74,7 @@ class Metrics:
         self.failures: Dict[str, int] = {}   # channel -> sends that raised
         self.channels: List[Any] = []        # channels whose own `stats()` count failed and dropped deliveries
         r.register(_Failures(self))
+        self._decided: Dict[Tuple[str, str], Any] = {}
         self.reloads = Counter("signoff_policy_reloads", "Policy versions swapped in", registry=r)
 
     def counting(self, channel: Any) -> Any:
@@ -81,15 +83,18 @@ class Metrics:
 
     def decision(self, outcome: str, endpoint: str) -> None:
         """Count one decision."""
-        self.decisions.labels(outcome=outcome, endpoint=endpoint).inc()
+        child = self._decided.get((outcome, endpoint))
+        if child is None:   # a labelled child costs a lock and a lookup each time: kept once made
+            child = self._decided[(outcome, endpoint)] = self.decisions.labels(outcome=outcome, endpoint=endpoint)
+        child.inc()
 
-    def closed(self, before: Dict[str, Any], state: str) -> None:
+    def closed(self, before: Draft, state: str) -> None:
         """A human act moved a draft out of `drafted`: approvals are timed per route."""
         self.closed_total.labels(state=state).inc()
         if state in ("approved", "executing", "executed"):
-            waited = max(0.0, time.time() - before["created_at"])
-            for r in before["routes"]:
-                self.approval.labels(route=r["name"]).observe(waited)
+            waited = max(0.0, time.time() - before.created_at)
+            for r in before.routes:
+                self.approval.labels(route=r.name).observe(waited)
 
     def render(self, store: Any) -> bytes:
         """The Prometheus text, with the queue depth counted now."""

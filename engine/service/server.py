@@ -3,39 +3,88 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import contextlib
 import signal
 import sys
-from typing import Callable, Optional
+from typing import Any, Callable, Coroutine, Optional
 
 import uvicorn
 
 from .app import Service, create_app
 from .config import ServiceConfig
 from .errors import Problem
+from .transport import protocol_class
 
 __all__ = ["serve"]
 
 
-def _logging() -> None:
-    # the access log is one JSON object a line on stderr; it never holds a header, a key or a body
-    handler = logging.StreamHandler(sys.stderr)
+class _Buffered(logging.StreamHandler):
+    """Writes log lines to a block-buffered stream that `flush` leaves alone: `send` writes them, from the
+    serving loop every 50 ms and at exit, so under load one write(2) carries many lines (no thread, no
+    per-line system call on the event loop)."""
+
+    def flush(self) -> None:
+        """Nothing: lines go out with `send`."""
+
+    def send(self) -> None:
+        """Write the buffered lines."""
+        with self.lock or contextlib.nullcontext():
+            self.stream.flush()
+
+
+def _logging() -> _Buffered:
+    """The service's loggers, one JSON object a line on stderr (the access log never holds a header, a key or a
+    body), through one buffered handler; returns it."""
+    stream = open(sys.stderr.fileno(), "w", buffering=1 << 16, encoding="utf-8", errors="backslashreplace",
+                  closefd=False)
+    handler = _Buffered(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in ("signoff.access", "signoff.service", "signoff.audit", "signoff.reload"):
+    for name in ("signoff.access", "signoff.service", "signoff.audit", "signoff.reload", "signoff.worker"):
         lg = logging.getLogger(name)
         lg.handlers[:] = [handler]
         lg.setLevel(logging.INFO)
         lg.propagate = False
+    return handler
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, None]], loop_factory: Optional[Callable[[], Any]]) -> None:
+    """`asyncio.run(main())` on the loop uvicorn would pick (uvloop when installed)."""
+    runner = getattr(asyncio, "Runner", None)
+    if runner is None or loop_factory is None:   # Python 3.10: uvloop's policy does the same
+        if loop_factory is not None:
+            asyncio.set_event_loop_policy(_policy_of(loop_factory))
+        asyncio.run(main())
+        return
+    with runner(loop_factory=loop_factory) as r:
+        r.run(main())
+
+
+def _policy_of(loop_factory: Callable[[], Any]) -> asyncio.AbstractEventLoopPolicy:
+    class Policy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            return loop_factory()
+    return Policy()
 
 
 def serve(policy: str, store: str, host: str = "127.0.0.1", port: int = 8000,
           config: Optional[ServiceConfig] = None, say: Callable[[str], None] = print) -> None:
     """Run the service until SIGINT/SIGTERM (in-flight requests finish first). Raises PolicyError, StoreError
     or ConfigError before it listens when the policy, store or config cannot be used."""
-    _logging()
+    log = _logging()
+    try:
+        _serve(policy, store, host, port, config, say, log)
+    finally:
+        log.send()   # the lines still buffered
+
+
+def _serve(policy: str, store: str, host: str, port: int, config: Optional[ServiceConfig],
+           say: Callable[[str], None], lines: _Buffered) -> None:
     app = create_app(policy, store, config)
     svc: Service = app.state.service
+    # uvloop and httptools (one send per response) when installed; uvicorn's own access log off: ours is the JSON one
     ucfg = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                          timeout_graceful_shutdown=30, server_header=False, date_header=True, proxy_headers=False)
+                          timeout_graceful_shutdown=30, server_header=False, date_header=True, proxy_headers=False,
+                          loop="auto", http=protocol_class() or "auto", backlog=2048)
     server = uvicorn.Server(ucfg)
     log = logging.getLogger("signoff.reload")
 
@@ -63,6 +112,7 @@ def serve(policy: str, store: str, host: str = "127.0.0.1", port: int = 8000,
         while not task.done():
             if server.should_exit:
                 svc.shutting_down = True   # long-polls answer now; uvicorn waits for in-flight requests
+            lines.send()
             await asyncio.sleep(0.05)
         await task
 
@@ -74,7 +124,10 @@ def serve(policy: str, store: str, host: str = "127.0.0.1", port: int = 8000,
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _done)
-    asyncio.run(main())
+    factory = ucfg.get_loop_factory() if hasattr(ucfg, "get_loop_factory") else None   # uvicorn >= 0.36
+    if factory is None and hasattr(ucfg, "setup_event_loop"):
+        ucfg.setup_event_loop()   # older uvicorn: installs uvloop's policy
+    _run(main, factory)
 
 
 def _json(s: str) -> str:

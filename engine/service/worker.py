@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, List, Optional
 
-import engine
 from engine import Gate, Handle
 
 __all__ = ["Worker", "Round"]
@@ -15,12 +14,9 @@ __all__ = ["Worker", "Round"]
 log = logging.getLogger("signoff.worker")
 
 
-def _lease_settler() -> Optional[Callable[..., List[Handle]]]:
-    # `settle_leases(gate, now)` settles executions claimed over HTTP whose lease ran out (tools without an
-    # executor in this process); it comes with the service's claim/complete. Until that is in the public
-    # API, `Gate.resume` settles the leases of this process's own executors only.
-    fn = getattr(engine, "settle_leases", None)
-    return fn if callable(fn) else None
+def _settle_leases(gate: Gate, now: Optional[datetime] = None) -> List[Handle]:
+    # executions claimed over HTTP whose lease ran out (tools without an executor in this process)
+    return gate.settle_leases(now)
 
 
 @dataclass
@@ -42,7 +38,7 @@ class Worker:
     """Runs `run_once` every `interval` seconds in a background thread, from `start()` until `stop()`. A round
     calls only the gate's public steps: `expire_due` (timeouts → escalation or expiry), `resume` (approved
     drafts this process can run, its own dead executions) and `settle(gate, now)`, which settles leases of
-    executions claimed elsewhere that ran out (default: `engine.settle_leases` where the public API has it).
+    executions claimed elsewhere that ran out (default: `Gate.settle_leases`).
     A step that fails is logged and the next round tries again: the worker never dies of one bad draft."""
 
     def __init__(self, gate: Gate, interval: float = 5.0, clock: Optional[Callable[[], datetime]] = None,
@@ -51,7 +47,7 @@ class Worker:
         if not interval > 0:
             raise ValueError("the worker's interval must be a positive number of seconds")
         self.gate = gate
-        self.settle = settle if settle is not None else _lease_settler()
+        self.settle = settle if settle is not None else _settle_leases
         self.interval = float(interval)
         self.clock = clock
         self.on_round = on_round
