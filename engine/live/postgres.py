@@ -1,16 +1,17 @@
 """The PostgreSQL store: the same migrations and contract as SQLite's, writes serialised by an advisory lock."""
 from __future__ import annotations
 
-import json
 import threading
 from contextlib import contextmanager
-from typing import Any, ContextManager, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence
 
-from .identity import id_key
-from .patch import canonical
-from .store import EVENT_KINDS, GENESIS, Identity, Store, StoreError, Tx, VerifyResult, event_hash, verify_store
+from .sqlstore import SQLLedger, SQLStore, SQLTx
+from .store import GENESIS, StoreError, Tx
 
 __all__ = ["PG_SCHEMA_VERSION", "PG_MIGRATIONS", "PostgresStore", "PGLedger"]
+
+# the ledger is the shared one (engine.live.sqlstore); the name stays for importers
+PGLedger = SQLLedger
 
 PG_SCHEMA_VERSION = 3
 
@@ -164,12 +165,6 @@ PG_MIGRATIONS: Dict[int, List[str]] = {
     ],
 }
 
-_JSON_COLS = {"proposed", "args", "patch", "executed_args", "decision", "last_decision", "routes", "closing",
-              "result", "roles", "constraints"}
-_ACTION_COLS = ("id", "seq", "tenant", "idem_key", "proposer", "tool", "state", "required", "proposed", "args",
-                "patch", "executed_args", "args_hash", "decision", "last_decision", "routes", "deadline",
-                "closing", "policy_digest", "stamp", "created_at", "updated_at", "result", "error", "attempts",
-                "lease_until")
 # transient failures a call may be retried on, before its body ran: serialization_failure, deadlock_detected
 _RETRY_SQLSTATES = ("40001", "40P01")
 _RETRIES = 3
@@ -207,57 +202,18 @@ def _db_error(e: BaseException) -> StoreError:
     return StoreError(f"the database failed: {msg}")
 
 
-def _dec(row: Dict[str, Any]) -> dict:
-    """A row as a dict, its JSON columns decoded (StoreError when one was changed outside signoff)."""
-    out = {}
-    for k, v in row.items():
-        if k in _JSON_COLS and v is not None:
-            try:
-                v = json.loads(v)
-            except (ValueError, TypeError, RecursionError):
-                raise StoreError(f"the stored `{k}` of a row is not JSON: the store was changed outside signoff "
-                                 "(run `signoff audit verify`)") from None
-        out[k] = v
-    return out
-
-
-def _enc(col: str, v: Any) -> Any:
-    if col in _JSON_COLS and v is not None:
-        return canonical(v)
-    return v
-
-
-class PGLedger:
-    """The engine's Ledger over the store's `ledger` table, inside the current (write-locked) transaction:
-    the window's total and the reservation are read and written under the same lock, so they are atomic
-    across processes."""
-
-    def __init__(self, tx: "_PGTx", action_id: Optional[str] = None):
-        self._tx = tx
-        self.action_id = action_id
-
-    def total(self, key: Hashable, start: float, end: float) -> float:
-        """The amount counted under `key` in the window (start, end]."""
-        row = self._tx._row("SELECT COALESCE(SUM(amount), 0) AS s FROM ledger WHERE key = %s AND t > %s AND t <= %s",
-                            (canonical(key), start, end))
-        return float(row["s"]) if row else 0.0
-
-    def add(self, key: Hashable, t: float, amount: float) -> None:
-        """Count `amount` under `key` at time `t`, tagged with the ledger's draft."""
-        self._tx._exec("INSERT INTO ledger (key, t, amount, action_id) VALUES (%s, %s, %s, %s)",
-                       (canonical(key), t, amount, self.action_id))
-
-
-class _PGTx(Tx):
-    def __init__(self, conn: Any, write: bool):
-        self.c = conn
-        self.write = write
+class _PGTx(SQLTx):
+    COLLATE = ' COLLATE "C"'   # byte order, as SQLite's
+    NULLS_FIRST = " NULLS FIRST"
+    EVENT_ORDER = "seq"         # PostgreSQL has no insertion order to show
+    GRANT_REF = "signoff_grant_ref(kind, payload)"
 
     # ------------------------------------------------------------ plumbing: every database error is a StoreError
     def _cur(self, sql: str, args: Sequence[Any] = ()) -> Any:
         psycopg = _psycopg()
         try:
-            return self.c.execute(sql, tuple(args))
+            # the shared SQL is written with `?`; psycopg's placeholder is `%s` (no statement holds a `?` or `%`)
+            return self.c.execute(sql.replace("?", "%s"), tuple(args))
         except psycopg.Error as e:
             raise _db_error(e) from None
 
@@ -281,262 +237,12 @@ class _PGTx(Tx):
         except psycopg.Error as e:
             raise _db_error(e) from None
 
-    def _one(self, sql: str, args: Sequence[Any] = ()) -> Optional[dict]:
-        row = self._row(sql, args)
-        return _dec(row) if row is not None else None
-
-    def _all(self, sql: str, args: Sequence[Any] = ()) -> List[dict]:
-        return [_dec(r) for r in self._rows(sql, args)]
-
-    def _need_write(self) -> None:
-        if not self.write:
-            raise StoreError("a read-only snapshot cannot write")
-
-    # actions
-    def get_action(self, action_id: str) -> Optional[dict]:
-        return self._one("SELECT * FROM actions WHERE id = %s", (action_id,))
-
-    def find_action(self, tenant: str, idem_key: str) -> Optional[dict]:
-        return self._one("SELECT * FROM actions WHERE tenant = %s AND idem_key = %s", (tenant, idem_key))
-
-    def insert_action(self, rec: dict) -> None:
-        self._need_write()
-        rec = dict(rec)
-        row = self._row("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM actions")
-        rec["seq"] = int(row["n"]) if row else 1
-        cols = [c for c in _ACTION_COLS if c in rec]
-        self._exec(f"INSERT INTO actions ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-                   [_enc(c, rec[c]) for c in cols])
-
-    def update_action(self, action_id: str, **fields: Any) -> None:
-        self._need_write()
-        bad = [k for k in fields if k not in _ACTION_COLS or k in ("id", "seq")]
-        if bad:
-            raise StoreError(f"unknown action column `{bad[0]}`")
-        sets = ", ".join(f"{k} = %s" for k in fields)
-        self._exec(f"UPDATE actions SET {sets} WHERE id = %s", [_enc(k, v) for k, v in fields.items()] + [action_id])
-
-    def list_actions(self, states: Optional[Sequence[str]] = None, tenant: Optional[str] = None) -> List[dict]:
-        where: List[str] = []
-        args: List[Any] = []
-        if states:
-            where.append(f"state IN ({', '.join(['%s'] * len(states))})")
-            args.extend(states)
-        if tenant is not None:
-            where.append("tenant = %s")
-            args.append(tenant)
-        sql = "SELECT * FROM actions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        return self._all(sql, args)
-
-    def due_drafts(self, now: float) -> List[dict]:
-        return self._all("SELECT * FROM actions WHERE state = 'drafted' AND deadline IS NOT NULL AND deadline <= %s "
-                         "ORDER BY seq", (now,))
-
-    def stale_executions(self, now: float) -> List[dict]:
-        return self._all("SELECT * FROM actions WHERE state = 'executing' AND lease_until <= %s ORDER BY seq", (now,))
-
-    # approvals
-    def add_approval(self, rec: dict, replace: bool = False) -> bool:
-        self._need_write()
-        key = id_key(rec["approver"])
-        row = next((r for r in self._rows(
-            "SELECT approver, expires_at FROM approvals WHERE action_id = %s AND args_hash = %s",
-            (rec["action_id"], rec["args_hash"])) if id_key(r["approver"]) == key), None)
-        values = (canonical(sorted(rec["roles"])), rec["at"], rec["expires_at"], rec.get("grant_id"),
-                  rec.get("comment"))
-        if row is None:
-            self._exec(
-                "INSERT INTO approvals (action_id, approver, roles, args_hash, at, expires_at, grant_id, comment)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (rec["action_id"], rec["approver"], values[0], rec["args_hash"]) + values[1:])
-            return True
-        if row["expires_at"] > rec["at"] and not replace:
-            return False
-        self._exec("UPDATE approvals SET approver = %s, roles = %s, at = %s, expires_at = %s, grant_id = %s, "
-                   "comment = %s WHERE action_id = %s AND approver = %s AND args_hash = %s",
-                   (rec["approver"],) + values + (rec["action_id"], row["approver"], rec["args_hash"]))
-        return True
-
-    def approvals(self, action_id: str) -> List[dict]:
-        return self._all("SELECT * FROM approvals WHERE action_id = %s ORDER BY at, approver COLLATE \"C\"",
-                         (action_id,))
-
-    # grants
-    def insert_grant(self, rec: dict) -> None:
-        self._need_write()
-        self._exec(
-            "INSERT INTO grants (id, tenant, grantor, roles, route, tool, constraints, spend_path, spend_cap, spent,"
-            " expires_at, created_at, comment) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s)",
-            (rec["id"], rec["tenant"], rec["grantor"], canonical(sorted(rec["roles"])), rec["route"], rec["tool"],
-             canonical(rec["constraints"]), rec.get("spend_path"), rec.get("spend_cap"), rec["expires_at"],
-             rec["created_at"], rec.get("comment")))
-
-    def get_grant(self, grant_id: str) -> Optional[dict]:
-        return self._one("SELECT * FROM grants WHERE id = %s", (grant_id,))
-
-    def active_grants(self, tenant: str, tool: str, now: float) -> List[dict]:
-        return self._all("SELECT * FROM grants WHERE tenant = %s AND tool = %s AND expires_at > %s "
-                         "ORDER BY created_at, id COLLATE \"C\"", (tenant, tool, now))
-
-    def use_grant(self, grant_id: str, action_id: str, amount: float, at: float) -> None:
-        self._need_write()
-        self._exec("INSERT INTO grant_uses (grant_id, action_id, amount, at) VALUES (%s, %s, %s, %s)",
-                   (grant_id, action_id, amount, at))
-        self._exec("UPDATE grants SET spent = spent + %s WHERE id = %s", (amount, grant_id))
-
-    def list_grants(self) -> List[dict]:
-        return self._all("SELECT * FROM grants ORDER BY created_at, id COLLATE \"C\"")
-
-    def grant_uses(self, grant_id: str) -> Dict[str, float]:
-        return {r["action_id"]: r["amount"] for r in self._rows(
-            "SELECT action_id, amount FROM grant_uses WHERE grant_id = %s", (grant_id,))}
-
-    # identities
-    def _identity_rows(self, ident_id: str) -> List[dict]:
-        # a scan, not an index lookup: the key is Python's NFKC + casefold, and the directory is small
-        key = id_key(ident_id)
-        return [r for r in self._all("SELECT * FROM identities ORDER BY id COLLATE \"C\"") if id_key(r["id"]) == key]
-
-    def put_identity(self, ident: Identity) -> None:
-        self._need_write()
-        for r in self._identity_rows(ident.id):
-            self._exec("DELETE FROM identities WHERE id = %s", (r["id"],))
-        self._exec("INSERT INTO identities (id, roles, tenant) VALUES (%s, %s, %s)",
-                   (ident.id, canonical(sorted(ident.roles)), ident.tenant or ""))
-
-    def _identity_row(self, ident_id: str) -> Optional[dict]:
-        rows = self._identity_rows(ident_id)
-        return rows[0] if len(rows) == 1 else None
-
-    def set_identity_kind(self, ident_id: str, kind: str) -> None:
-        self._need_write()
-        row = self._identity_row(ident_id)
-        if row is None:
-            raise StoreError(f"no identity `{ident_id}`")
-        self._exec("UPDATE identities SET kind = %s, revoked_at = NULL WHERE id = %s", (kind, row["id"]))
-
-    def identity_info(self, ident_id: str) -> Optional[dict]:
-        row = self._identity_row(ident_id)
-        if row is None:
-            return None
-        n = self._row("SELECT COUNT(*) AS n FROM api_keys WHERE identity = %s AND revoked_at IS NULL", (row["id"],))
-        return {"id": row["id"], "roles": row["roles"], "tenant": row["tenant"] or None, "kind": row["kind"],
-                "revoked_at": row["revoked_at"], "keys": int(n["n"]) if n else 0}
-
-    def list_identity_info(self) -> List[dict]:
-        out = []
-        for row in self._rows("SELECT id FROM identities ORDER BY id COLLATE \"C\""):
-            info = self.identity_info(row["id"])
-            if info is not None:
-                out.append(info)
-        return out
-
-    def add_api_key(self, ident_id: str, key_hash: str, at: float) -> None:
-        self._need_write()
-        row = self._identity_row(ident_id)
-        if row is None:
-            raise StoreError(f"no identity `{ident_id}`")
-        self._exec("INSERT INTO api_keys (hash, identity, created_at) VALUES (%s, %s, %s)", (key_hash, row["id"], at))
-
-    def revoke_api_keys(self, ident_id: str, at: float) -> int:
-        self._need_write()
-        row = self._identity_row(ident_id)
-        if row is None:
-            return 0
-        return self._exec("UPDATE api_keys SET revoked_at = %s WHERE identity = %s AND revoked_at IS NULL",
-                          (at, row["id"]))
-
-    def revoke_identity(self, ident_id: str, at: float) -> bool:
-        self._need_write()
-        row = self._identity_row(ident_id)
-        if row is None:
-            return False
-        self.revoke_api_keys(row["id"], at)
-        self._exec("UPDATE identities SET revoked_at = %s WHERE id = %s", (at, row["id"]))
-        return True
-
-    def api_key_owner(self, key_hash: str) -> Optional[dict]:
-        r = self._one("SELECT identity, hash FROM api_keys WHERE hash = %s AND revoked_at IS NULL", (key_hash,))
-        if r is None:
-            return None
-        info = self.identity_info(r["identity"])
-        if info is None or info["revoked_at"] is not None or info["id"] != r["identity"]:
-            return None
-        return dict(info, key_hash=r["hash"])
-
-    def record_policy(self, digest: str, name: str, version: str, source: str, by: str, at: float) -> None:
-        self._need_write()
-        self._exec('INSERT INTO policy_versions (digest, name, version, source, "by", at) '
-                   "VALUES (%s, %s, %s, %s, %s, %s)", (digest, name, version, source, by, at))
-
-    def policy_versions(self) -> List[dict]:
-        return self._all('SELECT seq, digest, name, version, source, "by", at FROM policy_versions ORDER BY seq')
-
-    def get_identity(self, ident_id: str) -> Optional[Identity]:
-        """The identity whose canonical id is `ident_id`'s; StoreError when the store holds two."""
-        rows = self._identity_rows(ident_id)
-        if not rows:
-            return None
-        if len(rows) > 1:
-            raise StoreError(f"the store registers {len(rows)} identities that are one person `{rows[0]['id']}`: "
-                             "register it again to merge them")
-        row = rows[0]
-        try:
-            return Identity(row["id"], frozenset(row["roles"]), row["tenant"] or None)
-        except ValueError as e:
-            raise StoreError(f"the store's identity `{row['id']!r}` is not valid: {e}") from None
-
-    # budgets
-    def ledger(self, action_id: Optional[str] = None) -> PGLedger:
-        return PGLedger(self, action_id)
-
-    def ledger_has(self, action_id: str) -> bool:
-        return self._row("SELECT 1 AS x FROM ledger WHERE action_id = %s LIMIT 1", (action_id,)) is not None
-
-    def ledger_owners(self) -> List[Optional[str]]:
-        # NULLS FIRST and byte order: the order SQLite gives
-        return [r["action_id"] for r in self._rows(
-            "SELECT DISTINCT action_id COLLATE \"C\" AS action_id FROM ledger ORDER BY 1 NULLS FIRST")]
-
-    # audit
-    def head(self) -> Tuple[int, str]:
-        row = self._row("SELECT seq, hash FROM audit_head WHERE id = 1")
-        return (int(row["seq"]), str(row["hash"])) if row else (0, GENESIS)
-
-    def append_event(self, action_id: Optional[str], kind: str, actor: str, at: str, policy: str,
-                     payload: Any) -> dict:
-        self._need_write()
-        if kind not in EVENT_KINDS:
-            raise StoreError(f"unknown event kind `{kind}`")
-        seq, prev = self.head()
-        seq += 1
-        text = canonical(payload)
-        h = event_hash(prev, seq, action_id, kind, actor, at, policy, text)
-        self._exec("INSERT INTO events (seq, action_id, kind, actor, at, policy, payload, prev, hash) "
-                   "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", (seq, action_id, kind, actor, at, policy, text, prev, h))
-        self._exec("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1", (seq, h))
-        return {"seq": seq, "action_id": action_id, "kind": kind, "actor": actor, "at": at, "policy": policy,
-                "payload": payload, "prev": prev, "hash": h}
-
-    def events(self, action_id: Optional[str] = None) -> List[dict]:
-        """Raw rows (payload as stored text), by sequence number (PostgreSQL has no insertion order to show)."""
-        if action_id is None:
-            return self._rows("SELECT * FROM events ORDER BY seq")
-        return self._rows("SELECT * FROM events WHERE action_id = %s ORDER BY seq", (action_id,))
-
-    def event(self, seq: int) -> Optional[dict]:
-        return self._row("SELECT * FROM events WHERE seq = %s", (seq,))
-
     def events_since(self, seq: int) -> List[dict]:
         """Raw records numbered after `seq`, in sequence (incremental export)."""
-        return self._rows("SELECT * FROM events WHERE seq > %s ORDER BY seq", (seq,))
-
-    def grant_events(self, grant_id: str) -> List[dict]:
-        return self._rows("SELECT * FROM events WHERE kind IN ('granted', 'approved') "
-                          "AND signoff_grant_ref(kind, payload) = %s ORDER BY seq", (grant_id,))
+        return self._rows("SELECT * FROM events WHERE seq > ? ORDER BY seq", (seq,))
 
 
-class PostgresStore(Store):
+class PostgresStore(SQLStore):
     """A PostgreSQL database (or one schema of it: the URL's `options=-csearch_path=…`). Every write transaction
     takes one transaction-scoped advisory lock first, the counterpart of SQLite's `BEGIN IMMEDIATE`: the
     read-decide-write steps of the workflow, the audit chain's head and the budget ledger are serialised
@@ -706,25 +412,3 @@ class PostgresStore(Store):
                     self._conn.close()
                 except Exception:   # closing a lost connection
                     pass
-
-    def __enter__(self) -> "PostgresStore":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    # ------------------------------------------------------------ conveniences (as SQLiteStore's)
-    def put_identity(self, ident: Identity) -> None:
-        """Register (or replace) an identity in a transaction of its own."""
-        with self.transaction() as tx:
-            tx.put_identity(ident)
-
-    def get_identity(self, ident_id: str) -> Optional[Identity]:
-        """The identity whose canonical id is `ident_id`'s, read from a snapshot; None when unknown."""
-        with self.snapshot() as tx:
-            return tx.get_identity(ident_id)
-
-    def verify(self, state: bool = True) -> VerifyResult:
-        """The chain, then (with `state`) the state tables against a replay of it (engine.live.audit)."""
-        with self.snapshot() as tx:
-            return verify_store(tx, state)
