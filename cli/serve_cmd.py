@@ -24,8 +24,8 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
 
 @click.command()
 @click.argument("policy", type=click.Path(dir_okay=False))
-@click.option("--store", "store_path", required=True, envvar="SIGNOFF_STORE", metavar="FILE",
-              help="The approval store (SQLite file, created if missing).")
+@click.option("--store", "store_path", required=True, envvar="SIGNOFF_STORE", metavar="STORE",
+              help="The approval store: an SQLite file (created if missing) or a `postgresql://` URL.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="The port to listen on (0: any free port, shown in the `listening on` line).")
@@ -33,8 +33,6 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
               help="Settings (TOML): [server], [oidc], [notifications].")
 def serve(policy: str, store_path: str, host: str, port: int, config_path: Optional[str]) -> None:
     """Serve the approval API and the web inbox (see docs/server.md)."""
-    if store_path.startswith(("postgresql://", "postgres://")):
-        _fail("postgresql stores are not supported yet: give an sqlite file path")
     try:
         config = load_config(config_path)
     except ConfigError as e:

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from engine import SQLiteStore
+from engine import open_store
 from engine.service import add_identity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ def call(method: str, url: str, token: Optional[str] = None, body: Any = None, r
 
 def identities(store: Path, spec: Dict[str, Tuple[List[str], Optional[str], str]]) -> Dict[str, str]:
     """Register identities (id -> (roles, tenant, kind)); their API keys by id."""
-    s = SQLiteStore(str(store))
+    s = open_store(str(store))
     try:
         return {i: add_identity(s, i, roles, tenant, kind) for i, (roles, tenant, kind) in spec.items()}
     finally:

@@ -1,6 +1,8 @@
 """What the gate's step modules share: the clock, identities, deciding again, routes and notifications."""
 from __future__ import annotations
 
+import math
+
 import asyncio
 from dataclasses import replace
 from datetime import datetime
@@ -125,7 +127,30 @@ def decide(gate: "Gate", tx: Tx, proposed: Dict[str, Any], args: Dict[str, Any],
     """Decide the action with the gate's policy against the store's ledger, inside `tx`."""
     if gate.policy is None:
         raise StateError("this needs the policy: the gate was opened without one")
-    return gate.policy.decide(decided_action(proposed, args, t), tx.ledger(action_id))
+    return gate.policy.decide(decided_action(proposed, args, t), Committed(tx.ledger(action_id)))
+
+
+class Committed:
+    """The store's ledger as a live decision reads it: everything committed since a window's start counts,
+    including entries stamped after the window's end.
+
+    Such an entry is a reservation another process (or thread) committed before this transaction took the
+    write lock, with a clock read a moment after ours (another server, a skewed clock): it is spent. Leaving
+    it out let claims racing on three servers overspend a budget by two actions. Counting it fails closed;
+    the ledger itself keeps its (start, end] windows, which replay and the contract tests rely on."""
+    __slots__ = ("_ledger", "action_id")
+
+    def __init__(self, ledger: Any):
+        self._ledger = ledger
+        self.action_id = getattr(ledger, "action_id", None)
+
+    def total(self, key: Any, start: float, end: float) -> float:
+        """The amount under `key` committed after `start`, whatever its time."""
+        return self._ledger.total(key, start, math.inf)
+
+    def add(self, key: Any, t: float, amount: float) -> None:
+        """Count `amount` under `key` at `t` in the store's ledger."""
+        self._ledger.add(key, t, amount)
 
 
 def route_specs(gate: "Gate", d: Decision) -> List[Route]:

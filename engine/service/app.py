@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from engine import Gate, SQLiteStore, load_policy
+from engine import Gate, Store, load_policy, open_store
 
 from .auth import Authenticator
 from .config import ConfigError, ServiceConfig
@@ -109,7 +109,7 @@ def create_app(policy_path: str, store_path: str, config: Optional[ServiceConfig
     from .inbox import inbox_routes
     config = config or ServiceConfig()
     policy = load_policy(policy_path)
-    store = SQLiteStore(store_path)
+    store = open_store(store_path)
     box: List[Gate] = []
     if channels is None:
         channels = _channels(config, store, lambda: box[0].policy.digest if box and box[0].policy else "")
@@ -145,7 +145,7 @@ def create_app(policy_path: str, store_path: str, config: Optional[ServiceConfig
 
 # ---------------------------------------------------------------- notifications and the worker, wired here
 
-def _channels(config: ServiceConfig, store: SQLiteStore, digest: Callable[[], str]) -> List[Any]:
+def _channels(config: ServiceConfig, store: Store, digest: Callable[[], str]) -> List[Any]:
     if not config.notifications:
         return []
     try:

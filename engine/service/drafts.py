@@ -11,7 +11,7 @@ from typing import Any, Dict, Tuple
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine import Draft, SQLiteStore
+from engine import Draft, Store
 
 from .auth import Principal
 from .errors import Problem
@@ -51,7 +51,7 @@ class _ReadLedger:
     """The budget ledger for `/v1/decide`: read-only, in one snapshot opened on the first budget read (a tool
     with no budget line costs no transaction at all)."""
 
-    def __init__(self, store: SQLiteStore, stack: contextlib.ExitStack):
+    def __init__(self, store: Store, stack: contextlib.ExitStack):
         self.store = store
         self.stack = stack
         self.ledger: Any = None

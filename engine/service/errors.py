@@ -28,6 +28,7 @@ CODES: Dict[str, tuple] = {
     "csrf": (403, "the form's CSRF token is missing or wrong"),
     "internal_error": (500, "internal error"),
     "unavailable": (503, "the service is shutting down"),
+    "store_unavailable": (503, "the store cannot be used"),
 }
 
 

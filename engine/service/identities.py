@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from engine import Identity, SQLiteStore, StoreError
+from engine import Identity, Store, StoreError
 
 from .keys import KINDS, key_hash, new_key
 
@@ -23,7 +23,7 @@ class IdentityRecord:
     revoked: bool
 
 
-def add_identity(store: SQLiteStore, ident_id: str, roles: Sequence[str], tenant: Optional[str] = None,
+def add_identity(store: Store, ident_id: str, roles: Sequence[str], tenant: Optional[str] = None,
                  kind: str = "human") -> str:
     """Register (or re-register) an identity and give it a new API key; returns the key (shown once: the
     store keeps its hash). ValueError for a bad id, role, tenant or kind; re-registering revokes older keys."""
@@ -47,20 +47,20 @@ def _record(info: dict) -> IdentityRecord:
                           info["revoked_at"] is not None)
 
 
-def list_identities(store: SQLiteStore) -> List[IdentityRecord]:
+def list_identities(store: Store) -> List[IdentityRecord]:
     """Every identity, by id."""
     with store.snapshot() as tx:
         return [_record(i) for i in tx.list_identity_info()]
 
 
-def revoke_identity(store: SQLiteStore, ident_id: str) -> None:
+def revoke_identity(store: Store, ident_id: str) -> None:
     """Revoke an identity and every key of it; StoreError when there is no such identity."""
     with store.transaction() as tx:
         if not tx.revoke_identity(ident_id, time.time()):
             raise StoreError(f"no identity `{ident_id}`")
 
 
-def rotate_key(store: SQLiteStore, ident_id: str) -> str:
+def rotate_key(store: Store, ident_id: str) -> str:
     """Revoke the identity's keys and give it a new one (returned, shown once); StoreError when it does not
     exist or was revoked (register it again with `add`)."""
     key = new_key()

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from engine import (Draft, GateError, Gate, InputError, NotFound, PermissionDenied, Policy, StateError, TamperError,
+from engine import (Draft, GateError, StoreError, Gate, InputError, NotFound, PermissionDenied, Policy, StateError, TamperError,
                     canonical_id, draft_detail, draft_summary, format_timestamp, load_policy, may_act)
 from policy_lang import PolicyError
 
@@ -305,6 +305,15 @@ async def call_gate(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kwargs)
     except GateError as e:
         raise gate_problem(e) from None
+    except StoreError:
+        raise _store_problem() from None
+
+
+def _store_problem() -> Problem:
+    # a lost connection or a store that cannot be read: the transaction rolled back, so nothing changed; the
+    # reason goes to the log (it may name the database), not to the caller
+    logging.getLogger("signoff.service").exception("store error")
+    return Problem("store_unavailable", "the store cannot be used now: the request changed nothing")
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -319,6 +328,9 @@ def endpoint(fn: Callable[[Service, Request], Awaitable[Response]]) -> Handler:
         except Problem as p:
             request.state.code = p.code
             return problem_response(p)
+        except StoreError:
+            request.state.code = "store_unavailable"
+            return problem_response(_store_problem())
         except Exception:
             logging.getLogger("signoff.service").exception("internal error")
             request.state.code = "internal_error"
