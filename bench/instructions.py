@@ -66,20 +66,26 @@ for i in range(n):
 FREEZE = False   # --freeze
 
 
+def callgrind(tree: str, out: str, script_text: str, args: list, check: bool = True) -> int:
+    """Run a script (its text written into `out`) with `args` under callgrind in `tree`: total instructions."""
+    script = os.path.join(out, "workload.py")
+    with open(script, "w") as f:
+        f.write(script_text)
+    cg = os.path.join(out, "cg.out")
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", sys.executable, script, *args],
+                   cwd=tree, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONHASHSEED": "0"})
+    with open(cg) as f:
+        m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+    if not m:
+        raise SystemExit("callgrind wrote no totals")
+    return int(m.group(1))
+
+
 def instructions(tree: str, which: str, n: int) -> int:
+    """Instructions of the decision workload `which` with `n` decisions, in `tree`."""
     with tempfile.TemporaryDirectory() as out:
-        script = os.path.join(out, "workload.py")
-        with open(script, "w") as f:
-            f.write(WORKLOAD)
-        cg = os.path.join(out, "cg.out")
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", sys.executable, script,
-                        which, str(n)] + (["freeze"] if FREEZE else []), cwd=tree, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env={**os.environ, "PYTHONHASHSEED": "0"})
-        with open(cg) as f:
-            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
-        if not m:
-            raise SystemExit("callgrind wrote no totals")
-        return int(m.group(1))
+        return callgrind(tree, out, WORKLOAD, [which, str(n)] + (["freeze"] if FREEZE else []))
 
 
 # the replay workload: `simulate --decisions` over the first N records of the support-ops history, run
@@ -101,19 +107,8 @@ def replay_instructions(tree: str, n: int) -> int:
                 open(hist, "w", encoding="utf-8") as dst:
             for line, _ in zip(src, range(n)):
                 dst.write(line)
-        script = os.path.join(out, "replay.py")
-        with open(script, "w") as f:
-            f.write(REPLAY)
-        cg = os.path.join(out, "cg.out")
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", sys.executable, script,
-                        hist, os.path.join(out, "decisions.jsonl"), os.path.join(out, "report.json")],
-                       cwd=tree, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env={**os.environ, "PYTHONHASHSEED": "0"})
-        with open(cg) as f:
-            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
-        if not m:
-            raise SystemExit("callgrind wrote no totals")
-        return int(m.group(1))
+        return callgrind(tree, out, REPLAY, [hist, os.path.join(out, "decisions.jsonl"),
+                                             os.path.join(out, "report.json")], check=False)
 
 
 def per_decision(tree: str, which: str, n: int) -> float:
