@@ -17,6 +17,11 @@ the latency is mostly the queue the agents themselves keep full.
     python bench/serve.py                 # 20 s of load
     python bench/serve.py --seconds 5     # a short run
     python bench/serve.py --propose-every 0 --rate 1000   # decide only, 1,000 calls per second offered
+    python bench/serve.py --store postgresql://…/db --servers 3   # three servers on one PostgreSQL
+
+`--store` takes an empty store (a `postgresql://` URL of an empty database or schema; default a new SQLite
+file); `--servers N` starts N servers on it and spreads the client processes and approvers over them. It
+also prints the audit records appended per second.
 """
 from __future__ import annotations
 
@@ -26,7 +31,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -38,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from engine import SQLiteStore  # noqa: E402
+from engine import open_store  # noqa: E402
 from engine.service import add_identity  # noqa: E402
 from server_helpers import Server  # noqa: E402
 
@@ -173,27 +177,31 @@ def main() -> int:
     ap.add_argument("--propose-every", type=int, default=10, help="one call in N is a proposal (0: decide only)")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="open loop: the agents together send this many calls per second (0: closed loop)")
+    ap.add_argument("--store", default="", help="an empty store: a `postgresql://` URL (default: a new SQLite file)")
+    ap.add_argument("--servers", type=int, default=1, help="servers started on the one store")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix="signoff-bench-"))
     (d / "bench.policy").write_text(POLICY)
-    store = SQLiteStore(str(d / "s.db"))
+    spec = args.store or str(d / "s.db")
+    store = open_store(spec)
     agents = [add_identity(store, f"agent{i}", ["agent"], "acme", "agent") for i in range(args.agents)]
     approvers = [add_identity(store, f"approver{i}", ["finance_manager" if i % 2 else "cfo"], "acme", "human")
                  for i in range(args.approvers)]
     store.close()
-    srv = Server(d / "bench.policy", d / "s.db")
-    host, port = srv.url.split("//")[1].split(":")
+    servers = [Server(d / "bench.policy", spec) for _ in range(args.servers)]
+    where = [(u.split("//")[1].split(":")[0], int(u.split(":")[-1])) for u in (s.url for s in servers)]
     stop_at = time.time() + args.seconds
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     interval = args.agents / args.rate if args.rate > 0 else 0.0
-    procs = [ctx.Process(target=agent_process, args=(host, int(port), agents[i::args.procs], i * 1000, stop_at, q,
-                                                     args.propose_every, interval)) for i in range(args.procs)]
+    procs = [ctx.Process(target=agent_process, args=(*where[i % len(where)], agents[i::args.procs], i * 1000, stop_at,
+                                                     q, args.propose_every, interval)) for i in range(args.procs)]
     load_before = os.getloadavg()
-    server_cpu = cpu_seconds(srv.proc.pid)
+    server_cpu = sum(cpu_seconds(s.proc.pid) for s in servers)
     for p in procs:
         p.start()
-    appr = [threading.Thread(target=approver, args=(host, int(port), k, stop_at)) for k in approvers]
+    appr = [threading.Thread(target=approver, args=(*where[i % len(where)], k, stop_at))
+            for i, k in enumerate(approvers)]
     for t in appr:
         t.start()
     results = [q.get() for _ in procs]
@@ -203,9 +211,10 @@ def main() -> int:
         t.join()
     # calls per second over the time the client processes were sending (spawning them takes a second or two)
     elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
-    server_cpu = cpu_seconds(srv.proc.pid) - server_cpu
+    server_cpu = sum(cpu_seconds(s.proc.pid) for s in servers) - server_cpu
     load_after = os.getloadavg()
-    srv.stop()
+    for s in servers:
+        s.stop()
     lat: Dict[str, List[float]] = {"decide": [], "proposals": []}
     proposed: List[str] = []
     errors: List[str] = []
@@ -214,14 +223,23 @@ def main() -> int:
             lat[k].extend(r["lat"][k])
         proposed.extend(r["proposed"])
         errors.extend(r["errors"])
-    db = sqlite3.connect(str(d / "s.db"))
-    stored = {r[0] for r in db.execute("SELECT id FROM actions")}
+    store = open_store(spec)
+    with store.snapshot() as tx:
+        actions = tx.list_actions()
+        events = tx.events()
+    store.close()
+    stored = {a["id"] for a in actions}
     lost = len([p for p in proposed if p not in stored])
-    twice = db.execute("SELECT COUNT(*) FROM (SELECT action_id FROM events WHERE kind = 'executed' "
-                       "GROUP BY action_id HAVING COUNT(*) > 1)").fetchone()[0]
-    executed = db.execute("SELECT COUNT(*) FROM actions WHERE state = 'executed'").fetchone()[0]
+    runs: Dict[str, int] = {}
+    for e in events:
+        if e["kind"] == "executed":
+            runs[e["action_id"]] = runs.get(e["action_id"], 0) + 1
+    twice = sum(1 for n in runs.values() if n > 1)
+    executed = sum(1 for a in actions if a["state"] == "executed")
     mode = f"open loop at {args.rate:g} calls/s offered" if args.rate > 0 else "closed loop"
-    print(f"{args.agents} agents in {args.procs} client processes, {args.approvers} approvers, {elapsed:.1f} s, "
+    kind = "PostgreSQL" if spec.startswith("postgres") else "SQLite"
+    print(f"{args.servers} server(s) on one {kind} store; "
+          f"{args.agents} agents in {args.procs} client processes, {args.approvers} approvers, {elapsed:.1f} s, "
           f"{mode}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
     for k in ("decide", "proposals"):
         xs = lat[k]
@@ -231,6 +249,7 @@ def main() -> int:
     client_cpu = sum(r["cpu"] for r in results)
     print(f"CPU per call: server {server_cpu / max(calls, 1) * 1e6:.0f} us, agents' clients "
           f"{client_cpu / max(calls, 1) * 1e6:.0f} us (server {server_cpu / elapsed * 100:.0f}% of a core)")
+    print(f"audit records appended: {len(events) / elapsed:.0f} per s ({len(events)})")
     print(f"drafts proposed {len(proposed)}, executed {executed}, lost {lost}, executed twice {twice}, "
           f"errors {len(errors)}")
     return 1 if lost or twice or errors else 0
