@@ -33,6 +33,7 @@ __all__ = ["JsonResponse", "MAX_BODY", "MAX_WAIT", "STATES", "PolicyHolder", "Se
            "call_gate", "endpoint", "iso", "same_actor", "json_object", "field", "only"]
 
 MAX_BODY = 1024 * 1024        # 1 MiB: larger bodies are 413
+DRAIN_LIMIT = 4 * MAX_BODY    # an announced body up to this size is read (and dropped) before the 413
 MAX_WAIT = 60.0               # the longest long-poll, seconds
 LIST_FIELDS = ("id", "state", "tool", "hash", "decision", "proposed_at")   # HTTP.md's `GET /v1/drafts` items
 STATES = ("drafted", "approved", "executing", "executed", "failed", "rejected", "expired", "escalated", "denied",
@@ -135,6 +136,11 @@ async def read_body(request: Request) -> bytes:
     """The body, at most MAX_BODY bytes (Problem `body_too_large` past that, read or announced)."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        if int(length) <= DRAIN_LIMIT:
+            # read what the client is still sending before answering: closing on a client mid-send makes
+            # it see a broken pipe instead of the 413 (a bounded cost: a larger body is cut off at once)
+            async for _ in request.stream():
+                pass
         raise Problem("body_too_large", f"the body is over {MAX_BODY} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
