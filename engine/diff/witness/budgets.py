@@ -70,6 +70,10 @@ def history_for(old_p: Policy, new_p: Policy, action: Dict[str, Any], exhausted:
     return [dict(h) for h in hist]
 
 
+# assignments looked at in all, denied ones included (the search only finds witnesses; it never proves)
+MAX_ASSIGNMENTS = 5000
+
+
 def budget_witness(old_p: Policy, new_p: Policy, name: str, fixed: Dict[str, Any],
                    vars_: Dict[Tuple[str, ...], Var], budgets: Dict[str, List[BudgetLine]],
                    differing: List[Tuple[str, int]], base: Dict[str, Any], want: Set[str]) -> Dict[str, Witness]:
@@ -77,8 +81,11 @@ def budget_witness(old_p: Policy, new_p: Policy, name: str, fixed: Dict[str, Any
     candidate action, just inside the old and new limits and windows, shows."""
     found: Dict[str, Witness] = {}
     lines = {(c, i): b for side in ("old", "new") for c, i, b, _ in budgets[side]}
-    tries = 0
+    tries = seen = 0
     for action in (assignments(vars_, fixed) if vars_ else iter([dict(fixed)])):
+        seen += 1
+        if seen > MAX_ASSIGNMENTS:   # most combinations denied by both: the product must not run unbounded
+            return found
         action = merge_base(action, base, ("args",) in vars_)
         d0, d1 = old_p.decide(action, MemoryLedger(), NOW), new_p.decide(action, MemoryLedger(), NOW)
         if d0.outcome == "deny" and d1.outcome == "deny":
