@@ -2,7 +2,6 @@
 which drafts they see, the drafts' JSON views), the gate's refusals as problems and the `endpoint` wrapper."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -17,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from engine import (Draft, GateError, StoreError, Gate, InputError, NotFound, PermissionDenied, Policy, StateError, TamperError,
                     canonical_id, draft_detail, draft_summary, format_timestamp, load_policy, may_act)
 from policy_lang import PolicyError
+from policy_lang.checker import strict_json_loads
 
 from .auth import Authenticator, Principal
 from .config import ServiceConfig
@@ -119,19 +119,6 @@ class PolicyHolder:
 
 # ---------------------------------------------------------------- reading requests
 
-def _no_dupes(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key `{k}`")
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not json")
-
-
 async def read_body(request: Request) -> bytes:
     """The body, at most MAX_BODY bytes (Problem `body_too_large` past that, read or announced)."""
     length = request.headers.get("content-length")
@@ -152,14 +139,15 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request, empty: Any = None) -> Any:
-    """The body as strict JSON (no duplicate keys, NaN or infinities); Problem `invalid_json` otherwise."""
+    """The body as strict JSON (policy_lang's reader: no duplicate keys, NaN, infinities or lone surrogates);
+    Problem `invalid_json` otherwise."""
     raw = await read_body(request)
     if not raw.strip():
         if empty is not None:
             return empty
         raise Problem("invalid_json", "the body is empty: send a json document")
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_dupes, parse_constant=_no_constant)
+        return strict_json_loads(raw.decode("utf-8"))
     except RecursionError:
         raise Problem("invalid_json", "the body is nested too deeply") from None
     except UnicodeDecodeError:
