@@ -340,8 +340,8 @@ class PostgresStore(SQLStore):
 
     # ------------------------------------------------------------ transactions
     def _begin(self, write: bool) -> Any:
-        """BEGIN (and, for a write, the advisory lock), retried a bounded number of times on transient failures;
-        nothing of the caller's has run yet, so a retry is safe."""
+        """BEGIN (and, for a write, the advisory lock), retried a bounded number of times on transient failures
+        and on a connection found lost; nothing of the caller's has run yet, so a retry is safe."""
         psycopg = _psycopg()
         last: Optional[BaseException] = None
         for _ in range(_RETRIES):
@@ -357,6 +357,10 @@ class PostgresStore(SQLStore):
                 last = e
                 self._rollback_quietly(conn)
                 if getattr(e, "sqlstate", None) in _RETRY_SQLSTATES:
+                    continue
+                if conn.broken or conn.closed:
+                    # lost while idle (a failover, a restart, an idle timeout): nothing of this call has run on
+                    # it, so a new connection is safe; a loss after BEGIN is the caller's StoreError instead
                     continue
                 if isinstance(e, psycopg.errors.LockNotAvailable):
                     raise StoreError(f"the store is busy: no write lock within {self.lock_timeout:g}s") from None
