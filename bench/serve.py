@@ -4,7 +4,7 @@
 For a bounded time, 50 agent threads (one keep-alive connection each) call `POST /v1/decide` and, one
 call in ten, `POST /v1/proposals`; refunds over 100 wait for two approvers, whom 5 approver threads give
 through the API; each agent claims and completes its approved drafts. At the end it prints decisions/s and
-p50/p99 latency for /v1/decide and /v1/proposals, and checks the store: drafts lost (proposed but not in
+p50/p99 latency for /v1/decide, /v1/proposals and approvals, and checks the store: drafts lost (proposed but not in
 the store) and executed twice (more than one `executed` record) must both be 0 (exit 1 otherwise).
 
 It also prints the CPU time the server and the clients used per call (a figure that other load on the
@@ -158,13 +158,17 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def approver(host: str, port: int, key: str, stop_at: float) -> None:
-    """One approver: approve what waits, through the API."""
+def approver(host: str, port: int, key: str, stop_at: float, out: List[float], lock: threading.Lock) -> None:
+    """One approver: approve what waits, through the API; each approval's latency goes to `out`."""
     c = Client(host, port, key)
     while time.time() < stop_at:
         s, b = c.call("GET", "/v1/drafts?state=drafted")
         for dr in (b or {}).get("drafts", [])[:20]:
-            c.call("POST", f"/v1/drafts/{dr['id']}/approve", {"hash": dr["hash"]})
+            t0 = time.perf_counter()
+            s, _ = c.call("POST", f"/v1/drafts/{dr['id']}/approve", {"hash": dr["hash"]})
+            if s == 200:   # a 409 is another approver's quorum met first: no approval recorded
+                with lock:
+                    out.append(time.perf_counter() - t0)
         time.sleep(0.2)
 
 
@@ -200,7 +204,9 @@ def main() -> int:
     server_cpu = sum(cpu_seconds(s.proc.pid) for s in servers)
     for p in procs:
         p.start()
-    appr = [threading.Thread(target=approver, args=(*where[i % len(where)], k, stop_at))
+    approvals: List[float] = []
+    appr_lock = threading.Lock()
+    appr = [threading.Thread(target=approver, args=(*where[i % len(where)], k, stop_at, approvals, appr_lock))
             for i, k in enumerate(approvers)]
     for t in appr:
         t.start()
@@ -245,7 +251,9 @@ def main() -> int:
         xs = lat[k]
         print(f"/v1/{k}: {len(xs) / elapsed:8.0f} per s   p50 {pct(xs, .5) * 1000:6.2f} ms   "
               f"p99 {pct(xs, .99) * 1000:6.2f} ms   ({len(xs)} calls)")
-    calls = sum(len(xs) for xs in lat.values())
+    print(f"approvals: {len(approvals) / elapsed:8.0f} per s   p50 {pct(approvals, .5) * 1000:6.2f} ms   "
+          f"p99 {pct(approvals, .99) * 1000:6.2f} ms   ({len(approvals)} calls)")
+    calls = sum(len(xs) for xs in lat.values()) + len(approvals)
     client_cpu = sum(r["cpu"] for r in results)
     print(f"CPU per call: server {server_cpu / max(calls, 1) * 1e6:.0f} us, agents' clients "
           f"{client_cpu / max(calls, 1) * 1e6:.0f} us (server {server_cpu / elapsed * 100:.0f}% of a core)")

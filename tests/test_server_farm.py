@@ -125,3 +125,66 @@ def test_budgets_are_never_overspent_across_servers(farm):
     finally:
         store.close()
     assert spent <= 2000   # before the live ledger counted other servers' later-stamped reservations: 22 won
+
+
+def _http(url, method, path, body=None, cookies=None):
+    import http.client
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    h = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    if cookies:
+        h["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    text = r.read().decode()
+    set_cookies = {}
+    for k, v in r.getheaders():
+        if k.lower() == "set-cookie":
+            name, _, rest = v.partition("=")
+            set_cookies[name] = rest.split(";", 1)[0]
+    c.close()
+    return r.status, text, set_cookies
+
+
+def test_an_inbox_session_is_shared_by_every_server_on_the_store(farm):
+    import re
+    from urllib.parse import urlencode
+    a, b, c = (s.url for s in farm["servers"])
+    status, page, jar = _http(a, "GET", "/inbox/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    status, _, got = _http(a, "POST", "/inbox/login", urlencode({"csrf": csrf, "token": farm["keys"]["fiona"]}), jar)
+    assert status == 303 and "signoff_session" in got
+    session = {"signoff_session": got["signoff_session"]}
+    # signed in on one server, the others know the session (a load balancer needs no sticky sessions)
+    status, page, _ = _http(b, "GET", "/inbox/", cookies=session)
+    assert status == 200 and "fiona" in page and 'name="token"' not in page
+    form_csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    status, _, _ = _http(c, "POST", "/inbox/logout", urlencode({"csrf": form_csrf}), session)
+    assert status == 303
+    # signed out through a third server: over everywhere
+    for url in (a, b, c):
+        status, page, _ = _http(url, "GET", "/inbox/", cookies=session)
+        assert 'name="token"' in page, url
+    # the store keeps the session id's hash, never the id
+    store = open_store(farm["url"])
+    try:
+        from workflow_helpers import raw
+        kept = [r[0] for r in raw(store, "SELECT id_hash FROM sessions")]
+    finally:
+        store.close()
+    assert session["signoff_session"] not in kept
+
+
+def test_a_policy_reloaded_on_one_server_is_followed_by_the_others(farm):
+    a, b, c = farm["servers"]
+    admin = farm["keys"]["ada"] if "ada" in farm["keys"] else None
+    assert admin is not None, sorted(farm["keys"])
+    before = call("GET", b.url + "/healthz").json["policy"]
+    text = POLICY.read_text().replace('version "', 'version "followed-', 1)
+    r = call("POST", a.url + "/v1/policy", admin, {"source": text})
+    assert r.status == 200 and r.json["policy"]["digest"] != before["digest"], r
+    new = r.json["policy"]
+    # the others load it on their worker's next round (0.3 s here)
+    for s in (b, c):
+        assert wait_for(lambda s=s: call("GET", s.url + "/healthz").json["policy"] == new, 10), s.url

@@ -58,7 +58,7 @@ def test_a_version_2_store_is_migrated(tmp_path):
     c.commit()
     c.close()
     s = SQLiteStore(str(path))
-    assert s.schema_version == 3
+    assert s.schema_version == 4
     with s.snapshot() as tx:
         info = tx.identity_info("fiona")
     assert info["kind"] == "human" and info["keys"] == 0 and info["revoked_at"] is None
@@ -137,3 +137,38 @@ def test_notification_failures_are_counted(tmp_path):
     s.close()
     assert 'signoff_notification_failures_total{channel="broken"} 1.0' in text
     assert 'signoff_notification_failures_total{channel="webhook"} 3.0' in text
+
+
+def test_a_reload_another_server_cannot_load_leaves_it_on_its_policy_and_says_why(tmp_path):
+    from engine import Gate, load_policy, open_store
+    from engine.service.service import PolicyHolder
+    here, there = tmp_path / "here", tmp_path / "there"
+    for d in (here, there):
+        d.mkdir()
+        (d / "p.policy").write_text('policy "p"\nversion "1"\n\ntool t {\n  risk low\n}\n\ncategory low {\n'
+                                    '  allow\n}\n\nunknown tools deny\n')
+    (here / "t.json").write_text('{"type": "object"}')
+    store_file = str(tmp_path / "s.db")
+    holders = []
+    for d in (here, there):
+        gate = Gate(load_policy(str(d / "p.policy")), open_store(store_file))
+        h = PolicyHolder(str(d / "p.policy"), gate)
+        h.record("start", "signoff")
+        holders.append(h)
+    a, b = holders
+    assert b.follow() is False                      # nothing reloaded yet
+    a.reload('policy "p"\nversion "2"\n\ntool t {\n  schema "t.json"\n  risk low\n}\n\ncategory low {\n'
+             '  allow\n}\n\nunknown tools deny\n', "ada")
+    assert a.policy.version == "2"
+    assert b.follow() is False and b.policy.version == "1"    # `t.json` is not beside b's policy
+    assert b.problem and "reloaded by `ada` on another server does not load here" in b.problem
+    assert "t.json" in b.problem
+    a.reload('policy "p"\nversion "3"\n\ntool t {\n  risk low\n}\n\ncategory low {\n  allow\n}\n\n'
+             'unknown tools deny\n', "ada")
+    assert b.follow() is True and b.policy.version == "3" and b.problem is None
+    assert b.follow() is False                      # seen once, loaded once
+    with a.gate.store.snapshot() as tx:
+        sources = [(v["source"], v["version"]) for v in tx.policy_versions()]
+    assert sources == [("start", "1"), ("start", "1"), ("reload", "2"), ("reload", "3"), ("follow", "3")]
+    for h in holders:
+        h.gate.store.close()

@@ -103,9 +103,9 @@ def test_the_cli_works_on_a_postgresql_url(tmp_path, server):
 def test_a_newer_schema_refuses_to_start(tmp_path, server):
     url = server.url(str(tmp_path / "newer"))
     s = open_store(url)
-    raw(s, "UPDATE schema_version SET version = 4")
+    raw(s, "UPDATE schema_version SET version = 5")
     s.close()
-    with pytest.raises(StoreError, match="schema version 4, newer than this signoff \\(3\\): upgrade signoff"):
+    with pytest.raises(StoreError, match="schema version 5, newer than this signoff \\(4\\): upgrade signoff"):
         PostgresStore(url)
 
 

@@ -13,7 +13,7 @@ __all__ = ["PG_SCHEMA_VERSION", "PG_MIGRATIONS", "PostgresStore", "PGLedger"]
 # the ledger is the shared one (engine.live.sqlstore); the name stays for importers
 PGLedger = SQLLedger
 
-PG_SCHEMA_VERSION = 3
+PG_SCHEMA_VERSION = 4
 
 # Advisory lock class ids (the first key of pg_advisory_xact_lock(int, int)); the second key is the hash of
 # the store's schema, so two stores in two schemas of one database do not wait for each other.
@@ -162,6 +162,21 @@ PG_MIGRATIONS: Dict[int, List[str]] = {
             source TEXT NOT NULL,
             "by" TEXT NOT NULL,
             at DOUBLE PRECISION NOT NULL)""",
+    ],
+    # the inbox's sessions (several servers share them) and the text of a reloaded policy (every server
+    # follows a reload): as SQLite's migration 4
+    4: [
+        """CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,
+            via TEXT NOT NULL,
+            key_hash TEXT,
+            principal TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            expires DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX sessions_expires ON sessions (expires)",
+        "ALTER TABLE policy_versions ADD COLUMN text TEXT",
     ],
 }
 

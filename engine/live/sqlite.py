@@ -13,7 +13,7 @@ from .store import GENESIS, StoreError, Tx
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "SQLiteStore", "SQLLedger"]
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each migration is a list of statements run in one transaction; append, never edit, once released.
 MIGRATIONS: Dict[int, List[str]] = {
@@ -134,6 +134,22 @@ MIGRATIONS: Dict[int, List[str]] = {
             source TEXT NOT NULL,
             by TEXT NOT NULL,
             at REAL NOT NULL)""",
+    ],
+    # the inbox's sessions in the store, so several server processes share them (issue 14); the id is kept as
+    # its SHA-256 only, and an API-key session keeps the key's hash, checked again on every request; the text
+    # of a reloaded policy, so every server on the store follows a reload
+    4: [
+        """CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,
+            via TEXT NOT NULL,
+            key_hash TEXT,
+            principal TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created REAL NOT NULL,
+            expires REAL NOT NULL)""",
+        "CREATE INDEX sessions_expires ON sessions (expires)",
+        "ALTER TABLE policy_versions ADD COLUMN text TEXT",
     ],
 }
 _GRANT_EXPR = ("json_extract(CASE WHEN json_valid(payload) THEN payload END,"

@@ -317,16 +317,42 @@ class SQLTx(Tx):
             return None
         return dict(info, key_hash=r["hash"])
 
-    def record_policy(self, digest: str, name: str, version: str, source: str, by: str, at: float) -> None:
-        """Record that the server now serves this policy version (loaded at start or reloaded)."""
+    def record_policy(self, digest: str, name: str, version: str, source: str, by: str, at: float,
+                      text: Optional[str] = None) -> None:
+        """Record that the server now serves this policy version (loaded at start or reloaded); a reload keeps
+        the policy's text, which the other servers on the store load in turn."""
         self._need_write()
         # `by` is a keyword PostgreSQL reserves: quoted, which SQLite reads the same
-        self._exec('INSERT INTO policy_versions (digest, name, version, source, "by", at) VALUES (?, ?, ?, ?, ?, ?)',
-                   (digest, name, version, source, by, at))
+        self._exec('INSERT INTO policy_versions (digest, name, version, source, "by", at, text) '
+                   'VALUES (?, ?, ?, ?, ?, ?, ?)', (digest, name, version, source, by, at, text))
 
     def policy_versions(self) -> List[dict]:
         """The policy versions served, oldest first."""
         return self._all('SELECT seq, digest, name, version, source, "by", at FROM policy_versions ORDER BY seq')
+
+    def last_reload(self) -> Optional[dict]:
+        """The latest policy reload recorded by any server (`seq`, `digest`, `text`, `by`, `at`), or None."""
+        return self._one("SELECT seq, digest, text, \"by\", at FROM policy_versions WHERE source = 'reload' "
+                         "ORDER BY seq DESC LIMIT 1")
+
+    # inbox sessions
+    def put_session(self, id_hash: str, identity: str, via: str, key_hash: Optional[str], principal: str,
+                    csrf: str, created: float, expires: float) -> None:
+        """Keep a new inbox session (the id's hash, never the id); sessions already over are dropped."""
+        self._need_write()
+        self._exec("DELETE FROM sessions WHERE expires <= ?", (created,))
+        self._exec("INSERT INTO sessions (id_hash, identity, via, key_hash, principal, csrf, created, expires) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (id_hash, identity, via, key_hash, principal, csrf, created,
+                                                       expires))
+
+    def session(self, id_hash: str) -> Optional[dict]:
+        """The session with this id hash, or None (expired ones too: the caller checks `expires`)."""
+        return self._one("SELECT * FROM sessions WHERE id_hash = ?", (id_hash,))
+
+    def drop_session(self, id_hash: str) -> None:
+        """End a session."""
+        self._need_write()
+        self._exec("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
     # budgets
     def ledger(self, action_id: Optional[str] = None) -> SQLLedger:

@@ -197,13 +197,32 @@ class Tx(abc.ABC):
         """The `identity_info` (plus `key_hash`) of the live, unrevoked identity holding the key with this hash."""
         return self._no_directory()
 
-    def record_policy(self, digest: str, name: str, version: str, source: str, by: str, at: float) -> None:
-        """Record that the server now serves this policy version (loaded at start or reloaded)."""
+    def record_policy(self, digest: str, name: str, version: str, source: str, by: str, at: float,
+                      text: Optional[str] = None) -> None:
+        """Record that the server now serves this policy version (loaded at start or reloaded); a reload keeps
+        the policy's text, which the other servers on the store load in turn."""
         self._no_directory()
 
     def policy_versions(self) -> List[dict]:
         """The policy versions served, oldest first."""
         return self._no_directory()
+
+    def last_reload(self) -> Optional[dict]:
+        """The latest policy reload recorded by any server (`seq`, `digest`, `text`, `by`, `at`), or None."""
+        return self._no_directory()
+
+    def put_session(self, id_hash: str, identity: str, via: str, key_hash: Optional[str], principal: str,
+                    csrf: str, created: float, expires: float) -> None:
+        """Keep a new inbox session (the id's hash, never the id); sessions already over are dropped."""
+        self._no_directory()
+
+    def session(self, id_hash: str) -> Optional[dict]:
+        """The session with this id hash, or None (expired ones too: the caller checks `expires`)."""
+        return self._no_directory()
+
+    def drop_session(self, id_hash: str) -> None:
+        """End a session."""
+        self._no_directory()
 
 
 class Store(abc.ABC):

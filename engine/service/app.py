@@ -161,6 +161,7 @@ def _close_channels(channels: List[Any]) -> None:
 
 def _start_worker(svc: Service) -> Callable[[], None]:
     """Start what runs on a schedule (timeouts, expiry, leases); returns the function that stops it."""
-    worker = Worker(svc.gate, svc.config.worker_interval)
+    # each round also follows a policy reloaded by another server on the store
+    worker = Worker(svc.gate, svc.config.worker_interval, on_round=lambda _: svc.holder.follow())
     worker.start()
     return lambda: worker.stop()

@@ -82,8 +82,31 @@ class Authenticator:
             return self._jwt(token)
         raise Problem("unauthorized", "the credentials are not valid", {"WWW-Authenticate": 'Bearer realm="signoff"'})
 
+    def session_principal(self, via: str, key_h: Optional[str], who: Dict[str, Any]) -> Principal:
+        """The Principal of an inbox session: an API-key session is checked against the directory again (a
+        revoked key or identity ends it); an OIDC session is who the token said, until the token's expiry.
+        Problem `unauthorized` when it no longer holds."""
+        if via == "key" and key_h:
+            return self._by_hash(key_h)
+        bad = Problem("unauthorized", "the session is over")
+        if via != "oidc" or self.oidc is None:
+            raise bad
+        exp = who.get("expires")
+        if not isinstance(exp, (int, float)) or exp <= time.time():
+            raise bad
+        try:
+            ident = Identity(who["id"], frozenset(who.get("roles") or ()), who.get("tenant"))
+        except (KeyError, TypeError, ValueError):
+            raise bad from None
+        kind = who.get("kind")
+        if kind not in KINDS:
+            raise bad
+        return Principal(ident, str(kind), "oidc", float(exp))
+
     def _api_key(self, token: str) -> Principal:
-        h = key_hash(token)
+        return self._by_hash(key_hash(token))
+
+    def _by_hash(self, h: str) -> Principal:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(h)

@@ -1,15 +1,15 @@
 """The web inbox at /inbox: server-rendered pages for approvers, usable without JavaScript.
 
-Sign in with an API key (or an OIDC token); sessions live in server memory behind an HttpOnly, SameSite=Strict
-cookie (Secure over https); every form carries a CSRF token; the CSP allows no script at all; every string
+Sign in with an API key (or an OIDC token); sessions live in the store (shared by every server on it) behind
+an HttpOnly, SameSite=Strict cookie (Secure over https); every form carries a CSRF token; the CSP allows no script at all; every string
 is escaped by Jinja2's autoescape. Each act goes through the same gate steps as the API.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from .service import MAX_BODY, Service, call_gate, iso, read_body
 from .auth import Principal
+from .keys import key_hash
 from .errors import Problem
 
 __all__ = ["inbox_routes", "CSP", "SESSION_COOKIE"]
@@ -42,47 +43,59 @@ _env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=Tru
 _env.filters["shown"] = lambda v: json.dumps(v) if isinstance(v, bool) or v is None else v
 
 
-@dataclass
+@dataclass(frozen=True)
 class Session:
-    """A signed-in person: the credential (kept in memory only, checked again on every request, so a revoked
-    key ends the session), the CSRF token of their forms and when the session ends."""
-    token: str
+    """A signed-in person's session as the store keeps it: who, how they signed in (an API key's hash, checked
+    again on every request so a revoked key ends the session; or an OIDC token's identity, until the token's
+    expiry), the CSRF token of their forms and when the session ends."""
+    identity: str
+    via: str
+    key_hash: Optional[str]
+    principal: Dict[str, Any]
     csrf: str
     expires: float
 
 
+def _sid_hash(sid: str) -> str:
+    # the store keeps the id's SHA-256 only: a copy of the database signs nobody in
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+
 class Sessions:
-    """The inbox's sessions, in server memory (a restart signs everyone out)."""
+    """The inbox's sessions, in the store: every server process on it shares them, and a restart signs nobody
+    out. The browser holds a random 256-bit id; the store keeps its hash."""
 
-    def __init__(self) -> None:
-        self._by_id: Dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    def new(self, token: str, ttl: float) -> Tuple[str, Session]:
-        """A new session for this credential: (session id, session)."""
+    def new(self, svc: Service, p: Principal, token: str, ttl: float) -> Tuple[str, Session]:
+        """A new session for this signed-in person: (session id, session)."""
         sid = secrets.token_urlsafe(32)
-        s = Session(token, secrets.token_urlsafe(32), time.time() + ttl)
-        with self._lock:
-            now = time.time()
-            for k in [k for k, v in self._by_id.items() if v.expires <= now]:
-                del self._by_id[k]
-            self._by_id[sid] = s
+        now = time.time()
+        who = {"id": p.id, "roles": sorted(p.identity.roles), "tenant": p.tenant, "kind": p.kind,
+               "expires": p.expires}
+        s = Session(p.id, p.via, key_hash(token) if p.via == "key" else None, who, secrets.token_urlsafe(32),
+                    now + ttl)
+        with svc.auth.store.transaction() as tx:
+            tx.put_session(_sid_hash(sid), s.identity, s.via, s.key_hash, json.dumps(who), s.csrf, now, s.expires)
         return sid, s
 
-    def get(self, sid: Optional[str]) -> Optional[Session]:
+    def get(self, svc: Service, sid: Optional[str]) -> Optional[Session]:
         """The live session with this id, or None."""
-        if not sid:
+        if not sid or len(sid) > 100:
             return None
-        with self._lock:
-            s = self._by_id.get(sid)
-        if s is None or s.expires <= time.time():
+        with svc.auth.store.snapshot() as tx:
+            row = tx.session(_sid_hash(sid))
+        if row is None or float(row["expires"]) <= time.time():
             return None
-        return s
+        try:
+            who = json.loads(row["principal"])
+        except ValueError:
+            return None
+        return Session(row["identity"], row["via"], row["key_hash"], who, row["csrf"], float(row["expires"]))
 
-    def drop(self, sid: Optional[str]) -> None:
+    def drop(self, svc: Service, sid: Optional[str]) -> None:
         """End a session."""
-        with self._lock:
-            self._by_id.pop(sid or "", None)
+        if sid and len(sid) <= 100:
+            with svc.auth.store.transaction() as tx:
+                tx.drop_session(_sid_hash(sid))
 
 
 def _secure(svc: Service, request: Request) -> bool:
@@ -134,13 +147,13 @@ class Inbox:
     # ------------------------------------------------------------ who
     def who(self, svc: Service, request: Request) -> Tuple[Optional[Principal], Optional[Session]]:
         """The signed-in person and their session, or (None, None)."""
-        s = self.sessions.get(request.cookies.get(SESSION_COOKIE))
+        s = self.sessions.get(svc, request.cookies.get(SESSION_COOKIE))
         if s is None:
             return None, None
         try:
-            p = svc.auth.authenticate(s.token)
+            p = svc.auth.session_principal(s.via, s.key_hash, s.principal)
         except Problem:
-            self.sessions.drop(request.cookies.get(SESSION_COOKIE))
+            self.sessions.drop(svc, request.cookies.get(SESSION_COOKIE))
             return None, None
         request.state.actor = p.id
         return p, s
@@ -200,7 +213,7 @@ class Inbox:
         ttl = float(svc.config.session_seconds)
         if p.expires is not None:
             ttl = min(ttl, p.expires - time.time())
-        sid, _ = self.sessions.new(form["token"].strip(), ttl)
+        sid, _ = self.sessions.new(svc, p, form["token"].strip(), ttl)
         resp = RedirectResponse("/inbox/", status_code=303, headers=HEADERS)
         resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=_secure(svc, request),
                         path="/inbox", max_age=int(ttl))
@@ -214,7 +227,7 @@ class Inbox:
         form = await _form(request)
         if s is not None and not _same_token(form.get("csrf"), s.csrf):
             return _error(403, "refused", "the form's csrf token is missing or wrong", p)
-        self.sessions.drop(request.cookies.get(SESSION_COOKIE))
+        self.sessions.drop(svc, request.cookies.get(SESSION_COOKIE))
         resp = RedirectResponse("/inbox/", status_code=303, headers=HEADERS)
         resp.delete_cookie(SESSION_COOKIE, path="/inbox")
         return resp

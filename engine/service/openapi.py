@@ -56,7 +56,8 @@ OPERATIONS: List[Tuple[str, str, str, str, Any, str, Any, List[Dict[str, Any]]]]
      {"type": "object", "additionalProperties": False, "properties": {"source": {"type": "string"}}},
      "200", _OBJ, []),
     ("get", "/healthz", "anyone", "Up, and the policy in force", None, "200",
-     {"type": "object", "properties": {"ok": {"type": "boolean"}, "policy": _OBJ}}, []),
+     {"type": "object", "properties": {"ok": {"type": "boolean"}, "policy": _OBJ,
+                                       "policy_problem": {"type": "string"}}}, []),
     ("get", "/metrics", "the configured networks", "Prometheus text", None, "200", {"type": "string"}, []),
     ("get", "/openapi.json", "anyone", "This document", None, "200", _OBJ, []),
 ]

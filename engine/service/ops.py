@@ -3,7 +3,7 @@ metrics, the OpenAPI document and the answer for any other path."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -55,7 +55,10 @@ async def healthz(svc: Service, request: Request) -> Response:
     """GET /healthz: up, and the policy in force."""
     if svc.shutting_down:
         return JsonResponse({"ok": False, "policy": svc.holder.info()}, status_code=503)
-    return JsonResponse({"ok": True, "policy": svc.holder.info()})
+    body: Dict[str, Any] = {"ok": True, "policy": svc.holder.info()}
+    if svc.holder.problem:
+        body["policy_problem"] = svc.holder.problem
+    return JsonResponse(body)
 
 
 def _client_ip(request: Request) -> Optional[Any]:

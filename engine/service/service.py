@@ -31,6 +31,7 @@ except ImportError:  # the `server` extra brings it; without it the standard lib
 
 __all__ = ["JsonResponse", "MAX_BODY", "MAX_WAIT", "STATES", "PolicyHolder", "Service", "read_body", "read_json", "gate_problem",
            "call_gate", "endpoint", "iso", "same_actor", "json_object", "field", "only"]
+log = logging.getLogger("signoff.service")
 
 MAX_BODY = 1024 * 1024        # 1 MiB: larger bodies are 413
 DRAIN_LIMIT = 4 * MAX_BODY    # an announced body up to this size is read (and dropped) before the 413
@@ -77,6 +78,8 @@ class PolicyHolder:
         self.path = path
         self.gate = gate
         self.loaded_at = time.time()
+        self.problem: Optional[str] = None   # why the last reload made on another server could not be followed
+        self._seen = 0                       # the last reload record this server has looked at
         self._lock = threading.Lock()
 
     @property
@@ -94,6 +97,8 @@ class PolicyHolder:
         """Record the policy in force as served (at start, and after each reload)."""
         p = self.policy
         with self.gate.store.transaction() as tx:
+            last = tx.last_reload()
+            self._seen = int(last["seq"]) if last else 0   # reloads made before this server started are not its
             tx.record_policy(p.digest, p.name or "", p.version or "", source, by, time.time())
 
     def reload(self, text: Optional[str], by: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -101,6 +106,9 @@ class PolicyHolder:
         `invalid_policy` with the diagnostics when it has errors: nothing changes then."""
         with self._lock:
             try:
+                if text is None:
+                    with open(self.path, encoding="utf-8") as f:
+                        text = f.read()
                 new = load_policy(self.path, text)
             except PolicyError as e:
                 lines = [str(d) for d in getattr(e, "diagnostics", [])][:20] or [str(e)]
@@ -112,9 +120,40 @@ class PolicyHolder:
             before = self.info()
             with self.gate.store.transaction() as tx:
                 self.gate.policy = new
-                tx.record_policy(new.digest, new.name or "", new.version or "", "reload", by, time.time())
+                tx.record_policy(new.digest, new.name or "", new.version or "", "reload", by, time.time(), text)
+                last = tx.last_reload()
+                self._seen = int(last["seq"]) if last else self._seen
             self.loaded_at = time.time()
+            self.problem = None
             return before, self.info()
+
+    def follow(self) -> bool:
+        """Load the latest policy reloaded by another server on the store, if this server has not seen it yet
+        (the worker calls this every round): True when the policy in force changed. A reload that does not
+        load here is logged and kept in `problem`; the old policy keeps serving."""
+        with self.gate.store.snapshot() as tx:
+            last = tx.last_reload()
+        if last is None or int(last["seq"]) <= self._seen:
+            return False
+        with self._lock:
+            self._seen = int(last["seq"])
+            if last["digest"] == self.policy.digest or not last["text"]:
+                return False
+            try:
+                new = load_policy(self.path, last["text"])
+            except (PolicyError, OSError) as e:
+                self.problem = (f"the policy reloaded by `{last['by']}` on another server does not load here, the "
+                                f"old one keeps serving: {str(e).splitlines()[0] if str(e) else 'error'}")
+                log.error("%s", self.problem)
+                return False
+            with self.gate.store.transaction() as tx:
+                self.gate.policy = new
+                tx.record_policy(new.digest, new.name or "", new.version or "", "follow", last["by"], time.time())
+            self.loaded_at = time.time()
+            self.problem = None
+            log.info("policy `%s` version `%s` (%s) loaded: reloaded by `%s` on another server",
+                     new.name, new.version, new.digest[:19], last["by"])
+            return True
 
 
 # ---------------------------------------------------------------- reading requests
