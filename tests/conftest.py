@@ -1,4 +1,6 @@
-"""Shared fixtures: write a policy to a temp dir and load it."""
+"""Shared fixtures: a policy written to a temp dir and loaded, the store backend, a headless browser."""
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,24 @@ def env(tmp_path):
     gate = make_gate(store_path(tmp_path), clock, {"issue_refund": rec})
     yield gate, clock, rec
     gate.store.close()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's) through Playwright, one per test module."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not os.path.exists(CHROMIUM):
+        missing = "the playwright package" if sync_playwright is None else f"`{CHROMIUM}`"
+        if os.environ.get("SIGNOFF_BROWSER_TESTS") == "1":
+            pytest.fail(f"SIGNOFF_BROWSER_TESTS=1 but {missing} is missing: sh tests/install-browser.sh")
+        pytest.skip(f"{missing} not installed (set SIGNOFF_BROWSER_TESTS=1 to require it)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()

@@ -3,32 +3,10 @@ two people, edit then approve, reject, another tenant's draft invisible, a forge
 markup in arguments inert. Set SIGNOFF_BROWSER_TESTS=1 to make a missing browser a failure (CI does)."""
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
 from server_helpers import BIG_REFUND, POLICY, SMALL_REFUND, TEAM, Server, call, identities
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not os.path.exists(CHROMIUM):
-        missing = "the playwright package" if sync_playwright is None else f"`{CHROMIUM}`"
-        if os.environ.get("SIGNOFF_BROWSER_TESTS") == "1":
-            pytest.fail(f"SIGNOFF_BROWSER_TESTS=1 but {missing} is missing: sh tests/install-browser.sh")
-        pytest.skip(f"{missing} not installed (set SIGNOFF_BROWSER_TESTS=1 to require it)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
 
 @pytest.fixture(scope="module")
 def dep(tmp_path_factory):

@@ -324,6 +324,10 @@ def test_oidc_bearer_tokens(dep):
                 jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "exp": int(time.time()) + 300},
                            "s" * 40, algorithm="HS256", headers={"kid": "k1"})):
         is_problem(call("GET", u, bad), 401, "unauthorized")
+    # OIDC bearer tokens without a `client_id`: the inbox has no provider sign-in to offer
+    page = call("GET", dep["url"] + "/inbox/").text
+    assert 'id="token"' in page and "sign-in-oidc" not in page
+    assert call("GET", dep["url"] + "/inbox/oidc/start").status == 404
     agent = _token(dep, sub="jet", groups=["agent"], signoff_kind="agent")
     assert call("POST", dep["url"] + "/v1/decide", agent, BIG_REFUND).status == 200
     is_problem(call("GET", u, agent), 403, "forbidden")

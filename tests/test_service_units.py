@@ -78,10 +78,23 @@ def test_config_is_checked(tmp_path):
                          ({"oidc": {"issuer": "i", "audience": "a"}}, "exactly one"),
                          ({"oidc": {"issuer": "i", "audience": "a", "jwks_url": "http://x"}}, "https"),
                          ({"oidc": {"issuer": "i", "audience": "a", "jwks_file": "f", "algorithms": ["HS256"]}},
-                          "asymmetric")):
+                          "asymmetric"),
+                         # the inbox's provider sign-in: https endpoints (http only on loopback), openid scope
+                         ({"oidc": {"issuer": "http://idp.example", "audience": "a", "jwks_file": "f",
+                                    "client_id": "c"}}, "to discover its endpoints"),
+                         ({"oidc": {"issuer": "https://idp.example", "audience": "a", "jwks_file": "f",
+                                    "client_id": "c", "token_endpoint": "http://idp.example/token"}},
+                          "`oidc.token_endpoint` must be an https:// url"),
+                         ({"oidc": {"issuer": "https://idp.example", "audience": "a", "jwks_file": "f",
+                                    "token_endpoint": "https://idp.example/token"}}, "needs `oidc.client_id`"),
+                         ({"oidc": {"issuer": "https://idp.example", "audience": "a", "jwks_file": "f",
+                                    "client_id": "c", "scopes": ["profile"]}}, "including \"openid\"")):
         with pytest.raises(ConfigError) as e:
             parse_config(data)
         assert needle in e.value.message
+    ok = parse_config({"oidc": {"issuer": "http://127.0.0.1:9", "audience": "a", "jwks_file": "f",
+                                "client_id": "c", "client_secret": "s3cret"}}).oidc
+    assert ok is not None and ok.login and "s3cret" not in repr(ok)   # a secret never reaches a log line
     bad = tmp_path / "bad.toml"
     bad.write_text("[server\n")
     with pytest.raises(ConfigError) as e:

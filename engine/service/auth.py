@@ -124,7 +124,15 @@ class Authenticator:
             self._cache[h] = (now + CACHE_SECONDS, p)
         return p
 
-    def _jwt(self, token: str) -> Principal:
+    def id_token(self, token: str, nonce: str) -> Principal:
+        """The Principal of an ID token the provider gave the inbox's sign-in: issued for this client (`aud` is the
+        `client_id`), carrying the `nonce` the sign-in sent; Problem `unauthorized` otherwise."""
+        cfg = self.oidc
+        if cfg is None or cfg.client_id is None:
+            raise Problem("unauthorized", "this server has no oidc sign-in")
+        return self._jwt(token, cfg.client_id, nonce)
+
+    def _jwt(self, token: str, audience: Optional[str] = None, nonce: Optional[str] = None) -> Principal:
         cfg = self.oidc
         assert cfg is not None
         bad = Problem("unauthorized", "the token is not valid",
@@ -138,11 +146,14 @@ class Authenticator:
                 if len(keys) != 1:
                     raise bad
                 key = keys[0].key
-            claims = jwt.decode(token, key, algorithms=list(cfg.algorithms), audience=cfg.audience,
+            claims = jwt.decode(token, key, algorithms=list(cfg.algorithms), audience=audience or cfg.audience,
                                 issuer=cfg.issuer, leeway=cfg.leeway_seconds,
                                 options={"require": ["exp", "iss", "aud", cfg.id_claim]})
         except (jwt.PyJWTError, ValueError, KeyError):
             raise bad from None
+        if nonce is not None and not (isinstance(claims.get("nonce"), str)
+                                      and hmac.compare_digest(claims["nonce"], nonce)):
+            raise bad   # an ID token replayed from another sign-in
         sub = claims.get(cfg.id_claim)
         roles = claims.get(cfg.roles_claim, [])
         tenant = claims.get(cfg.tenant_claim) if cfg.tenant_claim else None

@@ -11,7 +11,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["ConfigError", "OIDCConfig", "ServiceConfig", "load_config", "parse_config"]
+__all__ = ["ConfigError", "OIDCConfig", "ServiceConfig", "load_config", "parse_config", "secure_url"]
 
 Network = Any   # ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -38,6 +38,18 @@ class OIDCConfig:
     kind_claim: Optional[str] = "signoff_kind"
     algorithms: Tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")
     leeway_seconds: int = 30
+    # the inbox's "sign in with your provider" (authorization code flow with PKCE): set `client_id`; the
+    # endpoints come from the issuer's discovery document unless given
+    client_id: Optional[str] = None
+    client_secret: Optional[str] = field(default=None, repr=False)
+    authorization_endpoint: Optional[str] = None
+    token_endpoint: Optional[str] = None
+    scopes: Tuple[str, ...] = ("openid", "profile")
+
+    @property
+    def login(self) -> bool:
+        """Whether the inbox offers the provider's sign-in."""
+        return self.client_id is not None
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,8 @@ def parse_config(data: Dict[str, Any]) -> ServiceConfig:
         if not isinstance(oidc, dict):
             raise ConfigError("`oidc` must be a table")
         fields = ("issuer", "audience", "jwks_file", "jwks_url", "id_claim", "roles_claim", "tenant_claim",
-                  "kind_claim", "algorithms", "leeway_seconds")
+                  "kind_claim", "algorithms", "leeway_seconds", "client_id", "client_secret",
+                  "authorization_endpoint", "token_endpoint", "scopes")
         _known(oidc, fields, "oidc")
         for need in ("issuer", "audience"):
             if not isinstance(oidc.get(need), str) or not oidc[need]:
@@ -121,6 +134,19 @@ def parse_config(data: Dict[str, Any]) -> ServiceConfig:
         url = _get(oidc, "jwks_url", str, "oidc", None)
         if url is not None and not url.startswith("https://"):
             raise ConfigError("`oidc.jwks_url` must be an https:// url")
+        client_id = _get(oidc, "client_id", str, "oidc", None)
+        ends = {k: _get(oidc, k, str, "oidc", None) for k in ("authorization_endpoint", "token_endpoint")}
+        for k, v in ends.items():
+            if v is not None and not secure_url(v):
+                raise ConfigError(f"`oidc.{k}` must be an https:// url (http:// only on a loopback address)")
+            if v is not None and client_id is None:
+                raise ConfigError(f"`oidc.{k}` needs `oidc.client_id`")
+        if client_id is not None and None in ends.values() and not secure_url(oidc["issuer"]):
+            raise ConfigError("`oidc.issuer` must be an https:// url to discover its endpoints "
+                              "(or set `oidc.authorization_endpoint` and `oidc.token_endpoint`)")
+        scopes = _get(oidc, "scopes", list, "oidc", list(OIDCConfig.scopes))
+        if not all(isinstance(x, str) and x and " " not in x for x in scopes) or "openid" not in scopes:
+            raise ConfigError("`oidc.scopes` must be a list of scope names including \"openid\"")
         algs = _get(oidc, "algorithms", list, "oidc", list(OIDCConfig.algorithms))
         if not algs or not all(isinstance(a, str) for a in algs) or any(a.lower() in ("none",) or
                                                                          a.startswith("HS") for a in algs):
@@ -131,12 +157,33 @@ def parse_config(data: Dict[str, Any]) -> ServiceConfig:
             roles_claim=_get(oidc, "roles_claim", str, "oidc", "roles"),
             tenant_claim=_get(oidc, "tenant_claim", str, "oidc", "tenant"),
             kind_claim=_get(oidc, "kind_claim", str, "oidc", "signoff_kind"), algorithms=tuple(algs),
-            leeway_seconds=_get(oidc, "leeway_seconds", int, "oidc", 30))
+            leeway_seconds=_get(oidc, "leeway_seconds", int, "oidc", 30), client_id=client_id,
+            client_secret=_get(oidc, "client_secret", str, "oidc", None), scopes=tuple(scopes), **ends)
     notes = data.get("notifications", {})
     if not isinstance(notes, dict):
         raise ConfigError("`notifications` must be a table")
     kw["notifications"] = notes
     return ServiceConfig(**kw)
+
+
+def secure_url(url: str) -> bool:
+    """An https:// url, or http:// to a loopback address (a provider on the same machine, as in tests)."""
+    from urllib.parse import urlsplit
+    try:
+        u = urlsplit(url)
+        host = u.hostname or ""
+    except ValueError:
+        return False
+    if u.scheme == "https" and host:
+        return True
+    if u.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_config(path: Optional[str]) -> ServiceConfig:

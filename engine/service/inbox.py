@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,11 +24,15 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from .service import MAX_BODY, Service, call_gate, iso, read_body
+from . import oidc_login
 from .auth import Principal
+from .config import ConfigError
 from .keys import key_hash
 from .errors import Problem
 
 __all__ = ["inbox_routes", "CSP", "SESSION_COOKIE"]
+
+log = logging.getLogger("signoff.inbox")
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "signoff_session"
@@ -143,6 +148,7 @@ class Inbox:
     def __init__(self) -> None:
         self.sessions = Sessions()
         self._lines: Dict[str, List[str]] = {}
+        self._ends: Optional[oidc_login.Endpoints] = None
 
     # ------------------------------------------------------------ who
     def who(self, svc: Service, request: Request) -> Tuple[Optional[Principal], Optional[Session]]:
@@ -193,7 +199,9 @@ class Inbox:
     def login_page(self, svc: Service, request: Request, status: int = 200, problem: str = "") -> Response:
         """The sign-in form, with a fresh double-submit CSRF token."""
         token = secrets.token_urlsafe(32)
-        resp = _page("login.html", status=status, csrf=token, problem=problem, oidc=svc.config.oidc is not None)
+        oidc = svc.config.oidc
+        resp = _page("login.html", status=status, csrf=token, problem=problem, oidc=oidc is not None,
+                     oidc_login=oidc is not None and oidc.login)
         resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(svc, request),
                         path="/inbox", max_age=3600)
         return resp
@@ -218,6 +226,85 @@ class Inbox:
         resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=_secure(svc, request),
                         path="/inbox", max_age=int(ttl))
         resp.delete_cookie(LOGIN_COOKIE, path="/inbox")
+        return resp
+
+    # ------------------------------------------------------------ sign-in with the OIDC provider
+    def _redirect_uri(self, svc: Service, request: Request) -> str:
+        base = svc.config.public_url or str(request.base_url)
+        return base.rstrip("/") + "/inbox/oidc/callback"
+
+    def _endpoints(self, svc: Service) -> oidc_login.Endpoints:
+        if self._ends is None:
+            assert svc.config.oidc is not None
+            self._ends = oidc_login.discover(svc.config.oidc)   # once: the provider's endpoints do not move
+        return self._ends
+
+    async def oidc_start(self, request: Request) -> Response:
+        """GET /inbox/oidc/start: to the provider, with a fresh state, nonce and PKCE challenge."""
+        svc: Service = request.app.state.service
+        cfg = svc.config.oidc
+        if cfg is None or not cfg.login:
+            return _error(404, "not found", "this server has no oidc sign-in")
+        try:
+            ends = await run_in_threadpool(self._endpoints, svc)
+        except ConfigError as e:
+            log.error("%s", e.message)
+            return _error(502, "sign-in unavailable", "the identity provider cannot be used now: try again later")
+        go = oidc_login.start(cfg, ends, self._redirect_uri(svc, request))
+        resp = RedirectResponse(go.url, status_code=303, headers=HEADERS)
+        # Lax, not Strict: the provider sends the browser back with a cross-site navigation
+        resp.set_cookie(oidc_login.FLOW_COOKIE, go.cookie, httponly=True, samesite="lax",
+                        secure=_secure(svc, request), path="/inbox/oidc", max_age=600)
+        return resp
+
+    async def oidc_callback(self, request: Request) -> Response:
+        """GET /inbox/oidc/callback: check the state, trade the code for an ID token, verify it, start a session."""
+        svc: Service = request.app.state.service
+        cfg = svc.config.oidc
+        if cfg is None or not cfg.login:
+            return _error(404, "not found", "this server has no oidc sign-in")
+        q = request.query_params
+        flow = oidc_login.read_flow(request.cookies.get(oidc_login.FLOW_COOKIE))
+        try:
+            if q.get("error"):
+                raise oidc_login.LoginError("the sign-in was not completed at the provider "
+                                            f"(`{q.get('error', '')[:60]}`)")
+            if flow is None or not _same_token(q.get("state"), flow[0]):
+                raise oidc_login.LoginError("this sign-in was not started here, or took too long: start again", 403)
+            code = q.get("code") or ""
+            if not code or len(code) > 2048:
+                raise oidc_login.LoginError("the provider sent no code")
+            ends = await run_in_threadpool(self._endpoints, svc)
+            token = await run_in_threadpool(oidc_login.exchange, cfg, ends, code, flow[2],
+                                            self._redirect_uri(svc, request))
+            try:
+                p = svc.auth.id_token(token, flow[1])
+            except Problem:
+                raise oidc_login.LoginError("the provider's id token is not valid for this server") from None
+            if p.kind != "human":
+                raise oidc_login.LoginError("agents cannot sign in to the inbox", 403)
+        except ConfigError as e:
+            log.error("%s", e.message)
+            return self._flow_done(svc, request, _error(502, "sign-in unavailable",
+                                                        "the identity provider cannot be used now"))
+        except oidc_login.LoginError as e:
+            log.info('{"event": "oidc_sign_in_refused", "detail": %s}', json.dumps(e.message))
+            return self._flow_done(svc, request, _error(e.status, "not signed in", e.message))
+        ttl = float(svc.config.session_seconds)
+        if p.expires is not None:
+            ttl = min(ttl, p.expires - time.time())
+        sid, _ = self.sessions.new(svc, p, "", ttl)
+        # a page, not a redirect: the browser arrived from the provider's site, so the SameSite=Strict session
+        # cookie would not go with a redirect's request; the page's own link and refresh are same-site
+        resp = _page("signed_in.html", who=p)
+        resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=_secure(svc, request),
+                        path="/inbox", max_age=int(ttl))
+        return self._flow_done(svc, request, resp)
+
+    @staticmethod
+    def _flow_done(svc: Service, request: Request, resp: Response) -> Response:
+        resp.delete_cookie(oidc_login.FLOW_COOKIE, path="/inbox/oidc", httponly=True, samesite="lax",
+                           secure=_secure(svc, request))
         return resp
 
     async def logout(self, request: Request) -> Response:
@@ -349,6 +436,8 @@ def inbox_routes() -> List[Route]:
         Route("/", ib.home, methods=["GET"]),
         Route("/login", ib.login, methods=["POST"]),
         Route("/logout", ib.logout, methods=["POST"]),
+        Route("/oidc/start", ib.oidc_start, methods=["GET"]),
+        Route("/oidc/callback", ib.oidc_callback, methods=["GET"]),
         Route("/drafts/{id}", ib.draft, methods=["GET"]),
         Route("/drafts/{id}/{verb}", ib.act, methods=["POST"]),
         Route("/static/style.css", ib.style, methods=["GET"]),
