@@ -126,7 +126,9 @@ def _recorded(action: Dict[str, Any], t: float, where: str) -> Optional[Proposal
     routes = block.get("routes") or []
     if not isinstance(routes, list) or not all(isinstance(r, str) for r in routes):
         raise TrendError(where, "`signoff.routes` must be a list of route names")
-    verdict, wait = _verdict_and_wait(action, t, where) if outcome == "require_approval" else (None, None)
+    verdict, wait = _verdict_and_wait(action, t, where)
+    if outcome != "require_approval":
+        verdict, wait = None, None
     tool = action.get("tool")
     return Proposal(action.get("id") if action.get("id") is not None else block.get("draft"), t,
                     tool if isinstance(tool, str) else "(none)", outcome, tuple(routes), verdict, wait,
@@ -178,9 +180,10 @@ def proposals_from_history(history: History, policy: Optional[Policy] = None,
                 if step is None:
                     raise TrendError(where, "the record carries no decision (`signoff.outcome`): give `--policy` "
                                             "to decide it")
+                verdict, wait = _verdict_and_wait(action, t, where) if isinstance(action, dict) else (None, None)
                 s = Step(*step(record, ledger))
-                verdict, wait = _verdict_and_wait(action, t, where) \
-                    if s.outcome == "require_approval" and isinstance(action, dict) else (None, None)
+                if s.outcome != "require_approval":     # a verdict on what this policy never asked about
+                    verdict, wait = None, None
                 d = s.decision
                 p = Proposal(s.action_id, t, s.tool or "(none)", s.outcome, tuple(d.routes if d else ()),
                              verdict, wait, dict(policy.graph.policy) if policy is not None else {},
