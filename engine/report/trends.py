@@ -28,7 +28,8 @@ __all__ = ["VERDICTS", "TrendError", "ShadowDecision", "Proposal", "proposals_fr
 
 VERDICTS = ("approved", "edited", "rejected", "expired")
 STATUSES = VERDICTS + ("pending",)
-DISAGREEMENTS_KEPT = 1000          # disagreements listed per candidate in the JSON report (all are counted)
+DISAGREEMENTS_KEPT = 1000          # disagreements listed per candidate, in time order (all are counted); the
+                                   # list is then ordered: rejected or edited ones it allows, errors, the rest
 
 
 class TrendError(Exception):
@@ -348,6 +349,10 @@ def _shadow(ps: Sequence[Proposal], labels: Dict[str, str]) -> List[Dict[str, An
                     "action_id": p.id, "at": format_timestamp(datetime.fromtimestamp(p.t, timezone.utc)),
                     "tool": p.tool, "live": p.outcome, "candidate": s.outcome, "error": s.error,
                     "verdict": p.verdict if p.outcome == "require_approval" else None})
+    for c in cands.values():
+        # what a reviewer must see first: allowed where humans rejected or edited, then the candidate's errors
+        c["disagreements"].sort(key=lambda d: (0 if d["candidate"] == "allow" and d["verdict"] in ("rejected", "edited")
+                                               else 1 if d["error"] is not None else 2))
     return list(cands.values())
 
 
