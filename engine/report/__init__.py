@@ -4,7 +4,8 @@ Lives here: simulate (the simulation report as text and HTML, drawn from one lis
 `SECTIONS`: each a `Section` with its title, one line of explanation and its tables),
 diff_markdown (the Markdown of an `engine.diff.diff` report), graph_export (dot, Mermaid, SVG), trends (the
 weekly trends and shadow report of `signoff report`, from a store's export or decided histories) and
-trends_render (its text and HTML, in simulate's style).
+trends_render (its text and HTML, in simulate's style, drawn from `TREND_SECTIONS`: the report's sections in
+order, each a `Section`).
 May import: engine (its records and constants) and policy_lang.safe_text; nothing in engine imports this
 package (only the CLI-facing code does).
 """

@@ -249,7 +249,7 @@ def _label(meta: Dict[str, Any], clash: bool) -> str:
 
 
 def _labels(metas: Iterable[Dict[str, Any]]) -> Dict[str, str]:
-    """digest → the label the report shows: the version, with the digest's start when two digests share one."""
+    """Digest → the label the report shows: the version, with the digest's start when two digests share one."""
     by_digest: Dict[str, Dict[str, Any]] = {}
     for m in metas:
         by_digest.setdefault(m.get("digest") or "", m)

@@ -39,7 +39,7 @@ def _rate(x: Optional[float]) -> str:
 
 
 def _changes(r: Dict[str, Any]) -> Dict[str, str]:
-    """week → `→ LABEL` for the weeks in which the policy in force changed (the first policy is no change)."""
+    """Week → `→ LABEL` for the weeks in which the policy in force changed (the first policy is no change)."""
     out: Dict[str, str] = {}
     for c in r["versions"]:
         if c["from"] is not None:
