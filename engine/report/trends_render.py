@@ -18,7 +18,8 @@ __all__ = ["TREND_SECTIONS", "trends_text", "trends_html", "duration"]
 TOP = 20                       # rows of a long table in the text report (JSON and HTML have them all)
 VERDICT_COLORS = {"approved": "#2e7d32", "edited": "#1e88e5", "rejected": "#c62828", "expired": "#8e24aa",
                   "pending": "#9e9e9e"}
-EXTRA_CSS = ".marker{stroke:#333;stroke-dasharray:4 3}.marker-label{font-size:10px;fill:#333}"
+EXTRA_CSS = (".marker{stroke:#333;stroke-dasharray:4 3}.marker-label{font-size:10px;fill:#333}"
+             ".scroll{overflow-x:auto}.caption{font-weight:600;margin:10px 0 0}")
 
 
 def duration(seconds: Optional[float]) -> str:
@@ -308,7 +309,9 @@ def chart_waits(r: Dict[str, Any]) -> str:
     return "".join(parts) + _legend(legend)
 
 
-CHARTS = {"weeks": [chart_automation, chart_verdicts], "routes": [chart_waits]}
+CHARTS = {"weeks": [("Automation rate per week", chart_automation),
+                    ("The humans' verdicts, as shares of each week's approval requests", chart_verdicts)],
+          "routes": [("Time to approval per route and week", chart_waits)]}
 
 
 def trends_html(r: Dict[str, Any]) -> str:
@@ -327,11 +330,11 @@ def trends_html(r: Dict[str, Any]) -> str:
     for s in _sections(r):
         part = s.build(r)
         body.append(f'<section id="{e(s.key)}"><h2>{e(s.title)}</h2><p class="explain">{e(s.explain)}</p>')
-        for chart in CHARTS.get(s.key, []):
-            body.append(chart(r))
+        for caption, chart in CHARTS.get(s.key, []):
+            body.append(f'<p class="caption">{e(caption)}</p>' + chart(r))
         if not part.tables:
             body.append("<p>none</p>")
-        body.extend(_table(t) for t in part.tables)
+        body.extend(f'<div class="scroll">{_table(t)}</div>' for t in part.tables)
         if part.note:
             body.append(f'<p class="note">{e(part.note)}</p>')
         body.append("</section>")
