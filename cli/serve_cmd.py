@@ -44,10 +44,13 @@ def serve(policy: str, store_path: str, host: str, port: int, config_path: Optio
     for cand in shadow:
         # a candidate with errors is refused before anything listens, like the policy itself
         try:
-            load_policy(cand)
+            c = load_policy(cand)
         except PolicyError as e:
             echo(str(e), err=True)
             _fail(f"shadow policy `{cand}` has errors: nothing is served", EXIT_REFUSED)
+            raise
+        echo(f"shadow policy `{field(cand)}`: {field(c.name or '')} {field(c.version or '(no version)')}, "
+             "decides every proposal too, never enforced", err=True)
     try:
         run_server(policy, store_path, host=host, port=port, config=config, say=lambda s: echo(s, err=True),
                    shadow=shadow)

@@ -10,7 +10,7 @@ from cli.main import cli
 from engine import Gate, InputError, load_policy, open_store
 from server_helpers import BIG_REFUND, TEAM, Server, call, identities
 from server_helpers import POLICY as SERVER_POLICY
-from workflow_helpers import POLICY_PATH, Clock, Recorder, make_gate, policy, refund, store_path
+from workflow_helpers import POLICY_PATH, Clock, Recorder, make_gate, policy, raw, refund, store_path
 
 HIGH = "category high {\n  require approval via finance_review\n}"
 
@@ -133,6 +133,7 @@ def test_serve_shadow_records_what_the_candidate_decides(tmp_path):
         r = call("POST", srv.url + "/v1/proposals", keys["bot"], BIG_REFUND)
         assert r.status in (200, 201), r
         draft = r.json["id"]
+        assert any(line.startswith(f"shadow policy `{loose}`: support-ops 2026.12.0") for line in srv.lines)
     finally:
         srv.stop()
     store = open_store(str(tmp_path / "s.db"))
@@ -153,3 +154,24 @@ def test_serve_refuses_a_candidate_with_errors(tmp_path):
     assert r.exit_code == 1
     assert f"shadow policy `{bad}` has errors: nothing is served" in r.output
     assert not (tmp_path / "s.db").exists()
+
+
+def test_candidates_read_the_live_budgets_and_never_spend_them(tmp_path):
+    """Same check names, same ledger: a candidate sees what live executions spent, and spends nothing itself."""
+    rec = Recorder()
+    same = candidate(HIGH.split("{\n  ")[1].split("\n}")[0], version="2")   # the live rules under a new version
+    path = store_path(tmp_path)
+    gate = make_gate(path, Clock(), {"issue_refund": rec}, shadow=[same])
+    ids = []
+    for i in range(11):                      # 11 × 95 > the tenant's 1000 a day: the 11th escalates
+        h = gate.propose(refund(95, invoice=f"INV-{i}"))
+        ids.append(h.id)
+    assert len(rec.calls) == 10 and gate.get(ids[-1]).state == "escalated"
+    outcomes = [shadow_rows(gate, i)[0]["payload"]["decision"]["outcome"] for i in ids]
+    assert outcomes == ["allow"] * 10 + ["escalate"]
+    plain = make_gate(store_path(tmp_path, "plain.db"), Clock(), {"issue_refund": Recorder()})
+    for i in range(11):
+        plain.propose(refund(95, invoice=f"INV-{i}"))
+    spent = "SELECT key, t, amount, action_id FROM ledger ORDER BY id"
+    rows = raw(gate.store, spent)
+    assert len(rows) == len(raw(plain.store, spent)) == 10 and {r[2] for r in rows} == {95.0}   # live spends only

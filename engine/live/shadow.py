@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 
 from ..decide.evaluator import Policy
 from .errors import InputError
+from .patch import canonical
 from .records import SYSTEM
 from .shared import Committed, decided_action
 from .store import Tx
@@ -67,7 +68,9 @@ def shadow_records(gate: "Gate", tx: Tx, proposed: Dict[str, Any], args: Dict[st
         try:
             ledger = _ReadOnly(Committed(tx.ledger(action_id)))
             d = cand.decide(decided_action(proposed, args, t), ledger)
-            out.append({"candidate": info, "decision": d.to_dict()})
+            payload = {"candidate": info, "decision": d.to_dict()}
+            canonical(payload)      # what the log cannot hold must fail here, not in the live transaction's append
+            out.append(payload)
         except Exception:  # the candidate is never enforced: its crash is its own record, nothing more
             out.append({"candidate": info, "error": ERROR})
     return out
