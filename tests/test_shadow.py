@@ -114,6 +114,9 @@ def test_report_shadow_counts_against_the_humans_verdicts(tmp_path):
     assert c["would_allow"]["total"] == 3 and c["approvals_saved"] == 1
     assert (c["would_allow"]["rejected"], c["would_allow"]["edited"]) == (1, 1)
     assert {d["verdict"] for d in c["disagreements"]} == {"approved", "rejected", "edited"}
+    assert [d["verdict"] for d in c["disagreements"]][2] == "approved"   # rejected and edited ones listed first
+    (week,) = c["weeks"]
+    assert (week["decided"], week["would_allow"], week["approvals_saved"], week["rejected_or_edited"]) == (4, 3, 1, 2)
     text = CliRunner().invoke(cli, ["report", "--store", path, "--shadow"]).output
     assert "Shadow candidates" in text and "rejected *" in text
     assert "Shadow candidates" not in CliRunner().invoke(cli, ["report", "--store", path]).output

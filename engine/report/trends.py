@@ -299,11 +299,13 @@ def _per(ps: Sequence[Proposal], key: Any, with_waits: bool) -> Dict[str, List[D
     for name, items in _grouped(ps, key):
         rows = []
         for week, wps in _grouped(items, lambda p: (week_of(p.t),)):
-            allowed = sum(1 for p in wps if p.outcome == "allow")
-            row: Dict[str, Any] = {"week": week, "total": len(wps), "allowed": allowed,
-                                   "automation_rate": _share(allowed, len(wps)), **_verdicts(wps)}
-            if with_waits:
-                row.update(_waits(wps))
+            row: Dict[str, Any] = {"week": week}
+            if with_waits:          # a route's rows are its requests: nothing of them was allowed at once
+                row.update(_verdicts(wps), **_waits(wps))
+            else:
+                allowed = sum(1 for p in wps if p.outcome == "allow")
+                row.update(total=len(wps), allowed=allowed, automation_rate=_share(allowed, len(wps)),
+                           **_verdicts(wps))
             rows.append(row)
         out[name] = rows
     return out
@@ -321,8 +323,12 @@ def _shadow(ps: Sequence[Proposal], labels: Dict[str, str]) -> List[Dict[str, An
                                 "decided": 0, "errors": 0, "agree": 0, "disagree": 0,
                                 "would_allow": {"total": 0, **{v: 0 for v in STATUSES}, "not_requested": 0},
                                 "approvals_saved": 0, "stricter": 0, "approvals_added": 0,
-                                "outcomes": {o: 0 for o in OUTCOMES}, "disagreements": []}
+                                "outcomes": {o: 0 for o in OUTCOMES}, "weeks": {}, "disagreements": []}
             c["decided"] += 1
+            wk = c["weeks"].setdefault(week_of(p.t), {"decided": 0, "would_allow": 0, "approvals_saved": 0,
+                                                      "rejected_or_edited": 0, "errors": 0})
+            wk["decided"] += 1
+            wk["errors"] += s.error is not None
             if s.error is not None:
                 c["errors"] += 1
             else:
@@ -334,10 +340,13 @@ def _shadow(ps: Sequence[Proposal], labels: Dict[str, str]) -> List[Dict[str, An
             if s.outcome == "allow":
                 wa = c["would_allow"]
                 wa["total"] += 1
+                wk["would_allow"] += 1
                 if p.outcome == "require_approval":
                     wa[p.verdict or "pending"] += 1
                     if p.verdict == "approved":
                         c["approvals_saved"] += 1
+                        wk["approvals_saved"] += 1
+                    wk["rejected_or_edited"] += p.verdict in ("rejected", "edited")
                 else:
                     wa["not_requested"] += 1
             elif p.outcome == "allow":
@@ -350,6 +359,7 @@ def _shadow(ps: Sequence[Proposal], labels: Dict[str, str]) -> List[Dict[str, An
                     "tool": p.tool, "live": p.outcome, "candidate": s.outcome, "error": s.error,
                     "verdict": p.verdict if p.outcome == "require_approval" else None})
     for c in cands.values():
+        c["weeks"] = [dict(week=w, **v) for w, v in sorted(c["weeks"].items())]
         # what a reviewer must see first: allowed where humans rejected or edited, then the candidate's errors
         c["disagreements"].sort(key=lambda d: (0 if d["candidate"] == "allow" and d["verdict"] in ("rejected", "edited")
                                                else 1 if d["error"] is not None else 2))

@@ -128,9 +128,13 @@ def _shadow(r: Dict[str, Any]) -> Part:
         return Part([], "no shadow decisions recorded: run the gate with `shadow=[…]` or `signoff serve --shadow`")
     tables: List[Table] = []
     for c in cands:
+        weeks = Table(["week", "decided", "would auto-allow", "approvals saved", "humans rejected or edited", "errors"],
+                      [[w["week"], w["decided"], w["would_allow"], w["approvals_saved"], w["rejected_or_edited"],
+                        w["errors"]] for w in c["weeks"]], None,
+                      [[False] * 4 + [bool(w["rejected_or_edited"]), False] for w in c["weeks"]])
         tables += [Table(["candidate", "name", "digest"],
                          [[c["label"], c["candidate"].get("name") or "", c["candidate"].get("digest") or ""]]),
-                   _shadow_summary(c), _disagreements(c)]
+                   _shadow_summary(c), weeks, _disagreements(c)]
     return Part(tables, "would auto-allow: the candidate allows what the live policy did not; marked (*): the "
                         "humans rejected or edited what it would have allowed; approvals saved: requests the humans "
                         "approved unchanged that it allows; stricter: live allows, the candidate does not")
