@@ -160,6 +160,15 @@ def test_formats_escape_what_the_record_holds():
     assert json.loads(json.dumps(r)) == r                               # plain JSON values only
 
 
+def test_a_record_without_verdicts_says_so():
+    ps = [Proposal("a", T0, "t", "require_approval", ("r",), None, None, meta("1", "a"), False)]
+    r = trends(ps, {"store": "x"})
+    assert r["weeks"][0]["approvals"]["pending"] == 1
+    assert "the record holds no human verdicts" in trends_text(r)
+    ps.append(Proposal("b", T0, "t", "require_approval", ("r",), "approved", 5.0, meta("1", "a"), False))
+    assert "no human verdicts" not in trends_text(trends(ps, {"store": "x"}))
+
+
 def test_empty_record_reports_none():
     r = trends([], {"store": "x"}, shadow=True)
     assert r["total"] == 0 and r["weeks"] == [] and r["overall"]["automation_rate"] is None

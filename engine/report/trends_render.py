@@ -179,6 +179,8 @@ def heading(r: Dict[str, Any]) -> List[str]:
                  f"approved {_rate(o['approvals']['rates']['approved'])}, edited {_rate(o['approvals']['rates']['edited'])}, "
                  f"rejected {_rate(o['approvals']['rates']['rejected'])}, expired {_rate(o['approvals']['rates']['expired'])}; "
                  f"time to approval p50 {duration(o['p50_seconds'])}, p90 {duration(o['p90_seconds'])}")
+    if o["approvals"]["requested"] and o["approvals"]["pending"] == o["approvals"]["requested"]:
+        lines.append("the record holds no human verdicts: every approval request counts as pending")
     return lines
 
 
