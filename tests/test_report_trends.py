@@ -288,6 +288,10 @@ def test_malformed_records_follow_on_error(tmp_path):
     assert rep["total"] == 1 and rep["skipped"] == 3     # the verdict, the line that is no JSON, the early approval
     r = run("report", "--history", write(tmp_path, "e.jsonl", [early]), "--policy", pol)
     assert r.exit_code == 2 and "`human.at` is before the proposal" in r.output
+    dup = write(tmp_path, "d.jsonl", ['{"tool": "a", "tool": "b", "signoff": {"outcome": "allow"}}'])
+    r = run("report", "--history", dup)
+    assert r.exit_code == 2 and "d.jsonl:1: the record is not a valid action: " in r.output
+    assert run("report", "--history", dup, "--policy", pol, "--format", "json").exit_code == 0   # decided: deny
     broken = write(tmp_path, "b.jsonl", [dict(ACTION, signoff={"outcome": "maybe"})])
     r = run("report", "--history", broken)
     assert r.exit_code == 2 and "`signoff.outcome` must be one of" in r.output

@@ -178,6 +178,8 @@ def proposals_from_history(history: History, policy: Optional[Policy] = None,
         try:
             p = _recorded(action, t, where) if isinstance(action, dict) and problem is None else None
             if p is None:
+                if step is None and problem is not None:
+                    raise TrendError(where, f"the record is not a valid action: {problem}")
                 if step is None:
                     raise TrendError(where, "the record carries no decision (`signoff.outcome`): give `--policy` "
                                             "to decide it")
