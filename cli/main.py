@@ -166,6 +166,7 @@ from .lint_cmd import lint  # noqa: E402
 from .worker_cmd import worker  # noqa: E402
 from .init_cmd import completion, init  # noqa: E402
 from .serve_cmd import identities, serve  # noqa: E402
+from .report_cmd import report  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
@@ -180,6 +181,7 @@ cli.add_command(init)
 cli.add_command(completion)
 cli.add_command(serve)
 cli.add_command(identities)
+cli.add_command(report)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import click
 
-from engine import StoreError
+from engine import StoreError, load_policy
 from engine.service import (ConfigError, add_identity, list_identities, load_config, revoke_identity, rotate_key,
                             serve as run_server)
 from policy_lang import PolicyError
@@ -31,14 +31,29 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
               help="The port to listen on (0: any free port, shown in the `listening on` line).")
 @click.option("--config", "config_path", metavar="FILE", type=click.Path(dir_okay=False),
               help="Settings (TOML): [server], [oidc], [notifications].")
-def serve(policy: str, store_path: str, host: str, port: int, config_path: Optional[str]) -> None:
+@click.option("--shadow", "shadow", multiple=True, metavar="NEW.policy", type=click.Path(dir_okay=False),
+              help="A candidate policy that decides every proposal too, recorded in the audit log and never "
+                   "enforced (repeatable; compare with `signoff report --shadow`).")
+def serve(policy: str, store_path: str, host: str, port: int, config_path: Optional[str],
+          shadow: Tuple[str, ...]) -> None:
     """Serve the approval API and the web inbox (see docs/server.md)."""
     try:
         config = load_config(config_path)
     except ConfigError as e:
         _fail(e.message)
+    for cand in shadow:
+        # a candidate with errors is refused before anything listens, like the policy itself
+        try:
+            c = load_policy(cand)
+        except PolicyError as e:
+            echo(str(e), err=True)
+            _fail(f"shadow policy `{cand}` has errors: nothing is served", EXIT_REFUSED)
+            raise
+        echo(f"shadow policy `{field(cand)}`: {field(c.name or '')} {field(c.version or '(no version)')}, "
+             "decides every proposal too, never enforced", err=True)
     try:
-        run_server(policy, store_path, host=host, port=port, config=config, say=lambda s: echo(s, err=True))
+        run_server(policy, store_path, host=host, port=port, config=config, say=lambda s: echo(s, err=True),
+                   shadow=shadow)
     except PolicyError as e:
         echo(str(e), err=True)
         _fail(f"policy `{policy}` has errors: nothing is served", EXIT_REFUSED)

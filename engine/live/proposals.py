@@ -14,6 +14,7 @@ from .identity import IdentityError, canonical_id, same_id
 from .patch import PatchError, json_value, same
 from . import records
 from .records import CLOSED_BY, SYSTEM, Draft, args_hash, create, find_draft, iso, load_draft
+from .shadow import record_shadows, shadow_records
 from .shared import closing, deadline, decide, now_of, route_specs, runnable
 from .store import Identity
 from .views import handle, note
@@ -108,6 +109,8 @@ def propose(gate: "Gate", action: Any, by: Any, idempotency_key: Optional[str], 
         args = action.get("args") or {}
         d = decide(gate, tx, action, args, now, aid)
         dd = d.to_dict()
+        # candidates decide from the same ledger the live decision read, before anything of it is written
+        shadows = shadow_records(gate, tx, action, args, now, aid) if gate.shadow else []
         state, required, routes, closed = "approved", "allow", [], None
         if d.outcome in CLOSED_BY:
             state, closed = CLOSED_BY[d.outcome], closing(d)
@@ -121,6 +124,7 @@ def propose(gate: "Gate", action: Any, by: Any, idempotency_key: Optional[str], 
         tx.append_event(aid, "proposed", proposer, at, digest, {"action": action, "idempotency_key": key,
                                                                 "args_hash": h})
         tx.append_event(aid, "decided", SYSTEM, at, digest, {"stage": "proposal", "decision": dd, "state": state})
+        record_shadows(tx, aid, at, digest, shadows)
         if draft.state == "drafted":
             granted = apply_grants(gate, tx, draft, now)
             if granted is not None:

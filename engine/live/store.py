@@ -17,7 +17,7 @@ __all__ = ["StoreError", "Identity", "Store", "Tx", "GENESIS", "EVENT_KINDS", "e
 
 GENESIS = "0" * 64
 EVENT_KINDS = ("proposed", "decided", "notified", "approved", "edited", "rejected", "expired", "escalated",
-               "executing", "executed", "failed", "granted")
+               "executing", "executed", "failed", "granted", "shadow")
 
 
 class StoreError(RuntimeError):

@@ -152,20 +152,46 @@ def note(kind: str, draft: Draft) -> Notification:
 
 def history(tx: Tx, tenant: Optional[str] = None) -> Iterator[Dict[str, Any]]:
     """Every proposal as a spec §2 historical action: as proposed, at the time the gate decided it, with the
-    human verdict (approved | edited | rejected | expired) and whether it executed.
+    human verdict (approved | edited | rejected | expired) and whether it executed. Its `signoff` block adds the
+    draft, its state, the first decision's outcome, routes and policy, and what shadow candidates decided.
 
     Who did what comes from the draft's audit records, one name per human act (finding 17).
     """
     for d in list_drafts(tx, None, tenant):
         line = dict(d.proposed)
         line["timestamp"] = d.stamp
-        human = _verdict(d, _acts(tx.events(d.id)))
+        events = tx.events(d.id)
+        human = _verdict(d, _acts(events))
         if human is not None:
             line["human"] = human
         line["executed"] = d.state == "executed"
         grants = sorted({a.grant_id for a in approvals_of(tx, d.id) if a.grant_id})
-        line["signoff"] = {"draft": d.id, "state": d.state, "grants": grants, "executed_args": d.executed_args}
+        first = d.decision
+        line["signoff"] = {"draft": d.id, "state": d.state, "grants": grants, "executed_args": d.executed_args,
+                           "outcome": first.get("outcome"), "routes": first.get("routes") or [],
+                           "policy": first.get("policy"), "shadow": _shadows(events)}
         yield line
+
+
+def _shadows(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """What the shadow candidates decided for a proposal (its `shadow` records): candidate, outcome and routes,
+    or the error that stopped the candidate."""
+    out = []
+    for r in rows:
+        if r["kind"] != "shadow":
+            continue
+        try:
+            p = json.loads(r["payload"])
+        except ValueError:
+            continue
+        if not isinstance(p, dict) or not isinstance(p.get("candidate"), dict):
+            continue
+        d = p.get("decision")
+        if isinstance(d, dict):
+            out.append({"candidate": p["candidate"], "outcome": d.get("outcome"), "routes": d.get("routes") or []})
+        else:
+            out.append({"candidate": p["candidate"], "error": str(p.get("error") or "unknown error")})
+    return out
 
 
 def _acts(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

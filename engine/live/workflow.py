@@ -15,6 +15,7 @@ from .channels import Channel
 from .errors import GateError, InputError, NotFound, PermissionDenied, StateError, TamperError
 from .handles import ExecutionContext, Executor, Handle, Pending, current_execution
 from .leases import Claim
+from .shadow import candidates
 from .records import STATES, SYSTEM, TERMINAL, TRANSITIONS, args_hash, list_drafts, route_progress
 from .shared import get_draft, notify, now_of, runnable
 from .store import Identity, Store, VerifyResult, verify_store
@@ -31,14 +32,17 @@ class Gate:
     `policy` may be None for a gate that only reads, approves without edits, or rejects (the CLI's
     case); `clock` gives the time of every act; approvals last `approval_ttl`; an execution whose process
     died is settled after `lease`; `identities` are registered in the store; `defaults` are fields every
-    action of `@gate.tool` carries.
+    action of `@gate.tool` carries; `shadow` are candidate policies that decide every proposal too, each decision
+    recorded in the audit log (a `shadow` record) and never enforced.
     """
 
     def __init__(self, policy: Optional[Policy], store: Store, executors: Optional[Mapping[str, Any]] = None,
                  channels: Sequence[Channel] = (), clock: Optional[Callable[[], datetime]] = None,
                  approval_ttl: timedelta = timedelta(hours=24), lease: timedelta = timedelta(minutes=15),
-                 identities: Iterable[Identity] = (), defaults: Optional[Mapping[str, Any]] = None):
+                 identities: Iterable[Identity] = (), defaults: Optional[Mapping[str, Any]] = None,
+                 shadow: Sequence[Policy] = ()):
         self.policy = policy
+        self.shadow: List[Policy] = candidates(shadow)
         self.store = store
         self.channels = list(channels)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(timezone.utc))

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from datetime import timedelta
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -103,18 +103,20 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 
 
 def create_app(policy_path: str, store_path: str, config: Optional[ServiceConfig] = None,
-               channels: Optional[List[Any]] = None) -> Starlette:
-    """The service as an ASGI app: the API, the inbox and the operations endpoints over one gate. Raises
-    PolicyError for a policy with errors and StoreError for a store that cannot be opened."""
+               channels: Optional[List[Any]] = None, shadow: Sequence[str] = ()) -> Starlette:
+    """The service as an ASGI app: the API, the inbox and the operations endpoints over one gate. `shadow` are
+    candidate policy files that decide every proposal too, recorded and never enforced. Raises PolicyError for a
+    policy (or candidate) with errors and StoreError for a store that cannot be opened."""
     from .inbox import inbox_routes
     config = config or ServiceConfig()
     policy = load_policy(policy_path)
+    candidates = [load_policy(p) for p in shadow]
     store = open_store(store_path)
     box: List[Gate] = []
     if channels is None:
         channels = _channels(config, store, lambda: box[0].policy.digest if box and box[0].policy else "")
     gate = Gate(policy, store, channels=channels, lease=timedelta(seconds=config.lease_seconds),
-                approval_ttl=timedelta(seconds=config.approval_ttl_seconds))
+                approval_ttl=timedelta(seconds=config.approval_ttl_seconds), shadow=candidates)
     box.append(gate)
     holder = PolicyHolder(policy_path, gate)
     holder.record("start", "signoff")

@@ -6,7 +6,7 @@ import logging
 import contextlib
 import signal
 import sys
-from typing import Any, Callable, Coroutine, Optional
+from typing import Any, Callable, Coroutine, Optional, Sequence
 
 import uvicorn
 
@@ -67,19 +67,21 @@ def _policy_of(loop_factory: Callable[[], Any]) -> asyncio.AbstractEventLoopPoli
 
 
 def serve(policy: str, store: str, host: str = "127.0.0.1", port: int = 8000,
-          config: Optional[ServiceConfig] = None, say: Callable[[str], None] = print) -> None:
-    """Run the service until SIGINT/SIGTERM (in-flight requests finish first). Raises PolicyError, StoreError
-    or ConfigError before it listens when the policy, store or config cannot be used."""
+          config: Optional[ServiceConfig] = None, say: Callable[[str], None] = print,
+          shadow: Sequence[str] = ()) -> None:
+    """Run the service until SIGINT/SIGTERM (in-flight requests finish first), with `shadow` candidate policy
+    files deciding every proposal too (recorded, never enforced). Raises PolicyError, StoreError or ConfigError
+    before it listens when a policy, the store or the config cannot be used."""
     log = _logging()
     try:
-        _serve(policy, store, host, port, config, say, log)
+        _serve(policy, store, host, port, config, say, log, shadow)
     finally:
         log.send()   # the lines still buffered
 
 
 def _serve(policy: str, store: str, host: str, port: int, config: Optional[ServiceConfig],
-           say: Callable[[str], None], lines: _Buffered) -> None:
-    app = create_app(policy, store, config)
+           say: Callable[[str], None], lines: _Buffered, shadow: Sequence[str] = ()) -> None:
+    app = create_app(policy, store, config, shadow=shadow)
     svc: Service = app.state.service
     # uvloop and httptools (one send per response) when installed; uvicorn's own access log off: ours is the JSON one
     ucfg = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
