@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -22,6 +22,9 @@ from langgraph.prebuilt import ToolNode, tools_condition  # noqa: E402
 from langgraph.prebuilt.tool_node import ToolCallRequest  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 
+from click.testing import CliRunner  # noqa: E402
+
+from cli.audit_cmd import audit  # noqa: E402
 from engine import Gate, Identity, SQLiteStore, load_policy  # noqa: E402
 from engine.adapters.langgraph import SignoffMiddleware  # noqa: E402
 
@@ -34,6 +37,7 @@ version "1"
 route team_review {
   approvers "team_lead"
   quorum 1
+  timeout 4h
 }
 route finance_review {
   approvers "finance_manager", "cfo"
@@ -220,6 +224,8 @@ def test_approval_pauses_with_a_hitl_request_and_the_resume_is_an_authenticated_
                                    ("decided", "signoff"), ("executing", "signoff"), ("executed", "signoff")]
     assert drafts(gate)[0]["human"]["approved_by"] == ["lea"]
     assert gate.verify().ok
+    result = CliRunner().invoke(audit, ["verify", "--store", str(env["dir"] / "signoff.db")])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_batched_hitl_response_is_accepted(env):
@@ -303,6 +309,21 @@ def test_a_quorum_of_two_pauses_twice_and_each_decision_is_its_own_reviewers(env
         assert drafts(gate)[0]["human"]["approved_by"] == ["fiona", "carl"]
     else:
         assert ran.log == [] and acts == [("approved", "fiona"), ("rejected", "carl")]
+    assert gate.verify().ok
+
+
+def test_an_approval_after_the_routes_timeout_comes_too_late(env):
+    ran = Ran()
+    now = [NOW]
+    gate = Gate(env["policy"], env["store"], clock=lambda: now[0])
+    signoff = SignoffMiddleware(gate, agent=BOT, fields=TENANT, approver=LEA)
+    graph = agent(signoff, [calls(("issue_refund", {"amount": 90, "reason": "late"}, "c1"))], ran)
+    start(graph, config())
+    now[0] = NOW + timedelta(hours=5)
+    out = graph.invoke(Command(resume={"type": "approve"}), config(), version="v2")
+    msg = tool_messages(out)[-1]
+    assert out.interrupts == () and ran.log == []
+    assert msg.artifact["signoff"]["code"] == "expired" and "nobody approved within 4h" in msg.content
     assert gate.verify().ok
 
 
@@ -448,6 +469,16 @@ def test_a_store_that_cannot_be_reached_runs_nothing(env, tmp_path, caplog):
     [msg] = tool_messages(out)
     assert ran.log == [] and msg.artifact["signoff"]["code"] == "store_unavailable"
     assert any("cannot be opened" in r.getMessage() for r in caplog.records)
+
+
+def test_a_postgres_store_that_refuses_connections_runs_nothing(env):
+    pytest.importorskip("psycopg", reason="the PostgreSQL store needs the `postgres` extra")
+    ran = Ran()
+    signoff = SignoffMiddleware(env["policy"], "postgresql://signoff@127.0.0.1:1/signoff", agent=BOT, fields=TENANT)
+    out = start(agent(signoff, [calls(("lookup_order", {"order_id": "A1"}, "c1"))], ran), config())
+    [msg] = tool_messages(out)
+    assert ran.log == [] and msg.artifact["signoff"]["code"] == "store_unavailable"
+    assert "postgresql" not in msg.content                     # the operator's log has the URL, not the model
 
 
 def test_a_store_that_fails_mid_run_runs_nothing(env, caplog):
