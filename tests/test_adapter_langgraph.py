@@ -433,6 +433,22 @@ def test_parallel_calls_resume_without_running_the_allowed_one_twice(env):
     assert len(drafts(env["gate"])) == 2
 
 
+def test_two_calls_waiting_at_once_are_answered_by_interrupt_id(env):
+    ran = Ran()
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=LEA)
+    graph = agent(signoff, [calls(("issue_refund", {"amount": 70, "reason": "late"}, "c1"),
+                                  ("issue_refund", {"amount": 30, "reason": "dup"}, "c2"))], ran)
+    out = start(graph, config())
+    assert len(out.interrupts) == 2 and ran.log == []
+    answers = {p.id: {"type": "approve"} if p.value["tool_call_id"] == "c1" else {"type": "reject", "message": "no"}
+               for p in out.interrupts}
+    out = graph.invoke(Command(resume=answers), config(), version="v2")
+    assert out.interrupts == () and ran.log == [("issue_refund", 70)]
+    by_id = {m.tool_call_id: m for m in tool_messages(out)}
+    assert by_id["c1"].content == "refunded 70" and by_id["c2"].artifact["signoff"]["code"] == "rejected"
+    assert len(drafts(env["gate"])) == 2 and env["gate"].verify().ok
+
+
 def test_the_same_thread_and_call_id_is_one_proposal_a_new_thread_another(env):
     """The idempotency key is the thread id and the tool-call id: a re-run of a node (a retry after a crash
     between the tool and the checkpoint) returns the recorded result; the same id in another thread is new."""
