@@ -462,6 +462,20 @@ def test_the_same_thread_and_call_id_is_one_proposal_a_new_thread_another(env):
     assert ran.log == [("lookup_order", "A1")] * 2 and len(drafts(env["gate"])) == 2
 
 
+def test_a_run_that_died_while_the_tool_ran_is_never_run_again(env):
+    """A process that died between the claim and the result leaves the draft executing; the re-run of the node
+    tells the model and does not run the tool a second time."""
+    gate = env["gate"]
+    action = {**TENANT, "tool": "lookup_order", "args": {"order_id": "A1"}, "agent": {"id": "support-bot"}}
+    h = gate.propose(action, by=BOT, idempotency_key="langgraph:t1:c1")   # what the dead run had done
+    gate.claim(h.id, by=BOT)
+    ran = Ran()
+    signoff = SignoffMiddleware(gate, agent=BOT, fields=TENANT)
+    out = start(agent(signoff, [calls(("lookup_order", {"order_id": "A1"}, "c1"))], ran), config("t1"))
+    [msg] = tool_messages(out)
+    assert ran.log == [] and msg.artifact["signoff"]["code"] == "executing" and len(drafts(gate)) == 1
+
+
 # ---------------------------------------------------------------- fail closed
 
 def test_a_policy_that_fails_to_load_runs_nothing(env, tmp_path, caplog):
@@ -509,13 +523,15 @@ def test_a_store_that_fails_mid_run_runs_nothing(env, caplog):
     assert caplog.records
 
 
-def test_arguments_that_are_not_a_json_object_run_nothing(env):
+def test_arguments_that_are_not_a_json_object_run_nothing(env, caplog):
     ran = Ran()
     signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT)
-    out = start(agent(signoff, [calls(("issue_refund", {"amount": float("nan"), "reason": "x"}, "c1"))], ran),
-                config())
+    with caplog.at_level(logging.WARNING, logger="signoff.adapters.langgraph"):
+        out = start(agent(signoff, [calls(("issue_refund", {"amount": float("nan"), "reason": "x"}, "c1"))], ran),
+                    config())
     [msg] = tool_messages(out)
     assert ran.log == [] and msg.artifact["signoff"]["code"] == "invalid_arguments"
+    assert any("c1" in r.getMessage() and "not valid input" in r.getMessage() for r in caplog.records)
     # args that are not an object at all, handed to the wrapper as a ToolNode would
     request = ToolCallRequest(tool_call={"name": "lookup_order", "args": ["A1"], "id": "c9", "type": "tool_call"},
                               tool=None, state={}, runtime=None)  # type: ignore[arg-type]
