@@ -368,11 +368,13 @@ def test_a_decision_that_is_not_approve_edit_or_reject_is_refused_and_asked_agai
 
 def test_without_an_approver_the_graph_waits_for_the_inbox(env):
     ran = Ran()
-    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT)
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, inbox_url="https://signoff.example/")
     graph = agent(signoff, [calls(("issue_refund", {"amount": 90, "reason": "late"}, "c1"))], ran)
     out = start(graph, config())
     [pause] = out.interrupts
     assert pause.value["review_configs"][0]["allowed_decisions"] == []
+    link = f"https://signoff.example/inbox/drafts/{pause.value['signoff']['draft']}"
+    assert pause.value["signoff"]["link"] == link and link in pause.value["description"]
     out = graph.invoke(Command(resume={"type": "approve"}), config(), version="v2")   # not an approval
     [pause] = out.interrupts
     assert "inbox" in pause.value["signoff"]["note"] and ran.log == []

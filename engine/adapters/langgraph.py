@@ -38,8 +38,8 @@ from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
 
-from engine import (Gate, GateError, Handle, Identity, InputError, Policy, StateError, Store, StoreError, load_policy,
-                    open_store)
+from engine import (Gate, GateError, Handle, Identity, InputError, Policy, StateError, Store, StoreError, draft_link,
+                    load_policy, open_store)
 
 __all__ = ["SignoffMiddleware", "Approver", "Fields", "DECISIONS"]
 
@@ -79,12 +79,14 @@ class SignoffMiddleware(AgentMiddleware):
     action's tenant with no roles). `fields` are the action's other fields (`tenant`, `confidence`,
     `context`…), fixed or computed per call from the `ToolCallRequest`; never from the model's arguments.
     `approver` says whose approval a resume value is (see `Approver`); None: approvals are made in the inbox
-    and the graph waits for them. `clock` is the gate's (tests pass a fixed one).
+    and the graph waits for them. `inbox_url` (the address of `signoff serve`) puts each draft's inbox page in
+    the pause. `clock` is the gate's (tests pass a fixed one); for notification channels, identities, the
+    approvals' lifetime or the lease, pass a whole `Gate`.
     """
 
     def __init__(self, policy: Union[str, "os.PathLike[str]", Policy, Gate], store: Union[str, Store, None] = None,
                  *, agent: Union[Identity, str], fields: Optional[Fields] = None, approver: Optional[Approver] = None,
-                 clock: Optional[Callable[[], Any]] = None):
+                 inbox_url: Optional[str] = None, clock: Optional[Callable[[], Any]] = None):
         super().__init__()
         if isinstance(policy, Gate) and store is not None:
             raise ValueError("pass a store or a gate, not both")
@@ -100,6 +102,7 @@ class SignoffMiddleware(AgentMiddleware):
         self.agent = agent
         self.fields = fields if fields is not None else {}
         self.approver = approver
+        self.inbox_url = inbox_url
 
     # ------------------------------------------------------------ plugging in
     def tool_node(self, tools: Sequence[Any], **kwargs: Any) -> ToolNode:
@@ -202,7 +205,8 @@ class SignoffMiddleware(AgentMiddleware):
                 if thread is None:
                     logger.warning("signoff: draft %s (%s) waits for approval but the graph has no thread id "
                                    "(no checkpointer): it cannot pause", h.id, h.tool)
-                    raise _Refusal("cannot_pause", f"`{h.tool}` waits for approval (draft `{h.id}`) but this graph "
+                    where = draft_link(self.inbox_url, h.id) or f"draft `{h.id}`"
+                    raise _Refusal("cannot_pause", f"`{h.tool}` waits for approval ({where}) but this graph "
                                    "cannot pause: it has no checkpointer and thread id", h)
                 note: Optional[str] = None
                 while h.state == "drafted":
@@ -251,9 +255,12 @@ class SignoffMiddleware(AgentMiddleware):
 
     def _request(self, call: Mapping[str, Any], h: Handle, note: Optional[str]) -> Dict[str, Any]:
         """The interrupt's value: a HumanInTheLoopMiddleware request (per call and batched), plus the draft."""
+        link = draft_link(self.inbox_url, h.id)
         how = "approve, edit or reject it here" if self.approver is not None else \
             "approve or reject it in the signoff inbox, then resume to look again"
         lines = [f"signoff: `{h.tool}` {h.message} ({how})"] + [f"- {r}" for r in h.reasons]
+        if link:
+            lines.append(f"inbox: {link}")
         if note:
             lines.append(f"not recorded: {note}")
         description = "\n".join(lines)
@@ -263,7 +270,7 @@ class SignoffMiddleware(AgentMiddleware):
                 "action_requests": [{"name": h.tool, "args": h.args, "description": description}],
                 "review_configs": [{"action_name": h.tool, "allowed_decisions": allowed}],
                 "signoff": {"draft": h.id, "hash": h.args_hash, "state": h.state, "message": h.message,
-                            "routes": h.routes, "reasons": h.reasons, "note": note}}
+                            "routes": h.routes, "reasons": h.reasons, "link": link, "note": note}}
 
     def _apply(self, gate: Gate, h: Handle, value: Any, request: ToolCallRequest, marker: str
                ) -> Tuple[Handle, Optional[str]]:
