@@ -329,9 +329,14 @@ def test_an_approval_after_the_routes_timeout_comes_too_late(env):
 
 # ---------------------------------------------------------------- who may decide
 
-def test_a_resume_the_authenticator_refuses_records_nothing_and_asks_again(env):
+def broken_authenticator(decision, cfg):
+    raise RuntimeError("the token service is down")
+
+
+@pytest.mark.parametrize("authenticate", [lambda decision, cfg: None, broken_authenticator], ids=["none", "raises"])
+def test_a_resume_the_authenticator_refuses_records_nothing_and_asks_again(env, authenticate):
     ran = Ran()
-    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=lambda decision, cfg: None)
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=authenticate)
     graph = agent(signoff, [calls(("issue_refund", {"amount": 90, "reason": "late"}, "c1"))], ran)
     start(graph, config())
     out = graph.invoke(Command(resume={"type": "approve", "by": "lea"}), config(), version="v2")
@@ -339,6 +344,17 @@ def test_a_resume_the_authenticator_refuses_records_nothing_and_asks_again(env):
     assert pause.value["signoff"]["note"] == "the reviewer could not be authenticated"
     assert ran.log == [] and env["gate"].get(only_draft(env["gate"])).state == "drafted"
     assert "approved" not in [k for k, _ in events(env["gate"], only_draft(env["gate"]))]
+
+
+def test_with_an_approver_an_approval_made_in_the_inbox_counts_too(env):
+    ran = Ran()
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=LEA)
+    graph = agent(signoff, [calls(("issue_refund", {"amount": 90, "reason": "late"}, "c1"))], ran)
+    [pause] = start(graph, config()).interrupts
+    Gate(env["policy"], env["store"], clock=lambda: NOW).approve(pause.value["signoff"]["draft"], by="lea")
+    out = graph.invoke(Command(resume={"type": "approve"}), config(), version="v2")
+    assert ran.log == [("issue_refund", 90)] and out.interrupts == ()
+    assert [k for k, _ in events(env["gate"], only_draft(env["gate"]))].count("approved") == 1
 
 
 def test_the_agent_cannot_approve_its_own_call(env):

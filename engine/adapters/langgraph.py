@@ -277,13 +277,15 @@ class SignoffMiddleware(AgentMiddleware):
         """Record a resume value's decision on the draft. Returns (the draft now, why the decision was not
         recorded or None); a decision a run before this one recorded already is not recorded twice."""
         current = gate.get(h.id)
-        if current.state != "drafted":
-            return current, None   # decided meanwhile (in the inbox, by a timeout): that stands
+        if current.state not in ("drafted", "approved"):
+            return current, None   # closed meanwhile (in the inbox, by a timeout): that stands
         if self.approver is None:
-            if _is_decision(value):
+            if _is_decision(value) and current.state == "drafted":
                 return current, "this graph takes no approvals from the resume value: approve in the inbox"
             return current, None
         decision = _decision(value)
+        if current.state == "approved" and (isinstance(decision, str) or decision["type"] != "reject"):
+            return current, None   # approved meanwhile in the inbox; only a rejection can still stop it
         if isinstance(decision, str):
             logger.warning("signoff: draft %s: resume value not recorded: %s", h.id, decision)
             return current, decision
