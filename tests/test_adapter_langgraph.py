@@ -23,6 +23,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest  # noqa: E402
 from langgraph.types import Command  # noqa: E402
 
 from click.testing import CliRunner  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from cli.audit_cmd import audit  # noqa: E402
 from engine import Gate, Identity, SQLiteStore, load_policy  # noqa: E402
@@ -327,6 +328,17 @@ def test_an_approval_after_the_routes_timeout_comes_too_late(env):
     assert gate.verify().ok
 
 
+def test_the_same_reviewer_twice_is_one_approval_of_two(env):
+    ran = Ran()
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=FIONA)
+    graph = agent(signoff, [calls(("issue_refund", {"amount": 300, "reason": "broken"}, "c1"))], ran)
+    start(graph, config())
+    [pause] = graph.invoke(Command(resume={"type": "approve"}), config(), version="v2").interrupts
+    with pytest.raises(ValidationError, match="`fiona` has approved these arguments already"):
+        graph.invoke(Command(resume={"type": "approve"}), config(), version="v2")
+    assert [i.id for i in graph.get_state(config()).interrupts] == [pause.id] and ran.log == []
+
+
 # ---------------------------------------------------------------- who may decide
 
 def broken_authenticator(decision, cfg):
@@ -334,14 +346,16 @@ def broken_authenticator(decision, cfg):
 
 
 @pytest.mark.parametrize("authenticate", [lambda decision, cfg: None, broken_authenticator], ids=["none", "raises"])
-def test_a_resume_the_authenticator_refuses_records_nothing_and_asks_again(env, authenticate):
+def test_a_resume_the_authenticator_refuses_records_nothing_and_stays_unanswered(env, authenticate):
+    """As HumanInTheLoopMiddleware's per-call mode does with an answer that does not fit: the resume raises to
+    whoever sent it, nothing is saved, and the same interrupt can be answered again."""
     ran = Ran()
     signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=authenticate)
     graph = agent(signoff, [calls(("issue_refund", {"amount": 90, "reason": "late"}, "c1"))], ran)
-    start(graph, config())
-    out = graph.invoke(Command(resume={"type": "approve", "by": "lea"}), config(), version="v2")
-    [pause] = out.interrupts
-    assert pause.value["signoff"]["note"] == "the reviewer could not be authenticated"
+    [pause] = start(graph, config()).interrupts
+    with pytest.raises(ValidationError, match="the reviewer could not be authenticated"):
+        graph.invoke(Command(resume={"type": "approve", "by": "lea"}), config(), version="v2")
+    assert [i.id for i in graph.get_state(config()).interrupts] == [pause.id]
     assert ran.log == [] and env["gate"].get(only_draft(env["gate"])).state == "drafted"
     assert "approved" not in [k for k, _ in events(env["gate"], only_draft(env["gate"]))]
 
@@ -357,26 +371,41 @@ def test_with_an_approver_an_approval_made_in_the_inbox_counts_too(env):
     assert [k for k, _ in events(env["gate"], only_draft(env["gate"]))].count("approved") == 1
 
 
-def test_the_agent_cannot_approve_its_own_call(env):
+def test_a_refused_resume_is_not_judged_again_as_the_next_reviewers(env):
+    """Mallory's approval is refused; when Lea then resumes with a rejection, the node's re-run replays
+    Mallory's value first: it must not become Lea's approval (and run the refund before her rejection)."""
     ran = Ran()
-    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=BOT)
+    people = {"lea": LEA}
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT,
+                                approver=lambda decision, cfg: people.get(cfg["configurable"].get("user")))
     graph = agent(signoff, [calls(("issue_refund", {"amount": 90, "reason": "late"}, "c1"))], ran)
     start(graph, config())
-    out = graph.invoke(Command(resume={"type": "approve"}), config(), version="v2")
-    [pause] = out.interrupts
-    assert pause.value["signoff"]["note"] and ran.log == []
+    with pytest.raises(ValidationError, match="could not be authenticated"):
+        graph.invoke(Command(resume={"type": "approve"}), config(user="mallory"), version="v2")
+    out = graph.invoke(Command(resume={"type": "reject", "message": "no"}), config(user="lea"), version="v2")
+    assert ran.log == [] and tool_messages(out)[-1].artifact["signoff"]["code"] == "rejected"
 
 
-def test_a_decision_that_is_not_approve_edit_or_reject_is_refused_and_asked_again(env):
+@pytest.mark.parametrize("who, amount", [(BOT, 90), (LEA, 300)], ids=["the proposer", "not on the route"])
+def test_a_reviewer_the_routes_do_not_allow_records_nothing(env, who, amount):
+    ran = Ran()
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=who)
+    graph = agent(signoff, [calls(("issue_refund", {"amount": amount, "reason": "late"}, "c1"))], ran)
+    start(graph, config())
+    with pytest.raises(ValidationError, match=f"`{who.id}`"):
+        graph.invoke(Command(resume={"type": "approve"}), config(), version="v2")
+    assert ran.log == [] and env["gate"].get(only_draft(env["gate"])).state == "drafted"
+
+
+def test_a_decision_that_is_not_approve_edit_or_reject_is_refused(env):
     ran = Ran()
     signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT, approver=LEA)
     graph = agent(signoff, [calls(("issue_refund", {"amount": 90, "reason": "late"}, "c1"))], ran)
     start(graph, config())
     for bad in ({"type": "respond", "message": "done"}, "yes", {"decisions": []},
                 {"type": "edit", "edited_action": {"name": "wire_money", "args": {"amount": 1}}}):
-        out = graph.invoke(Command(resume=bad), config(), version="v2")
-        [pause] = out.interrupts
-        assert pause.value["signoff"]["note"], bad
+        with pytest.raises(ValidationError):
+            graph.invoke(Command(resume=bad), config(), version="v2")
         assert ran.log == [] and env["gate"].get(only_draft(env["gate"])).state == "drafted"
     out = graph.invoke(Command(resume={"type": "approve"}), config(), version="v2")
     assert out.interrupts == () and ran.log == [("issue_refund", 90)]

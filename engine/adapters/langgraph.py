@@ -30,10 +30,13 @@ import os
 import threading
 from typing import Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from typing_extensions import Annotated
+
 import jsonpatch
+from pydantic import AfterValidator
 from langchain.agents.middleware import AgentMiddleware
 from langchain_core.messages import ToolMessage
-from langgraph.errors import GraphBubbleUp
+from langgraph.errors import GraphBubbleUp, is_invalid_resume
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
@@ -168,18 +171,15 @@ class SignoffMiddleware(AgentMiddleware):
     # ------------------------------------------------------------ one tool call
     def _steps(self, request: ToolCallRequest) -> Steps:
         call = request.tool_call
-        tool, call_id = call.get("name") or "", call.get("id")
         try:
             gate, h, agent, thread = self._propose(request)
             ready = self._until_runnable(gate, h, agent, thread, request)
         except GraphBubbleUp:
             raise   # the pause itself: LangGraph saves it and resumes the node later
-        except _Refusal as r:
-            logger.warning("signoff refused tool call %s (%s): %s", call_id, tool, r.message)
-            return _refused(call, r.code, r.message, r.handle)
-        except Exception:
-            logger.exception("signoff: internal error while deciding tool call %s (%s)", call_id, tool)
-            return _refused(call, "internal_error", "signoff failed while deciding this call")
+        except Exception as e:
+            if is_invalid_resume(e):
+                raise   # a resume value refused: the resumer gets the error, the interrupt stays unanswered
+            return _failed(call, e)
         if isinstance(ready, ToolMessage):
             return ready
         h, claim = ready
@@ -210,10 +210,20 @@ class SignoffMiddleware(AgentMiddleware):
                                    "cannot pause: it has no checkpointer and thread id", h)
                 note: Optional[str] = None
                 while h.state == "drafted":
-                    decision = interrupt(self._request(call, h, note))
-                    marker = f"langgraph: thread `{thread}`, tool call `{call.get('id')}`, decision {asked + 1}"
                     asked += 1
-                    h, note = self._apply(gate, h, decision, request, marker)
+                    if self.approver is None:
+                        value = interrupt(self._request(call, h, note))   # any resume: look again
+                        h = gate.get(h.id)
+                        note = "this graph takes no approvals from the resume value: approve in the inbox" \
+                            if _is_decision(value) and h.state == "drafted" else None
+                        continue
+                    marker = f"langgraph: thread `{thread}`, tool call `{call.get('id')}`, decision {asked}"
+                    # the decision is authenticated and recorded while LangGraph validates the resume value, so
+                    # a refused one raises to whoever resumed and is never saved: a re-run of the node replays
+                    # only decisions that were recorded, which the marker in their audit record identifies
+                    schema = Annotated[Any, AfterValidator(self._answer(gate, h.id, request, marker))]
+                    interrupt(self._request(call, h, None), response_schema=schema)
+                    h = gate.get(h.id)
                 continue
             if h.state == "executed":
                 return _message(call, _content(h.result), "success", h)   # it ran already: never twice
@@ -272,50 +282,59 @@ class SignoffMiddleware(AgentMiddleware):
                 "signoff": {"draft": h.id, "hash": h.args_hash, "state": h.state, "message": h.message,
                             "routes": h.routes, "reasons": h.reasons, "link": link, "note": note}}
 
-    def _apply(self, gate: Gate, h: Handle, value: Any, request: ToolCallRequest, marker: str
-               ) -> Tuple[Handle, Optional[str]]:
-        """Record a resume value's decision on the draft. Returns (the draft now, why the decision was not
-        recorded or None); a decision a run before this one recorded already is not recorded twice."""
-        current = gate.get(h.id)
-        if current.state not in ("drafted", "approved"):
-            return current, None   # closed meanwhile (in the inbox, by a timeout): that stands
-        if self.approver is None:
-            if _is_decision(value) and current.state == "drafted":
-                return current, "this graph takes no approvals from the resume value: approve in the inbox"
-            return current, None
+    def _answer(self, gate: Gate, draft_id: str, request: ToolCallRequest, marker: str) -> Callable[[Any], Any]:
+        """The check of one interrupt's resume value: it authenticates the reviewer and records the decision on
+        the draft, or raises ValueError (LangGraph then refuses the resume value and saves nothing)."""
+
+        def check(value: Any) -> Any:
+            try:
+                self._record(gate, draft_id, value, request, marker)
+            except ValueError as e:
+                logger.warning("signoff: draft %s: a resume value was refused: %s", draft_id, e)
+                raise
+            except Exception:
+                logger.exception("signoff: draft %s: cannot record a resume value", draft_id)
+                raise ValueError("signoff could not record the decision: try again") from None
+            return value
+
+        return check
+
+    def _record(self, gate: Gate, draft_id: str, value: Any, request: ToolCallRequest, marker: str) -> None:
         decision = _decision(value)
-        if current.state == "approved" and (isinstance(decision, str) or decision["type"] != "reject"):
-            return current, None   # approved meanwhile in the inbox; only a rejection can still stop it
         if isinstance(decision, str):
-            logger.warning("signoff: draft %s: resume value not recorded: %s", h.id, decision)
-            return current, decision
-        if _recorded(gate, h.id, marker):
-            return current, None
+            raise ValueError(decision)
+        current = gate.get(draft_id)
+        if current.state != "drafted" and not (current.state == "approved" and decision["type"] == "reject"):
+            return   # closed or approved meanwhile (in the inbox, by a timeout): that stands
+        if _recorded(gate, draft_id, marker):
+            return   # a replay: a run before this one recorded it
         try:
             who = self._reviewer(decision, request)
         except Exception:
-            logger.exception("signoff: draft %s: the approver function failed", h.id)
+            logger.exception("signoff: draft %s: the approver function failed", draft_id)
             who = None
         if who is None:
-            logger.warning("signoff: draft %s: the reviewer of a resume value could not be authenticated", h.id)
-            return current, "the reviewer could not be authenticated"
+            raise ValueError("the reviewer could not be authenticated")
         expected = decision.get("hash") if isinstance(decision.get("hash"), str) else current.args_hash
         try:
             if decision["type"] == "reject":
                 reason = decision.get("message")
                 reason = reason if isinstance(reason, str) and reason.strip() else "rejected by the reviewer"
-                after = gate.reject(h.id, by=who, reason=reason)
+                after = gate.reject(draft_id, by=who, reason=reason)
             elif decision["type"] == "edit":
-                after = gate.approve(h.id, by=who, edits=_edit_patch(current, decision), comment=marker,
+                after = gate.approve(draft_id, by=who, edits=_edit_patch(current, decision), comment=marker,
                                      expected_hash=expected)
             else:
-                after = gate.approve(h.id, by=who, comment=marker, expected_hash=expected)
+                after = gate.approve(draft_id, by=who, comment=marker, expected_hash=expected)
         except GateError as e:
-            logger.warning("signoff: draft %s: the %s was not recorded: %s", h.id, decision["type"], e.message)
-            return gate.get(h.id), e.message
-        logger.info("signoff: draft %s: %s by %s: %s", h.id, decision["type"],
-                    who.id if isinstance(who, Identity) else who, after.state)
-        return after, None
+            after = gate.get(draft_id)
+            if after.state == current.state and after.args_hash == current.args_hash:
+                raise ValueError(e.message) from None
+            return   # the act changed the draft all the same (it expired first): the new state speaks
+        name = who.id if isinstance(who, Identity) else who
+        if after.state == "drafted" and not _recorded(gate, draft_id, marker):
+            raise ValueError(f"`{name}` has approved these arguments already: another approver is needed")
+        logger.info("signoff: draft %s: %s by %s: %s", draft_id, decision["type"], name, after.state)
 
     def _reviewer(self, decision: Mapping[str, Any], request: ToolCallRequest) -> Union[Identity, str, None]:
         a = self.approver
@@ -349,6 +368,16 @@ class SignoffMiddleware(AgentMiddleware):
 
 
 # ---------------------------------------------------------------- helpers
+
+def _failed(call: Mapping[str, Any], e: Exception) -> ToolMessage:
+    """The model's tool error for a call that could not be decided, and the operator's log line."""
+    tool, call_id = call.get("name") or "", call.get("id")
+    if isinstance(e, _Refusal):
+        logger.warning("signoff refused tool call %s (%s): %s", call_id, tool, e.message)
+        return _refused(call, e.code, e.message, e.handle)
+    logger.error("signoff: internal error while deciding tool call %s (%s)", call_id, tool, exc_info=e)
+    return _refused(call, "internal_error", "signoff failed while deciding this call")
+
 
 def _thread_id(request: ToolCallRequest) -> Optional[str]:
     config = getattr(getattr(request, "runtime", None), "config", None) or {}
