@@ -9,8 +9,9 @@ each tool call the gate decides the action with the policy:
 - `require_approval`: the draft is created and the graph pauses with `interrupt()`, whose value reads like a
   `HumanInTheLoopMiddleware` request (per call: `type: "tool_approval"`; batched: `action_requests`). The
   resume value (`approve`, `edit`, `reject`, alone or as `{"decisions": [one]}`) is recorded as the approval
-  of the person the adapter's `approver` names (never anyone the model or the resume value claims to be),
-  or, without an `approver`, the graph waits for the inbox: a resume only means "look again";
+  of the person the adapter's `approver` names (never anyone the model or the resume value claims to be)
+  while LangGraph validates it: a decision that cannot be recorded raises to the resumer and is not saved.
+  Without an `approver` the graph waits for the inbox: a resume only means "look again";
 - `ask`, `escalate`, `deny` (and a rejection, an expiry): a `ToolMessage` with the reason, the tool not run.
 
 The idempotency key of a call is derived from the thread id and the tool-call id, so a node re-run on resume
