@@ -29,9 +29,8 @@ import json
 import logging
 import os
 import threading
-from typing import Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Union
-
-from typing_extensions import Annotated
+from typing import (Annotated, Any, Awaitable, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import jsonpatch
 from pydantic import AfterValidator
