@@ -523,6 +523,17 @@ def test_a_run_that_died_while_the_tool_ran_is_never_run_again(env):
     assert ran.log == [] and msg.artifact["signoff"]["code"] == "executing" and len(drafts(gate)) == 1
 
 
+def test_a_tool_call_id_reused_with_other_arguments_runs_nothing(env):
+    ran = Ran()
+    signoff = SignoffMiddleware(env["gate"], agent=BOT, fields=TENANT)
+    graph = agent(signoff, [calls(("lookup_order", {"order_id": "A1"}, "c1")),
+                            calls(("lookup_order", {"order_id": "B2"}, "c1"))], ran)
+    out = start(graph, config())
+    first, second = tool_messages(out)
+    assert ran.log == [("lookup_order", "A1")] and first.status == "success"
+    assert second.artifact["signoff"]["code"] == "reused_tool_call_id" and "`c1`" in second.content
+
+
 # ---------------------------------------------------------------- fail closed
 
 def test_a_policy_that_fails_to_load_runs_nothing(env, tmp_path, caplog):

@@ -253,6 +253,10 @@ class SignoffMiddleware(AgentMiddleware):
         try:
             h = gate.propose(action, by=agent, idempotency_key=key)
         except InputError as e:
+            if key is not None and "already used for a different action" in e.message:
+                # a model that numbers its calls afresh each turn: the id no longer tells one call from another
+                raise _Refusal("reused_tool_call_id", f"the tool-call id `{call_id}` was already used in this thread "
+                               "for a call with other arguments; signoff cannot tell the two apart") from None
             raise _Refusal("invalid_arguments", f"the call is not valid input: {e.message}") from None
         except GateError as e:
             raise _Refusal("refused", e.message) from None
