@@ -1,4 +1,4 @@
-"""Home of the LangGraph, OpenAI Agents and MCP adapters (issue 15); empty for now.
+"""Home of the agent-framework adapters (issue 15), one extra each: `langgraph` (LangGraph / LangChain).
 
 May import: the live API only (the public names of engine and engine.live: Gate, Identity,
 stores, `@gate.tool`), never engine internals.
