@@ -12,7 +12,7 @@ import pytest
 agents = pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 
 from agents import Agent, Model, ModelResponse, RunState, Runner, Usage, function_tool  # noqa: E402
-from agents import set_tracing_disabled  # noqa: E402
+from agents import RunConfig, ToolExecutionConfig, set_tracing_disabled  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText  # noqa: E402
 
@@ -243,6 +243,21 @@ def test_an_edit_in_the_gate_runs_the_tool_with_the_edited_arguments(tmp_path):
     assert tools.ran == [("issue_refund", 60, "inv_4")]
 
 
+def test_two_calls_in_one_turn_each_run_at_most_once(tmp_path):
+    gate, signoff, tools, model, agent = setup(tmp_path / "s.db", [
+        call("lookup_order", {"order_id": "A1"}, "c1"),
+        call("issue_refund", {"amount": 80, "invoice_id": "inv_4"}, "c2")])
+    result = run(agent, "look and refund")
+    [item] = result.interruptions
+    assert item.call_id == "c2"
+    state = result.to_state()
+    signoff.approve(state, item)
+    result = run(agent, state)
+    assert result.final_output == "done"
+    assert sorted(tools.ran) == [("issue_refund", 80.0, "inv_4"), ("lookup_order", "A1")]
+    assert {h["signoff"]["state"] for h in gate.history()} == {"executed"}
+
+
 # ---------------------------------------------------------------- the SDK's approval alone is not enough
 
 
@@ -256,6 +271,22 @@ def test_approving_only_the_run_state_never_runs_the_tool(tmp_path):
     assert tools.ran == []
     assert "waits for approval" in model.tool_outputs()["c1"]
     assert only_draft(gate).state == "drafted"                   # still in the inbox
+
+
+def test_guardrails_run_before_the_approval_too(tmp_path):
+    """With the SDK's pre-approval guardrails a denial never interrupts, a draft still pauses the run."""
+    gate, signoff, tools, model, agent = setup(tmp_path / "s.db",
+                                               [call("issue_refund", {"amount": 900, "invoice_id": "inv_1"}, "c1")],
+                                               [call("issue_refund", {"amount": 80, "invoice_id": "inv_2"}, "c2")])
+    config = RunConfig(tool_execution=ToolExecutionConfig(pre_approval_tool_input_guardrails=True))
+    result = asyncio.run(Runner.run(agent, "refund", run_config=config))
+    assert "refund outside 0..500" in model.tool_outputs()["c1"]   # refused at once, the model went on
+    [item] = result.interruptions
+    assert item.call_id == "c2" and signoff.draft(item).state == "drafted"
+    state = result.to_state()
+    state.approve(item)                                          # the SDK alone: the gated body refuses
+    asyncio.run(Runner.run(agent, state, run_config=config))
+    assert tools.ran == [] and "waits for approval" in model.tool_outputs()["c2"]
 
 
 # ---------------------------------------------------------------- a restart between pause and approval

@@ -137,7 +137,10 @@ class Signoff:
         def guard(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
             ctx = data.context
             found = propose(_parse(ctx.tool_arguments), ctx.tool_call_id)
-            if isinstance(found, Handle) and found.state in _MAY_RUN:
+            if isinstance(found, Handle) and (found.state in _MAY_RUN or found.state == "drafted"
+                                              and _before_approval(ctx)):
+                # a waiting draft passes only the SDK's pre-approval run of the guardrail (the run then
+                # pauses for it); the run after the approval, and the gated body, refuse it
                 return ToolGuardrailFunctionOutput.allow(output_info={"draft": found.id, "state": found.state})
             return ToolGuardrailFunctionOutput.reject_content(_refusal(name, found),
                                                               output_info=_info(found))
@@ -254,6 +257,14 @@ class Signoff:
             raise   # the tool's own failure: the SDK's failure handling decides what the model sees
         _complete(gate, claim, self.agent, True, _recordable(output))
         return output
+
+
+def _before_approval(ctx: ToolContext[Any]) -> bool:
+    """Whether this run of the guardrail may be the SDK's pre-approval one (`ToolExecutionConfig`): the guardrail
+    cannot tell it from the run after the approval, so a draft the gate still holds is let through both times,
+    and the gated body refuses it after an approval given only in the run state."""
+    execution = getattr(ctx.run_config, "tool_execution", None)
+    return bool(getattr(execution, "pre_approval_tool_input_guardrails", False))
 
 
 def _complete(gate: Gate, claim: Any, agent: Identity, ok: bool, result: Any) -> None:
