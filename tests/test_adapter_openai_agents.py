@@ -319,6 +319,36 @@ def test_the_draft_survives_a_restart_and_the_cli_approval_runs_it_once(tmp_path
     assert gate.verify().ok
 
 
+def test_an_approval_in_the_inbox_service_runs_the_call_once(tmp_path):
+    """The approver uses `signoff serve` (the HTTP API its inbox posts to) while the agent's process waits."""
+    pytest.importorskip("starlette", reason="the server extra is not installed")
+    from server_helpers import Server, identities
+    from server_helpers import call as http
+    db = tmp_path / "s.db"
+    keys = identities(db, {"support-bot": (["agent"], "acme", "agent"), "tara": (["team_lead"], "acme", "human")})
+    gate = Gate(load_policy(POLICY), SQLiteStore(str(db)))
+    signoff = Signoff(gate, agent=BOT, fields=FIELDS)
+    tools, model = Tools(), ScriptedModel([call("issue_refund", {"amount": 80, "invoice_id": "inv_4"}, "c1")])
+    agent = Agent(name="support", model=model, tools=signoff.tools(tools.all))
+    result = run(agent, "refund")
+    [item] = result.interruptions
+    draft_id = signoff.draft(item).id
+    server = Server(Path(POLICY), db)
+    try:
+        seen = http("GET", f"{server.url}/v1/drafts/{draft_id}", keys["tara"])
+        assert seen.status == 200, seen
+        done = http("POST", f"{server.url}/v1/drafts/{draft_id}/approve", keys["tara"], {"hash": seen.json["hash"]})
+        assert done.status == 200 and done.json["state"] == "approved", done
+    finally:
+        server.stop()
+    state = result.to_state()
+    assert signoff.settle(state) == []
+    run(agent, state)
+    assert tools.ran == [("issue_refund", 80.0, "inv_4")]
+    with gate.store.snapshot() as tx:
+        assert [e["actor"] for e in tx.events(draft_id) if e["kind"] == "approved"] == ["tara"]
+
+
 def test_a_waiting_draft_stays_waiting_across_a_restart(tmp_path):
     db = tmp_path / "s.db"
     gate, _, _, _, agent = setup(db, [call("issue_refund", {"amount": 80, "invoice_id": "inv_4"}, "c1")])

@@ -168,7 +168,8 @@ class Signoff:
         """Approve the draft behind `item` as `by` (default: the configured approver), then let the run state
         go on once the gate says the call may run: a quorum not yet met leaves the item waiting, a decision
         made stricter rejects it with the reason. An approver the route does not accept raises PermissionDenied
-        (an application error); a call that cannot be proposed is rejected in the state and returned as Refused."""
+        (an application error); a call that cannot be proposed is rejected in the state and returned as Refused,
+        and one the gate cannot answer now (the store unreachable) is left waiting and returned as Refused."""
         who = self._who(by)
         found = self.draft(item)
         if isinstance(found, Handle) and found.state == "drafted":
@@ -179,7 +180,8 @@ class Signoff:
     def reject(self, state: RunState, item: ToolApprovalItem, reason: str,
                by: Optional[Identity] = None) -> Union[Handle, Refused]:
         """Reject the draft behind `item` as `by` (default: the configured approver) with `reason`, which the
-        model reads; the run state is marked rejected whatever the gate answers."""
+        model reads. The run state is marked rejected whatever the draft's state (a call that cannot be proposed
+        included); an approver the route does not accept raises PermissionDenied and changes nothing."""
         who = self._who(by)
         found = self.draft(item)
         if isinstance(found, Handle) and found.state in ("drafted", "approved"):
@@ -191,15 +193,7 @@ class Signoff:
         """Carry the store's verdicts onto `state` (approved in the inbox or the CLI, rejected, expired…) and
         return the interruptions still waiting for people. A call that cannot be proposed (bad arguments) is
         rejected with the reason; one the gate cannot answer now (store unreachable) is left waiting."""
-        waiting = []
-        for item in state.get_interruptions():
-            found = self.draft(item)
-            if isinstance(found, Refused) and found.code != "invalid_call" or \
-                    isinstance(found, Handle) and found.state == "drafted":
-                waiting.append(item)
-                continue
-            self._mark(state, item, found)
-        return waiting
+        return [item for item in state.get_interruptions() if not self._mark(state, item, self.draft(item))]
 
     # ------------------------------------------------------------ inside
     def _gate(self) -> Gate:
@@ -213,11 +207,17 @@ class Signoff:
             raise PermissionDenied("no approver: configure `approver=` or pass `by=` an Identity")
         return who
 
-    def _mark(self, state: RunState, item: ToolApprovalItem, found: Union[Handle, Refused]) -> None:
+    def _mark(self, state: RunState, item: ToolApprovalItem, found: Union[Handle, Refused]) -> bool:
+        """Approve or reject `item` in the run state as the gate's answer says; False when it still waits (a
+        draft short of its quorum, or a gate that cannot answer now: the store unreachable)."""
         if isinstance(found, Handle) and found.state in _MAY_RUN:
             state.approve(item)
-        elif not (isinstance(found, Handle) and found.state == "drafted"):
+        elif isinstance(found, Handle) and found.state == "drafted" or \
+                isinstance(found, Refused) and found.code != "invalid_call":
+            return False
+        else:
             state.reject(item, rejection_message=_refusal(item.name or "", found))
+        return True
 
     def _propose(self, tool: str, args: Any, call_id: Optional[str]) -> Union[Handle, Refused]:
         """Propose the call (a retry of the same call id finds the same draft); never raises."""
