@@ -103,7 +103,10 @@ class Signoff:
             try:
                 gate = Gate(loaded, open_store(store), **gate_options)
             except Exception as e:
-                gate = _Broken(_describe(e, "the approval store cannot be opened"))
+                gate = _Broken("the approval store cannot be opened")
+                # the store's own words for the operator only (they may name paths or hosts)
+                log.error("signoff: the store cannot be opened: %s", _describe(e, "internal error") if
+                          not isinstance(e, StoreError) else (e.args[0] if e.args else "store error"))
         if isinstance(gate, _Broken):
             log.error("signoff: every gated tool is refused: %s", gate.why)
         return cls(gate, agent, approver, fields, key_prefix)
@@ -253,7 +256,8 @@ class Signoff:
         try:
             output = await body(ctx, json.dumps(claim.args))
         except Exception as e:
-            _complete(gate, claim, self.agent, False, _describe(e, "the tool raised an error"))
+            # the tool's own words go to the audit log, for the person who reconciles the failure
+            _complete(gate, claim, self.agent, False, str(e) or "the tool raised an error")
             raise   # the tool's own failure: the SDK's failure handling decides what the model sees
         _complete(gate, claim, self.agent, True, _recordable(output))
         return output
@@ -281,8 +285,12 @@ def _parse(arguments: Optional[str]) -> Union[Dict[str, Any], Refused]:
         return Refused("invalid_arguments", "the arguments are missing")
     try:
         value = strict_json_loads(arguments)
-    except (ValueError, RecursionError):
-        return Refused("invalid_arguments", "the arguments are not valid JSON")
+    except json.JSONDecodeError as e:
+        return Refused("invalid_arguments", f"the arguments are not valid JSON (line {e.lineno}, column {e.colno})")
+    except ValueError as e:   # strict_json_loads's own: a duplicate key, NaN, a lone surrogate, a huge integer
+        return Refused("invalid_arguments", f"the arguments are not valid JSON: {e}")
+    except RecursionError:
+        return Refused("invalid_arguments", "the arguments are nested too deeply")
     if not isinstance(value, dict):
         return Refused("invalid_arguments", "the arguments are not a JSON object")
     return value
