@@ -236,11 +236,23 @@ def test_an_edit_in_the_gate_runs_the_tool_with_the_edited_arguments(tmp_path):
                                            [call("issue_refund", {"amount": 80, "invoice_id": "inv_4"}, "c1")])
     result = run(agent, "refund")
     [item] = result.interruptions
-    gate.approve(signoff.draft(item).id, by=LEA, edits={"amount": 60})
     state = result.to_state()
-    assert signoff.settle(state) == []
+    assert signoff.approve(state, item, edits={"amount": 60}).state == "approved"
     run(agent, state)
     assert tools.ran == [("issue_refund", 60, "inv_4")]
+
+
+def test_an_edit_in_the_inbox_is_what_runs_and_a_stricter_one_closes_the_call(tmp_path):
+    gate, signoff, tools, model, agent = setup(tmp_path / "s.db",
+                                               [call("issue_refund", {"amount": 80, "invoice_id": "inv_4"}, "c1")])
+    result = run(agent, "refund")
+    [item] = result.interruptions
+    gate.edit(signoff.draft(item).id, by=LEA, edits={"amount": 700})     # now outside 0..500: denied
+    state = result.to_state()
+    assert signoff.settle(state) == []
+    result = run(agent, state)
+    assert "refund outside 0..500" in model.tool_outputs()["c1"] and tools.ran == []
+    assert result.final_output == "done" and signoff.draft(item).state == "denied"
 
 
 def test_two_calls_in_one_turn_each_run_at_most_once(tmp_path):

@@ -167,16 +167,17 @@ class Signoff:
         return self._propose(name, _fits(schema, args) if schema is not None else args, item.call_id)
 
     def approve(self, state: RunState, item: ToolApprovalItem, by: Optional[Identity] = None,
-                comment: Optional[str] = None) -> Union[Handle, Refused]:
+                comment: Optional[str] = None, edits: Any = None) -> Union[Handle, Refused]:
         """Approve the draft behind `item` as `by` (default: the configured approver), then let the run state
         go on once the gate says the call may run: a quorum not yet met leaves the item waiting, a decision
-        made stricter rejects it with the reason. An approver the route does not accept raises PermissionDenied
+        made stricter rejects it with the reason. `edits` (a merge patch or a JSON Patch of the arguments) are
+        decided again first, and the tool runs with the edited arguments. An approver the route does not accept raises PermissionDenied
         (an application error); a call that cannot be proposed is rejected in the state and returned as Refused,
         and one the gate cannot answer now (the store unreachable) is left waiting and returned as Refused."""
         who = self._who(by)
         found = self.draft(item)
         if isinstance(found, Handle) and found.state == "drafted":
-            found = self._gate().approve(found.id, by=who, comment=comment)
+            found = self._gate().approve(found.id, by=who, edits=edits, comment=comment)
         self._mark(state, item, found)
         return found
 
