@@ -16,7 +16,7 @@ JSON in a new process: the draft is found again by its key and runs once. Everyt
 never runs the tool; the model gets a tool error that says why and the operator a line on the
 `signoff.adapters.openai_agents` logger.
 
-May import: engine's public API (and policy_lang's JSON reader), plus the `agents` package.
+May import: engine's and policy_lang's public API, plus the `agents` package.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from agents.tool_context import ToolContext
 
 from engine import (Gate, GateError, Handle, Identity, InputError, PatchError, PermissionDenied, StateError,
                     StoreError, json_value, load_policy, open_store)
-from policy_lang.checker import strict_json_loads
+from policy_lang import strict_json_loads
 
 __all__ = ["Signoff", "Refused"]
 
