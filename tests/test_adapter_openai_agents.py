@@ -406,6 +406,22 @@ def test_a_waiting_draft_stays_waiting_across_a_restart(tmp_path):
     assert len(list(gate.history())) == 1                        # found again by its key, never proposed twice
 
 
+def test_a_call_id_reused_by_another_conversation_needs_its_own_prefix(tmp_path):
+    gate, signoff, tools, _, agent = setup(tmp_path / "s.db", [call("lookup_order", {"order_id": "A1"}, "c1")])
+    run(agent, "look")
+    assert tools.ran == [("lookup_order", "A1")]
+
+    def converse(adapter):
+        tools2, model2 = Tools(), ScriptedModel([call("lookup_order", {"order_id": "B2"}, "c1")])
+        run(Agent(name="a", model=model2, tools=adapter.tools(tools2.all)), "look")
+        return tools2.ran, model2.tool_outputs()["c1"]
+
+    ran, told = converse(signoff)                                # the same key for another action: refused
+    assert ran == [] and "was already used for a different action" in told
+    ran, told = converse(Signoff(gate, agent=BOT, fields=FIELDS, key_prefix="conversation-2"))
+    assert ran == [("lookup_order", "B2")] and "shipped" in told
+
+
 # ---------------------------------------------------------------- fail closed
 
 
