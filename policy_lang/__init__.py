@@ -13,7 +13,7 @@ Constants (values carry no docstrings of their own):
 from .errors import Diagnostic, PolicyError, did_you_mean, render, render_one
 from .parser import parse
 from .printer import format_module, format_source, print_module
-from .checker import Program, load
+from .checker import Program, load, strict_json_loads
 from .loader import POLICY_SUFFIX, expand_paths, read_regular, reason_of
 from .loader import read_text as read_policy_text
 from .scaffold import Scaffold, ScaffoldError, scaffold
@@ -22,6 +22,8 @@ from .lint import (ALL_CODES, RETIRED, RULES, Rule, lint_file, lint_paths, lint_
 
 __all__ = ["Diagnostic", "PolicyError", "render", "render_one", "did_you_mean", "parse", "format_module",
            "format_source", "print_module", "Program", "load",
+           # JSON as policies read it (duplicate keys, NaN and lone surrogates refused): for the adapters' input
+           "strict_json_loads",
            # reading policy files
            "POLICY_SUFFIX", "expand_paths", "read_policy_text", "read_regular", "reason_of",
            # lint

@@ -1,5 +1,7 @@
-"""Home of the agent-framework adapters (issue 15), one extra each: `langgraph` (LangGraph / LangChain).
+"""Home of the agent-framework adapters (issue 15), one extra each: `langgraph` (LangGraph / LangChain),
+`openai_agents` (the OpenAI Agents SDK).
 
 May import: the live API only (the public names of engine and engine.live: Gate, Identity,
-stores, `@gate.tool`), never engine internals.
+stores, `@gate.tool`), never engine internals; each adapter also imports its framework's package, so
+none is imported here (an extra that is not installed must not break `import engine.adapters`).
 """
