@@ -125,8 +125,8 @@ def tally_from_state(policy: Policy, s: Dict[str, Any]) -> Tally:
     t.budgets.lines = {b["at"]: b for b in s["budgets"]}
     h = t.humans
     h.confusion, h.verdicts, h.no_verdict = s["confusion"], s["verdicts"], s["no_verdict"]
-    h.risk = {tuple(k): g for k, g in s["risk"]}   # type: ignore[misc]
-    h.friction = {tuple(k): g for k, g in s["friction"]}   # type: ignore[misc]
+    h.risk = {tuple(k): g for k, g in s["risk"]}
+    h.friction = {tuple(k): g for k, g in s["friction"]}
     return t
 
 
@@ -218,13 +218,17 @@ class Groups:
 _POLICIES: Dict[Tuple[str, str], Policy] = {}
 
 
-def _worker_policy(path: str, text: str, digest: str) -> Policy:
+def _worker_policy(pid: int, path: str, text: str, digest: str) -> Policy:
     """The driver's policy, rebuilt once per worker process; refused if its digest differs."""
     got = _POLICIES.get((path, digest))
     if got is None:
-        got = load_policy(path, text)
+        try:
+            got = load_policy(path, text)
+        except Exception as e:  # a load error on the worker: the files it uses are not the driver's
+            raise RuntimeError(f"{_MARK} partition {pid}: the policy does not load on the worker: "
+                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         if got.digest != digest:
-            raise RuntimeError(f"{_MARK} the policy read on the worker (files it uses at `{path}`'s folder) differs "
+            raise RuntimeError(f"{_MARK} partition {pid}: the policy read on the worker (files it uses at `{path}`'s folder) differs "
                                "from the driver's: give the workers the same policy files")
         _POLICIES[(path, digest)] = got
     return got
@@ -261,7 +265,7 @@ def _replay_partition(policy_src: Tuple[str, str, str], assume_approved: bool, d
 
     from .step import stepper
     pid = _partition()
-    policy = _worker_policy(*policy_src)
+    policy = _worker_policy(pid, *policy_src)
     step = stepper(policy, assume_approved, decisions)
     window = policy.max_window()
     line_of = _line_writer()
@@ -270,6 +274,7 @@ def _replay_partition(policy_src: Tuple[str, str, str], assume_approved: bool, d
     n = 0
     for batch in batches:
         ts, seqs, payloads = (batch.column(i).to_pylist() for i in range(3))
+        positions = batch.column(3)
         states: List[str] = []
         lines: List[Optional[bytes]] = []
         for t, seq, payload in zip(ts, seqs, payloads):
@@ -286,24 +291,29 @@ def _replay_partition(policy_src: Tuple[str, str, str], assume_approved: bool, d
             if window and not n % PRUNE_EVERY and t - window > pruned:
                 pruned = t - window
                 ledger.prune(pruned)   # the records after this one are no earlier: nothing they read is lost
-        yield pa.RecordBatch.from_arrays([pa.array(ts, pa.float64()), pa.array(seqs, pa.int64()),
-                                          pa.array(states, pa.string()), pa.array(lines, pa.binary())],
-                                         names=["t", "seq", "step", "decision"])
+        yield pa.RecordBatch.from_arrays([positions, pa.array(ts, pa.float64()), pa.array(states, pa.string()),
+                                          pa.array(lines, pa.binary())], names=["pos", "t", "step", "decision"])
 
 
 def _tally_partition(policy_src: Tuple[str, str, str], batches: Iterator[Any]) -> Iterator[Any]:
-    """mapInArrow: one time range's steps (in replay order) into one tally, sent as JSON state."""
+    """mapInArrow: steps sorted by replay position into one tally per time range (a partition may hold several
+    ranges, each a contiguous run of positions), each sent as JSON state."""
     import pyarrow as pa
     pid = _partition()
-    policy = _worker_policy(*policy_src)
-    tally = Tally(policy)
+    policy = _worker_policy(pid, *policy_src)
+    tallies: Dict[int, Tally] = {}
     for batch in batches:
-        ts, states = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-        tally.add_all([_step_row(t, s) for t, s in zip(ts, states)])  # type: ignore[misc]
-    if tally.n:
-        yield pa.RecordBatch.from_arrays([pa.array([pid], pa.int32()),
-                                          pa.array([json.dumps(tally_state(tally))], pa.string())],
-                                         names=["part", "tally"])
+        rngs, ts, states = (batch.column(i).to_pylist() for i in range(3))
+        for r, t, state in zip(rngs, ts, states):
+            tally = tallies.get(r)
+            if tally is None:
+                tally = tallies[r] = Tally(policy)
+            tally.add(_step_row(t, state))
+    if tallies:
+        yield pa.RecordBatch.from_arrays([pa.array(list(tallies), pa.int64()),
+                                          pa.array([json.dumps(tally_state(t)) for t in tallies.values()],
+                                                   pa.string())],
+                                         names=["rng", "tally"])
 
 
 def _job_error(e: Exception) -> SparkError:
@@ -325,7 +335,8 @@ def _root(policy: Policy) -> Tuple[str, str, str]:
 
 
 def _read(policy: Policy, history: History, external: bool) -> Any:
-    """The history's records as an Arrow table: time, seq, the record's JSON, and its group."""
+    """The history's records as an Arrow table: time, seq, the record's JSON, its group, and its place in
+    replay order (`History.batches` gives them in that order)."""
     import pyarrow as pa
     keys_of = budget_keys(policy)
     groups = Groups()
@@ -343,7 +354,8 @@ def _read(policy: Policy, history: History, external: bool) -> Any:
     # a record's group: its keys' component, or (no keys) a group of its own, numbered apart
     group = [groups.find(a) if a >= 0 else -1 - i for i, a in enumerate(anchors)]
     return pa.table({"t": pa.array(ts, pa.float64()), "seq": pa.array(seqs, pa.int64()),
-                     "payload": pa.array(payloads, pa.string()), "grp": pa.array(group, pa.int64())})
+                     "payload": pa.array(payloads, pa.string()), "grp": pa.array(group, pa.int64()),
+                     "pos": pa.array(range(len(ts)), pa.int64())})
 
 
 def simulate_spark(policy: Policy, history: History, assume_approved: bool = False, decisions: Optional[str] = None,
@@ -384,32 +396,37 @@ def _run(policy: Policy, table: Any, assume_approved: bool, want_decisions: bool
     """The two Spark stages over the records' table; the merged tally (the decisions written to `sink`)."""
     if spark is None:
         from pyspark.sql import SparkSession
-        spark = SparkSession.builder.appName("signoff simulate").getOrCreate()
+        spark = (SparkSession.builder.appName("signoff simulate").config("spark.ui.showConsoleProgress", "false")
+                 .getOrCreate())
     if table.num_rows == 0:
         return Tally(policy)
     src = _root(policy)
     n_parts = partitions or spark.sparkContext.defaultParallelism
     df = spark.createDataFrame(table)
-    replayed = (df.repartition(n_parts, "grp").sortWithinPartitions("t", "seq").select("t", "seq", "payload")
+    # the records came in replay order: `pos` is each one's place in it, `rng` its time range (n_parts of them)
+    replayed = (df.repartition(n_parts, "grp").sortWithinPartitions("pos").select("t", "seq", "payload", "pos")
                 .mapInArrow(partial(_replay_partition, src, assume_approved, want_decisions),
-                            "t double, seq long, step string, decision binary"))
+                            "pos long, t double, step string, decision binary"))
     try:
-        steps = replayed.sort("t", "seq").persist()
+        steps = replayed.persist()
         try:
-            parts = (steps.select("t", "step")
-                     .mapInArrow(partial(_tally_partition, src), "part int, tally string").collect())
-            tallies = [tally_from_state(policy, json.loads(r["tally"])) for r in sorted(parts, key=lambda r: r["part"])]
+            per_range = (steps.selectExpr(f"CAST(pos * {n_parts} DIV {table.num_rows} AS LONG) AS rng", "pos", "t",
+                                          "step")
+                         .repartition(n_parts, "rng").sortWithinPartitions("pos").select("rng", "t", "step")
+                         .mapInArrow(partial(_tally_partition, src), "rng long, tally string").collect())
+            tallies = [tally_from_state(policy, json.loads(r["tally"]))
+                       for r in sorted(per_range, key=lambda r: r["rng"])]
             if any(_saturated(t) for t in tallies[1:]):
                 # a range filled a capped table: merging could differ from one pass, so add in order
                 tally = Tally(policy)
-                for r in steps.select("t", "step").toLocalIterator():
-                    tally.add(_step_row(r["t"], r["step"]))  # type: ignore[arg-type]
+                for r in steps.select("pos", "t", "step").sort("pos").toLocalIterator():
+                    tally.add(_step_row(r["t"], r["step"]))
             else:
                 tally = tallies[0]
                 for t in tallies[1:]:
                     tally.merge(t)
             if sink is not None and sink.fh is not None:
-                for r in steps.select("decision").toLocalIterator():
+                for r in steps.select("pos", "decision").sort("pos").toLocalIterator():
                     sink.fh.write(r["decision"])
         finally:
             steps.unpersist()

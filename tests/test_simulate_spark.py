@@ -1,0 +1,270 @@
+"""`signoff simulate --engine spark`: the Spark backend gives the row engine's report and decisions file, byte
+for byte, on the bundled histories and on random ones with tight budgets (pyspark in `local[2]` mode).
+
+The Spark session is one per module (starting a JVM takes seconds). Without pyspark or Java these tests are
+skipped, unless SIGNOFF_SPARK_TESTS=1 (the README's test command), which makes that a failure. The tests of
+the clear errors for a missing pyspark or Java run everywhere: they run the CLI in a subprocess.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine import History, SparkError, load_policy, parse_when, run_simulation, simulate_spark
+from engine.replay.spark import Groups, _replay_partition, budget_keys, tally_from_state, tally_state
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def _spark_or_skip():
+    missing = []
+    try:
+        import pyspark  # noqa: F401
+        import pandas  # noqa: F401
+    except ImportError as e:
+        missing.append(f"pyspark ({e.name}): pip install 'signoff[spark]'")
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        missing.append("java: sh tests/install-java.sh")
+    if missing:
+        why = "the spark engine's tests need " + ", ".join(missing)
+        if os.environ.get("SIGNOFF_SPARK_TESTS") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    _spark_or_skip()
+    from pyspark.sql import SparkSession
+    session = (SparkSession.builder.master("local[2]").appName("signoff tests")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _both(policy, make_history, tmp_path, spark, partitions=None, **kw):
+    """(row report, spark report, row decisions bytes, spark decisions bytes)."""
+    row_d, spark_d = tmp_path / "row.jsonl", tmp_path / "spark.jsonl"
+    a = run_simulation(policy, make_history(), decisions=str(row_d), **kw)
+    b = simulate_spark(policy, make_history(), decisions=str(spark_d), spark=spark, partitions=partitions, **kw)
+    return json.dumps(a), json.dumps(b), row_d.read_bytes(), spark_d.read_bytes()
+
+
+# the 30-day histories' first day and a half (about 5,000 actions each) keep the module fast; the support
+# history's is replayed by the CLI test below
+BUNDLED = [("support-ops", "support.policy", "history.jsonl", None),
+           ("finance-backoffice", "finance.policy", "history-30d.jsonl.gz", "2026-11-02T12:00:00Z"),
+           ("sales-ops", "sales.policy", "history-30d.jsonl.gz", "2026-11-02T12:00:00Z")]
+
+
+@pytest.mark.parametrize("folder,policy,history,until", BUNDLED)
+def test_bundled_histories_give_the_row_engines_report_and_decisions(spark, tmp_path, folder, policy, history, until):
+    pol = load_policy(str(EXAMPLES / folder / policy))
+    path = str(EXAMPLES / folder / history)
+    t_until = parse_when(until) if until else None
+
+    def make():
+        return History([path], until=t_until)
+    row, spk, row_d, spk_d = _both(pol, make, tmp_path, spark, partitions=3)
+    assert json.loads(row)["total"] > 0
+    assert spk == row
+    assert spk_d == row_d
+
+
+# ------------------------------------------------------------------ random histories with tight budgets
+
+RANDOM_POLICY = """
+policy "spark-random"
+version "1"
+route review {
+  approvers "lead"
+  quorum 1
+}
+tool pay {
+  risk medium
+}
+tool wire as pay
+tool note {
+  risk low
+}
+category low {
+  allow when confidence >= 0.5
+  require approval via review otherwise
+}
+category medium {
+  allow when confidence >= 0.6
+  require approval via review otherwise
+}
+check pay_limits on pay {
+  budget sum(args.amount) per tenant per 1h <= 200 else escalate to "finance"
+  budget count() per agent per 1h <= 4 else require approval via review
+  budget count() per tenant, args.customer per 1d <= 3 else deny "paid this customer twice today"
+}
+"""
+
+
+def _random_history(rng: random.Random, n: int) -> str:
+    lines = []
+    t = 1_767_225_600  # 2026-01-01
+    for i in range(n):
+        t += rng.choice([0, 0, 1, 30, 120, 600])
+        a = {"id": f"r{i}", "tool": rng.choice(["pay", "pay", "wire", "note", "other"]),
+             "tenant": {"id": rng.choice(["t1", "t2", "t3"])},
+             "agent": {"id": rng.choice(["a1", "a2", "a3", "a4"])},   # agents work for several tenants
+             "args": {"amount": rng.choice([10, 50, 99.5, 150]), "customer": rng.choice(["c1", "c2", "c3", "c4", "c5", "c6"])},
+             "confidence": rng.choice([0.3, 0.7, 0.95])}
+        if rng.random() < 0.9:   # else the action takes the time of the one before it
+            a["timestamp"] = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if rng.random() < 0.1:
+            del a["agent"]           # a missing budget key: an error reason, no ledger
+        r = rng.random()
+        if r < 0.3:
+            a["human"] = {"verdict": "approved", "by": "lead"}
+        elif r < 0.45:
+            # an edit that moves the action to another customer: it is counted under the edited key
+            a["human"] = {"verdict": "edited", "edited_args": {"customer": rng.choice(["c1", "c4"])}}
+        elif r < 0.5:
+            a["human"] = {"verdict": "rejected"}
+        lines.append(json.dumps(a))
+    return "\n".join(lines) + "\n"
+
+
+def test_a_random_history_with_budgets_gives_the_row_engines_results(spark, tmp_path):
+    rng = random.Random(1)
+    (tmp_path / "p.policy").write_text(RANDOM_POLICY, encoding="utf-8")
+    pol = load_policy(str(tmp_path / "p.policy"))
+    hist = tmp_path / "h.jsonl"
+    hist.write_text(_random_history(rng, 1500), encoding="utf-8")
+    row, spk, row_d, spk_d = _both(pol, lambda: History([str(hist)]), tmp_path, spark, partitions=4)
+    report = json.loads(row)
+    # the budgets bind, so a partitioning that split a budget key's actions would change decisions
+    assert {b["check"] for b in report["budget_exhaustion"]} == {"pay_limits"}
+    assert len(report["budget_exhaustion"]) == 3
+    assert spk == row
+    assert spk_d == row_d
+    row, spk, _, _ = _both(pol, lambda: History([str(hist)]), tmp_path, spark, partitions=2, assume_approved=True)
+    assert spk == row
+
+
+def test_actions_that_touch_several_budget_keys_join_their_groups(tmp_path):
+    (tmp_path / "p.policy").write_text(RANDOM_POLICY, encoding="utf-8")
+    keys = budget_keys(load_policy(str(tmp_path / "p.policy")))
+    g = Groups()
+    a = g.join(keys({"tool": "pay", "tenant": {"id": "t1"}, "agent": {"id": "a1"}, "args": {"amount": 1, "customer": "c"}}))
+    b = g.join(keys({"tool": "pay", "tenant": {"id": "t2"}, "agent": {"id": "a2"}, "args": {"amount": 1, "customer": "c"}}))
+    assert g.find(a) != g.find(b)
+    # a2 works for t1 too: everything of t1, t2, a1 and a2 is one group now
+    c = g.join(keys({"tool": "wire", "tenant": {"id": "t1"}, "agent": {"id": "a2"}, "args": {"amount": 1, "customer": "c"}}))
+    assert g.find(a) == g.find(b) == g.find(c)
+    # a tool without budgets touches no key; an edit is grouped by the edited key as well
+    assert keys({"tool": "note", "tenant": {"id": "t1"}}) == []
+    edited = keys({"tool": "pay", "tenant": {"id": "t3"}, "agent": {"id": "a3"}, "args": {"amount": 1, "customer": "c1"},
+                   "human": {"verdict": "edited", "edited_args": {"customer": "c9"}}})
+    assert len(edited) == 4
+
+
+def test_tally_state_reads_back_as_the_same_report(tmp_path):
+    pol = load_policy(str(EXAMPLES / "support-ops" / "support.policy"))
+    from engine import Simulation
+    sim = Simulation(pol)
+    sim.run_batches(History([str(EXAMPLES / "support-ops" / "history-30d.jsonl.gz")],
+                            until=parse_when("2026-11-02")).batches())
+    again = tally_from_state(pol, json.loads(json.dumps(tally_state(sim.tally))))
+    assert json.dumps(again.report()) == json.dumps(sim.tally.report())
+
+
+def test_the_cli_engine_spark_prints_the_row_engines_report(spark, tmp_path):
+    from cli.main import cli
+    args = ["simulate", str(EXAMPLES / "support-ops" / "support.policy"), "--history",
+            str(EXAMPLES / "support-ops" / "history-30d.jsonl.gz"), "--until", "2026-11-02T12:00:00Z", "--format", "json"]
+    row = CliRunner().invoke(cli, args)
+    spk = CliRunner().invoke(cli, args + ["--engine", "spark"])
+    assert row.exit_code == 0 and spk.exit_code == 0, spk.output
+    assert spk.stdout == row.stdout
+
+
+# ------------------------------------------------------------------ faults
+
+def test_a_worker_that_reads_another_policy_fails_the_job_naming_the_partition(spark, tmp_path):
+    folder = tmp_path / "support"
+    shutil.copytree(EXAMPLES / "support-ops", folder)
+    pol = load_policy(str(folder / "support.policy"))
+    # the schema file the policy uses changes after the driver loaded it: the workers must refuse
+    schema = folder / "schemas" / "refund.json"
+    schema.write_text(schema.read_text(encoding="utf-8").replace("{", '{"title": "changed", ', 1), encoding="utf-8")
+    with pytest.raises(SparkError) as e:
+        simulate_spark(pol, History([str(folder / "history.jsonl")]), spark=spark)
+    assert e.value.code == "spark_job_failed"
+    assert "partition " in e.value.message and "differs from the driver's" in e.value.message
+    assert "Traceback" not in e.value.message and "Exception" not in e.value.message
+
+
+def test_a_record_that_fails_the_replay_is_named_with_its_partition(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    import engine.replay.step as step_module
+    pol = load_policy(str(EXAMPLES / "support-ops" / "support.policy"))
+    root = next(f for f in pol.program.files if f.is_root)
+
+    def broken(*a, **k):
+        def step(rec, ledger):
+            raise ValueError("boom")
+        return step
+    monkeypatch.setattr(step_module, "stepper", broken)
+    payload = json.dumps(["h.jsonl", 7, None, False, {"tool": "lookup_order"}])
+    batch = pa.RecordBatch.from_arrays([pa.array([1.0]), pa.array([7], pa.int64()), pa.array([payload]),
+                                        pa.array([0], pa.int64())], names=["t", "seq", "payload", "pos"])
+    with pytest.raises(RuntimeError) as e:
+        list(_replay_partition((root.path, root.text, pol.digest), False, False, iter([batch])))
+    assert "record `h.jsonl:7`: boom" in str(e.value) and "partition " in str(e.value)
+
+
+_BLOCK_PYSPARK = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyspark" or name.startswith("pyspark."):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Block())
+from cli.main import main
+sys.argv = ["signoff"] + sys.argv[1:]
+main()
+"""
+
+
+def _run_cli(code: str, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, "simulate", str(EXAMPLES / "support-ops" / "support.policy"),
+                           "--history", str(EXAMPLES / "support-ops" / "history.jsonl"), "--engine", "spark", *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_without_pyspark_the_error_names_the_extra(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = _run_cli(_BLOCK_PYSPARK, env)
+    assert p.returncode == 2, p.stderr
+    assert "signoff[spark]" in p.stderr and "pyspark" in p.stderr
+    assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+def test_without_java_the_error_names_the_jre_to_install(tmp_path):
+    pytest.importorskip("pyspark", reason="the Java check runs once pyspark imports")
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PATH"] = str(tmp_path)   # no java on it (the interpreter is run by its full path)
+    p = _run_cli("from cli.main import main; import sys; sys.argv = ['signoff'] + sys.argv[1:]; main()", env)
+    assert p.returncode == 2, p.stderr
+    assert "default-jre-headless" in p.stderr and "`java`" in p.stderr
+    assert "Traceback" not in p.stderr and p.stdout == ""
