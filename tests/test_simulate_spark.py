@@ -154,8 +154,31 @@ def test_a_random_history_with_budgets_gives_the_row_engines_results(spark, tmp_
     assert len(report["budget_exhaustion"]) == 3
     assert spk == row
     assert spk_d == row_d
-    row, spk, _, _ = _both(pol, lambda: History([str(hist)]), tmp_path, spark, partitions=2, assume_approved=True)
+    # two files, one of them backwards: merged by time, and sorted externally (the reorder window is tiny)
+    lines = hist.read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "even.jsonl").write_text("".join(lines[0::2]), encoding="utf-8")
+    (tmp_path / "odd.jsonl").write_text("".join(reversed(lines[1::2])), encoding="utf-8")
+
+    def two_files():
+        return History([str(tmp_path / "even.jsonl"), str(tmp_path / "odd.jsonl")], window=8)
+    row, spk, row_d, spk_d = _both(pol, two_files, tmp_path, spark, partitions=2, assume_approved=True)
+    assert json.loads(row)["read"]["sorted_externally"] is True
     assert spk == row
+    assert spk_d == row_d
+
+
+def test_a_time_range_that_fills_a_capped_table_is_tallied_in_one_pass(spark, tmp_path):
+    # tool a0 comes back after 2,100 other tools: one pass counts it under its name (it was among the first
+    # 1,000), but the second time range, alone, has filed it under `(other)`; merging would keep that
+    actions = [{"id": f"x{i}", "tool": f"a{i}"} for i in range(10)]
+    actions += [{"id": f"y{i}", "tool": f"b{i}"} for i in range(2100)] + [{"id": "z", "tool": "a0"}]
+    hist = tmp_path / "h.jsonl"
+    hist.write_text("".join(json.dumps(a) + "\n" for a in actions), encoding="utf-8")
+    pol = load_policy(str(EXAMPLES / "support-ops" / "support.policy"))
+    row, spk, row_d, spk_d = _both(pol, lambda: History([str(hist)]), tmp_path, spark, partitions=2)
+    assert json.loads(row)["by_tool"]["a0"]["total"] == 2
+    assert spk == row
+    assert spk_d == row_d
 
 
 def test_actions_that_touch_several_budget_keys_join_their_groups(tmp_path):

@@ -84,16 +84,17 @@ def _reason(s: List[Any]) -> Reason:
     return Reason(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
 
 
-def _step_state(row: Tuple[Any, ...]) -> str:
+def _step_state(row: Tuple[Any, ...], where: str) -> str:
     _t, outcome, _rank, category, reasons, aid, action, tool, human, problem, executed, _d = row
     return json.dumps([outcome, category, [_reason_state(r) for r in reasons], aid, action, tool, human, problem,
-                       executed])
+                       executed, where])
 
 
-def _step_row(t: float, state: str) -> Tuple[Any, ...]:
-    outcome, category, reasons, aid, action, tool, human, problem, executed = json.loads(state)
+def _step_row(t: float, state: str) -> Tuple[Tuple[Any, ...], str]:
+    """The `StepRow` of a step's state (without its Decision), and where its record was read (FILE:LINE)."""
+    outcome, category, reasons, aid, action, tool, human, problem, executed, where = json.loads(state)
     return (t, outcome, RANK[outcome], category, [_reason(r) for r in reasons], aid, action, tool, human, problem,
-            executed, None)
+            executed, None), where
 
 
 def tally_state(t: Tally) -> Dict[str, Any]:
@@ -260,7 +261,7 @@ def _line_writer() -> Callable[[Decision, str, int], bytes]:
 
 def _replay_partition(policy_src: Tuple[str, str, str], assume_approved: bool, decisions: bool,
                       batches: Iterator[Any]) -> Iterator[Any]:
-    """mapInArrow: one partition's records (sorted by time, seq) replayed with one ledger, as steps."""
+    """`mapInArrow`: one partition's records (sorted by time, seq) replayed with one ledger, as steps."""
     import pyarrow as pa
 
     from .step import stepper
@@ -282,7 +283,7 @@ def _replay_partition(policy_src: Tuple[str, str, str], assume_approved: bool, d
             rec: Record = (t, seq, action, src, line, problem, checked)
             try:
                 row = step(rec, ledger)
-                states.append(_step_state(row))
+                states.append(_step_state(row, f"{src}:{line}"))
                 lines.append(line_of(row[11], src, line) if decisions else None)  # type: ignore[arg-type]
             except Exception as e:  # the replay fails closed, naming where
                 raise RuntimeError(f"{_MARK} partition {pid}, record `{src}:{line}`: "
@@ -296,7 +297,7 @@ def _replay_partition(policy_src: Tuple[str, str, str], assume_approved: bool, d
 
 
 def _tally_partition(policy_src: Tuple[str, str, str], batches: Iterator[Any]) -> Iterator[Any]:
-    """mapInArrow: steps sorted by replay position into one tally per time range (a partition may hold several
+    """`mapInArrow`: steps sorted by replay position into one tally per time range (a partition may hold several
     ranges, each a contiguous run of positions), each sent as JSON state."""
     import pyarrow as pa
     pid = _partition()
@@ -308,7 +309,11 @@ def _tally_partition(policy_src: Tuple[str, str, str], batches: Iterator[Any]) -
             tally = tallies.get(r)
             if tally is None:
                 tally = tallies[r] = Tally(policy)
-            tally.add(_step_row(t, state))
+            step, where = _step_row(t, state)
+            try:
+                tally.add(step)
+            except Exception as e:  # the report fails closed too, naming where
+                raise RuntimeError(f"{_MARK} partition {pid}, record `{where}`: {str(e) or type(e).__name__}") from None
     if tallies:
         yield pa.RecordBatch.from_arrays([pa.array(list(tallies), pa.int64()),
                                           pa.array([json.dumps(tally_state(t)) for t in tallies.values()],
@@ -420,7 +425,7 @@ def _run(policy: Policy, table: Any, assume_approved: bool, want_decisions: bool
                 # a range filled a capped table: merging could differ from one pass, so add in order
                 tally = Tally(policy)
                 for r in steps.select("pos", "t", "step").sort("pos").toLocalIterator():
-                    tally.add(_step_row(r["t"], r["step"]))
+                    tally.add(_step_row(r["t"], r["step"])[0])
             else:
                 tally = tallies[0]
                 for t in tallies[1:]:
