@@ -291,3 +291,16 @@ def test_without_java_the_error_names_the_jre_to_install(tmp_path):
     assert p.returncode == 2, p.stderr
     assert "default-jre-headless" in p.stderr and "`java`" in p.stderr
     assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+def test_a_java_that_does_not_start_is_a_clear_error(tmp_path):
+    pytest.importorskip("pyspark", reason="the JVM is started once pyspark imports")
+    java = tmp_path / "jre" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\necho 'Error: this is not a Java runtime' >&2\nexit 1\n", encoding="utf-8")
+    java.chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAVA_HOME=str(tmp_path / "jre"))
+    p = _run_cli("from cli.main import main; import sys; sys.argv = ['signoff'] + sys.argv[1:]; main()", env)
+    assert p.returncode == 2, p.stderr
+    assert "spark did not start" in p.stderr and "default-jre-headless" in p.stderr
+    assert "Traceback" not in p.stderr and p.stdout == ""

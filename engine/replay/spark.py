@@ -396,15 +396,30 @@ def simulate_spark(policy: Policy, history: History, assume_approved: bool = Fal
     return tally.report(history.stats, options)
 
 
+def _session() -> Any:
+    """The active Spark session, or a new one (`spark-submit`'s master, else `local[*]`)."""
+    from pyspark.sql import SparkSession
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    try:
+        spark = (SparkSession.builder.appName("signoff simulate").config("spark.ui.showConsoleProgress", "false")
+                 .getOrCreate())
+    except Exception as e:  # the JVM did not start (a Java too old, no memory…): say so, not how
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise SparkError("spark_unavailable", f"spark did not start ({first}): the spark engine needs a Java "
+                         "runtime 17 or later, e.g. apt-get install -y default-jre-headless") from None
+    spark.sparkContext.setLogLevel("ERROR")   # a session of our own: its warnings are not the user's business
+    return spark
+
+
 def _run(policy: Policy, table: Any, assume_approved: bool, want_decisions: bool, sink: Optional[DecisionSink],
          spark: Any, partitions: Optional[int]) -> Tally:
     """The two Spark stages over the records' table; the merged tally (the decisions written to `sink`)."""
-    if spark is None:
-        from pyspark.sql import SparkSession
-        spark = (SparkSession.builder.appName("signoff simulate").config("spark.ui.showConsoleProgress", "false")
-                 .getOrCreate())
     if table.num_rows == 0:
         return Tally(policy)
+    if spark is None:
+        spark = _session()
     src = _root(policy)
     n_parts = partitions or spark.sparkContext.defaultParallelism
     df = spark.createDataFrame(table)
