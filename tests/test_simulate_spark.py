@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine import History, SparkError, load_policy, parse_when, run_simulation, simulate_spark
-from engine.replay.spark import Groups, _replay_partition, budget_keys, tally_from_state, tally_state
+from engine.replay.spark import KeyGroups, _replay_partition, budget_keys, tally_from_state, tally_state
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -184,7 +184,7 @@ def test_a_time_range_that_fills_a_capped_table_is_tallied_in_one_pass(spark, tm
 def test_actions_that_touch_several_budget_keys_join_their_groups(tmp_path):
     (tmp_path / "p.policy").write_text(RANDOM_POLICY, encoding="utf-8")
     keys = budget_keys(load_policy(str(tmp_path / "p.policy")))
-    g = Groups()
+    g = KeyGroups()
     a = g.join(keys({"tool": "pay", "tenant": {"id": "t1"}, "agent": {"id": "a1"}, "args": {"amount": 1, "customer": "c"}}))
     b = g.join(keys({"tool": "pay", "tenant": {"id": "t2"}, "agent": {"id": "a2"}, "args": {"amount": 1, "customer": "c"}}))
     assert g.find(a) != g.find(b)

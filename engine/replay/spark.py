@@ -182,7 +182,7 @@ def budget_keys(policy: Policy) -> Callable[[Any], List[Hashable]]:
     return keys
 
 
-class Groups:
+class KeyGroups:
     """Union-find over budget keys: records that share a key, directly or through others, share a group."""
 
     def __init__(self) -> None:
@@ -344,7 +344,7 @@ def _read(policy: Policy, history: History, external: bool) -> Any:
     replay order (`History.batches` gives them in that order)."""
     import pyarrow as pa
     keys_of = budget_keys(policy)
-    groups = Groups()
+    groups = KeyGroups()
     ts: List[float] = []
     seqs: List[int] = []
     anchors: List[int] = []
