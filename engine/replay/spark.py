@@ -229,8 +229,8 @@ def _worker_policy(pid: int, path: str, text: str, digest: str) -> Policy:
             raise RuntimeError(f"{_MARK} partition {pid}: the policy does not load on the worker: "
                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         if got.digest != digest:
-            raise RuntimeError(f"{_MARK} partition {pid}: the policy read on the worker (files it uses at `{path}`'s folder) differs "
-                               "from the driver's: give the workers the same policy files")
+            raise RuntimeError(f"{_MARK} partition {pid}: the policy read on the worker (files it uses at "
+                               f"`{path}`'s folder) differs from the driver's: give the workers the same policy files")
         _POLICIES[(path, digest)] = got
     return got
 
@@ -284,7 +284,8 @@ def _replay_partition(policy_src: Tuple[str, str, str], assume_approved: bool, d
             try:
                 row = step(rec, ledger)
                 states.append(_step_state(row, f"{src}:{line}"))
-                lines.append(line_of(row[11], src, line) if decisions else None)  # type: ignore[arg-type]
+                d = row[11]   # a Decision when the step was asked for them
+                lines.append(line_of(d, src, line) if d is not None else None)
             except Exception as e:  # the replay fails closed, naming where
                 raise RuntimeError(f"{_MARK} partition {pid}, record `{src}:{line}`: "
                                    f"{str(e) or type(e).__name__}") from None
