@@ -8,7 +8,8 @@ from typing import List, Optional, Tuple
 
 import click
 
-from engine import FORMATS, MAX_RECORD_BYTES, History, HistoryError, Policy, parse_filters, parse_when, run_simulation
+from engine import (FORMATS, MAX_RECORD_BYTES, History, HistoryError, Policy, SparkError, parse_filters, parse_when,
+                    run_simulation, simulate_spark)
 
 from .inputs import load_or_exit
 from .output import echo, field, json_text
@@ -88,10 +89,12 @@ class Progress:
                                 "one is a malformed line, found while reading or decompressing.")
 @click.option("--external-sort", is_flag=True,
               help="Sort the history on disk first (for unsorted stdin; files are re-sorted automatically).")
+@click.option("--engine", type=click.Choice(["row", "spark"]), default="row", show_default=True,
+              help="Replay in this process (row) or on Apache Spark (spark: the `signoff[spark]` extra and Java).")
 def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], decisions: Optional[str], fmt: str,
              out: Optional[str], on_error: str, assume_approved: bool, sample: Optional[int], seed: int,
              since: Optional[str], until: Optional[str], filters: Tuple[str, ...], history_format: str,
-             max_record_bytes: int, external_sort: bool) -> None:
+             max_record_bytes: int, external_sort: bool, engine: str) -> None:
     """Replay HISTORY through POLICY and report what it would have decided."""
     paths: List[str] = list(histories) + list(more)
     if not paths:
@@ -112,10 +115,17 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
     pol = _load(policy)
     history = History(paths, on_error=on_error, since=t_since, until=t_until, filters=flt, sample=sample,
                       seed=seed, fmt=history_format, max_record_bytes=max_record_bytes)
-    progress = Progress(history) if Progress.wanted() else None
+    progress = Progress(history) if Progress.wanted() and engine == "row" else None
     try:
-        report = run_simulation(pol, history, assume_approved=assume_approved, decisions=decisions,
-                                progress=progress, external_sort=external_sort)
+        if engine == "spark":
+            report = simulate_spark(pol, history, assume_approved=assume_approved, decisions=decisions,
+                                    external_sort=external_sort)
+        else:
+            report = run_simulation(pol, history, assume_approved=assume_approved, decisions=decisions,
+                                    progress=progress, external_sort=external_sort)
+    except SparkError as exc:
+        echo(f"error: {field(exc.message)}", err=True)
+        sys.exit(EXIT_FAIL if exc.code == "spark_job_failed" else EXIT_USAGE)
     except HistoryError as exc:
         if progress:
             progress.close()

@@ -27,6 +27,7 @@ from .decide.ledger import Ledger, MemoryLedger
 from .replay.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, parse_filters, parse_when
 from .replay.simulate import Simulation
 from .replay.simulate import simulate as run_simulation
+from .replay.spark import SparkError, simulate_spark
 # comparing two versions
 from .diff import structural_diff, semantic_diff
 from .diff import diff as run_diff
@@ -57,7 +58,7 @@ __all__ = [
     "OUTCOMES", "Decision", "Reason", "Policy", "load_policy", "Ledger", "MemoryLedger", "OutputError", "dumps",
     # replaying histories
     "History", "HistoryError", "FORMATS", "MAX_RECORD_BYTES", "parse_filters", "parse_when", "Simulation",
-    "run_simulation",
+    "run_simulation", "simulate_spark", "SparkError",
     # comparing two versions
     "run_diff", "structural_diff", "semantic_diff",
     # live use
