@@ -166,6 +166,7 @@ from .lint_cmd import lint  # noqa: E402
 from .worker_cmd import worker  # noqa: E402
 from .init_cmd import completion, init  # noqa: E402
 from .serve_cmd import identities, serve  # noqa: E402
+from .mcp_cmd import import_tools, mcp_proxy  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
@@ -180,6 +181,8 @@ cli.add_command(init)
 cli.add_command(completion)
 cli.add_command(serve)
 cli.add_command(identities)
+cli.add_command(mcp_proxy)
+cli.add_command(import_tools)
 
 
 def main() -> None:

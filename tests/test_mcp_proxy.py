@@ -1,0 +1,337 @@
+"""`signoff mcp-proxy` end to end: the real `mcp` client over stdio, the proxy as a subprocess, and a real
+upstream MCP server (tests/data/mcp_upstream.py) that logs every call it runs, so each test counts runs."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+anyio = pytest.importorskip("anyio", reason="the mcp extra (signoff[mcp]) is not installed")
+pytest.importorskip("mcp", reason="the mcp extra (signoff[mcp]) is not installed")
+
+import mcp_types as types  # noqa: E402
+from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+from engine import Gate, Identity, SQLiteStore, load_policy  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+UPSTREAM = ROOT / "tests" / "data" / "mcp_upstream.py"
+
+POLICY = """\
+policy "mcp-test"
+route review {
+  approvers "team_lead"
+}
+tool lookup_order {
+  risk low when context.mcp.annotations.readOnlyHint
+  risk high
+}
+tool issue_refund { risk medium }
+tool delete_repo {
+  risk high when context.mcp.annotations.destructiveHint
+  risk medium
+}
+tool crash { risk low }
+tool garbage { risk low }
+category low { allow }
+category medium { require approval via review }
+category high { deny "destructive tools never run" }
+unknown tools deny
+"""
+
+
+class Proxy:
+    """A proxy's command line, its store and the upstream's log of calls."""
+
+    def __init__(self, tmp: Path, policy: str = POLICY, store: str = None, extra=()):
+        self.tmp = tmp
+        (tmp / "p.policy").write_text(policy)
+        self.store = store or str(tmp / "s.db")
+        self.log = tmp / "upstream.log"
+        self.stderr = tmp / "proxy.stderr"
+        self.args = ["-m", "cli", "mcp-proxy", str(tmp / "p.policy"), "--store", self.store,
+                     "--inbox-url", "http://127.0.0.1:8000", *extra, "--", sys.executable, str(UPSTREAM)]
+        self.env = dict(os.environ, PYTHONPATH=str(ROOT), UPSTREAM_LOG=str(self.log))
+
+    def runs(self, tool=None):
+        if not self.log.exists():
+            return []
+        calls = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [c for c in calls if tool is None or c["tool"] == tool]
+
+    def gate(self):
+        store = SQLiteStore(self.store)
+        return Gate(load_policy(str(self.tmp / "p.policy")), store,
+                    identities=[Identity("lea", {"team_lead"})]), store
+
+    def session(self, mode="legacy", elicit=None):
+        params = StdioServerParameters(command=sys.executable, args=self.args, env=self.env, cwd=str(ROOT))
+        errlog = open(self.stderr, "a")
+        return Client(stdio_client(params, errlog=errlog), mode=mode, elicitation_callback=elicit, cache=None)
+
+
+def register_lea(proxy):
+    gate, store = proxy.gate()
+    store.close()
+
+
+def text(result):
+    return " ".join(c.text for c in result.content if getattr(c, "text", None))
+
+
+def code(result):
+    return ((result.meta or {}).get("signoff") or {}).get("code")
+
+
+def run(fn):
+    return anyio.run(fn)
+
+
+def test_lists_upstream_tools_and_allow_forwards_with_annotations_in_the_policy(tmp_path):
+    proxy = Proxy(tmp_path)
+
+    async def go():
+        async with proxy.session() as c:
+            names = [t.name for t in (await c.list_tools()).tools]
+            ok = [await c.call_tool("lookup_order", {"order_id": "A1"}) for _ in range(2)]
+            destructive = await c.call_tool("delete_repo", {"name": "core"})
+            wipe, missing = await c.call_tool("wipe", {}), await c.call_tool("no_such_tool", {})
+            return names, ok, destructive, wipe, missing
+    names, ok, destructive, wipe, missing = run(go)
+    assert names == ["lookup_order", "issue_refund", "delete_repo", "wipe", "crash", "garbage"]
+    # readOnlyHint reached the policy as context.mcp.annotations: risk low, allowed, forwarded
+    assert not ok[0].is_error and json.loads(text(ok[0])) == {"tool": "lookup_order", "args": {"order_id": "A1"}}
+    # the same allowed call made twice runs twice: two proposals, not a replay of the first answer
+    assert not ok[1].is_error and ok[0].meta["signoff"]["draft"] != ok[1].meta["signoff"]["draft"]
+    # destructiveHint: risk high, denied with the policy's reason, never forwarded
+    assert destructive.is_error and code(destructive) == "denied"
+    assert "destructive tools never run" in text(destructive)
+    # a tool the policy does not declare: `unknown tools deny`; one the upstream does not list: never sent
+    assert wipe.is_error and code(wipe) == "denied" and "unknown tools" in text(wipe)
+    assert missing.is_error and code(missing) == "unknown_tool" and "no_such_tool" in text(missing)
+    assert [c["tool"] for c in proxy.runs()] == ["lookup_order", "lookup_order"]
+
+
+def test_without_elicitation_the_call_waits_and_the_retry_runs_it_once_approved(tmp_path):
+    proxy = Proxy(tmp_path)
+    register_lea(proxy)
+
+    async def first_call():
+        async with proxy.session() as c:
+            return await c.call_tool("issue_refund", {"amount": 40})
+    pending = run(first_call)
+    assert not pending.is_error and code(pending) == "pending"
+    draft = pending.meta["signoff"]["draft"]
+    assert draft in text(pending) and f"http://127.0.0.1:8000/inbox/drafts/{draft}" in text(pending)
+    assert proxy.runs("issue_refund") == []
+
+    async def retry():   # a new client session (and proxy process): the draft lives in the store
+        async with proxy.session() as c:
+            return await c.call_tool("issue_refund", {"amount": 40})
+    still = run(retry)
+    assert code(still) == "pending" and still.meta["signoff"]["draft"] == draft
+    assert proxy.runs("issue_refund") == []
+
+    gate, store = proxy.gate()
+    assert gate.approve(draft, by="lea").state == "approved"   # this gate has no executor: it waits
+    store.close()
+
+    async def retries():
+        async with proxy.session() as c:
+            done = await c.call_tool("issue_refund", {"amount": 40})
+            again = await c.call_tool("issue_refund", {"amount": 40})
+            return done, again
+    done, again = run(retries)
+    assert not done.is_error and done.meta["signoff"] == {"draft": draft, "state": "executed"}
+    assert json.loads(text(done)) == {"tool": "issue_refund", "args": {"amount": 40}}
+    assert len(proxy.runs("issue_refund")) == 1
+    # the second retry runs nothing: the call was answered, so the same call again is a new proposal
+    assert code(again) == "pending" and again.meta["signoff"]["draft"] != draft
+    assert len(proxy.runs("issue_refund")) == 1
+
+    gate, store = proxy.gate()
+    assert gate.get(draft).state == "executed"
+    kinds = [e["kind"] for e in store_events(store, draft)]
+    assert kinds[:2] == ["proposed", "decided"] and "approved" in kinds and kinds[-1] == "executed"
+    assert gate.verify().ok
+    store.close()
+
+
+def store_events(store, draft):
+    with store.snapshot() as tx:
+        return list(tx.events(draft))
+
+
+ANSWERS = [  # (the person's answer, the draft's state after it, the answer's code)
+    (types.ElicitResult(action="accept", content={"approve": True, "comment": "fine"}), "executed", None),
+    (types.ElicitResult(action="decline"), "rejected", "rejected"),
+    (types.ElicitResult(action="accept", content={"approve": False}), "rejected", "rejected"),
+    (types.ElicitResult(action="cancel"), "drafted", "pending"),
+    (types.ElicitResult(action="accept", content={}), "drafted", "pending"),   # dismissed without answering
+]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+def test_elicitation_accept_runs_once_and_decline_cancel_or_dismiss_never_run(tmp_path, mode):
+    """Over the handshake era (elicitation/create mid-call) and 2026-07-28 (InputRequiredResult and retry)."""
+    proxy = Proxy(tmp_path, extra=["--approver", "lea"])
+    register_lea(proxy)
+    asked = []
+
+    async def elicit(ctx, params):
+        asked.append(params.message)
+        return ANSWERS[len(asked) - 1][0]
+
+    async def go():
+        async with proxy.session(mode, elicit) as c:
+            return [await c.call_tool("issue_refund", {"amount": 10 + i}) for i in range(len(ANSWERS))]
+    results = run(go)
+    assert len(asked) == len(ANSWERS)
+    assert "issue_refund" in asked[0] and '"amount": 10' in asked[0] and "`lea`" in asked[0]
+    accepted = results[0]
+    assert not accepted.is_error and json.loads(text(accepted))["args"] == {"amount": 10}
+    assert [r["args"] for r in proxy.runs("issue_refund")] == [{"amount": 10}]   # only the accepted one ran
+    gate, store = proxy.gate()
+    for (answer, state, expect), result in zip(ANSWERS, results):
+        assert code(result) == expect
+        assert result.is_error == (expect == "rejected")
+        assert gate.get(result.meta["signoff"]["draft"]).state == state
+    approved = [e for e in store_events(store, accepted.meta["signoff"]["draft"]) if e["kind"] == "approved"]
+    assert [e["actor"] for e in approved] == ["lea"]
+    store.close()
+
+
+def test_a_client_without_elicitation_gets_the_waiting_answer_even_with_an_approver(tmp_path):
+    proxy = Proxy(tmp_path, extra=["--approver", "lea"])
+    register_lea(proxy)
+
+    async def go():
+        async with proxy.session() as c:   # no elicitation callback: the capability is not declared
+            return await c.call_tool("issue_refund", {"amount": 3})
+    assert code(run(go)) == "pending" and proxy.runs() == []
+
+
+def test_undeclared_tools_follow_the_unknown_tools_line(tmp_path):
+    proxy = Proxy(tmp_path, policy=POLICY.replace("unknown tools deny", "unknown tools require approval via review"))
+
+    async def go():
+        async with proxy.session() as c:
+            return await c.call_tool("wipe", {})
+    assert code(run(go)) == "pending"                   # not passed through: it waits, as the line says
+    assert proxy.runs() == []
+
+
+def test_an_upstream_out_of_spec_or_crashed_is_a_tool_error_and_later_calls_run_nothing(tmp_path):
+    proxy = Proxy(tmp_path)
+
+    async def go():
+        async with proxy.session() as c:
+            garbage = await c.call_tool("garbage", {})
+            crashed = await c.call_tool("crash", {})
+            return garbage, crashed, await c.call_tool("lookup_order", {"order_id": "A1"})
+    garbage, crashed, after = run(go)
+    assert garbage.is_error and code(garbage) == "upstream_failed" and "out of spec" in text(garbage)
+    assert "validation" not in text(garbage).lower()   # no pydantic dump for the model
+    assert crashed.is_error and code(crashed) == "upstream_failed" and "may or may not" in text(crashed)
+    assert after.is_error and code(after) == "upstream_unavailable" and "not called" in text(after)
+    assert [c["tool"] for c in proxy.runs()] == ["garbage", "crash"]
+    assert "upstream" in proxy.stderr.read_text()
+
+
+def test_a_policy_that_does_not_load_refuses_every_call(tmp_path):
+    proxy = Proxy(tmp_path, policy=POLICY.replace("category low { allow }", "category low { allow when }"))
+
+    async def go():
+        async with proxy.session() as c:
+            names = [t.name for t in (await c.list_tools()).tools]
+            return names, await c.call_tool("lookup_order", {"order_id": "A1"})
+    names, result = run(go)
+    assert "lookup_order" in names
+    assert result.is_error and code(result) == "policy_unavailable" and "does not load" in text(result)
+    assert proxy.runs() == []
+    assert "does not load" in proxy.stderr.read_text()
+
+
+def test_a_store_that_cannot_be_opened_refuses_every_call(tmp_path):
+    proxy = Proxy(tmp_path, store=str(tmp_path / "missing-dir" / "s.db"))
+
+    async def go():
+        async with proxy.session() as c:
+            return await c.call_tool("lookup_order", {"order_id": "A1"})
+    result = run(go)
+    assert result.is_error and code(result) == "store_unavailable"
+    assert proxy.runs() == []
+    assert "store" in proxy.stderr.read_text()
+
+
+def rpc(proc, message):
+    proc.stdin.write((json.dumps(message) + "\n").encode())
+    proc.stdin.flush()
+    if "id" not in message:
+        return None
+    while True:
+        line = proc.stdout.readline()
+        assert line, "the proxy closed its output"
+        reply = json.loads(line)
+        if reply.get("id") == message["id"]:
+            return reply
+
+
+def test_arguments_that_are_not_an_object_are_a_tool_error(tmp_path):
+    proxy = Proxy(tmp_path)
+    proc = subprocess.Popen([sys.executable, *proxy.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(proxy.stderr, "w"), env=proxy.env, cwd=str(ROOT))
+    try:
+        init = rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                          "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                     "clientInfo": {"name": "raw", "version": "0"}}})
+        assert "result" in init
+        rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        for bad in (["A1"], "A1", 5):
+            reply = rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                               "params": {"name": "lookup_order", "arguments": bad}})
+            result = reply["result"]
+            assert result["isError"] is True and result["_meta"]["signoff"]["code"] == "invalid_arguments"
+            assert "must be a JSON object" in result["content"][0]["text"]
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert proxy.runs() == []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_streamable_http(tmp_path):
+    proxy = Proxy(tmp_path)
+    port = free_port()
+    args = [a for a in proxy.args]
+    args[args.index("--")] = f"--http=127.0.0.1:{port}"
+    args.insert(args.index(sys.executable), "--")
+    proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(proxy.stderr, "w"), env=proxy.env, cwd=str(ROOT))
+    try:
+        for _ in range(200):   # wait for the port to open (not a timed assertion: a bound on waiting)
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+
+        async def go():
+            async with Client(f"http://127.0.0.1:{port}/mcp", cache=None) as c:
+                return await c.call_tool("lookup_order", {"order_id": "H1"}), await c.call_tool("delete_repo", {})
+        ok, denied = run(go)
+        assert not ok.is_error and json.loads(text(ok))["args"] == {"order_id": "H1"}
+        assert denied.is_error and code(denied) == "denied"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert [c["tool"] for c in proxy.runs()] == ["lookup_order"]
