@@ -335,3 +335,36 @@ def test_streamable_http(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     assert [c["tool"] for c in proxy.runs()] == ["lookup_order"]
+
+
+def test_the_docs_example_runs(tmp_path):
+    """docs/integrations-mcp.md: its policy and command line, with the test server for `shop_server.py`."""
+    import re
+    import shlex
+    doc = (ROOT / "docs" / "integrations-mcp.md").read_text()
+    policy = re.search(r"```policy file=shop-mcp.policy\n(.*?)```", doc, re.S).group(1)
+    [command] = [line for line in re.findall(r"```text\n(.*?)```", doc, re.S)[0].splitlines()
+                 if line.startswith("signoff mcp-proxy")]
+    argv = shlex.split(command)
+    assert argv[-2:] == ["python", "shop_server.py"] and len(policy.strip().splitlines()) <= 10
+    (tmp_path / "shop-mcp.policy").write_text(policy)
+    store = SQLiteStore(str(tmp_path / "shop.db"))
+    Gate(load_policy(str(tmp_path / "shop-mcp.policy")), store, identities=[Identity("lea", {"team_lead"})])
+    store.close()
+    args = ["-m", "cli", *argv[1:-2], sys.executable, str(UPSTREAM)]
+    log = tmp_path / "upstream.log"
+    params = StdioServerParameters(command=sys.executable, args=args, cwd=str(tmp_path),
+                                   env=dict(os.environ, PYTHONPATH=str(ROOT), UPSTREAM_LOG=str(log)))
+
+    async def accept(ctx, params):
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    async def go():
+        async with Client(stdio_client(params, errlog=open(tmp_path / "err", "w")), mode="legacy",
+                          elicitation_callback=accept, cache=None) as c:
+            return (await c.call_tool("lookup_order", {"order_id": "A1"}), await c.call_tool("issue_refund", {"amount": 9}),
+                    await c.call_tool("delete_repo", {"name": "core"}))
+    lookup, refund, delete = run(go)
+    assert not lookup.is_error and not refund.is_error
+    assert delete.is_error and code(delete) == "denied"
+    assert [json.loads(line)["tool"] for line in log.read_text().splitlines()] == ["lookup_order", "issue_refund"]

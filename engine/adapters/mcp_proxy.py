@@ -469,13 +469,25 @@ def _upstream_params(config: ProxyConfig) -> StdioServerParameters:
     return StdioServerParameters(command=config.upstream[0], args=list(config.upstream[1:]), env=env)
 
 
+def _why(e: BaseException) -> str:
+    """The first cause of a failed start, in words: an exception group is unwrapped, an OSError's text kept."""
+    inner = getattr(e, "exceptions", None)
+    while isinstance(inner, tuple) and inner:   # an exception group (also the backport on 3.10)
+        e = inner[0]
+        inner = getattr(e, "exceptions", None)
+    if isinstance(e, OSError):
+        return (e.strerror or str(e)).lower()
+    text = _one_line(getattr(e, "message", None) or e).lower()
+    return text or type(e).__name__
+
+
 async def _connect(stack: AsyncExitStack, config: ProxyConfig) -> Client:
     client = Client(_upstream_params(config), cache=None)
     try:
         return await stack.enter_async_context(client)
     except Exception as e:
         raise McpFault("upstream_failed", f"the upstream MCP server `{' '.join(config.upstream)}` did not start "
-                                          f"or answer ({_one_line(e) or type(e).__name__})") from None
+                                          f"or answer ({_why(e)})") from None
 
 
 async def list_upstream_tools(command: Sequence[str], env: Optional[Mapping[str, str]] = None) -> List[types.Tool]:
