@@ -13,6 +13,7 @@ import click
 from .output import echo, field
 
 EXIT_OK, EXIT_USAGE = 0, 2
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _fail(message: str) -> None:
@@ -72,6 +73,20 @@ def mcp_proxy(policy: str, store_path: str, agent: str, tenant: Optional[str], a
     import anyio
 
     address = _host_port(http)
+    if address is not None and address[0] not in LOOPBACK:
+        # the MCP endpoint has no authentication: whoever reaches it calls tools as the agent (and, with
+        # --approver, answers the approval questions)
+        _fail(f"`--http` serves without authentication: give a loopback address (127.0.0.1, ::1 or localhost), "
+              f"not `{address[0]}`, and put a proxy with authentication in front for other machines")
+    if approver is not None:
+        from engine import IdentityError, canonical_id
+        try:
+            same = canonical_id(approver, "`--approver`") == canonical_id(agent, "`--agent`")
+        except IdentityError as e:
+            _fail(e.message)
+            raise
+        if same:
+            _fail(f"`--approver {approver}` is the proposer (`--agent`): nobody approves their own actions")
     logger = logging.getLogger("signoff.mcp")
     logger.setLevel(logging.INFO)
     logger.addHandler(_StderrLog())

@@ -319,7 +319,8 @@ def test_streamable_http(tmp_path):
     proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(proxy.stderr, "w"), env=proxy.env, cwd=str(ROOT))
     try:
-        for _ in range(200):   # wait for the port to open (not a timed assertion: a bound on waiting)
+        for _ in range(2400):   # wait for the port to open (not a timed assertion: a bound on waiting)
+            assert proc.poll() is None, proxy.stderr.read_text()
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
@@ -368,3 +369,32 @@ def test_the_docs_example_runs(tmp_path):
     assert not lookup.is_error and not refund.is_error
     assert delete.is_error and code(delete) == "denied"
     assert [json.loads(line)["tool"] for line in log.read_text().splitlines()] == ["lookup_order", "issue_refund"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--http", "0.0.0.0:8000"], "serves without authentication"),
+    (["--http", "8000"], "takes HOST:PORT"),
+    (["--approver", "Bot", "--agent", "bot"], "is the proposer"),
+])
+def test_the_command_refuses_unsafe_or_malformed_options(tmp_path, argv, message):
+    from click.testing import CliRunner
+    from cli.main import cli
+    r = CliRunner().invoke(cli, ["mcp-proxy", str(tmp_path / "p.policy"), "--store", str(tmp_path / "s.db"), *argv,
+                                 "--", sys.executable, str(UPSTREAM)], prog_name="signoff")
+    assert r.exit_code == 2 and r.output.startswith("error: ") and message in r.output, r.output
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_an_accept_that_cannot_be_recorded_runs_nothing(tmp_path):
+    proxy = Proxy(tmp_path, extra=["--approver", "nobody"])   # not registered in the store
+
+    async def accept(ctx, params):
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    async def go():
+        async with proxy.session("legacy", accept) as c:
+            return await c.call_tool("issue_refund", {"amount": 1})
+    result = run(go)
+    assert not result.is_error and code(result) == "pending" and "not recorded" in text(result)
+    assert proxy.runs() == []
+    assert "was not recorded" in proxy.stderr.read_text()

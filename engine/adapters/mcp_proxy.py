@@ -33,7 +33,7 @@ from mcp.server.lowlevel import Server
 from mcp_types.version import is_version_at_least
 from pydantic import ValidationError
 
-from engine import (Gate, GateError, Handle, InputError, PermissionDenied, Policy, StateError, Store, StoreError,
+from engine import (Gate, GateError, Handle, InputError, PermissionDenied, Policy, Store, StoreError,
                     draft_link, load_policy, open_store)
 from policy_lang import PolicyError
 
@@ -377,12 +377,14 @@ class GatingProxy:
                 h = gate.reject(h.id, by=approver, reason=comment or "declined in the MCP client")
                 log.info("signoff.mcp: draft %s declined by %s in the client", h.id, approver)
                 return h
-        except (PermissionDenied, StateError, InputError) as e:
-            log.error("signoff.mcp: draft %s: the answer of %s was not recorded: %s", h.id, approver, _one_line(e))
-            return gate.get(h.id)
         except StoreError as e:
             raise McpFault("store_unavailable", f"the approval store failed ({_one_line(e)}): "
                                                 "the call did not run") from None
+        except GateError as e:   # not permitted, not registered, changed meanwhile: recorded nothing, it waits
+            log.error("signoff.mcp: draft %s: the answer of %s was not recorded: %s", h.id, approver, _one_line(e))
+            h = gate.get(h.id)
+            h.message = f"the answer in the client was not recorded ({_one_line(e)}); " + h.message
+            return h
         log.info("signoff.mcp: draft %s: the approval question was dismissed; it waits", h.id)
         h.message = "the approval question was dismissed in the client; " + h.message
         return h
