@@ -123,6 +123,7 @@ def test_without_elicitation_the_call_waits_and_the_retry_runs_it_once_approved(
 
     async def first_call():
         async with proxy.session() as c:
+            await c.call_tool("lookup_order", {"order_id": "A1"})
             return await c.call_tool("issue_refund", {"amount": 40})
     pending = run(first_call)
     assert not pending.is_error and code(pending) == "pending"
@@ -145,8 +146,11 @@ def test_without_elicitation_the_call_waits_and_the_retry_runs_it_once_approved(
         async with proxy.session() as c:
             done = await c.call_tool("issue_refund", {"amount": 40})
             again = await c.call_tool("issue_refund", {"amount": 40})
-            return done, again
-    done, again = run(retries)
+            lookup = await c.call_tool("lookup_order", {"order_id": "A1"})
+            return done, again, lookup
+    done, again, lookup = run(retries)
+    # an allowed call made again in a new proxy process runs again: an old result is never replayed
+    assert not lookup.is_error and len(proxy.runs("lookup_order")) == 2
     assert not done.is_error and done.meta["signoff"] == {"draft": draft, "state": "executed"}
     assert json.loads(text(done)) == {"tool": "issue_refund", "args": {"amount": 40}}
     assert len(proxy.runs("issue_refund")) == 1

@@ -8,7 +8,9 @@ returns the upstream's result. `require_approval` asks the person in the client 
 the client can answer one and an approver identity is configured (accept records that identity's approval;
 decline rejects the draft; cancel, dismiss or any failure leaves it waiting and nothing runs); otherwise it
 returns a result saying the call waits, with the draft id and inbox link. The same call retried proposes the
-same action with the same key, so it finds the same draft and runs it once it is approved, exactly once.
+same action with the same key, so it finds the same draft and runs it once it is approved, exactly once. A draft whose call has had its final answer is
+passed over (the key carries a generation), so the same call made again later is a new proposal, and a
+result is never replayed to a later call, even after a restart.
 `deny`, `ask` and `escalate` come back as tool errors (`isError`) with the reason.
 
 Fail closed: a policy that does not load, a store that cannot be opened or fails, arguments that are not an
@@ -60,6 +62,7 @@ HINT_DEFAULTS: Dict[str, bool] = {"readOnlyHint": False, "destructiveHint": True
 """The MCP spec's defaults for hints a tool leaves out: what `context.mcp.annotations` holds for them."""
 
 INPUT_REQUIRED_VERSION = "2026-07-28"   # from this protocol version on, a question rides InputRequiredResult
+MAX_GENERATIONS = 100_000   # drafts of one identical call a lookup walks past before it gives up
 META_KEY = "signoff"          # the `_meta` entry of every answer the proxy makes itself
 
 
@@ -161,6 +164,7 @@ class GatingProxy:
         # the same call made again afterwards is a new proposal, while a retry of a waiting one finds it
         self._generation: Dict[str, int] = {}
         self._locks: Dict[str, anyio.Lock] = {}
+        self._ran: set = set()   # drafts whose executor ran in this process and whose result is not answered yet
 
     # ------------------------------------------------------------ setup
     @property
@@ -232,6 +236,7 @@ class GatingProxy:
 
     # ------------------------------------------------------------ executor: the call upstream
     async def _forward(self, args: Dict[str, Any], ctx: Any) -> Dict[str, Any]:
+        self._ran.add(ctx.action_id)
         if self._upstream_down is not None:
             raise RuntimeError(self._upstream_down)
         try:
@@ -293,13 +298,22 @@ class GatingProxy:
         base = _base_key(action)
         lock = self._locks.setdefault(base, anyio.Lock())
         async with lock:
-            key = f"{base}.{self._generation.get(base, 0)}"
-            h = await self._propose(gate, action, key)
+            for _ in range(MAX_GENERATIONS):
+                key = f"{base}.{self._generation.get(base, 0)}"
+                h = await self._propose(gate, action, key)
+                if h.state not in ("executed", "failed") or h.id in self._ran:
+                    break
+                # it ran in an earlier call (of this process or one before it): its result was that call's,
+                # so this call is a new proposal, decided afresh; an old result is never replayed
+                self._generation[base] = self._generation.get(base, 0) + 1
+            else:
+                raise McpFault("refused", f"`{name}` was called with these arguments too many times")
             if h.state == "drafted":
                 h = await self._ask_in_client(ctx, params, gate, h)
                 if isinstance(h, types.InputRequiredResult):
                     return h
             answer = self._answer(h, args)
+            self._ran.discard(h.id)
             if not h.pending:
                 # answered for good: the same call made again is a new proposal, decided afresh
                 self._generation[base] = self._generation.get(base, 0) + 1
