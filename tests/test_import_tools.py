@@ -97,6 +97,7 @@ def test_an_object_with_a_tools_list_is_read_too(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not json"),
+    ('[{"type": "function", "function": {"name": "a", "parameters": {"maximum": NaN}}}]', "`nan` is not a json value"),
     ('{"tools": 3}', "expected a json list of tool definitions"),
     ('[{"type": "web_search"}]', "only function tools import"),
     ('[{"type": "function", "function": {"description": "no name"}}]', "has no `name`"),

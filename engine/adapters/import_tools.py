@@ -88,8 +88,10 @@ def from_openai(text: str) -> List[ToolDef]:
     """ToolDefs from an OpenAI tools file: a JSON list of `{"type": "function", "function": {name, description,
     parameters}}` (the Chat Completions shape), of flat `{"type": "function", name, description, parameters}`
     (the Responses shape), or an object holding such a list under `tools`."""
+    def constant(word: str) -> Any:
+        raise ValueError(f"`{word}` is not a JSON value")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=constant)
     except ValueError as e:
         raise ToolImportError(f"not JSON ({str(e).lower()})") from None
     if isinstance(data, dict) and isinstance(data.get("tools"), list):
@@ -212,7 +214,11 @@ def plan_policy(tools: Sequence[ToolDef], name: str = "tools", source: str = "")
         if why is not None:
             notes.append(f"the schema of `{t.name}` was replaced by a plain object schema: {why}")
             schema = _PLAIN_OBJECT
-        files[path] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+        try:
+            files[path] = json.dumps(schema, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        except ValueError:   # NaN or Infinity inside: not JSON, the policy could not read the file
+            notes.append(f"the schema of `{t.name}` was replaced by a plain object schema: it holds NaN or Infinity")
+            files[path] = json.dumps(_PLAIN_OBJECT, indent=2) + "\n"
         hints = ", ".join(f"{k}: {str(v).lower()}" for k, v in sorted(t.annotations.items()))
         lines += _comment(t.description)
         if hints:
