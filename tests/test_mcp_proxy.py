@@ -175,8 +175,8 @@ ANSWERS = [  # (the person's answer, the draft's state after it, the answer's co
     (types.ElicitResult(action="accept", content={"approve": True, "comment": "fine"}), "executed", None),
     (types.ElicitResult(action="decline"), "rejected", "rejected"),
     (types.ElicitResult(action="accept", content={"approve": False}), "rejected", "rejected"),
-    (types.ElicitResult(action="cancel"), "drafted", "pending"),
-    (types.ElicitResult(action="accept", content={}), "drafted", "pending"),   # dismissed without answering
+    (types.ElicitResult(action="cancel"), "drafted", "approval_dismissed"),
+    (types.ElicitResult(action="accept", content={}), "drafted", "approval_dismissed"),   # no verdict given
 ]
 
 
@@ -203,7 +203,7 @@ def test_elicitation_accept_runs_once_and_decline_cancel_or_dismiss_never_run(tm
     gate, store = proxy.gate()
     for (answer, state, expect), result in zip(ANSWERS, results):
         assert code(result) == expect
-        assert result.is_error == (expect == "rejected")
+        assert result.is_error == (expect is not None)
         assert gate.get(result.meta["signoff"]["draft"]).state == state
     approved = [e for e in store_events(store, accepted.meta["signoff"]["draft"]) if e["kind"] == "approved"]
     assert [e["actor"] for e in approved] == ["lea"]
@@ -399,6 +399,7 @@ def test_an_accept_that_cannot_be_recorded_runs_nothing(tmp_path):
         async with proxy.session("legacy", accept) as c:
             return await c.call_tool("issue_refund", {"amount": 1})
     result = run(go)
-    assert not result.is_error and code(result) == "pending" and "not recorded" in text(result)
+    assert result.is_error and code(result) == "approval_not_recorded" and "not recorded" in text(result)
+    assert "did not run" in text(result) and result.meta["signoff"]["draft"] in text(result)
     assert proxy.runs() == []
     assert "was not recorded" in proxy.stderr.read_text()

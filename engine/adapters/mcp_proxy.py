@@ -309,9 +309,13 @@ class GatingProxy:
             else:
                 raise McpFault("refused", f"`{name}` was called with these arguments too many times")
             if h.state == "drafted":
-                h = await self._ask_in_client(ctx, params, gate, h)
-                if isinstance(h, types.InputRequiredResult):
-                    return h
+                try:
+                    asked = await self._ask_in_client(ctx, params, gate, h)
+                except _Unanswered as e:   # nothing ran and the draft still waits: an error the model sees
+                    return self._unanswered(h, e)
+                if isinstance(asked, types.InputRequiredResult):
+                    return asked
+                h = asked
             answer = self._answer(h, args)
             self._ran.discard(h.id)
             if not h.pending:
@@ -349,7 +353,8 @@ class GatingProxy:
 
     async def _ask_in_client(self, ctx: Any, params: types.CallToolRequestParams, gate: Gate,
                              h: Handle) -> Any:
-        """Ask the person in the client; the handle after their answer, or the question to send (2026-07-28)."""
+        """Ask the person in the client: the handle after their answer, or the question to send (2026-07-28);
+        _Unanswered when the answer is no verdict (dismissed, failed, not recordable)."""
         if not self._can_elicit(ctx):
             return h
         state = f"{h.id}:{h.args_hash}"
@@ -362,16 +367,16 @@ class GatingProxy:
                     message=self._question(h), requested_schema=APPROVAL_SCHEMA))
                 return types.InputRequiredResult(input_requests={ELICIT_KEY: request}, request_state=state)
             if not isinstance(answer, types.ElicitResult):
-                log.error("signoff.mcp: draft %s: the client answered the approval with something else", h.id)
-                return h
+                raise _Unanswered("approval_failed", "the client answered the approval question with something "
+                                                     "else")
             result = answer
         else:
             try:
                 result = await ctx.session.elicit_form(self._question(h), APPROVAL_SCHEMA,
                                                        related_request_id=ctx.request_id)
             except Exception as e:   # the client failed or cannot be asked: nothing runs, the draft waits
-                log.error("signoff.mcp: draft %s: the approval question failed: %s", h.id, _one_line(e))
-                return h
+                raise _Unanswered("approval_failed", f"the approval question failed in the client "
+                                                     f"({_one_line(e).lower() or type(e).__name__})") from None
         return await self._act_on(gate, h, result)
 
     async def _act_on(self, gate: Gate, h: Handle, result: types.ElicitResult) -> Handle:
@@ -395,13 +400,16 @@ class GatingProxy:
             raise McpFault("store_unavailable", f"the approval store failed ({_one_line(e)}): "
                                                 "the call did not run") from None
         except GateError as e:   # not permitted, not registered, changed meanwhile: recorded nothing, it waits
-            log.error("signoff.mcp: draft %s: the answer of %s was not recorded: %s", h.id, approver, _one_line(e))
-            h = gate.get(h.id)
-            h.message = f"the answer in the client was not recorded ({_one_line(e)}); " + h.message
-            return h
-        log.info("signoff.mcp: draft %s: the approval question was dismissed; it waits", h.id)
-        h.message = "the approval question was dismissed in the client; " + h.message
-        return h
+            raise _Unanswered("approval_not_recorded", f"the answer of `{approver}` in the client was not "
+                                                       f"recorded ({_one_line(e)})") from None
+        raise _Unanswered("approval_dismissed", "the approval question was dismissed in the client")
+
+    def _unanswered(self, h: Handle, e: "_Unanswered") -> types.CallToolResult:
+        link = draft_link(self.config.inbox_url, h.id)
+        where = f" (inbox: {link})" if link else ""
+        log.error("signoff.mcp: draft %s (`%s`): %s; it waits", h.id, h.tool, e.message)
+        return tool_error(e.code, f"{e.message}: `{h.tool}` did not run. It waits for approval as draft {h.id}"
+                                  f"{where}; call it again with the same arguments to be asked again", h.id)
 
     # ------------------------------------------------------------ the answer
     def _answer(self, h: Handle, args: Dict[str, Any]) -> types.CallToolResult:
@@ -458,6 +466,15 @@ class GatingProxy:
             return "upstream_failed", (f"`{h.tool}` failed upstream ({_one_line(error) or 'no reason given'}); "
                                        "it may or may not have taken effect")
         return "refused", f"`{h.tool}` is {h.state}: it did not run"
+
+
+class _Unanswered(Exception):
+    """The approval question got no usable answer: the draft still waits and nothing ran."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class _ArgumentsGuard:
