@@ -272,10 +272,10 @@ class GatingProxy:
         except McpFault as e:
             log.error("signoff.mcp: `%s` refused (%s): %s", name, e.code, e.message)
             return tool_error(e.code, e.message)
-        except Exception as e:   # fail closed: anything unforeseen runs nothing and says so
+        except Exception:   # fail closed: anything unforeseen is a tool error, never a pass-through
             log.exception("signoff.mcp: internal error deciding `%s`", name)
-            return tool_error("internal_error", f"internal error deciding `{name}` ({type(e).__name__}): "
-                                                "the call did not run")
+            return tool_error("internal_error", f"internal error in the proxy while deciding `{name}` (a bug: "
+                                                "the proxy's log has the details)")
 
     async def _call(self, ctx: Any, params: types.CallToolRequestParams) -> Any:
         name = params.name
@@ -376,7 +376,7 @@ class GatingProxy:
                                                        related_request_id=ctx.request_id)
             except Exception as e:   # the client failed or cannot be asked: nothing runs, the draft waits
                 raise _Unanswered("approval_failed", f"the approval question failed in the client "
-                                                     f"({_one_line(e).lower() or type(e).__name__})") from None
+                                                     f"({_one_line(e).lower() or 'no answer'})") from None
         return await self._act_on(gate, h, result)
 
     async def _act_on(self, gate: Gate, h: Handle, result: types.ElicitResult) -> Handle:
@@ -511,7 +511,7 @@ def _why(e: BaseException) -> str:
     if isinstance(e, OSError):
         return (e.strerror or str(e)).lower()
     text = _one_line(getattr(e, "message", None) or e).lower()
-    return text or type(e).__name__
+    return text or "no reason given"
 
 
 async def _connect(stack: AsyncExitStack, config: ProxyConfig) -> Client:
