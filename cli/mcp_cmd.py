@@ -6,11 +6,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import click
 
+from engine.service.notify import ConfigError, close_channels, load_channels
+
 from .output import echo, field
+from .worker_cmd import read_config
 
 EXIT_OK, EXIT_USAGE = 0, 2
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -59,9 +62,12 @@ def _host_port(value: Optional[str]) -> Optional[Tuple[str, int]]:
 @click.option("--inbox-url", default=None, metavar="URL", help="The inbox's base URL, for links to drafts.")
 @click.option("--http", "http", default=None, metavar="HOST:PORT",
               help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio.")
+@click.option("--config", "config_path", metavar="FILE", type=click.Path(dir_okay=False),
+              help="TOML settings: the [notifications] channels told of new drafts, server.public_url.")
 @click.argument("upstream", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- UPSTREAM_CMD...")
 def mcp_proxy(policy: str, store_path: str, agent: str, tenant: Optional[str], approver: Optional[str],
-              inbox_url: Optional[str], http: Optional[str], upstream: Tuple[str, ...]) -> None:
+              inbox_url: Optional[str], http: Optional[str], config_path: Optional[str],
+              upstream: Tuple[str, ...]) -> None:
     """Gate an MCP server's tools with POLICY.
 
     Starts UPSTREAM_CMD (an MCP server over stdio) and serves its tools as its own, over stdio (or
@@ -91,8 +97,23 @@ def mcp_proxy(policy: str, store_path: str, agent: str, tenant: Optional[str], a
     logger.setLevel(logging.INFO)
     logger.addHandler(_StderrLog())
     logger.propagate = False
+    settings = read_config(config_path)
+    server = settings.get("server") or {}
+    if not isinstance(server, dict):
+        _fail("`server` must be a table")
+    public_url = server.get("public_url")
+    if inbox_url is None and isinstance(public_url, str):
+        inbox_url = public_url
+    table = settings.get("notifications")
+    try:   # checked now, so a bad config is exit 2 before anything starts
+        close_channels(load_channels(table, base_url=public_url))
+    except ConfigError as e:
+        _fail(f"config `{config_path}`: {e.message}")
+
+    def channels(store: Any, digest: Any) -> Any:
+        return load_channels(table, base_url=public_url, audit=store, digest=digest)
     config = ProxyConfig(policy=policy, store=store_path, upstream=tuple(upstream), agent=agent, tenant=tenant,
-                         approver=approver, inbox_url=inbox_url)
+                         approver=approver, inbox_url=inbox_url, channels=channels if table else None)
 
     def ready(uv: object) -> None:
         where = f"http://{address[0]}:{address[1]}/mcp" if address else "stdio"

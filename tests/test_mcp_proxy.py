@@ -403,3 +403,41 @@ def test_an_accept_that_cannot_be_recorded_runs_nothing(tmp_path):
     assert "did not run" in text(result) and result.meta["signoff"]["draft"] in text(result)
     assert proxy.runs() == []
     assert "was not recorded" in proxy.stderr.read_text()
+
+
+def test_a_waiting_call_notifies_the_configured_channels(tmp_path):
+    import http.server
+    import threading
+    got = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    config = tmp_path / "signoff.toml"
+    config.write_text(f'[server]\npublic_url = "http://127.0.0.1:8001"\n\n[notifications]\nallow_hosts = ["127.0.0.1"]\n'
+                      f'[[notifications.webhook]]\nurl = "http://127.0.0.1:{hook.server_address[1]}/hook"\n')
+    proxy = Proxy(tmp_path, extra=["--config", str(config)])
+    proxy.args.remove("--inbox-url")
+    proxy.args.remove("http://127.0.0.1:8000")   # the link comes from the config's server.public_url
+
+    async def go():
+        async with proxy.session() as c:
+            return await c.call_tool("issue_refund", {"amount": 2})
+    try:
+        result = run(go)
+    finally:
+        hook.shutdown()
+    draft = result.meta["signoff"]["draft"]
+    assert code(result) == "pending" and f"http://127.0.0.1:8001/inbox/drafts/{draft}" in text(result)
+    assert [(n["kind"], n["action_id"]) for n in got] == [("approval_needed", draft)], got
+    gate, store = proxy.gate()
+    assert "notified" in [e["kind"] for e in store_events(store, draft)]
+    store.close()

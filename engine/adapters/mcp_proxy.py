@@ -26,7 +26,7 @@ import logging
 import os
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import anyio
 import mcp_types as types
@@ -35,7 +35,7 @@ from mcp.server.lowlevel import Server
 from mcp_types.version import is_version_at_least
 from pydantic import ValidationError
 
-from engine import (Gate, GateError, Handle, InputError, PermissionDenied, Policy, Store, StoreError,
+from engine import (Channel, Gate, GateError, Handle, InputError, PermissionDenied, Policy, Store, StoreError,
                     draft_link, load_policy, open_store)
 from policy_lang import PolicyError
 
@@ -82,7 +82,8 @@ class ProxyConfig:
     `upstream` is the command (and its arguments) that starts the upstream MCP server over stdio; `agent`
     and `tenant` are the proposer's `agent.id` and `tenant.id`; `approver` is the identity (registered in the
     store) whose approval an accepted elicitation records, None to never elicit; `inbox_url` the base of the
-    inbox links (`signoff serve`'s public URL).
+    inbox links (`signoff serve`'s public URL); `channels(store, digest)` makes the notification channels told
+    of new drafts and escalations once the store is open (their deliveries are recorded in its audit log).
     """
     policy: str
     store: str
@@ -93,6 +94,7 @@ class ProxyConfig:
     inbox_url: Optional[str] = None
     name: str = "signoff"
     env: Optional[Mapping[str, str]] = field(default=None, compare=False)
+    channels: Optional[Callable[[Store, Callable[[], str]], Sequence[Channel]]] = field(default=None, compare=False)
 
 
 def annotations_of(tool: types.Tool) -> Dict[str, Any]:
@@ -164,6 +166,7 @@ class GatingProxy:
         # the same call made again afterwards is a new proposal, while a retry of a waiting one finds it
         self._generation: Dict[str, int] = {}
         self._locks: Dict[str, anyio.Lock] = {}
+        self._channels: List[Channel] = []
         self._ran: set = set()   # drafts whose executor ran in this process and whose result is not answered yet
 
     # ------------------------------------------------------------ setup
@@ -215,13 +218,25 @@ class GatingProxy:
             except (StoreError, OSError) as e:
                 raise McpFault("store_unavailable", f"the approval store cannot be opened ({_one_line(e)}): "
                                "no call runs until it can") from None
-        gate = Gate(self._policy, self._store)
+        policy = self._policy
+        channels = list(self.config.channels(self._store, lambda: policy.digest)) if self.config.channels else []
+        self._channels = channels
+        gate = Gate(policy, self._store, channels=channels)
         self._register(gate)
         self._gate = gate
         return gate
 
     def close(self) -> None:
-        """Close the store (the upstream is closed by whoever opened it)."""
+        """Close the channels (delivering what they still hold) and the store; the upstream is closed by whoever
+        opened it."""
+        for ch in self._channels:
+            stop = getattr(ch, "close", None)
+            if callable(stop):
+                try:
+                    stop(10.0)
+                except Exception as e:   # a channel that fails to close must not keep the store open
+                    log.error("signoff.mcp: a notification channel did not close: %s", _one_line(e))
+        self._channels = []
         if self._store is not None:
             self._store.close()
             self._store = None
