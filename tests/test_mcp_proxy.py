@@ -441,3 +441,27 @@ def test_a_waiting_call_notifies_the_configured_channels(tmp_path):
     gate, store = proxy.gate()
     assert "notified" in [e["kind"] for e in store_events(store, draft)]
     store.close()
+
+
+def test_the_action_carries_every_hint_with_the_spec_defaults():
+    from engine import MemoryLedger
+    from engine.adapters.mcp_proxy import HINT_DEFAULTS, ProxyConfig, action_for
+    config = ProxyConfig(policy="p.policy", store="s.db", upstream=("srv",), tenant="acme")
+    bare = types.Tool(name="issue_refund", input_schema={"type": "object"})
+    assert action_for(config, bare, {"amount": 1}, "shop") == {
+        "tool": "issue_refund", "args": {"amount": 1}, "agent": {"id": "mcp-agent"}, "tenant": {"id": "acme"},
+        "context": {"mcp": {"server": "shop", "annotations": HINT_DEFAULTS}}}
+    titled = types.Tool(name="lookup_order", input_schema={"type": "object"},
+                        annotations=types.ToolAnnotations(title="Look up", read_only_hint=True))
+    hints = action_for(config, titled, {}, None)["context"]["mcp"]["annotations"]
+    assert hints == {"readOnlyHint": True, "destructiveHint": True, "idempotentHint": False,
+                     "openWorldHint": True, "title": "Look up"}
+    # a policy reading a hint the server left out sees the default, never a missing path (which would deny)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "p.policy").write_text(POLICY)
+        policy = load_policy(str(Path(d, "p.policy")))
+    undeclared = types.Tool(name="delete_repo", input_schema={"type": "object"})
+    decision = policy.decide(action_for(config, undeclared, {}, None), MemoryLedger())
+    assert decision.category == "high" and decision.outcome == "deny"
+    assert [r["rule"] for r in decision.to_dict()["reasons"]] == ["category high"]   # no evaluation error

@@ -162,7 +162,8 @@ def _usable(schema: Any) -> Optional[str]:
 
 
 def _comment(text: str) -> List[str]:
-    line = " ".join(text.split())
+    # the server's words, on one line and without control or bidi characters (which could hide text)
+    line = " ".join("".join(c for c in text if not _unsafe(c) or c in "\t\n\r").split())
     if not line:
         return []
     if len(line) > 110:
