@@ -41,6 +41,8 @@ tool garbage { risk low }
 category low { allow }
 category medium { require approval via review }
 category high { deny "destructive tools never run" }
+check order_named on lookup_order { require args.order_id present else ask "Which order?" }
+check vip on lookup_order { require args.order_id missing or args.order_id != "VIP" else escalate to "vip_desk" }
 unknown tools deny
 """
 
@@ -101,8 +103,12 @@ def test_lists_upstream_tools_and_allow_forwards_with_annotations_in_the_policy(
             ok = [await c.call_tool("lookup_order", {"order_id": "A1"}) for _ in range(2)]
             destructive = await c.call_tool("delete_repo", {"name": "core"})
             wipe, missing = await c.call_tool("wipe", {}), await c.call_tool("no_such_tool", {})
-            return names, ok, destructive, wipe, missing
-    names, ok, destructive, wipe, missing = run(go)
+            ask, vip = await c.call_tool("lookup_order", {}), await c.call_tool("lookup_order", {"order_id": "VIP"})
+            return names, ok, destructive, wipe, missing, ask, vip
+    names, ok, destructive, wipe, missing, ask, vip = run(go)
+    # ask and escalate: tool errors with the question and the target, nothing forwarded
+    assert ask.is_error and code(ask) == "ask" and "Which order?" in text(ask)
+    assert vip.is_error and code(vip) == "escalated" and "vip_desk" in text(vip)
     assert names == ["lookup_order", "issue_refund", "delete_repo", "wipe", "crash", "garbage"]
     # readOnlyHint reached the policy as context.mcp.annotations: risk low, allowed, forwarded
     assert not ok[0].is_error and json.loads(text(ok[0])) == {"tool": "lookup_order", "args": {"order_id": "A1"}}
