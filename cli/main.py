@@ -48,6 +48,21 @@ class GuardedGroup(click.Group):
             ctx.exit(EXIT_USAGE)
 
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands as click writes it, with the name column held at its width (a longer name is
+        on a line of its own, its help under the others'), so a new command never reflows the whole list."""
+        commands = [(name, cmd) for name in self.list_commands(ctx)
+                    for cmd in [self.get_command(ctx, name)] if cmd is not None and not cmd.hidden]
+        if commands:
+            limit = formatter.width - 6 - NAME_COLUMN
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in commands],
+                                   col_max=NAME_COLUMN)
+
+
+NAME_COLUMN = 10   # the longest command names (`completion`, `identities`): the width `signoff --help` keeps
+
+
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="signoff", message="signoff %(version)s")
 def cli() -> None:
@@ -167,6 +182,7 @@ from .worker_cmd import worker  # noqa: E402
 from .init_cmd import completion, init  # noqa: E402
 from .serve_cmd import identities, serve  # noqa: E402
 from .report_cmd import report  # noqa: E402
+from .mcp_cmd import import_tools, mcp_proxy  # noqa: E402
 
 cli.add_command(fmt)
 cli.add_command(graph)
@@ -182,6 +198,8 @@ cli.add_command(completion)
 cli.add_command(serve)
 cli.add_command(identities)
 cli.add_command(report)
+cli.add_command(mcp_proxy)
+cli.add_command(import_tools)
 
 
 def main() -> None:

@@ -542,7 +542,7 @@ def _cli_sections(text: str) -> Dict[str, str]:
     parts = re.split(r"^## ", text, flags=re.M)
     out = {"": parts[0]}
     for part in parts[1:]:
-        m = re.match(r"`signoff (\w+)`", part)
+        m = re.match(r"`signoff ([\w-]+)`", part)   # command names may hold a hyphen (`mcp-proxy`)
         if m:
             out[m.group(1)] = part
     return out

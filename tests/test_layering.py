@@ -132,6 +132,9 @@ CLI_EXCEPTIONS = {
     "engine.service.worker": "`signoff worker` runs the service's worker where no server runs; the service is not "
                              "part of the library API a user imports",
     "engine.service.notify": "`signoff worker` reads the service's `[notifications]` config into channels",
+    "engine.adapters.mcp_proxy": "`signoff mcp-proxy` runs the MCP adapter and `import-tools --from mcp` lists an MCP "
+                                 "server's tools with it: the adapter is a library the CLI runs",
+    "engine.adapters.import_tools": "`signoff import-tools` writes the policy the adapter plans from tool definitions",
 }
 
 
