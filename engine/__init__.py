@@ -14,6 +14,7 @@ Constants (values carry no docstrings of their own):
 - `EPOCH`: 1970-01-01T00:00:00Z, the default clock of the test runner and `decide`.
 - `MAX_RECORD_BYTES`: the largest history record (one JSON line or CSV row) a reader accepts.
 - `FORMATS`: the history formats a reader accepts (`auto`, `jsonl`, `csv`, `parquet`).
+- `ENGINES`: the replay engines of `signoff simulate --engine` (`row`, the default, and `columnar`).
 - `SIGNATURE_HEADER`: `Signoff-Signature`, the header of a signed webhook (`t=…,v1=…`, see `sign_body`).
 """
 # deciding one action
@@ -27,6 +28,7 @@ from .decide.ledger import Ledger, MemoryLedger
 from .replay.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, parse_filters, parse_when
 from .replay.simulate import Simulation
 from .replay.simulate import simulate as run_simulation
+from .replay.columnar import ENGINES, EngineUnavailable, simulate_columnar
 # comparing two versions
 from .diff import structural_diff, semantic_diff
 from .diff import diff as run_diff
@@ -57,7 +59,7 @@ __all__ = [
     "OUTCOMES", "Decision", "Reason", "Policy", "load_policy", "Ledger", "MemoryLedger", "OutputError", "dumps",
     # replaying histories
     "History", "HistoryError", "FORMATS", "MAX_RECORD_BYTES", "parse_filters", "parse_when", "Simulation",
-    "run_simulation",
+    "run_simulation", "simulate_columnar", "EngineUnavailable", "ENGINES",
     # comparing two versions
     "run_diff", "structural_diff", "semantic_diff",
     # live use
