@@ -160,7 +160,8 @@ def cases(draw):
         for a in acts:
             if isinstance(a.get("human"), dict):
                 a["human"].pop("edited_args", None)
-    return gp, acts, draw(st.booleans()), draw(st.integers(0, 3))
+    since = draw(st.sampled_from([None, None, datetime(2026, 11, 20, 12, 0, 30, tzinfo=timezone.utc).timestamp()]))
+    return gp, acts, draw(st.booleans()), draw(st.integers(0, 3)), since
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -168,7 +169,7 @@ def cases(draw):
 def test_random_policies_and_histories_give_identical_reports(case):
     """A disagreement between the engines is a bug, never a tolerance: the whole report and the whole
     decisions file are compared as bytes."""
-    gp, acts, assume, split = case
+    gp, acts, assume, split, since = case
     text = print_module(gp.decls)
     with tempfile.TemporaryDirectory() as d:
         pol = Path(d) / "p.policy"
@@ -184,7 +185,7 @@ def test_random_policies_and_histories_give_identical_reports(case):
         else:
             paths.append(os.path.join(d, "h.parquet"))
             pq.write_table(table, paths[0])
-        assert_same(policy, paths, assume_approved=assume)
+        assert_same(policy, paths, assume_approved=assume, since=since)
 
 
 def _support_parquet(d, name, lines):
@@ -352,3 +353,29 @@ def test_missing_extra_is_a_clear_error_naming_it():
         assert r.returncode == 2
         assert "signoff[sim]" in r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_disorder_among_filtered_out_rows_does_not_count():
+    """--since drops rows before the row engine's reorder window sees them: disorder only among them
+    needs no external sort, and the columnar engine reports it so too."""
+    with tempfile.TemporaryDirectory() as d:
+        pol, _ = _bench(d, 10 ** 9)
+        t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+        early = list(range(3000, 0, -1))            # disordered, all before --since
+        late = [10 ** 5 + i for i in range(50)]       # in order
+        acts = [{"id": f"a{i}", "tool": "look", "agent": {"id": "b"},
+                 "timestamp": (t0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")} for i in early + late]
+        h = os.path.join(d, "part.parquet")
+        pq.write_table(flatten(acts), h)
+        since = (t0 + timedelta(seconds=10 ** 5)).timestamp()
+        (r_row, d_row), (r_col, d_col) = both(pol, [h], since=since)
+        assert json.loads(r_row)["read"]["sorted_externally"] is False
+        assert (r_col, d_col) == (r_row, d_row)
+
+
+def test_an_empty_parquet_history():
+    with tempfile.TemporaryDirectory() as d:
+        pol, _ = _bench(d, 10 ** 9)
+        h = os.path.join(d, "empty.parquet")
+        pq.write_table(pa.table({"tool": pa.array([], pa.string())}), h)
+        assert_same(pol, [h])

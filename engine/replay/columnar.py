@@ -219,8 +219,13 @@ class _Table:
             stats.lines += n
             t, ok = self._times(np, pa, pc, table, n)
             ts_ok.append(ok)
-            if not sorted_externally and n > 1 and not bool(np.all(t[1:] >= t[:-1])):
-                sorted_externally = _beyond_window(t, history.window)
+            # the row engine filters by time before its reorder window: the window sees the kept rows only
+            kept = t
+            if history.since is not None or history.until is not None:
+                kept = t[((t >= history.since) if history.since is not None else True)
+                         & ((t < history.until) if history.until is not None else True)]
+            if not sorted_externally and len(kept) > 1 and not bool(np.all(kept[1:] >= kept[:-1])):
+                sorted_externally = _beyond_window(kept, history.window)
             times.append(t)
             seqs.append((index << SEQ_SHIFT) | np.arange(1, n + 1, dtype=np.int64))
             lines.append(np.arange(1, n + 1, dtype=np.int64))
