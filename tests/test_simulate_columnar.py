@@ -379,3 +379,18 @@ def test_an_empty_parquet_history():
         h = os.path.join(d, "empty.parquet")
         pq.write_table(pa.table({"tool": pa.array([], pa.string())}), h)
         assert_same(pol, [h])
+
+
+def test_a_corrupt_parquet_file_is_the_row_engines_error():
+    with tempfile.TemporaryDirectory() as d:
+        pol, h = _bench(d, 10 ** 9, 50)
+        data = Path(h).read_bytes()
+        bad = os.path.join(d, "bad.parquet")
+        Path(bad).write_bytes(data[:8] + bytes(len(data) - 16) + data[-8:])
+        errors = []
+        for run in (simulate, simulate_columnar):
+            with pytest.raises(Exception) as e:
+                run(pol, History([bad]))
+            errors.append((type(e.value).__name__, str(e.value)))
+        assert errors[0] == errors[1]
+        assert errors[0][0] == "HistoryError"

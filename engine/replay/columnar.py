@@ -193,7 +193,10 @@ class _Table:
                 rg = meta.row_group(g)
                 if rg.total_byte_size > history.max_record_bytes * max(rg.num_rows, 1):
                     raise _Unsupported("row group past the record cap")
-            table = pf.read(use_threads=False)
+            try:
+                table = pf.read(use_threads=False)
+            except Exception:
+                raise _Unsupported("unreadable") from None   # a corrupt file: the row engine words the error
             if schema is None:
                 schema = table.schema
             elif [(f.name, _kind(pa, f.type)) for f in table.schema] != [(f.name, _kind(pa, f.type)) for f in schema]:
