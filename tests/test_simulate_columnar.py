@@ -394,3 +394,18 @@ def test_a_corrupt_parquet_file_is_the_row_engines_error():
             errors.append((type(e.value).__name__, str(e.value)))
         assert errors[0] == errors[1]
         assert errors[0][0] == "HistoryError"
+
+
+def test_minus_zero_and_zero_share_a_budget_bucket():
+    """The ledger counts `-0.0` and `0.0` under one key: the proof that a budget never binds must too."""
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "z.policy"
+        p.write_text('policy "z"\ntool t { risk low }\ncategory low { allow }\n'
+                     'check once on t { budget count() per args.k per 1h <= 1 else deny "twice" }\n')
+        pol = load_policy(str(p))
+        h = os.path.join(d, "z.parquet")
+        pq.write_table(pa.table({"tool": ["t", "t"], "args.k": pa.array([0.0, -0.0]),
+                                 "timestamp": ["2026-11-01T00:00:00Z", "2026-11-01T00:00:01Z"]}), h)
+        (r_row, d_row), (r_col, d_col) = both(pol, [h])
+        assert json.loads(r_row)["outcomes"]["deny"] == 1
+        assert (r_col, d_col) == (r_row, d_row)

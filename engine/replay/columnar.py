@@ -94,14 +94,23 @@ class _Col:
         self._nulls: Any = None
         self._numbers: Any = None
         self._values: List[Any] = []
+        self._buckets: Any = None
 
     def codes(self, np: Any) -> Any:
-        """Exact value codes (0 for null): equal codes for equal values of the column's one type."""
+        """Exact value codes (0 for null): equal codes for equal values, bit for bit."""
         if self._codes is None and self.kind == "null":
             self._codes = np.zeros(len(self.arr), dtype=np.int64)
         if self._codes is None:
-            self._codes, self._values = _dictionary(np, self.arr, self.kind == "float")
+            self._codes, self._values = _dictionary(np, self.arr, False)
         return self._codes
+
+    def bucket_codes(self, np: Any) -> Any:
+        """Codes of budget buckets: as `codes`, but -0.0 and 0.0 together, as the ledger buckets them."""
+        if self.kind != "float":
+            return self.codes(np)
+        if self._buckets is None:
+            self._buckets = _dictionary(np, self.arr, True)[0]
+        return self._buckets
 
     def values(self, np: Any) -> List[Any]:
         """The distinct values, in the order of their codes (code k is values[k - 1])."""
@@ -547,7 +556,7 @@ def _budget_proven(np: Any, tb: _Table, b: BudgetNode, rows: Any, has_edits: boo
             return True
         if kc.kind == "int" and len(kc.arr) and int(np.abs(kc.numbers(np)).max()) >= _EXACT:
             return False    # 1 and 1.0 share a bucket: past 2**53 distinct ints may too
-        codes = kc.codes(np)[rows]
+        codes = kc.bucket_codes(np)[rows]
         keep &= codes > 0
         m = int(codes.max()) + 1
         key = _dense(np, key * m + codes, (int(key.max()) + 1) * m)[0]
