@@ -206,10 +206,10 @@ def _support_parquet(d, name, lines):
 ])
 @pytest.mark.parametrize("assume", [False, True])
 def test_bundled_histories_give_identical_reports(policy, history, assume):
-    """The bundled examples (their first 4,000 actions, as Parquet): the same report and decisions."""
+    """The bundled examples (their first 2,500 actions, as Parquet): the same report and decisions."""
     pol = load_policy(str(ROOT / "examples" / policy))
     with tempfile.TemporaryDirectory() as d:
-        path = _support_parquet(d, history, 4000)
+        path = _support_parquet(d, history, 2500)
         assert_same(pol, [path], assume_approved=assume)
         assert_same(pol, [path], assume_approved=assume, since=datetime(2026, 11, 10, tzinfo=timezone.utc).timestamp())
 
