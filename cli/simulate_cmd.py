@@ -8,8 +8,8 @@ from typing import List, Optional, Tuple
 
 import click
 
-from engine import (FORMATS, MAX_RECORD_BYTES, History, HistoryError, Policy, SparkError, parse_filters, parse_when,
-                    run_simulation, simulate_spark)
+from engine import (ENGINES, FORMATS, MAX_RECORD_BYTES, EngineUnavailable, History, HistoryError, Policy,
+                    SparkError, parse_filters, parse_when, run_simulation, simulate_columnar, simulate_spark)
 
 from .inputs import load_or_exit
 from .output import echo, field, json_text
@@ -89,8 +89,9 @@ class Progress:
                                 "one is a malformed line, found while reading or decompressing.")
 @click.option("--external-sort", is_flag=True,
               help="Sort the history on disk first (for unsorted stdin; files are re-sorted automatically).")
-@click.option("--engine", type=click.Choice(["row", "spark"]), default="row", show_default=True,
-              help="Replay in this process (row) or on Apache Spark (spark: the `signoff[spark]` extra and Java).")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="row", show_default=True,
+              help="The replay engine: row by row; columnar (Parquet as Arrow columns; needs signoff[sim]); or "
+                   "spark (Apache Spark: the signoff[spark] extra and Java). The report is the same.")
 def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], decisions: Optional[str], fmt: str,
              out: Optional[str], on_error: str, assume_approved: bool, sample: Optional[int], seed: int,
              since: Optional[str], until: Optional[str], filters: Tuple[str, ...], history_format: str,
@@ -115,17 +116,23 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
     pol = _load(policy)
     history = History(paths, on_error=on_error, since=t_since, until=t_until, filters=flt, sample=sample,
                       seed=seed, fmt=history_format, max_record_bytes=max_record_bytes)
-    progress = Progress(history) if Progress.wanted() and engine == "row" else None
+    progress = Progress(history) if Progress.wanted() and engine != "spark" else None
     try:
         if engine == "spark":
             report = simulate_spark(pol, history, assume_approved=assume_approved, decisions=decisions,
                                     external_sort=external_sort)
         else:
-            report = run_simulation(pol, history, assume_approved=assume_approved, decisions=decisions,
-                                    progress=progress, external_sort=external_sort)
+            run = simulate_columnar if engine == "columnar" else run_simulation
+            report = run(pol, history, assume_approved=assume_approved, decisions=decisions,
+                         progress=progress, external_sort=external_sort)
     except SparkError as exc:
         echo(f"error: {field(exc.message)}", err=True)
         sys.exit(EXIT_FAIL if exc.code == "spark_job_failed" else EXIT_USAGE)
+    except EngineUnavailable as exc:
+        if progress:
+            progress.close()
+        _usage(exc.message)
+        return
     except HistoryError as exc:
         if progress:
             progress.close()

@@ -14,6 +14,7 @@ Constants (values carry no docstrings of their own):
 - `EPOCH`: 1970-01-01T00:00:00Z, the default clock of the test runner and `decide`.
 - `MAX_RECORD_BYTES`: the largest history record (one JSON line or CSV row) a reader accepts.
 - `FORMATS`: the history formats a reader accepts (`auto`, `jsonl`, `csv`, `parquet`).
+- `ENGINES`: the replay engines of `signoff simulate --engine` (`row`, the default; `columnar`; `spark`).
 - `SIGNATURE_HEADER`: `Signoff-Signature`, the header of a signed webhook (`t=…,v1=…`, see `sign_body`).
 """
 # deciding one action
@@ -28,6 +29,7 @@ from .replay.history import FORMATS, MAX_RECORD_BYTES, History, HistoryError, pa
 from .replay.simulate import Simulation
 from .replay.simulate import simulate as run_simulation
 from .replay.spark import SparkError, simulate_spark
+from .replay.columnar import EngineUnavailable, simulate_columnar
 # comparing two versions
 from .diff import structural_diff, semantic_diff
 from .diff import diff as run_diff
@@ -52,6 +54,8 @@ from .live.records import Approval, Draft, Grant, Route
 from .live.views import counted_approvals, draft_detail, draft_progress, draft_summary, may_act
 from .live.leases import Claim, ReportedFailure, claim_draft, complete_draft, settle_leases
 
+ENGINES = ("row", "columnar", "spark")
+
 __all__ = [
     # deciding one action
     "ActionError", "InputSyntaxError", "loads_action", "parse_timestamp", "format_timestamp", "EPOCH",
@@ -59,6 +63,7 @@ __all__ = [
     # replaying histories
     "History", "HistoryError", "FORMATS", "MAX_RECORD_BYTES", "parse_filters", "parse_when", "Simulation",
     "run_simulation", "simulate_spark", "SparkError",
+    "run_simulation", "simulate_columnar", "EngineUnavailable", "ENGINES",
     # comparing two versions
     "run_diff", "structural_diff", "semantic_diff",
     # live use

@@ -19,7 +19,7 @@ from .records import BATCH
 from .step import Step, StepFn, StepRow, stepper
 
 __all__ = ["DecisionSink", "Simulation", "simulate", "Step", "StepRow", "Tally", "stepper", "VERDICTS", "MAX_GROUPS",
-           "MAX_EXAMPLES", "NONE", "OTHER", "PRUNE_EVERY", "PROGRESS_EVERY"]
+           "MAX_EXAMPLES", "NONE", "OTHER", "PRUNE_EVERY", "PROGRESS_EVERY", "replay_options"]
 
 PRUNE_EVERY = 4096       # records between ledger prunes
 PROGRESS_EVERY = 2048
@@ -191,6 +191,15 @@ class Simulation:
         return self.tally.report(stats, options)
 
 
+def replay_options(history: History, assume_approved: bool) -> Dict[str, Any]:
+    """The report's `options`: how the history was replayed (every backend reports them alike)."""
+    return {"assume_approved": assume_approved, "on_error": history.on_error, "sample": history.sample,
+            "seed": history.seed if history.sample is not None else None,
+            "since": iso(history.since) if history.since is not None else None,
+            "until": iso(history.until) if history.until is not None else None,
+            "filters": history.filters or {}, "histories": [("<stdin>" if p == "-" else p) for p in history.paths]}
+
+
 def simulate(policy: Policy, history: History, assume_approved: bool = False, decisions: Optional[str] = None,
              progress: Optional[Callable[[int], None]] = None, external_sort: bool = False) -> Dict[str, Any]:
     """Replay `history` through `policy` and return the report (a JSON-ready dict).
@@ -202,11 +211,7 @@ def simulate(policy: Policy, history: History, assume_approved: bool = False, de
     """
     sink = DecisionSink(decisions)
     sim = Simulation(policy, assume_approved, sink if decisions is not None else None, progress)
-    options = {"assume_approved": assume_approved, "on_error": history.on_error, "sample": history.sample,
-               "seed": history.seed if history.sample is not None else None,
-               "since": iso(history.since) if history.since is not None else None,
-               "until": iso(history.until) if history.until is not None else None,
-               "filters": history.filters or {}, "histories": [("<stdin>" if p == "-" else p) for p in history.paths]}
+    options = replay_options(history, assume_approved)
     try:
         try:
             sim.run_batches(history.batches(external=external_sort))
