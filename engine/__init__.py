@@ -63,7 +63,7 @@ __all__ = [
     # replaying histories
     "History", "HistoryError", "FORMATS", "MAX_RECORD_BYTES", "parse_filters", "parse_when", "Simulation",
     "run_simulation", "simulate_spark", "SparkError",
-    "run_simulation", "simulate_columnar", "EngineUnavailable", "ENGINES",
+    "simulate_columnar", "EngineUnavailable", "ENGINES",
     # comparing two versions
     "run_diff", "structural_diff", "semantic_diff",
     # live use
