@@ -134,15 +134,30 @@ def new_version(old: Optional[str], s: Search) -> str:
     return f"{old or '0'}+rec.{day}"
 
 
-def policy_text(s: Search) -> str:
+def lints_clean(s: Search, recs: List[Recommendation]) -> bool:
+    """Would the policy with `recs` applied load and lint with no error or warning the original has not?
+    (A level lowered can leave a category no tool reaches: W108; such a move is not recommended.)"""
+    from policy_lang.errors import PolicyError
+    root = next(f for f in s.policy.program.files if f.is_root)
+    text = policy_text(s, recs)
+    try:
+        load(root.path, text)
+    except PolicyError:
+        return False
+    old = {d.code for d in lint_text(root.text, root.path)}
+    return not [d for d in lint_text(text, root.path) if d.code not in old and d.severity in ("error", "warning")]
+
+
+def policy_text(s: Search, recs: Optional[List[Recommendation]] = None) -> str:
     """The recommended policy: the root file's module with every recommendation's lever moved, a comment
     above each changed line citing its evidence, and a new `version`."""
     root = next(f for f in s.policy.program.files if f.is_root)
     module = root.module
-    swaps = [replacement(r.lever, r.value) for r in s.recommendations]
+    recs = s.recommendations if recs is None else recs
+    swaps = [replacement(r.lever, r.value) for r in recs]
     module = moved_module(module, swaps)
     comments = list(module.comments)
-    for r in s.recommendations:
+    for r in recs:
         comments.append(A.Comment(_evidence(r, s), r.lever.span.line, 0, True))
     decls = list(module.decls)
     version = new_version(s.policy.version, s)

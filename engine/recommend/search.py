@@ -458,6 +458,19 @@ def search(policy: Policy, history: History, confidence: float = 0.95, max_risk:
                              sorted({g.tool or NONE for g in fit_gs}), sorted({g.place for g in fit_gs}),
                              best.counts, best.bound, {g.idx for g in gs})
         chosen.append(rec)
+    # ---- a move whose policy would not lint clean (a level no tool reaches any more) is dropped
+    from .output import lints_clean
+    kept: List[Recommendation] = []
+    for rec in chosen:
+        if lints_clean(result, kept + [rec]):
+            kept.append(rec)
+        else:
+            result.considered.append({"lever": rec.lever.text, "at": rec.lever.at, "kind": rec.lever.kind,
+                                      "level": rec.lever.level or None,
+                                      "reason": "the policy with this change would not lint clean",
+                                      "auto_allowed": rec.fit.auto_allowed, "rejected": rec.fit.rejected,
+                                      "edited": rec.fit.edited, "expired": rec.fit.expired})
+    chosen = kept
     # ---- the exact replay of the policy with every chosen move; drop moves that fail it
     for _ in range(4):
         if not chosen:
