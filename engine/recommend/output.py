@@ -144,8 +144,9 @@ def lints_clean(s: Search, recs: List[Recommendation]) -> bool:
         load(root.path, text)
     except PolicyError:
         return False
-    old = {d.code for d in lint_text(root.text, root.path)}
-    return not [d for d in lint_text(text, root.path) if d.code not in old and d.severity in ("error", "warning")]
+    old = {(d.code, d.message) for d in lint_text(root.text, root.path)}
+    return not [d for d in lint_text(text, root.path)
+                if (d.code, d.message) not in old and d.severity in ("error", "warning")]
 
 
 def policy_text(s: Search, recs: Optional[List[Recommendation]] = None) -> str:
@@ -185,9 +186,9 @@ def check_written(text: str, out_path: str, original_path: str) -> None:
         why = f"{first.code} {first.message}" if first is not None else "it does not load"
         raise RecommendError("recommended_policy_invalid",
                              f"the recommended policy does not load at `{out_path}` ({why}): not written") from None
-    old_codes = {d.code for d in lint_file(original_path)}
+    old = {(d.code, d.message) for d in lint_file(original_path)}
     new = [d for d in lint_text(text, out_path)
-           if d.code not in old_codes and d.severity in ("error", "warning")]
+           if (d.code, d.message) not in old and d.severity in ("error", "warning")]
     if new:
         raise RecommendError("recommended_policy_invalid",
                              f"the recommended policy does not lint clean ({new[0].code} {new[0].message}): "
