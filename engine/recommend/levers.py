@@ -116,8 +116,9 @@ def _threshold(c: A.Compare, section: str, name: str, line: int, span: A.Span) -
     for passes_as in (True, False):
         norm = op if passes_as else _NEGATE[op]
         lit = c.right if isinstance(c.right, A.Literal) and _number(c.right.value) else c.left
+        written = lit.text if isinstance(lit, A.Literal) else None
         out.append(Lever("threshold", section, name, line, span, c, expr_text(c), subject, norm, passes_as,
-                         number, lit.text or "", value=read))
+                         number, written or "", value=read))
     return out
 
 
@@ -200,7 +201,9 @@ def replacement(lever: Lever, value: Any) -> Tuple[Any, Any]:
         return c, A.Literal(value, span=c.span)
     if isinstance(c.right, A.Literal) and _number(c.right.value):
         return c, dataclasses.replace(c, right=dataclasses.replace(c.right, value=value, text=None))
-    return c, dataclasses.replace(c, left=dataclasses.replace(c.left, value=value, text=None))
+    left = c.left
+    assert isinstance(left, A.Literal)   # a threshold lever has its number on one side
+    return c, dataclasses.replace(c, left=dataclasses.replace(left, value=value, text=None))
 
 
 def moved(program: Program, swaps: List[Tuple[Any, Any]]) -> Program:

@@ -165,6 +165,7 @@ def policy_text(s: Search, recs: Optional[List[Recommendation]] = None) -> str:
     vi = next((i for i, d in enumerate(decls) if isinstance(d, A.VersionDecl)), None)
     if vi is not None:
         old = decls[vi]
+        assert isinstance(old, A.VersionDecl)
         decls[vi] = dataclasses.replace(old, version=version)
         comments.append(A.Comment(f"# signoff recommend: version {s.policy.version} → {version}, "
                                   f"from {s.base.n} actions", old.span.line, 0, True))

@@ -252,7 +252,7 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
         for batch in _records(history, external):
             for rec in batch:
                 row = step(rec, ledger)
-                t, outcome, rank = row[0], row[1], row[2]
+                t, rank = row[0], row[2]
                 times.append(t)
                 ranks.append(rank)
                 human = row[8]
@@ -283,7 +283,7 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
                             k = index[id(lv)]
                             runs, pol = extremes[k]
                             try:
-                                if rec[6]:
+                                if rec[6] and tool is not None:
                                     got = runs(tool)(action, t, ledger)[0]
                                 else:
                                     now = None if action.get("timestamp") is not None else \
