@@ -42,7 +42,14 @@ class Lever:
     current: Union[int, float, None] = None
     current_text: str = ""           # the number as written
     level: str = ""                  # level levers: the new level
+    risk_level: str = ""             # levers on a risk line: the level the line gives
     value: Optional[Callable[[Any], Any]] = dataclasses.field(default=None, compare=False, repr=False)
+
+    def already(self, v: Any) -> bool:
+        """Does an action with value `v` already take the way this lever opens (moving it changes nothing)?"""
+        n = self.current
+        op = self.op
+        return bool(v >= n if op == ">=" else v > n if op == ">" else v <= n if op == "<=" else v < n)
 
     @property
     def key(self) -> Key:
@@ -142,18 +149,23 @@ def find_levers(program: Program) -> List[Lever]:
             continue
         for i, r in enumerate(tool.risks):
             if r.when is not None:
-                out += _cond_levers(r.when, "tool", tool.name, i, r.span)
+                out += [dataclasses.replace(lv, risk_level=r.level)
+                        for lv in _cond_levers(r.when, "tool", tool.name, i, r.span)]
             if r.level in program.levels:
                 from policy_lang.printer import expr_text
                 text = f"risk {r.level}" + (f" when {expr_text(r.when)}" if r.when is not None else "")
                 for lower in program.levels[:program.levels.index(r.level)]:
-                    out.append(Lever("level", "tool", tool.name, i, r.span, r, text, level=lower))
+                    out.append(Lever("level", "tool", tool.name, i, r.span, r, text, level=lower, risk_level=r.level))
     for cat in program.categories.values():
         if cat.span.file != root:
             continue
         for i, cl in enumerate(cat.lines):
             if cl.when is not None:
-                out += _cond_levers(cl.when, "category", cat.level, i, cl.span)
+                # a line's comparison can only let an action through to an `allow`: this line's when it
+                # holds, a later line's when it fails
+                later = any(x.outcome.kind == "allow" for x in cat.lines[i + 1:])
+                out += [lv for lv in _cond_levers(cl.when, "category", cat.level, i, cl.span)
+                        if ((cl.outcome.kind == "allow") if lv.passes_as else later)]
     for chk in program.checks.values():
         if chk.span.file != root or chk.advisory:
             continue
@@ -206,15 +218,22 @@ def replacement(lever: Lever, value: Any) -> Tuple[Any, Any]:
     return c, dataclasses.replace(c, left=dataclasses.replace(left, value=value, text=None))
 
 
-def moved(program: Program, swaps: List[Tuple[Any, Any]]) -> Program:
-    """The program with each (old, new) node swapped in its tool, category or check."""
+def moved(program: Program, swaps: List[Tuple[Any, Any]], where: Optional[List[Tuple[str, str]]] = None) -> Program:
+    """The program with each (old, new) node swapped in its tool, category or check; `where` names the
+    (section, name) of the declaration each swap is in, so that only that one is walked."""
     tools, cats, checks = dict(program.tools), dict(program.categories), dict(program.checks)
-    for old, new in swaps:
-        for table in (tools, cats, checks):
-            for k, decl in table.items():
-                got = _swap(decl, old, new)
-                if got is not decl:
-                    table[k] = got
+    tables = {"tool": tools, "category": cats, "check": checks}
+    for i, (old, new) in enumerate(swaps):
+        if where is not None:
+            section, name = where[i]
+            places = [(tables[section], name)]
+        else:
+            places = [(t, k) for t in (tools, cats, checks) for k in t]
+        for table, k in places:
+            decl = table[k]
+            got = _swap(decl, old, new)
+            if got is not decl:
+                table[k] = got
     return dataclasses.replace(program, tools=tools, categories=cats, checks=checks)
 
 

@@ -235,7 +235,8 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
     # one has passed its schema already, and no lever touches a schema (a third of the replay's time)
     bare = dataclasses.replace(program, schemas={})
     for lv in levers:
-        p = Policy(moved(bare, [replacement(lv, lv.passes_as if lv.kind == "threshold" else None)]))
+        p = Policy(moved(bare, [replacement(lv, lv.passes_as if lv.kind == "threshold" else None)],
+                         [(lv.section, lv.name)]))
         extremes.append((_runs(p), p))
 
     def attempt(external: bool) -> Baseline:
@@ -280,6 +281,19 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
                             if r.rule.startswith("check "):
                                 mine += places.get(("check", r.rule[6:]), ())
                         for lv in mine:
+                            if lv.risk_level:
+                                # a risk line's lever changes a decision only by changing the level: a line
+                                # made to give the level the action already has, or one that did not give
+                                # it, changes nothing
+                                fires = lv.kind == "threshold" and lv.passes_as
+                                if (row[3] == lv.risk_level) == fires:
+                                    continue
+                            if lv.kind == "threshold":
+                                v = lv.value(action) if lv.value is not None else None
+                                if v is None or lv.already(v):
+                                    continue   # no value to move past, or the comparison already lets it by
+                            else:
+                                v = True
                             k = index[id(lv)]
                             runs, pol = extremes[k]
                             try:
@@ -291,10 +305,7 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
                                     got = pol.decide(action, ledger, now).outcome
                             except Exception:   # fail closed: a lever that errs lets nothing through
                                 continue
-                            if got != "allow":
-                                continue
-                            v = lv.value(action) if lv.kind == "threshold" and lv.value is not None else True
-                            if v is not None:
+                            if got == "allow":
                                 hits[k].append((g, v))
                 elif verdict is not None:
                     elsewhere += 1
@@ -444,38 +455,44 @@ def search(policy: Policy, history: History, confidence: float = 0.95, max_risk:
                                       "level": lv.level or None, "reason": why,
                                       "auto_allowed": c.auto_allowed, "rejected": c.rejected,
                                       "edited": c.edited, "expired": c.expired})
-    # ---- the greedy pick: most approvals saved first, one change per line
+    # ---- the greedy pick: most approvals saved first, one change per line and per tool (two moves that
+    # let the same tool's actions through would let through together what neither does alone)
     cands.sort(key=lambda x: (-x[1].taken, x[0].span.line, x[0].line))
     chosen: List[Recommendation] = []
     used = set()
+    used_tools: set = set()
+    from .output import lints_clean
     for lv, best, through in cands:
-        if lv.key in used:
-            continue
-        used.add(lv.key)
         gs = [base.gated[g] for g in through]
+        tools = {g.tool for g in gs}
+        if lv.key in used or tools & used_tools:
+            if tools & used_tools and lv.key not in used:
+                result.considered.append({"lever": lv.text, "at": lv.at, "kind": lv.kind, "level": lv.level or None,
+                                          "reason": "supported, but a move with more evidence already lets the same "
+                                                    "tool's actions through (recommend again after shipping it)",
+                                          "auto_allowed": best.counts.auto_allowed, "rejected": best.counts.rejected,
+                                          "edited": best.counts.edited, "expired": best.counts.expired})
+            continue
         fit_gs = [g for g in gs if g.idx < cut]
         rec = Recommendation(lv, best.value, _change(lv, best.value),
                              sorted({g.tool or NONE for g in fit_gs}), sorted({g.place for g in fit_gs}),
                              best.counts, best.bound, {g.idx for g in gs})
-        chosen.append(rec)
-    # ---- a move whose policy would not lint clean (a level no tool reaches any more) is dropped
-    from .output import lints_clean
-    kept: List[Recommendation] = []
-    for rec in chosen:
-        if lints_clean(result, kept + [rec]):
-            kept.append(rec)
-        else:
-            result.considered.append({"lever": rec.lever.text, "at": rec.lever.at, "kind": rec.lever.kind,
-                                      "level": rec.lever.level or None,
+        # a move whose policy would not lint clean (a level no tool reaches any more) is not made
+        if not lints_clean(result, chosen + [rec]):
+            result.considered.append({"lever": lv.text, "at": lv.at, "kind": lv.kind, "level": lv.level or None,
                                       "reason": "the policy with this change would not lint clean",
-                                      "auto_allowed": rec.fit.auto_allowed, "rejected": rec.fit.rejected,
-                                      "edited": rec.fit.edited, "expired": rec.fit.expired})
-    chosen = kept
+                                      "auto_allowed": best.counts.auto_allowed, "rejected": best.counts.rejected,
+                                      "edited": best.counts.edited, "expired": best.counts.expired})
+            continue
+        used.add(lv.key)
+        used_tools |= tools
+        chosen.append(rec)
     # ---- the exact replay of the policy with every chosen move; drop moves that fail it
     for _ in range(4):
         if not chosen:
             break
-        cand = Policy(moved(policy.program, [replacement(r.lever, r.value) for r in chosen]))
+        cand = Policy(moved(policy.program, [replacement(r.lever, r.value) for r in chosen],
+                            [(r.lever.section, r.lever.name) for r in chosen]))
         allowed, other, looser = verify(cand, base, history, progress)
         bad = _attribute(chosen, base, cut, allowed, confidence, max_risk, result)
         if not bad:
