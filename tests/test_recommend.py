@@ -228,3 +228,64 @@ def test_upper_bound_known_values():
     assert upper_bound(0, 299) < 0.01 < upper_bound(0, 298)      # the rule of three, exactly
     assert abs(upper_bound(1, 10) - 0.3942) < 1e-4                # Clopper–Pearson tables
     assert upper_bound(0, 0) == 1.0 and upper_bound(5, 5) == 1.0
+
+
+# ---------------------------------------------------------------- real agents: tau-bench airline runs
+
+TAU = ROOT.parent / "shared" / "corpora" / "tau" / "tau_trajectory_calls.jsonl"
+DAY_ONE = """policy "airline-day-one"
+version "1"
+use "examples/airline/airline.policy"
+override category medium {
+  allow when confidence >= 0.99
+  require approval via supervisor otherwise
+}
+"""
+
+
+@pytest.mark.skipif(not TAU.exists(), reason="the tau corpus (../shared/corpora/tau) is not in this checkout")
+@pytest.mark.parametrize("max_risk", ["0.01", "0.5"])
+def test_approvals_stay_on_the_writes_real_gpt4o_runs_got_wrong(tmp_path, max_risk):
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    pol = tmp_path / "day-one.policy"
+    pol.write_text(DAY_ONE)
+    rows = []
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    verdict = {"expected_write": "approved", "unexpected_write": "rejected"}
+    for line in TAU.read_text().splitlines():
+        r = json.loads(line)
+        t = start + timedelta(hours=int(r["task_id"]), minutes=r["trial"] * 10 + r["step"] % 10, seconds=r["step"])
+        a = {"id": f"tau/{r['task_id']}/{r['trial']}/{r['step']}", "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "tool": r["tool"], "args": r["args"], "agent": {"id": "gpt-4o"},
+             "tenant": {"id": f"task-{r['task_id']}"}, "context": {"user_confirmed": True}}
+        if r["label"] in verdict:
+            a["human"] = {"verdict": verdict[r["label"]], "by": "ground-truth"}
+        rows.append(a)
+    h = write(tmp_path, rows)
+    out = tmp_path / "new.policy"
+    res = run("recommend", pol, "--history", h, "--format", "json", "--max-risk", max_risk, "--out", out)
+    rep = json.loads(res.stdout)
+    rejected_writes = sum(p["rejected"] for p in rep["places"])
+    assert rejected_writes > 40            # the unexpected writes do reach the supervisor
+    for r in rep["recommendations"]:       # and nothing recommended lets one of them through
+        assert r["rejected"] == 0
+    if out.exists():
+        d = run_diff(load_policy(str(pol)), load_policy(str(out)), History([str(h)]), witnesses=False)
+        unexpected = {a["id"] for a in rows if a.get("human", {}).get("verdict") == "rejected"}
+        for t in d["semantic"]["transitions"]:
+            if t["direction"] == "looser":
+                assert not set(t["examples"]) & unexpected
+
+
+def test_html_and_text_reports_show_the_evidence_and_escape_what_the_history_wrote(desk, tmp_path):
+    rows = history()
+    for a in rows[-100:]:
+        if a["args"]["amount"] <= 50 and a["confidence"] < 0.95:
+            a["human"]["verdict"] = "rejected"
+            a["human"]["by"] = "<b>eve</b>\u202e"
+    h = write(tmp_path, rows)
+    text = run("recommend", desk, "--history", h, "--max-risk", "0.05").stdout
+    assert "confidence >= 0.95 → confidence >= " in text and "held-out rejected:" in text
+    assert "\u202e" not in text
+    page = run("recommend", desk, "--history", h, "--max-risk", "0.05", "--format", "html").stdout
+    assert page.startswith("<!DOCTYPE html>") and "<b>eve</b>" not in page and "&lt;b&gt;eve" in page
