@@ -24,9 +24,10 @@ def _fail(code: str, message: str, status: int = EXIT_USAGE) -> None:
 
 @click.command(name="recommend")
 @click.argument("policy", type=click.Path(dir_okay=False))
-@click.argument("more", nargs=-1, metavar="", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("more", nargs=-1, metavar="", type=click.Path(dir_okay=False))
 @click.option("--history", "histories", multiple=True, metavar="FILE...",
-              help="Histories with human verdicts (spec §2; `signoff audit export` writes them); repeatable.")
+              help="Histories with human verdicts (spec §2; `signoff audit export` writes them); repeatable; "
+                   "files, not stdin (they are read twice).")
 @click.option("--out", metavar="NEW.policy", type=click.Path(dir_okay=False),
               help="Write the recommended policy here (checked to load and lint first).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
@@ -50,8 +51,9 @@ def recommend(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], ou
     paths: List[str] = list(histories) + list(more)
     if not paths:
         _fail("no_history", "give at least one history with --history FILE")
-    if paths.count("-") > 1:
-        _fail("stdin_twice", "stdin (`-`) can be read only once")
+    if "-" in paths:
+        _fail("stdin_history", "recommend reads the history twice (the search, then the exact replay): "
+                               "give a file, not stdin (`-`)")
     pol = load_or_exit(policy)
     history = History(paths, on_error=on_error, fmt=history_format, max_record_bytes=max_record_bytes)
     try:

@@ -206,6 +206,8 @@ def test_malformed_lines_follow_on_error(desk, tmp_path):
 def test_bad_options_and_missing_history_are_usage_errors(desk, tmp_path):
     assert run("recommend", desk).exit_code == 2
     assert run("recommend", desk, "--history", tmp_path / "h.jsonl", "--max-risk", "1.5").exit_code == 2
+    res = run("recommend", desk, "--history", "-")
+    assert res.exit_code == 2 and "error[stdin_history]" in res.stderr
     res = run("recommend", desk, "--history", tmp_path / "missing.jsonl")
     assert res.exit_code == 2 and "missing.jsonl" in res.stderr and "Traceback" not in res.output
 
