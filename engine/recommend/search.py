@@ -47,7 +47,8 @@ class Gated(NamedTuple):
     route: str
     place: Tuple[str, str]    # (rule, at) of the binding approval reason
     action_id: Any
-    where: str                # FILE:LINE it was read from
+    src: str                  # the file it was read from (one string shared by all its records)
+    line: int                 # … and the line
     by: Any
 
 
@@ -272,7 +273,7 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
                     g = len(gated)
                     gated.append(Gated(n, t, tool, verdict, routes[0] if routes else NONE,
                                        (first.rule, first.at) if first else (NONE, NONE), row[5],
-                                       f"{rec[3]}:{rec[4]}", human.get("by") if human.__class__ is dict else None))
+                                       rec[3], rec[4], human.get("by") if human.__class__ is dict else None))
                     if rec[5] is None and action.__class__ is dict:
                         mine: List[Lever] = list(places.get(("tool", tool), ())) if tool else []
                         if row[3] is not None:
@@ -535,7 +536,7 @@ def _attribute(chosen: List[Recommendation], base: Baseline, cut: int, allowed: 
             r.by_route_fit[g.route] = r.by_route_fit.get(g.route, 0) + 1
         for g in held:
             r.by_route_holdout[g.route] = r.by_route_holdout.get(g.route, 0) + 1
-        r.holdout_listed = [{"action_id": g.action_id, "where": g.where, "tool": g.tool, "verdict": g.verdict,
+        r.holdout_listed = [{"action_id": g.action_id, "where": f"{g.src}:{g.line}", "tool": g.tool, "verdict": g.verdict,
                              "by": g.by} for g in held if g.verdict in ("rejected", "edited")][:MAX_LISTED]
         fv = r.fit_verified
         r.bound = upper_bound(fv.changed, fv.reviewed, confidence)
