@@ -5,6 +5,7 @@ what changes (the same replay `signoff diff --history` makes), split into the fi
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 from array import array
 from dataclasses import dataclass, field
@@ -207,7 +208,20 @@ def _runs(policy: Policy) -> Callable[[str], Any]:
 
 
 def _records(history: History, external: bool) -> Iterator[List[Record]]:
-    return history.batches(external=external)
+    """The history's batches with the cyclic GC paused, as `Simulation.run_batches` does: the search holds
+    hundreds of thousands of small records (the waiting actions), which every collection would walk
+    again (at 1M actions, three quarters of the time). A young-generation pass every 64 batches frees
+    what cycles there are."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for k, batch in enumerate(history.batches(external=external), 1):
+            yield batch
+            if not k % 64:
+                gc.collect(1)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
