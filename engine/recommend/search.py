@@ -523,8 +523,17 @@ def search(policy: Policy, history: History, confidence: float = 0.95, max_risk:
         chosen = []
     result.recommendations = chosen
     if not chosen:
-        result.explanation = ("no lever can be moved: too few reviewed actions, or humans changed or rejected "
-                              "what a looser policy would have let through (see `considered`)")
+        clean = [c["auto_allowed"] for c in result.considered if not (c["rejected"] or c["edited"] or c["expired"])]
+        if not result.considered:
+            result.explanation = "no lever of this policy could let through any action that waited for humans"
+        elif clean and max(clean) < needed(confidence, max_risk):
+            result.explanation = (f"too few verdicts: the most any lever would let through, all approved unchanged, "
+                                  f"is {max(clean)}; the bound needs at least {needed(confidence, max_risk)} "
+                                  f"(or a higher --max-risk); humans changed or rejected what the others would let "
+                                  "through (see `considered`)")
+        else:
+            result.explanation = ("no lever can be moved: humans changed or rejected what a looser policy would "
+                                  "have let through, or too few reviewed it (see `considered`)")
     return result
 
 
