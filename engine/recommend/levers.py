@@ -221,9 +221,12 @@ def replacement(lever: Lever, value: Any) -> Tuple[Any, Any]:
 def moved(program: Program, swaps: List[Tuple[Any, Any]], where: Optional[List[Tuple[str, str]]] = None) -> Program:
     """The program with each (old, new) node swapped in its tool, category or check; `where` names the
     (section, name) of the declaration each swap is in, so that only that one is walked."""
-    tools, cats, checks = dict(program.tools), dict(program.categories), dict(program.checks)
-    tables = {"tool": tools, "category": cats, "check": checks}
+    tools: Dict[str, Any] = dict(program.tools)
+    cats: Dict[str, Any] = dict(program.categories)
+    checks: Dict[str, Any] = dict(program.checks)
+    tables: Dict[str, Dict[str, Any]] = {"tool": tools, "category": cats, "check": checks}
     for i, (old, new) in enumerate(swaps):
+        places: List[Tuple[Dict[str, Any], str]]
         if where is not None:
             section, name = where[i]
             places = [(tables[section], name)]
