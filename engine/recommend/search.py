@@ -99,15 +99,14 @@ def loosening_order(op: str, values: List[float]) -> List[int]:
     return sorted(range(len(values)), key=lambda i: -values[i] if descending else values[i])
 
 
-def new_value(op: str, taken: List[float], excluded: Optional[float]) -> Any:
-    """The lever's value that lets `taken` through and not `excluded` (the next in the loosening order)."""
-    if op == "<=":
-        return max(taken)
-    if op == ">=":
-        return min(taken)
+def new_value(op: str, last: Any, excluded: Optional[float]) -> Any:
+    """The lever's value that lets through everything up to `last` (the last value taken in the loosening
+    order) and not `excluded` (the next one)."""
+    if op in ("<=", ">="):
+        return last
     if op == "<":
-        return excluded if excluded is not None else max(taken) + 1
-    return excluded if excluded is not None else min(taken) - 1
+        return excluded if excluded is not None else last + 1
+    return excluded if excluded is not None else last - 1
 
 
 def choose(points: List[Tuple[Any, Optional[str]]], op: Optional[str], confidence: float,
@@ -128,8 +127,9 @@ def choose(points: List[Tuple[Any, Optional[str]]], op: Optional[str], confidenc
         return (got, None) if c.rejected == 0 and b <= max_risk else (None, got)
     values = [p[0] for p in points]
     order = loosening_order(op, values)
-    best: Optional[Choice] = None
-    tried: Optional[Choice] = None
+    # every prefix of the loosening order that ends between two values, up to the first rejection:
+    # (taken, counts, next value or None, last value taken)
+    prefixes: List[Tuple[int, Counts, Any, Any]] = []
     tally = {v: 0 for v in VERDICTS}
     none = 0
     i = 0
@@ -146,14 +146,17 @@ def choose(points: List[Tuple[Any, Optional[str]]], op: Optional[str], confidenc
         if tally["rejected"]:
             break
         c = Counts(j, tally["approved"], tally["edited"], tally["rejected"], tally["expired"], none)
-        b = upper_bound(c.changed, c.reviewed, confidence)
-        excluded = values[order[j]] if j < len(order) else None
-        got = Choice(new_value(op, [values[k] for k in order[:j]], excluded), j, c, b)
-        tried = got
-        if b <= max_risk:
-            best = got
+        prefixes.append((j, c, values[order[j]] if j < len(order) else None, v0))
         i = j
-    return best, (None if best is not None else tried)
+    if not prefixes:
+        return None, None
+    # the loosest prefix whose bound holds; bounds are computed from the loosest down, only as needed
+    for taken, c, excluded, last in reversed(prefixes):
+        b = upper_bound(c.changed, c.reviewed, confidence)
+        if b <= max_risk:
+            return Choice(new_value(op, last, excluded), taken, c, b), None
+    taken, c, excluded, last = prefixes[-1]
+    return None, Choice(new_value(op, last, excluded), taken, c, upper_bound(c.changed, c.reviewed, confidence))
 
 
 def lets_through(op: Optional[str], v: Any, value: Any) -> bool:
@@ -421,7 +424,22 @@ def needed(confidence: float, max_risk: float) -> int:
 
 def search(policy: Policy, history: History, confidence: float = 0.95, max_risk: float = 0.01,
            holdout: float = 0.3, progress: Optional[Callable[[int], None]] = None) -> Search:
-    """Find the recommendations for `policy` on `history` (see the module docstring)."""
+    """Find the recommendations for `policy` on `history` (see the module docstring).
+
+    The cyclic GC is paused throughout: the search holds one small record per action that waited for
+    humans (hundreds of thousands), makes no reference cycles, and every full collection would walk
+    them all again (at 1M actions, more than the replays themselves)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _search(policy, history, confidence, max_risk, holdout, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _search(policy: Policy, history: History, confidence: float, max_risk: float, holdout: float,
+            progress: Optional[Callable[[int], None]]) -> Search:
     if not 0 < confidence < 1:
         raise RecommendError("bad_option", "`--confidence` must be between 0 and 1")
     if not 0 < max_risk < 1:
