@@ -197,11 +197,6 @@ def _swap(node: Any, old: Any, new: Any) -> Any:
     return node
 
 
-def literal(value: Union[int, float]) -> A.Literal:
-    """A number literal as the printer writes it."""
-    return A.Literal(value)
-
-
 def replacement(lever: Lever, value: Any) -> Tuple[Any, Any]:
     """(old node, new node) of moving `lever` to `value`: a number for a threshold (True/False: the
     comparison replaced by that constant, the lever moved all the way), ignored for a level lever."""

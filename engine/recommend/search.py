@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from policy_lang.checker import Program
-
 from ..decide.decision import RANK, binding_routes
 from ..decide.evaluator import Policy
 from ..decide.ledger import MemoryLedger
@@ -609,7 +607,3 @@ def rate(n: int, s: Tuple[Optional[float], Optional[float]]) -> Optional[float]:
     """`n` per 30 days over span `s`."""
     return per_30_days(n, s[0], s[1])
 
-
-def program_of(result: Search) -> Program:
-    """The program of the recommended policy (the policy's own when nothing is recommended)."""
-    return result.candidate.program if result.candidate is not None else result.policy.program

@@ -8,7 +8,7 @@ checked against the binomial sum (`math.comb`) in tests/test_recommend_propertie
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 DAY = 86_400.0
 MONTH = 30 * DAY
@@ -96,7 +96,3 @@ def per_30_days(count: int, first: Optional[float], last: Optional[float]) -> Op
         return None
     return count * MONTH / (last - first)
 
-
-def span(times: Sequence[float]) -> Optional[float]:
-    """The length of time covered by sorted times (None for fewer than two)."""
-    return times[-1] - times[0] if len(times) > 1 else None
