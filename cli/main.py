@@ -177,6 +177,7 @@ from .audit_cmd import audit  # noqa: E402
 from .store_cmd import store  # noqa: E402
 from .simulate_cmd import simulate  # noqa: E402
 from .diff_cmd import diff  # noqa: E402
+from .recommend_cmd import recommend  # noqa: E402
 from .lint_cmd import lint  # noqa: E402
 from .worker_cmd import worker  # noqa: E402
 from .init_cmd import completion, init  # noqa: E402
@@ -191,6 +192,7 @@ cli.add_command(audit)
 cli.add_command(store)
 cli.add_command(simulate)
 cli.add_command(diff)
+cli.add_command(recommend)
 cli.add_command(lint)
 cli.add_command(worker)
 cli.add_command(init)

@@ -6,8 +6,8 @@ each subpackage may import is in their own docstrings and in docs/design.md ("Th
 Reports for people (simulate text/HTML, diff Markdown, graph export) are `engine.report`'s public names.
 
 Names that would shadow a subpackage or a deprecated module of the same name (`diff`, `simulate`,
-`history`) are exported under the names the CLI already used: `run_diff`, `run_simulation`,
-`event_history`.
+`history`, `recommend`) are exported under the names the CLI already used: `run_diff`, `run_simulation`,
+`event_history`, `run_recommend`.
 
 Constants (values carry no docstrings of their own):
 - `OUTCOMES`: the decision outcomes in their order, most permissive first (allow ... deny).
@@ -33,6 +33,9 @@ from .replay.columnar import EngineUnavailable, simulate_columnar
 # comparing two versions
 from .diff import structural_diff, semantic_diff
 from .diff import diff as run_diff
+# recommendations from the record (`signoff recommend`)
+from .recommend import RecommendError, check_written as check_recommended, policy_text as recommended_policy
+from .recommend import report as recommend_report, search as run_recommend
 # live use: the gate, its store and audit log
 from .live.audit import (CheckpointError, DraftLog, draft_log, generate_keypair, load_private_key, load_public_key,
                          make_checkpoint, read_checkpoint, replay_problems, required_routes, verify_checkpoint)
@@ -66,6 +69,8 @@ __all__ = [
     "simulate_columnar", "EngineUnavailable", "ENGINES",
     # comparing two versions
     "run_diff", "structural_diff", "semantic_diff",
+    # recommendations from the record
+    "run_recommend", "recommend_report", "recommended_policy", "check_recommended", "RecommendError",
     # live use
     "Gate", "GateError", "InputError", "PermissionDenied", "StateError", "NotFound", "TamperError",
     "route_progress", "event_history", "Draft", "Approval", "Grant", "Route", "draft_progress", "counted_approvals",

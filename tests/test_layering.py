@@ -36,6 +36,10 @@ RULES = [
          ("engine.replay", "engine.diff", "engine.report", "engine.service", "engine.adapters")),
     Rule("diff imports decide and replay", ("engine.diff",),
          ("engine.live", "engine.report", "engine.service", "engine.adapters")),
+    Rule("recommend imports decide and replay", ("engine.recommend",),
+         ("engine.live", "engine.diff", "engine.report", "engine.service", "engine.adapters")),
+    Rule("decide, replay, live and diff never import recommend",
+         ("engine.decide", "engine.replay", "engine.live", "engine.diff"), ("engine.recommend",)),
     Rule("nothing in engine imports report", ("engine",), ("engine.report",)),
 ]
 

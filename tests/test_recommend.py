@@ -1,0 +1,293 @@
+"""`signoff recommend`: levers found and moved, the evidence, the written policy, diff's agreement, bad input."""
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from engine import History, load_policy, run_diff, run_recommend
+from policy_lang import lint_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+POLICY = """# the refund desk: every refund waits for a person at first
+policy "desk"
+version "1"
+
+route desk {
+  approvers "desk_lead"
+  timeout 4h then escalate to "oncall"
+}
+route finance {
+  approvers "cfo", "controller"
+  quorum 2
+}
+
+tool lookup_order {
+  risk low
+}
+tool issue_refund {
+  risk medium when args.amount <= 50  # small refunds
+  risk high otherwise
+}
+
+category low {
+  allow
+}
+category medium {
+  allow when confidence >= 0.95
+  require approval via desk otherwise
+}
+category high {
+  require approval via finance
+}
+
+check refund_budget on issue_refund {
+  budget sum(args.amount) per tenant per 1d <= 100000 else escalate to "finance_oncall"
+}
+"""
+START = datetime(2026, 10, 1, tzinfo=timezone.utc)
+
+
+def history(n=1500, seed=3, reject_above=90.0, verdicts=True, reject_low_conf=None):
+    """Refunds with the verdicts a careful desk gives: amounts above `reject_above` sometimes rejected."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        t = START + timedelta(minutes=45 * i)
+        amount = round(rng.uniform(5, 120), 2)
+        conf = round(rng.uniform(0.8, 1.0), 3)
+        a = {"id": f"r-{i:04d}", "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "tool": "issue_refund",
+             "confidence": conf, "args": {"amount": amount}, "tenant": {"id": "acme"}, "agent": {"id": "bot"}}
+        if verdicts:
+            v = "approved"
+            if amount > reject_above and rng.random() < 0.3:
+                v = "rejected"
+            if reject_low_conf is not None and conf < reject_low_conf and amount <= 50:
+                v = "rejected"
+            a["human"] = {"verdict": v, "by": "lea"}
+        out.append(a)
+    return out
+
+
+def write(tmp_path, rows, name="h.jsonl"):
+    p = tmp_path / name
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return p
+
+
+@pytest.fixture
+def desk(tmp_path):
+    p = tmp_path / "desk.policy"
+    p.write_text(POLICY)
+    return p
+
+
+def run(*args):
+    res = CliRunner().invoke(cli, list(map(str, args)))
+    return res
+
+
+def test_recommends_the_confidence_and_amount_levers_and_writes_a_policy_that_lints(desk, tmp_path):
+    h = write(tmp_path, history())
+    out = tmp_path / "desk-2.policy"
+    res = run("recommend", desk, "--history", h, "--out", out, "--format", "json", "--max-risk", "0.05")
+    assert res.exit_code == 0, res.output + res.stderr
+    rep = json.loads(res.stdout)
+    # the confidence threshold of category medium: every small refund was approved, so it drops to the
+    # lowest confidence seen; the amount bound of `risk medium` rises, but not past a rejected refund
+    conf = next(r for r in rep["recommendations"] if r["change"].startswith("confidence >= 0.95"))
+    assert conf["at"] == f"{desk.name}:26"
+    assert conf["tool"] == "issue_refund" and conf["old"] == 0.95 and conf["new"] <= 0.801
+    assert conf["rejected"] == 0 and conf["upper_bound"] <= 0.05
+    for r in rep["recommendations"]:
+        assert r["rejected"] == 0
+        for k in ("tool", "change", "at", "auto_allowed", "rejected", "edited", "upper_bound",
+                  "approvals_saved_per_30d"):
+            assert k in r
+        assert set(r["holdout"]) >= {"auto_allowed", "rejected", "edited", "upper_bound", "approvals_saved_per_30d"}
+    amount = [r for r in rep["recommendations"] if r["lever"] == "threshold" and "amount" in r["change"]]
+
+    if amount:
+        rejected = [a["args"]["amount"] for a in history()[:rep["history"]["fit"]] if a["human"]["verdict"] == "rejected"]
+        assert amount[0]["new"] < min(rejected)
+    text = out.read_text()
+    assert "# the refund desk: every refund waits for a person at first" in text   # comments kept
+    assert "# small refunds" in text
+    assert 'version "1+rec.' in text
+    assert text.count("# signoff recommend:") == len(rep["recommendations"]) + 1
+    assert not [d for d in lint_file(str(out)) if d.severity in ("error", "warning")]
+    load_policy(str(out))
+
+
+def test_diff_on_the_written_policy_counts_exactly_the_actions_recommend_let_through(desk, tmp_path):
+    h = write(tmp_path, history())
+    out = tmp_path / "desk-2.policy"
+    res = run("recommend", desk, "--history", h, "--out", out, "--format", "json", "--max-risk", "0.05")
+    rep = json.loads(res.stdout)
+    assert rep["recommendations"]
+    d = run_diff(load_policy(str(desk)), load_policy(str(out)), History([str(h)]), witnesses=False)
+    sem = d["semantic"]
+    assert sem["looser"] == rep["total"]["looser"]
+    moved = {(t["old"], t["new"]): t["count"] for t in sem["transitions"] if t["old"] != t["new"]}
+    assert moved.get(("require_approval", "allow"), 0) == rep["total"]["auto_allowed_whole_history"]
+    fit_and_held = sum(r["auto_allowed"] + r["holdout"]["auto_allowed"] for r in rep["recommendations"])
+    assert fit_and_held + rep["side_effects"]["auto_allowed"] == rep["total"]["auto_allowed_whole_history"]
+
+
+def test_a_rejected_action_is_never_let_through_in_the_fit_part(desk, tmp_path):
+    # every low-confidence small refund is rejected: the confidence threshold must stay above them
+    rows = history(reject_low_conf=0.85)
+    h = write(tmp_path, rows)
+    pol = load_policy(str(desk))
+    s = run_recommend(pol, History([str(h)]), max_risk=0.05)
+    cut = s.cut
+    for r in s.recommendations:
+        assert r.fit_verified.rejected == 0
+        if r.lever.subject == "confidence":
+            assert r.value > max(a["confidence"] for a in rows[:cut] if a["human"]["verdict"] == "rejected"
+                                 and a["args"]["amount"] <= 50)
+
+
+def test_holdout_lists_held_out_rejections_the_new_policy_would_allow(desk, tmp_path):
+    rows = history()
+    # late in the history, small refunds start to be rejected: the fit cannot see it, the holdout must
+    for a in rows[-100:]:
+        if a["args"]["amount"] <= 50 and a["confidence"] < 0.95:
+            a["human"]["verdict"] = "rejected"
+    h = write(tmp_path, rows)
+    res = run("recommend", desk, "--history", h, "--format", "json", "--max-risk", "0.05")
+    rep = json.loads(res.stdout)
+    conf = next(r for r in rep["recommendations"] if "confidence" in r["change"])
+    listed = conf["holdout"]["rejected_or_edited"]
+    assert conf["holdout"]["rejected"] == len(listed) > 0
+    ids = {x["action_id"] for x in listed}
+    assert ids <= {a["id"] for a in rows[-100:]}
+
+
+# ---------------------------------------------------------------- bad input and faults
+
+def test_no_verdicts_gives_an_explanation_and_no_recommendation(desk, tmp_path):
+    h = write(tmp_path, history(verdicts=False))
+    out = tmp_path / "x.policy"
+    res = run("recommend", desk, "--history", h, "--out", out)
+    assert res.exit_code == 1
+    assert "no human verdicts" in res.stdout and not out.exists()
+
+
+def test_too_few_verdicts_say_how_many_are_needed(desk, tmp_path):
+    h = write(tmp_path, history(n=60))
+    res = run("recommend", desk, "--history", h)
+    assert res.exit_code == 1
+    assert "No recommendation" in res.stdout and "at least 299 approved unchanged" in res.stdout
+
+
+def test_verdicts_on_actions_the_policy_does_not_send_to_humans_contradict_it(desk, tmp_path):
+    rows = [dict(a, tool="lookup_order", args={}) for a in history(n=50)]
+    h = write(tmp_path, rows)
+    res = run("recommend", desk, "--history", h, "--format", "json")
+    assert res.exit_code == 1
+    rep = json.loads(res.stdout)
+    assert rep["recommendations"] == [] and "contradict" in rep["explanation"]
+
+
+def test_malformed_lines_follow_on_error(desk, tmp_path):
+    h = tmp_path / "h.jsonl"
+    h.write_text("".join(json.dumps(r) + "\n" for r in history(n=50)) + "{not json\n")
+    res = run("recommend", desk, "--history", h)
+    assert res.exit_code == 2 and "error[bad_history]" in res.stderr and "h.jsonl:51" in res.stderr
+    res = run("recommend", desk, "--history", h, "--on-error", "skip")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+
+
+def test_bad_options_and_missing_history_are_usage_errors(desk, tmp_path):
+    assert run("recommend", desk).exit_code == 2
+    assert run("recommend", desk, "--history", tmp_path / "h.jsonl", "--max-risk", "1.5").exit_code == 2
+    res = run("recommend", desk, "--history", "-")
+    assert res.exit_code == 2 and "error[stdin_history]" in res.stderr
+    res = run("recommend", desk, "--history", tmp_path / "missing.jsonl")
+    assert res.exit_code == 2 and "missing.jsonl" in res.stderr and "Traceback" not in res.output
+
+
+def test_a_policy_that_cannot_be_written_where_asked_is_not_written(desk, tmp_path):
+    # a schema file next to the policy: the recommended policy written elsewhere would not load
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "refund.json").write_text('{"type": "object"}')
+    desk.write_text(POLICY.replace("tool issue_refund {", 'tool issue_refund {\n  schema "schemas/refund.json"'))
+    h = write(tmp_path, history())
+    (tmp_path / "elsewhere").mkdir()
+    out = tmp_path / "elsewhere" / "desk-2.policy"
+    res = run("recommend", desk, "--history", h, "--out", out, "--max-risk", "0.05")
+    assert res.exit_code == 3 and "error[recommended_policy_invalid]" in res.stderr
+    assert not out.exists()
+
+
+def test_upper_bound_known_values():
+    from engine.recommend.stats import upper_bound
+    assert upper_bound(0, 299) < 0.01 < upper_bound(0, 298)      # the rule of three, exactly
+    assert abs(upper_bound(1, 10) - 0.3942) < 1e-4                # Clopper–Pearson tables
+    assert upper_bound(0, 0) == 1.0 and upper_bound(5, 5) == 1.0
+
+
+# ---------------------------------------------------------------- real agents: tau-bench airline runs
+
+TAU = ROOT.parent / "shared" / "corpora" / "tau" / "tau_trajectory_calls.jsonl"
+DAY_ONE = """policy "airline-day-one"
+version "1"
+use "examples/airline/airline.policy"
+override category medium {
+  allow when confidence >= 0.99
+  require approval via supervisor otherwise
+}
+"""
+
+
+@pytest.mark.skipif(not TAU.exists(), reason="the tau corpus (../shared/corpora/tau) is not in this checkout")
+@pytest.mark.parametrize("max_risk", ["0.01", "0.5"])
+def test_approvals_stay_on_the_writes_real_gpt4o_runs_got_wrong(tmp_path, max_risk):
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    pol = tmp_path / "day-one.policy"
+    pol.write_text(DAY_ONE)
+    rows = []
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    verdict = {"expected_write": "approved", "unexpected_write": "rejected"}
+    for line in TAU.read_text().splitlines():
+        r = json.loads(line)
+        t = start + timedelta(hours=int(r["task_id"]), minutes=r["trial"] * 10 + r["step"] % 10, seconds=r["step"])
+        a = {"id": f"tau/{r['task_id']}/{r['trial']}/{r['step']}", "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "tool": r["tool"], "args": r["args"], "agent": {"id": "gpt-4o"},
+             "tenant": {"id": f"task-{r['task_id']}"}, "context": {"user_confirmed": True}}
+        if r["label"] in verdict:
+            a["human"] = {"verdict": verdict[r["label"]], "by": "ground-truth"}
+        rows.append(a)
+    h = write(tmp_path, rows)
+    out = tmp_path / "new.policy"
+    res = run("recommend", pol, "--history", h, "--format", "json", "--max-risk", max_risk, "--out", out)
+    rep = json.loads(res.stdout)
+    rejected_writes = sum(p["rejected"] for p in rep["places"])
+    assert rejected_writes > 40            # the unexpected writes do reach the supervisor
+    for r in rep["recommendations"]:       # and nothing recommended lets one of them through
+        assert r["rejected"] == 0
+    if out.exists():
+        d = run_diff(load_policy(str(pol)), load_policy(str(out)), History([str(h)]), witnesses=False)
+        unexpected = {a["id"] for a in rows if a.get("human", {}).get("verdict") == "rejected"}
+        for t in d["semantic"]["transitions"]:
+            if t["direction"] == "looser":
+                assert not set(t["examples"]) & unexpected
+
+
+def test_html_and_text_reports_show_the_evidence_and_escape_what_the_history_wrote(desk, tmp_path):
+    rows = history()
+    for a in rows[-100:]:
+        if a["args"]["amount"] <= 50 and a["confidence"] < 0.95:
+            a["human"]["verdict"] = "rejected"
+            a["human"]["by"] = "<b>eve</b>\u202e"
+    h = write(tmp_path, rows)
+    text = run("recommend", desk, "--history", h, "--max-risk", "0.05").stdout
+    assert "confidence >= 0.95 → confidence >= " in text and "held-out rejected:" in text
+    assert "\u202e" not in text
+    page = run("recommend", desk, "--history", h, "--max-risk", "0.05", "--format", "html").stdout
+    assert page.startswith("<!DOCTYPE html>") and "<b>eve</b>" not in page and "&lt;b&gt;eve" in page
