@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import click
 from click.shell_completion import get_completion_class
@@ -41,23 +41,7 @@ def init(tools: List[str], folder: str, name: Optional[str]) -> None:
         echo(f"error: {field(str(e))}", err=True)
         sys.exit(EXIT_USAGE)
     targets = [(base / rel, text) for rel, text in plan.files.items()]
-    there = [str(p) for p, _ in targets if os.path.lexists(p)]
-    if there:
-        more = f" (and {len(there) - 1} more of the files to write)" if len(there) > 1 else ""
-        echo(f"error: `{field(there[0])}` already exists{more}: nothing was written", err=True)
-        sys.exit(EXIT_USAGE)
-    written: List[Path] = []
-    try:
-        for path, text in targets:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "x", encoding="utf-8", newline="\n") as f:   # "x": never replaces a file
-                f.write(text)
-            written.append(path)
-    except OSError as e:
-        for p in written:   # all or nothing
-            p.unlink(missing_ok=True)
-        echo(f"error: cannot write `{field(str(path))}`: {field((e.strerror or str(e)).lower())}", err=True)
-        sys.exit(EXIT_USAGE)
+    written = write_new_files(targets)
     for path in written:
         echo(f"wrote {field(path.as_posix())}")
     policy, tests = (base / plan.policy).as_posix(), (base / plan.tests).as_posix()
@@ -87,3 +71,26 @@ def completion(shell: str) -> None:
         echo(f"error: no completion for `{field(shell)}`", err=True)
         sys.exit(EXIT_USAGE)
     echo(cls(cli, {}, "signoff", COMPLETE_VAR).source())
+
+
+def write_new_files(targets: List[Tuple[Path, str]]) -> List[Path]:
+    """Write every file, all or nothing, never over an existing one (`init`, `import-tools`): the paths written.
+    On an existing file or a write error it says so and exits 2, leaving nothing behind."""
+    there = [str(p) for p, _ in targets if os.path.lexists(p)]
+    if there:
+        more = f" (and {len(there) - 1} more of the files to write)" if len(there) > 1 else ""
+        echo(f"error: `{field(there[0])}` already exists{more}: nothing was written", err=True)
+        sys.exit(EXIT_USAGE)
+    written: List[Path] = []
+    try:
+        for path, text in targets:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x", encoding="utf-8", newline="\n") as f:   # "x": never replaces a file
+                f.write(text)
+            written.append(path)
+    except OSError as e:
+        for p in written:   # all or nothing
+            p.unlink(missing_ok=True)
+        echo(f"error: cannot write `{field(str(path))}`: {field((e.strerror or str(e)).lower())}", err=True)
+        sys.exit(EXIT_USAGE)
+    return written

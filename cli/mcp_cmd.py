@@ -12,6 +12,7 @@ import click
 
 from engine.service.notify import ConfigError, close_channels, load_channels
 
+from .init_cmd import write_new_files
 from .output import echo, field
 from .worker_cmd import read_config
 
@@ -177,21 +178,7 @@ def import_tools(source: str, folder: str, name: str, rest: Tuple[str, ...]) -> 
         raise
     base = Path(folder)
     targets = [(base / rel, text) for rel, text in plan.files.items()]
-    there = [str(p) for p, _ in targets if os.path.lexists(p)]
-    if there:
-        more = f" (and {len(there) - 1} more of the files to write)" if len(there) > 1 else ""
-        _fail(f"`{there[0]}` already exists{more}: nothing was written")
-    written: List[Path] = []
-    try:
-        for path, text in targets:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "x", encoding="utf-8", newline="\n") as f:   # "x": never replaces a file
-                f.write(text)
-            written.append(path)
-    except OSError as e:
-        for p in written:   # all or nothing
-            p.unlink(missing_ok=True)
-        _fail(f"cannot write `{path}`: {(e.strerror or str(e)).lower()}")
+    written = write_new_files(targets)
     for path in written:
         echo(f"wrote {field(path.as_posix())}")
     for line in plan.notes:

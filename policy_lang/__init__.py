@@ -16,7 +16,7 @@ from .printer import format_module, format_source, print_module
 from .checker import Program, load, strict_json_loads
 from .loader import POLICY_SUFFIX, expand_paths, read_regular, reason_of
 from .loader import read_text as read_policy_text
-from .scaffold import Scaffold, ScaffoldError, scaffold
+from .scaffold import Scaffold, ScaffoldError, schema_file, scaffold, tool_ref
 from .lint import (ALL_CODES, RETIRED, RULES, Rule, lint_file, lint_paths, lint_text, policy_files, read_error,
                    severity_of)
 
@@ -30,4 +30,4 @@ __all__ = ["Diagnostic", "PolicyError", "render", "render_one", "did_you_mean", 
            "lint_text", "lint_file", "lint_paths", "policy_files", "read_error", "severity_of", "Rule", "RULES",
            "ALL_CODES", "RETIRED",
            # a new policy from tool names (`signoff init`)
-           "scaffold", "Scaffold", "ScaffoldError"]
+           "scaffold", "Scaffold", "ScaffoldError", "tool_ref", "schema_file"]

@@ -16,7 +16,7 @@ from .parser import encode_string
 from .safe_text import is_unsafe
 from .tables import RESERVED
 
-__all__ = ["Scaffold", "scaffold", "ScaffoldError"]
+__all__ = ["Scaffold", "scaffold", "ScaffoldError", "tool_ref", "schema_file"]
 
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FILE_CHAR = re.compile(r"[^A-Za-z0-9._-]")
@@ -36,12 +36,12 @@ class Scaffold:
     tests: str       # the test file's path
 
 
-def _tool_ref(name: str) -> str:
+def tool_ref(name: str) -> str:
     """A tool name as a policy writes it: bare when it is a plain name, else quoted."""
     return name if _BARE.fullmatch(name) and name not in RESERVED else encode_string(name)
 
 
-def _schema_file(name: str, taken: set) -> str:
+def schema_file(name: str, taken: set) -> str:
     """A schema file name for a tool: its name with unsafe characters replaced, made unique."""
     stem = _FILE_CHAR.sub("_", name).lstrip(".") or "tool"
     out, n = stem, 2
@@ -66,7 +66,7 @@ def scaffold(tools: Sequence[str], name: str = "policy") -> Scaffold:
     if not seen:
         raise ScaffoldError("name at least one tool")
     taken: set = set()
-    schemas = {t: _schema_file(t, taken) for t in seen}
+    schemas = {t: schema_file(t, taken) for t in seen}
     policy_file, test_file = f"{name}.policy", f"{name}.test.yaml"
 
     lines = [
@@ -83,7 +83,7 @@ def scaffold(tools: Sequence[str], name: str = "policy") -> Scaffold:
         "",
     ]
     for t in seen:
-        lines += [f"tool {_tool_ref(t)} {{", f"  schema {encode_string(schemas[t])}", "  risk high", "}", ""]
+        lines += [f"tool {tool_ref(t)} {{", f"  schema {encode_string(schemas[t])}", "  risk high", "}", ""]
     lines += ["category high {", "  require approval via review", "}", "", "unknown tools deny", ""]
 
     cases = [{"name": f"`{t}` waits for a human until its rules are written",

@@ -151,3 +151,26 @@ def wait_for(pred, timeout: float = 30.0, step: float = 0.1) -> bool:
             return True
         time.sleep(step)
     return pred()
+
+
+def form_call(method: str, url: str, body: Optional[str] = None, cookies: Optional[Dict[str, str]] = None
+              ) -> Tuple[int, Optional[str], str, Dict[str, str]]:
+    """One request as a browser's form or link makes it, without following redirects: (status, Location,
+    body, the cookies it sets by name)."""
+    import http.client
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    h = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    if cookies:
+        h["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    c.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers=h)
+    r = c.getresponse()
+    text = r.read().decode()
+    jar = {}
+    for k, v in r.getheaders():
+        if k.lower() == "set-cookie":
+            name, _, rest = v.partition("=")
+            jar[name] = rest.split(";", 1)[0]
+    c.close()
+    return r.status, r.getheader("Location"), text, jar

@@ -4,14 +4,13 @@
 cancelled sign-in, an agent)."""
 from __future__ import annotations
 
-import http.client
 import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from oidc_provider import CLIENT_ID, Provider
-from server_helpers import BIG_REFUND, POLICY, TEAM, Server, call, identities
+from server_helpers import BIG_REFUND, POLICY, TEAM, Server, call, form_call, identities
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +66,7 @@ def test_sign_in_with_the_provider_in_a_browser_then_approve(browser, dep, idp):
 
 
 def _get(url, cookies=None):
-    u = urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    h = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
-    c.request("GET", u.path + ("?" + u.query if u.query else ""), headers=h)
-    r = c.getresponse()
-    body = r.read().decode()
-    jar = {}
-    for k, v in r.getheaders():
-        if k.lower() == "set-cookie":
-            name, _, rest = v.partition("=")
-            jar[name] = rest.split(";", 1)[0]
-    c.close()
-    return r.status, r.getheader("Location"), body, jar
+    return form_call("GET", url, None, cookies)
 
 
 def _begin(dep):

@@ -13,7 +13,7 @@ import pytest
 
 import pg
 from engine import open_store
-from server_helpers import BIG_REFUND, POLICY, ROOT, TEAM, Server, call, identities, wait_for
+from server_helpers import BIG_REFUND, POLICY, ROOT, TEAM, Server, call, form_call, identities, wait_for
 
 
 @pytest.fixture(scope="module", params=["postgres", "sqlite"])
@@ -128,23 +128,8 @@ def test_budgets_are_never_overspent_across_servers(farm):
 
 
 def _http(url, method, path, body=None, cookies=None):
-    import http.client
-    from urllib.parse import urlsplit
-    u = urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    h = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
-    if cookies:
-        h["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    text = r.read().decode()
-    set_cookies = {}
-    for k, v in r.getheaders():
-        if k.lower() == "set-cookie":
-            name, _, rest = v.partition("=")
-            set_cookies[name] = rest.split(";", 1)[0]
-    c.close()
-    return r.status, text, set_cookies
+    status, _, text, jar = form_call(method, url + path, body, cookies)
+    return status, text, jar
 
 
 def test_an_inbox_session_is_shared_by_every_server_on_the_store(farm):

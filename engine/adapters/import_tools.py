@@ -18,20 +18,13 @@ from typing import Any, Dict, List, Optional, Sequence
 import jsonschema
 
 from engine import load_policy
-from policy_lang import PolicyError, format_source
+from policy_lang import PolicyError, format_source, schema_file, tool_ref
 
 __all__ = ["ToolDef", "ToolImportError", "ImportPlan", "from_mcp_tools", "from_openai", "plan_policy",
            "risk_of"]
 
-_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FILE_CHAR = re.compile(r"[^A-Za-z0-9._-]")
 _POLICY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _PLAIN_OBJECT: Dict[str, Any] = {"type": "object"}
-# the words the language reserves (spec §4.1): a tool with one of these names is written quoted
-_RESERVED = frozenset(
-    "policy version mode use override const route approvers quorum timeout then grants never tool schema risk "
-    "when otherwise category levels check advisory on require else budget per unknown tools allow approval via "
-    "ask escalate to deny and or not in present missing any all true false".split())
 
 
 class ToolImportError(ValueError):
@@ -121,17 +114,6 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _tool_ref(name: str) -> str:
-    return name if _BARE.fullmatch(name) and name not in _RESERVED else _quoted(name)
-
-
-def _schema_file(name: str, taken: set) -> str:
-    stem = _FILE_CHAR.sub("_", name).lstrip(".") or "tool"
-    out, n = stem, 2
-    while out.lower() in taken:
-        out, n = f"{stem}_{n}", n + 1
-    taken.add(out.lower())
-    return f"schemas/{out}.json"
 
 
 def _refs_outside(value: Any) -> bool:
@@ -209,7 +191,7 @@ def plan_policy(tools: Sequence[ToolDef], name: str = "tools", source: str = "")
         "",
     ]
     for t in tools:
-        path = _schema_file(t.name, taken)
+        path = schema_file(t.name, taken)
         schema = t.schema if t.schema is not None else _PLAIN_OBJECT
         why = _usable(schema)
         if why is not None:
@@ -224,7 +206,7 @@ def plan_policy(tools: Sequence[ToolDef], name: str = "tools", source: str = "")
         lines += _comment(t.description)
         if hints:
             lines.append(f"# annotations: {hints}")
-        lines += [f"tool {_tool_ref(t.name)} {{", f"  schema {_quoted(path)}", f"  risk {risk_of(t)}", "}", ""]
+        lines += [f"tool {tool_ref(t.name)} {{", f"  schema {_quoted(path)}", f"  risk {risk_of(t)}", "}", ""]
     used = {risk_of(t) for t in tools}
     for level, outcome in (("low", "allow"), ("medium", "require approval via review"),
                            ("high", "require approval via review")):
