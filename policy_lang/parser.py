@@ -657,6 +657,13 @@ def _duration_diag(tok: Token, file: str, text: str, line: int, col: int, exp: s
                       help=f"a duration is a whole number and a unit, one of {_units()}, as in {example}")
 
 
+def _one_field(name: str) -> Callable[[Any], Tuple[Any, ...]]:
+    """A getter of one field as a 1-tuple (`attrgetter` of one name gives the bare value)."""
+    def get(obj: Any) -> Tuple[Any, ...]:
+        return (getattr(obj, name),)
+    return get
+
+
 def _node_fields() -> Dict[type, Callable[[Any], Tuple[Any, ...]]]:
     """Each AST class's fields but `span`, as a getter of a tuple (what the nesting height walks)."""
     out: Dict[type, Callable[[Any], Tuple[Any, ...]]] = {}
@@ -664,7 +671,7 @@ def _node_fields() -> Dict[type, Callable[[Any], Tuple[Any, ...]]]:
         if isinstance(value, type) and dataclasses.is_dataclass(value):
             names = [f.name for f in dataclasses.fields(value) if f.name != "span"]
             if len(names) == 1:
-                out[value] = lambda obj, _n=names[0]: (getattr(obj, _n),)
+                out[value] = _one_field(names[0])
             elif names:
                 out[value] = operator.attrgetter(*names)
     return out
@@ -720,7 +727,8 @@ def _install(build: _Build) -> None:
         def reduce(children: List[Any]) -> Any:
             if build.failed is not None:
                 return None        # the parse goes on only to find a syntax error further on
-            here = None
+            here: Any = None       # lark types a token's position optional; its lexer sets them all
+            line: Any
             for c in children:
                 if type(c) is Token:
                     line, column = c.line, c.column
@@ -810,4 +818,4 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
         line, column = _position(c)[:2]
         before = line_starts[line - 1][:column - 1] if line - 1 < len(line_starts) else ""
         cs.append(A.Comment(str(c).rstrip(), line, column, before.strip() == ""))
-    return A.Module(tuple(decls), file, tuple(cs))
+    return A.Module(tuple(cast(List[A.Decl], decls)), file, tuple(cs))
