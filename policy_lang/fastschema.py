@@ -234,11 +234,11 @@ class DualValidator:
         self.fast = fast
 
     def is_valid(self, instance: Any) -> bool:
-        """jsonschema's verdict, reached through rs's when rs says valid."""
+        """The verdict of jsonschema, reached through rs's when rs says valid."""
         return self.fast.is_valid(instance) or self.slow.is_valid(instance)
 
     def iter_errors(self, instance: Any) -> Iterator[Any]:
-        """jsonschema's errors (none when rs says valid)."""
+        """The errors of jsonschema (none when rs says valid)."""
         if self.fast.is_valid(instance):
             return iter(())
         return self.slow.iter_errors(instance)
