@@ -19,7 +19,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from . import ast as A
 from .parser import parse
@@ -148,24 +148,20 @@ class _Bad(Exception):
 
 
 def _decoder(file: str) -> Callable[[Any], Any]:
-    spans: Dict[Tuple[int, int, int, int], A.Span] = {}
     new = object.__new__
     scalars, classes, fields, span_at = _SCALARS, _CLASSES, _FIELDS, _SPAN_AT
 
     def span_of(v: Any) -> A.Span:
-        if type(v) is not list or len(v) != 4:
-            if v == ["Z"]:
-                return A.NO_SPAN
-            raise _Bad("span")
-        line, column, end_line, end_column = v
-        if not (type(line) is int and type(column) is int and type(end_line) is int and type(end_column) is int
-                and line > 0 and column > 0 and end_line >= line and end_column > 0):
-            raise _Bad("span")
-        key = (line, column, end_line, end_column)
-        span = spans.get(key)
-        if span is None:
-            span = spans[key] = A.Span(file, line, column, end_line, end_column)
-        return span
+        if type(v) is list and len(v) == 4:
+            line, column, end_line, end_column = v
+            if type(line) is int and type(column) is int and type(end_line) is int and type(end_column) is int \
+                    and 0 < line <= end_line and column > 0 and end_column > 0:
+                span: Any = new(A.Span)
+                span.__dict__.update(file=file, line=line, column=column, end_line=end_line, end_column=end_column)
+                return cast(A.Span, span)
+        if v == ["Z"]:
+            return A.NO_SPAN
+        raise _Bad("span")
 
     def dec(v: Any) -> Any:
         if type(v) in scalars:
