@@ -165,7 +165,7 @@ def main() -> int:
         try:
             print(f"instructions per decision (callgrind), {args.decisions} decisions, working tree vs "
                   f"{args.old_tree or args.against}" + (", gc.freeze() after loading" if args.freeze else ""))
-            print(f"{'workload':<34}{'old':>12}{'new':>12}{'new/old':>10}")
+            print(f"{'workload':<34}{'old':>16}{'new':>16}{'new/old':>10}")
             for which, label in (("bench100", "bench/decide.py, 100 rules"),
                                  ("support", "support-ops, history actions"),
                                  ("replay", "replay: simulate --decisions"),
@@ -176,7 +176,7 @@ def main() -> int:
                     continue
                 o = per_decision(old, which, args.decisions)
                 w = per_decision(ROOT, which, args.decisions)
-                print(f"{label:<34}{o:>12,.0f}{w:>12,.0f}{w / o:>9.3f}×")
+                print(f"{label:<34}{o:>16,.0f}{w:>16,.0f}{w / o:>9.3f}×")
         finally:
             if not args.old_tree:
                 subprocess.run(["git", "worktree", "remove", "--force", old], cwd=ROOT, check=False)
