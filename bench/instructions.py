@@ -41,6 +41,28 @@ except ImportError:      # a tree from before engine/ was cut into subpackages
 from policy_lang.checker import load
 which, n = sys.argv[1], int(sys.argv[2])
 now = datetime(2026, 11, 20, 14, 3, tzinfo=timezone.utc)
+if which in ("load10k", "cached10k", "anchors"):
+    # loads, not decisions: n loads of one policy text (the AST cache off, or warm for cached10k)
+    import os, tempfile
+    import decide as b
+    tmp = tempfile.mkdtemp()
+    if which == "anchors":
+        import load as bl
+        text = bl.make_anchors()
+    else:
+        text = b.make_policy(10000, 1).text
+    path = os.path.join(tmp, "big.policy")
+    with open(path, "w") as f:
+        f.write(text)
+    load("warm.policy", b.make_policy(10, 1).text)
+    if which == "cached10k":
+        os.environ["SIGNOFF_CACHE_DIR"] = os.path.join(tmp, "cache")
+        load(path)
+    else:
+        os.environ["SIGNOFF_NO_CACHE"] = "1"
+    for i in range(n):
+        load(path)
+    sys.exit(0)
 if which == "bench100":
     import decide as b
     spec = b.make_policy(100, 7)
@@ -121,8 +143,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--against", default="HEAD", help="the git ref to compare the working tree with")
     ap.add_argument("--decisions", type=int, default=2000, help="decisions counted per workload")
-    ap.add_argument("--only", choices=("bench100", "support", "replay"), action="append",
-                    help="measure only these workloads (repeatable; default: all)")
+    ap.add_argument("--only", choices=("bench100", "support", "replay", "load10k", "cached10k", "anchors"),
+                    action="append",
+                    help="measure only these workloads (repeatable; default: the three decision workloads); "
+                         "load10k, cached10k and anchors count one load of bench/load.py's shapes instead "
+                         "(use --decisions 1)")
+    ap.add_argument("--old-tree", metavar="DIR",
+                    help="an existing checkout to compare with, instead of a git worktree of --against")
     ap.add_argument("--freeze", action="store_true",
                     help="gc.freeze() after loading, so full collections do not scan what was imported")
     args = ap.parse_args()
@@ -132,22 +159,27 @@ def main() -> int:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        old = os.path.join(tmp, "old")
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", old, args.against], cwd=ROOT, check=True)
+        old = args.old_tree or os.path.join(tmp, "old")
+        if not args.old_tree:
+            subprocess.run(["git", "worktree", "add", "--detach", "-q", old, args.against], cwd=ROOT, check=True)
         try:
-            print(f"instructions per decision (callgrind), {args.decisions} decisions, working tree vs {args.against}"
-                  + (", gc.freeze() after loading" if args.freeze else ""))
-            print(f"{'workload':<34}{'old':>12}{'new':>12}{'new/old':>10}")
+            print(f"instructions per decision (callgrind), {args.decisions} decisions, working tree vs "
+                  f"{args.old_tree or args.against}" + (", gc.freeze() after loading" if args.freeze else ""))
+            print(f"{'workload':<34}{'old':>16}{'new':>16}{'new/old':>10}")
             for which, label in (("bench100", "bench/decide.py, 100 rules"),
                                  ("support", "support-ops, history actions"),
-                                 ("replay", "replay: simulate --decisions")):
-                if args.only and which not in args.only:
+                                 ("replay", "replay: simulate --decisions"),
+                                 ("load10k", "load: 10,000 rules, no cache"),
+                                 ("cached10k", "load: 10,000 rules, cache warm"),
+                                 ("anchors", "load: the 1 MB shape, no cache")):
+                if (args.only and which not in args.only) or (not args.only and which.startswith(("load", "cac", "anc"))):
                     continue
                 o = per_decision(old, which, args.decisions)
                 w = per_decision(ROOT, which, args.decisions)
-                print(f"{label:<34}{o:>12,.0f}{w:>12,.0f}{w / o:>9.3f}×")
+                print(f"{label:<34}{o:>16,.0f}{w:>16,.0f}{w / o:>9.3f}×")
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", old], cwd=ROOT, check=False)
+            if not args.old_tree:
+                subprocess.run(["git", "worktree", "remove", "--force", old], cwd=ROOT, check=False)
     return 0
 
 

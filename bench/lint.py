@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lint benchmark: time `signoff lint` on generated policies of 10,000 rules (target ≤ 2 s).
+"""Lint benchmark: time `signoff lint` on generated policies of 10,000 rules (target ≤ 1 s).
 
 A *rule* is one decision line: a `risk` line, a category outcome line, or a `require`/`budget`
 line of a check (as in bench/decide.py). Two shapes, both lint-clean (infos aside) so that the
@@ -35,12 +35,14 @@ from typing import Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# from text every time: the AST cache would turn the best of 3 runs into cached loads
+os.environ.setdefault("SIGNOFF_NO_CACHE", "1")
 
 from policy_lang.checker import check  # noqa: E402
 from policy_lang.lint import lint_file  # noqa: E402
 from policy_lang.loader import load_files  # noqa: E402
 
-TARGET_S = 2.0
+TARGET_S = 1.0   # issue 17 (it was 2 s in the lint issue)
 
 
 SCHEMA = {"type": "object", "required": ["amount"],
@@ -65,7 +67,7 @@ def make_plain(n_rules: int) -> Tuple[str, Dict[str, int], Dict[str, str]]:
             "category high {\n  require approval via finance_review\n}"]
     for j in range(n_checks):
         out.append(f"check cap_{j:05d} on tool_{(2 * j) % n_tools:05d}, tool_{(2 * j + 1) % n_tools:05d} {{\n"
-                   f'  require args.amount < {200 + j % 790} else escalate to "ops_oncall"\n}}')
+                   f'  require args.amount present and args.amount < {200 + j % 790} else escalate to "ops_oncall"\n}}')
     out.append("unknown tools deny")
     counts = {"tools": n_tools, "risk lines": 2 * n_tools, "category lines": 3, "check lines": n_checks}
     counts["rules"] = counts["risk lines"] + counts["category lines"] + counts["check lines"]
@@ -111,11 +113,12 @@ def make_rich(n_rules: int) -> Tuple[str, Dict[str, int], Dict[str, str]]:
 
 
 def best_of(runs: int, fn):
+    """The least CPU time (`time.process_time`: waiting for a core on a shared machine not counted)."""
     best, value = float("inf"), None
     for _ in range(runs):
-        t = time.perf_counter()
+        t = time.process_time()
         value = fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return best, value
 
 
@@ -164,6 +167,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", choices=["plain", "rich", "both"], default="both")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
+    print(f"python bench/lint.py --rules {args.rules} --runs {args.runs} --shape {args.shape}")
     shapes = [("plain", make_plain), ("rich", make_rich)]
     figures = [run_shape(n, m, args.rules, args.runs) for n, m in shapes if args.shape in (n, "both")]
     if args.json:

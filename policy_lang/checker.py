@@ -10,7 +10,7 @@ from typing import Any, Dict, List, NoReturn, Optional, Tuple, Union
 
 from . import ast as A
 from .errors import Diagnostic, PolicyError, did_you_mean
-from .loader import Loaded, LoadedFile, digest, load_files, read_regular, reason_of
+from .loader import Loaded, LoadedFile, digest, load_files, paused_gc, read_regular, reason_of
 from .regex import problem as regex_problem
 from . import tables
 from .schemas import SCHEMA_SUFFIX, SchemaProblem, SchemaProblemError, SchemaSet, resolve as resolve_refs
@@ -496,14 +496,16 @@ def valid_zone(name: str) -> bool:
 
 def check(loaded: Loaded) -> Program:
     """Check a loaded policy: every problem found is raised together in one PolicyError, else the Program."""
-    return _Checker(loaded).run()
+    with paused_gc():
+        return _Checker(loaded).run()
 
 
 def check_partial(loaded: Loaded) -> Tuple[Program, List[Diagnostic]]:
     """The merged program and every problem found, without raising: lint analyses the parts of a
     policy with errors that the errors do not touch. Never compile or evaluate such a program."""
-    checker = _Checker(loaded)
-    program = checker.merge()
+    with paused_gc():
+        checker = _Checker(loaded)
+        program = checker.merge()
     return program, checker.diags
 
 

@@ -7,14 +7,14 @@ grammar file and this module can be read side by side.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 import threading
 from pathlib import Path as FsPath
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union, cast
 
-from lark import Lark, Token, Transformer, v_args
-from lark.tree import Meta
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
 from . import tables
@@ -35,8 +35,10 @@ def _on_comment(tok: Token) -> None:
 
 
 _GRAMMAR = FsPath(__file__).with_name("grammar.lark")
-_PARSER = Lark.open(str(_GRAMMAR), parser="lalr", propagate_positions=True,
-                    lexer_callbacks={"COMMENT": _on_comment}, maybe_placeholders=True)
+# No `propagate_positions` and no parse tree: the AST is built while the LALR parser reduces (the
+# callbacks are installed in `_install` below), and each node's span comes from the tokens it covers.
+_PARSER = Lark.open(str(_GRAMMAR), parser="lalr", lexer_callbacks={"COMMENT": _on_comment},
+                    maybe_placeholders=True)
 
 # Spec §4.1. Lark's contextual lexer reads a keyword as a NAME wherever the grammar cannot take
 # that keyword, so `route allow { … }` would parse: `_Build` turns such a name into E105. Level
@@ -160,13 +162,34 @@ def _shown(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
-class _Build(Transformer):
-    """Parse tree → AST. Spans come from Lark's propagated positions."""
+class _Build:
+    """The grammar's reductions → AST, one method per rule, called by the LALR parser as it reduces.
 
-    def __init__(self, file: str):
-        super().__init__()
+    `_install` wraps each method: the wrapper gives the method the span of the tokens its rule
+    covered (`_here`), records the result's span and nesting height for the rules above it, and
+    keeps the first `_Fail` for the end of the parse (so that a syntax error later in the text is
+    still the one reported, as when the tree was built first)."""
+
+    def __init__(self) -> None:
+        # both hold the value itself beside its id, so an id is never read for a value that has gone
+        self.pos: Dict[int, Tuple[Any, int, int, int, int]] = {}   # id(result) -> (result, span numbers)
+        self.heights: Dict[int, Tuple[Any, int]] = {}               # id(value) -> (value, height)
+        self.reset("<memory>")
+
+    def reset(self, file: str) -> None:
+        """Start a new parse of `file` (and let go of the last one's values)."""
         self.file = file
         self.reserved: List[Diagnostic] = []   # E105, every one found (parse raises them together)
+        self.failed: Optional[_Fail] = None     # the first literal or structure error met
+        self.deep: Optional[A.Span] = None      # the first declaration nested more than MAX_DEPTH
+        self.pos.clear()
+        self.heights.clear()
+        self.here: Optional[Tuple[int, int, int, int]] = None       # the span of the rule being reduced
+
+    def _here(self) -> A.Span:
+        """The span of the rule being reduced: from its first token to its last."""
+        here = self.here
+        return A.NO_SPAN if here is None else A.Span(self.file, *here)
 
     def _name(self, tok: Any, what: str) -> Any:
         """A NAME token where a declared name (or a reference to one) is expected: never a reserved word."""
@@ -182,11 +205,6 @@ class _Build(Transformer):
                 help = "choose another name (only tool names can be quoted)"
             self.reserved.append(Diagnostic("E105", msg, self._tspan(tok), help=help))
         return tok
-
-    def _span(self, meta: Meta) -> A.Span:
-        if getattr(meta, "empty", True):
-            return A.NO_SPAN
-        return A.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, tok: Token) -> A.Span:
         return A.Span(self.file, *_position(tok))
@@ -226,48 +244,45 @@ class _Build(Transformer):
 
     # ---- top level
     def start(self, items: List[Any]) -> List[A.Decl]:
-        return [i for i in items if not isinstance(i, Token)]
+        decls = [i for i in items if not isinstance(i, Token)]
+        for d in decls:
+            if self.deep is None and _height(self.heights, d) > MAX_DEPTH:
+                self.deep = d.span
+        return decls
 
-    @v_args(meta=True)
-    def policy_decl(self, meta: Meta, items: List[Any]) -> A.PolicyDecl:
-        return A.PolicyDecl(self._str(items[0]), self._span(meta))
+    def policy_decl(self, items: List[Any]) -> A.PolicyDecl:
+        return A.PolicyDecl(self._str(items[0]), self._here())
 
-    @v_args(meta=True)
-    def version_decl(self, meta: Meta, items: List[Any]) -> A.VersionDecl:
-        return A.VersionDecl(self._str(items[0]), self._span(meta))
+    def version_decl(self, items: List[Any]) -> A.VersionDecl:
+        return A.VersionDecl(self._str(items[0]), self._here())
 
-    @v_args(meta=True)
-    def mode_decl(self, meta: Meta, items: List[Any]) -> A.ModeDecl:
-        return A.ModeDecl(str(items[0]), self._span(meta))
+    def mode_decl(self, items: List[Any]) -> A.ModeDecl:
+        return A.ModeDecl(str(items[0]), self._here())
 
     tool_mode = mode_decl
 
     def module_name(self, items: List[Any]) -> str:
         return ".".join(str(i) for i in items)
 
-    @v_args(meta=True)
-    def use_decl(self, meta: Meta, items: List[Any]) -> A.Use:
+    def use_decl(self, items: List[Any]) -> A.Use:
         item = items[0]
         if isinstance(item, Token) and item.type == "STRING":
-            return A.Use(path=self._str(item), span=self._span(meta))
-        return A.Use(module=item, span=self._span(meta))
+            return A.Use(path=self._str(item), span=self._here())
+        return A.Use(module=item, span=self._here())
 
-    @v_args(meta=True)
-    def levels_decl(self, meta: Meta, items: List[Any]) -> A.Levels:
+    def levels_decl(self, items: List[Any]) -> A.Levels:
         for tok in items:
             self._name(tok, "risk level")
-        return A.Levels(tuple(str(i) for i in items), self._span(meta))
+        return A.Levels(tuple(str(i) for i in items), self._here())
 
-    @v_args(meta=True)
-    def unknown_decl(self, meta: Meta, items: List[Any]) -> A.UnknownTools:
-        return A.UnknownTools(items[0], self._span(meta))
+    def unknown_decl(self, items: List[Any]) -> A.UnknownTools:
+        return A.UnknownTools(items[0], self._here())
 
     # ---- literals for const: (value, canonical text keeping numbers as written)
-    @v_args(meta=True)
-    def const_decl(self, meta: Meta, items: List[Any]) -> A.Const:
+    def const_decl(self, items: List[Any]) -> A.Const:
         override, name, (value, text) = items
         self._name(name, "const")
-        return A.Const(str(name), value, override is not None, self._span(meta), text)
+        return A.Const(str(name), value, override is not None, self._here(), text)
 
     def literal(self, items: List[Any]) -> Tuple[Any, str]:
         item = items[0]
@@ -297,8 +312,7 @@ class _Build(Transformer):
         return _Num(self._number(items[0]), str(items[0]))
 
     # ---- routes
-    @v_args(meta=True)
-    def route_decl(self, meta: Meta, items: List[Any]) -> A.Route:
+    def route_decl(self, items: List[Any]) -> A.Route:
         override, name, *body = items
         self._name(name, "route")
         fields: dict = {}
@@ -308,34 +322,29 @@ class _Build(Transformer):
                 raise _Fail("E209", f"`{kind}` given twice in route `{name}`", span)
             seen[kind] = span
             fields.update(value)
-        return A.Route(name=str(name), override=override is not None, span=self._span(meta),
-                       quorum_span=seen.get("quorum", self._span(meta)),
+        return A.Route(name=str(name), override=override is not None, span=self._here(),
+                       quorum_span=seen.get("quorum", self._here()),
                        item_spans=tuple(seen.items()), **fields)
 
-    @v_args(meta=True)
-    def approvers(self, meta: Meta, items: List[Any]) -> _RouteItem:
-        return ("approvers", {"approvers": tuple(self._str(i) for i in items)}, self._span(meta))
+    def approvers(self, items: List[Any]) -> _RouteItem:
+        return ("approvers", {"approvers": tuple(self._str(i) for i in items)}, self._here())
 
-    @v_args(meta=True)
-    def quorum(self, meta: Meta, items: List[Any]) -> _RouteItem:
-        return ("quorum", {"quorum": self._small_int(items[0], "quorum")}, self._span(meta))
+    def quorum(self, items: List[Any]) -> _RouteItem:
+        return ("quorum", {"quorum": self._small_int(items[0], "quorum")}, self._here())
 
-    @v_args(meta=True)
-    def timeout(self, meta: Meta, items: List[Any]) -> _RouteItem:
+    def timeout(self, items: List[Any]) -> _RouteItem:
         target = self._str(items[1]) if items[1] is not None else None
-        return ("timeout", {"timeout": self._duration(items[0]), "escalate_to": target}, self._span(meta))
+        return ("timeout", {"timeout": self._duration(items[0]), "escalate_to": target}, self._here())
 
-    @v_args(meta=True)
-    def grants_never(self, meta: Meta, items: List[Any]) -> _RouteItem:
-        return ("grants", {"grants_never": True}, self._span(meta))
+    def grants_never(self, items: List[Any]) -> _RouteItem:
+        return ("grants", {"grants_never": True}, self._here())
 
     # ---- tools
     def name(self, items: List[Any]) -> Tuple[str, bool]:
         tok = self._name(items[0], "tool")
         return (self._str(tok), True) if tok.type == "STRING" else (str(tok), False)
 
-    @v_args(meta=True)
-    def tool_decl(self, meta: Meta, items: List[Any]) -> A.Tool:
+    def tool_decl(self, items: List[Any]) -> A.Tool:
         override, (name, quoted), *body = items
         schema: Optional[A.Schema] = None
         risks: List[A.RiskLine] = []
@@ -351,25 +360,22 @@ class _Build(Transformer):
                 if mode is not None:
                     raise _Fail("E209", f"`mode` given twice in tool `{name}`", b.span)
                 mode = b
-        return A.Tool(name, schema, tuple(risks), mode, override is not None, self._span(meta), quoted)
+        return A.Tool(name, schema, tuple(risks), mode, override is not None, self._here(), quoted)
 
-    @v_args(meta=True)
-    def tool_alias(self, meta: Meta, items: List[Any]) -> A.ToolAlias:
+    def tool_alias(self, items: List[Any]) -> A.ToolAlias:
         override, (name, _), (target, _) = items
-        return A.ToolAlias(name, target, override is not None, self._span(meta))
+        return A.ToolAlias(name, target, override is not None, self._here())
 
-    @v_args(meta=True)
-    def schema_decl(self, meta: Meta, items: List[Any]) -> A.Schema:
+    def schema_decl(self, items: List[Any]) -> A.Schema:
         item = items[0]
         if isinstance(item, Token):
-            return A.Schema(file=self._str(item), span=self._span(meta))
-        return A.Schema(inline=item, span=self._span(meta))
+            return A.Schema(file=self._str(item), span=self._here())
+        return A.Schema(inline=item, span=self._here())
 
-    @v_args(meta=True)
-    def risk_line(self, meta: Meta, items: List[Any]) -> A.RiskLine:
+    def risk_line(self, items: List[Any]) -> A.RiskLine:
         level, cond = str(self._name(items[0], "risk level")), items[1]
         return A.RiskLine(level, cond[1] if cond else None, bool(cond) and cond[0] == "otherwise",
-                          self._span(meta))
+                          self._here())
 
     def when(self, items: List[Any]) -> Tuple[str, A.Expr]:
         return ("when", items[0])
@@ -378,48 +384,42 @@ class _Build(Transformer):
         return ("otherwise", None)
 
     # ---- categories
-    @v_args(meta=True)
-    def category_decl(self, meta: Meta, items: List[Any]) -> A.Category:
+    def category_decl(self, items: List[Any]) -> A.Category:
         override, level, *lines = items
         self._name(level, "risk level")
         return A.Category(str(level), tuple(l for l in lines if isinstance(l, A.CategoryLine)),
-                          override is not None, self._span(meta))
+                          override is not None, self._here())
 
-    @v_args(meta=True)
-    def category_line(self, meta: Meta, items: List[Any]) -> A.CategoryLine:
+    def category_line(self, items: List[Any]) -> A.CategoryLine:
         outcome, cond = items
         return A.CategoryLine(outcome, cond[1] if cond else None, bool(cond) and cond[0] == "otherwise",
-                              self._span(meta))
+                              self._here())
 
     # ---- checks
-    @v_args(meta=True)
-    def check_decl(self, meta: Meta, items: List[Any]) -> A.Check:
+    def check_decl(self, items: List[Any]) -> A.Check:
         override, advisory, name, targets, *lines = items
         self._name(name, "check")
         return A.Check(str(name), targets, tuple(l for l in lines if not isinstance(l, Token)),
-                       advisory is not None, override is not None, self._span(meta))
+                       advisory is not None, override is not None, self._here())
 
     def targets(self, items: List[Any]) -> Optional[Tuple[str, ...]]:
         if isinstance(items[0], Token) and items[0].type == "STAR":
             return None
         return tuple(n for n, _ in items)
 
-    @v_args(meta=True)
-    def require_line(self, meta: Meta, items: List[Any]) -> A.Require:
-        return A.Require(items[0], items[1], self._span(meta))
+    def require_line(self, items: List[Any]) -> A.Require:
+        return A.Require(items[0], items[1], self._here())
 
-    @v_args(meta=True)
-    def budget_line(self, meta: Meta, items: List[Any]) -> A.Budget:
+    def budget_line(self, items: List[Any]) -> A.Budget:
         (agg, summed), *rest = items
         outcome, limit, window = rest[-1], rest[-2], rest[-3]
         keys = tuple(rest[:-3])
-        return A.Budget(agg, summed, keys, self._duration(window), limit.value, outcome, self._span(meta),
+        return A.Budget(agg, summed, keys, self._duration(window), limit.value, outcome, self._here(),
                         limit.text)
 
-    @v_args(meta=True)
-    def aggregate(self, meta: Meta, items: List[Any]) -> Tuple[str, Optional[A.Path]]:
+    def aggregate(self, items: List[Any]) -> Tuple[str, Optional[A.Path]]:
         fn, path = str(items[0]), items[1]
-        span = self._span(meta)
+        span = self._here()
         if fn == "sum" and path is None:
             raise _Fail("E216", "`sum` needs a path, as in `sum(args.amount)`", span)
         if fn == "count" and path is not None:
@@ -429,70 +429,55 @@ class _Build(Transformer):
         return (fn, path)
 
     # ---- outcomes
-    @v_args(meta=True)
-    def allow(self, meta: Meta, items: List[Any]) -> A.Outcome:
-        return A.Outcome("allow", span=self._span(meta))
+    def allow(self, items: List[Any]) -> A.Outcome:
+        return A.Outcome("allow", span=self._here())
 
-    @v_args(meta=True)
-    def require_approval(self, meta: Meta, items: List[Any]) -> A.Outcome:
+    def require_approval(self, items: List[Any]) -> A.Outcome:
         route = self._name(items[0], "route") if items[0] is not None else None
         return A.Outcome("require_approval", route=str(route) if route is not None else None,
-                         span=self._span(meta))
+                         span=self._here())
 
-    @v_args(meta=True)
-    def ask(self, meta: Meta, items: List[Any]) -> A.Outcome:
-        return A.Outcome("ask", text=self._str(items[0]), span=self._span(meta))
+    def ask(self, items: List[Any]) -> A.Outcome:
+        return A.Outcome("ask", text=self._str(items[0]), span=self._here())
 
-    @v_args(meta=True)
-    def escalate(self, meta: Meta, items: List[Any]) -> A.Outcome:
-        return A.Outcome("escalate", text=self._str(items[0]), span=self._span(meta))
+    def escalate(self, items: List[Any]) -> A.Outcome:
+        return A.Outcome("escalate", text=self._str(items[0]), span=self._here())
 
-    @v_args(meta=True)
-    def deny(self, meta: Meta, items: List[Any]) -> A.Outcome:
+    def deny(self, items: List[Any]) -> A.Outcome:
         return A.Outcome("deny", text=self._str(items[0]) if items[0] is not None else None,
-                         span=self._span(meta))
+                         span=self._here())
 
     # ---- expressions
-    @v_args(meta=True)
-    def quantifier(self, meta: Meta, items: List[Any]) -> A.Quantifier:
+    def quantifier(self, items: List[Any]) -> A.Quantifier:
         self._name(items[1], "variable")
-        return A.Quantifier(str(items[0]), str(items[1]), items[2], items[3], self._span(meta))
+        return A.Quantifier(str(items[0]), str(items[1]), items[2], items[3], self._here())
 
-    @v_args(meta=True)
-    def or_(self, meta: Meta, items: List[Any]) -> A.BoolOp:
-        return A.BoolOp("or", items[0], items[1], self._span(meta))
+    def or_(self, items: List[Any]) -> A.BoolOp:
+        return A.BoolOp("or", items[0], items[1], self._here())
 
-    @v_args(meta=True)
-    def and_(self, meta: Meta, items: List[Any]) -> A.BoolOp:
-        return A.BoolOp("and", items[0], items[1], self._span(meta))
+    def and_(self, items: List[Any]) -> A.BoolOp:
+        return A.BoolOp("and", items[0], items[1], self._here())
 
-    @v_args(meta=True)
-    def not_(self, meta: Meta, items: List[Any]) -> A.Not:
-        return A.Not(items[0], self._span(meta))
+    def not_(self, items: List[Any]) -> A.Not:
+        return A.Not(items[0], self._here())
 
-    @v_args(meta=True)
-    def compare(self, meta: Meta, items: List[Any]) -> A.Compare:
-        return A.Compare(str(items[1]), items[0], items[2], self._span(meta))
+    def compare(self, items: List[Any]) -> A.Compare:
+        return A.Compare(str(items[1]), items[0], items[2], self._here())
 
-    @v_args(meta=True)
-    def in_(self, meta: Meta, items: List[Any]) -> A.Compare:
-        return A.Compare("in", items[0], items[1], self._span(meta))
+    def in_(self, items: List[Any]) -> A.Compare:
+        return A.Compare("in", items[0], items[1], self._here())
 
-    @v_args(meta=True)
-    def not_in(self, meta: Meta, items: List[Any]) -> A.Compare:
-        return A.Compare("not in", items[0], items[1], self._span(meta))
+    def not_in(self, items: List[Any]) -> A.Compare:
+        return A.Compare("not in", items[0], items[1], self._here())
 
-    @v_args(meta=True)
-    def str_op(self, meta: Meta, items: List[Any]) -> A.Compare:
-        return A.Compare(str(items[1]), items[0], items[2], self._span(meta))
+    def str_op(self, items: List[Any]) -> A.Compare:
+        return A.Compare(str(items[1]), items[0], items[2], self._here())
 
-    @v_args(meta=True)
-    def present(self, meta: Meta, items: List[Any]) -> A.Presence:
-        return A.Presence(items[0], True, self._span(meta))
+    def present(self, items: List[Any]) -> A.Presence:
+        return A.Presence(items[0], True, self._here())
 
-    @v_args(meta=True)
-    def missing(self, meta: Meta, items: List[Any]) -> A.Presence:
-        return A.Presence(items[0], False, self._span(meta))
+    def missing(self, items: List[Any]) -> A.Presence:
+        return A.Presence(items[0], False, self._here())
 
     def paren(self, items: List[Any]) -> A.Expr:
         e = items[0]
@@ -500,32 +485,27 @@ class _Build(Transformer):
             return dataclasses.replace(e, parens=True)
         return e
 
-    @v_args(meta=True)
-    def arith(self, meta: Meta, items: List[Any]) -> A.Arith:
-        return A.Arith(str(items[1]), items[0], items[2], self._span(meta))
+    def arith(self, items: List[Any]) -> A.Arith:
+        return A.Arith(str(items[1]), items[0], items[2], self._here())
 
-    @v_args(meta=True)
-    def neg(self, meta: Meta, items: List[Any]) -> Union[A.Literal, A.Neg]:
+    def neg(self, items: List[Any]) -> Union[A.Literal, A.Neg]:
         operand = items[0]
         # `-5` is a literal, so that printing and constant use need no folding pass
         if isinstance(operand, A.Literal) and isinstance(operand.value, (int, float)) \
                 and not isinstance(operand.value, bool) and operand.text and not operand.text.startswith("-"):
-            return A.Literal(-operand.value, "-" + operand.text, self._span(meta))
-        return A.Neg(operand, self._span(meta))
+            return A.Literal(-operand.value, "-" + operand.text, self._here())
+        return A.Neg(operand, self._here())
 
-    @v_args(meta=True)
-    def call(self, meta: Meta, items: List[Any]) -> A.Call:
+    def call(self, items: List[Any]) -> A.Call:
         fn, *args = items
-        return A.Call(str(fn), tuple(a for a in args if a is not None), self._span(meta))
+        return A.Call(str(fn), tuple(a for a in args if a is not None), self._here())
 
-    @v_args(meta=True)
-    def list_expr(self, meta: Meta, items: List[Any]) -> A.ListExpr:
-        return A.ListExpr(tuple(i for i in items if i is not None), self._span(meta))
+    def list_expr(self, items: List[Any]) -> A.ListExpr:
+        return A.ListExpr(tuple(i for i in items if i is not None), self._here())
 
-    @v_args(meta=True)
-    def literal_atom(self, meta: Meta, items: List[Any]) -> Union[A.Literal, A.Duration]:
+    def literal_atom(self, items: List[Any]) -> Union[A.Literal, A.Duration]:
         item = items[0]
-        span = self._span(meta)
+        span = self._here()
         if isinstance(item, Token):
             if item.type == "STRING":
                 return A.Literal(self._str(item), span=span)
@@ -538,8 +518,7 @@ class _Build(Transformer):
                 return A.Duration(d.seconds, d.text, span)
         return A.Literal(item.value, item.text, span)
 
-    @v_args(meta=True)
-    def path(self, meta: Meta, items: List[Any]) -> A.Path:
+    def path(self, items: List[Any]) -> A.Path:
         root, *rest = items
         if root.type == "NAME":
             self._name(root, "name")
@@ -549,14 +528,13 @@ class _Build(Transformer):
                 keys.append(self._str(k) if k.type == "STRING" else self._small_int(k, "list index"))
             else:
                 keys.append(k)
-        return A.Path(str(root), tuple(keys), self._span(meta))
+        return A.Path(str(root), tuple(keys), self._here())
 
     def key(self, items: List[Any]) -> str:
         return str(items[0])
 
     # ---- JSON
-    @v_args(meta=True)
-    def json_object(self, meta: Meta, items: List[Any]) -> Dict[str, Any]:
+    def json_object(self, items: List[Any]) -> Dict[str, Any]:
         out: dict = {}
         for pair in items:
             if pair is None:
@@ -567,9 +545,8 @@ class _Build(Transformer):
             out[k] = v
         return out
 
-    @v_args(meta=True)
-    def json_pair(self, meta: Meta, items: List[Any]) -> Tuple[str, Any, A.Span]:
-        return (self._str(items[0]), self._json(items[1]), self._span(meta))
+    def json_pair(self, items: List[Any]) -> Tuple[str, Any, A.Span]:
+        return (self._str(items[0]), self._json(items[1]), self._here())
 
     def json_array(self, items: List[Any]) -> List[Any]:
         return [self._json(i) for i in items if i is not None]
@@ -680,23 +657,120 @@ def _duration_diag(tok: Token, file: str, text: str, line: int, col: int, exp: s
                       help=f"a duration is a whole number and a unit, one of {_units()}, as in {example}")
 
 
-def _too_deep(decls: Sequence[A.Decl]) -> Optional[A.Span]:
-    """The span of the first declaration whose expressions or JSON nest deeper than MAX_DEPTH."""
-    for d in decls:
-        stack = [(d, 0)]
-        while stack:
-            node, depth = stack.pop()
-            if depth > MAX_DEPTH:
-                return d.span
-            if isinstance(node, (list, tuple)):
-                stack.extend((x, depth + 1) for x in node)
-            elif isinstance(node, dict):
-                stack.extend((x, depth + 1) for x in node.values())
-            elif dataclasses.is_dataclass(node):
-                for f in dataclasses.fields(node):
-                    if f.name != "span":
-                        stack.append((getattr(node, f.name), depth + 1))
-    return None
+def _one_field(name: str) -> Callable[[Any], Tuple[Any, ...]]:
+    """A getter of one field as a 1-tuple (`attrgetter` of one name gives the bare value)."""
+    def get(obj: Any) -> Tuple[Any, ...]:
+        return (getattr(obj, name),)
+    return get
+
+
+def _node_fields() -> Dict[type, Callable[[Any], Tuple[Any, ...]]]:
+    """Each AST class's fields but `span`, as a getter of a tuple (what the nesting height walks)."""
+    out: Dict[type, Callable[[Any], Tuple[Any, ...]]] = {}
+    for value in vars(A).values():
+        if isinstance(value, type) and dataclasses.is_dataclass(value):
+            names = [f.name for f in dataclasses.fields(value) if f.name != "span"]
+            if len(names) == 1:
+                out[value] = _one_field(names[0])
+            elif names:
+                out[value] = operator.attrgetter(*names)
+    return out
+
+
+_FIELDS = _node_fields()
+_LEAVES = frozenset({str, int, float, bool, type(None), Token})
+# what can hold itself without bound: expressions, list literals (pairs of value and text) and JSON
+_NESTS = frozenset({A.BoolOp, A.Not, A.Compare, A.Arith, A.Neg, A.Call, A.ListExpr, A.Quantifier, A.Presence,
+                    tuple, list, dict})
+
+
+def _height(memo: Dict[int, Tuple[Any, int]], value: Any) -> int:
+    """How deep `value` nests: 0 for a leaf, else one more than its deepest field, item or JSON value.
+
+    Called on every reduction's result, so each value's children are already in `memo` and the walk
+    never goes more than a level or two down (no recursion in proportion to the nesting)."""
+    t = type(value)
+    if t in _LEAVES:
+        return 0
+    known = memo.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    if t is tuple or t is list:
+        items: Iterable[Any] = value
+    elif t is dict:
+        items = value.values()
+    else:
+        get = _FIELDS.get(t)
+        if get is None:
+            return 0
+        items = get(value)
+    h = 0
+    for item in items:
+        hi = _height(memo, item)
+        if hi >= h:
+            h = hi + 1
+    memo[id(value)] = (value, h)
+    return h
+
+
+def _install(build: _Build) -> None:
+    """Make `build`'s methods the LALR parser's reductions, each wrapped to know its rule's span.
+
+    Lark's tree builder (with no position tracking) still filters each rule's children, inlines
+    `_rules`, collapses `?rules` and adds placeholders; the wrapper outside it sees the rule's raw
+    children, tokens included, so the span runs from the first token to the last as with
+    `propagate_positions` (a child that is a reduced value contributes the span recorded for it)."""
+    pos, heights = build.pos, build.heights
+    callbacks = _PARSER._parse_tree_builder.create_callback(build)
+
+    def wrap(inner: Callable[[List[Any]], Any]) -> Callable[[List[Any]], Any]:
+        def reduce(children: List[Any]) -> Any:
+            if build.failed is not None:
+                return None        # the parse goes on only to find a syntax error further on
+            here: Any = None       # lark types a token's position optional; its lexer sets them all
+            line: Any
+            for c in children:
+                if type(c) is Token:
+                    line, column = c.line, c.column
+                    break
+                e = pos.get(id(c))
+                if e is not None and e[0] is c:
+                    line, column = e[1], e[2]
+                    break
+            else:
+                line = None
+            if line is not None:
+                for c in reversed(children):
+                    if type(c) is Token:
+                        here = (line, column, c.end_line, c.end_column)
+                        break
+                    e = pos.get(id(c))
+                    if e is not None and e[0] is c:
+                        here = (line, column, e[3], e[4])
+                        break
+            build.here = here
+            try:
+                result = inner(children)
+            except _Fail as exc:
+                build.failed = exc
+                return None
+            if here is not None and result is not None:
+                pos[id(result)] = (result, *here)
+            if type(result) in _NESTS:
+                _height(heights, result)   # the others are shallow: measured from their parents
+            return result
+        return reduce
+
+    def passes_through(rule: Any) -> bool:
+        # `?sum: product`: the child itself is the result, span and height already recorded
+        return bool(rule.options.expand1) and not rule.alias and len(rule.expansion) == 1
+    _PARSER.parser.parser.parser.callbacks = {rule: cb if passes_through(rule) else wrap(cb)
+                                              for rule, cb in callbacks.items()}
+
+
+_BUILD = _Build()
+_install(_BUILD)
+_LOCK = threading.Lock()   # one parse at a time: the reductions write to _BUILD
 
 
 def parse(text: str, file: str = "<memory>") -> A.Module:
@@ -712,31 +786,28 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
         raise PolicyError([Diagnostic("E101", f"invalid character `\\u{ord(lone.group()):04x}`: a lone surrogate is not text",
                                       A.Span(file, line, col, line, col + 1))])  # no snippet: it would hold it
     comments: List[Token] = []
-    _local.comments = comments
-    try:
-        tree = _PARSER.parse(text)
-        build = _Build(file)
-        decls = build.transform(tree)
-        if build.reserved:
-            raise PolicyError(build.reserved, {file: text})
-    except UnexpectedInput as e:
-        raise PolicyError([_syntax_diag(e, file, text)], {file: text}) from None
-    except VisitError as e:
-        inner = e.orig_exc
-        if isinstance(inner, _Fail):
-            raise PolicyError([inner.diag], {file: text}) from None
-        if isinstance(inner, RecursionError):
+    with _LOCK:
+        _local.comments = comments
+        _BUILD.reset(file)
+        try:
+            decls = _PARSER.parse(text)
+            failed, reserved, deep = _BUILD.failed, _BUILD.reserved, _BUILD.deep
+        except UnexpectedInput as e:
+            raise PolicyError([_syntax_diag(e, file, text)], {file: text}) from None
+        except RecursionError:
             raise PolicyError([Diagnostic("E104", "policy is nested too deeply", A.Span(file, 1, 1, 1, 1))],
                               {file: text}) from None
-        raise
-    except RecursionError:
-        raise PolicyError([Diagnostic("E104", "policy is nested too deeply", A.Span(file, 1, 1, 1, 1))],
-                          {file: text}) from None
-    except LarkError:  # any other parser complaint is still a syntax error for the user
-        raise PolicyError([Diagnostic("E100", "syntax error", A.Span(file, 1, 1, 1, 1))], {file: text}) from None
-    finally:
-        _local.comments = None
-    deep = _too_deep(decls)
+        except LarkError:  # any other parser complaint is still a syntax error for the user
+            raise PolicyError([Diagnostic("E100", "syntax error", A.Span(file, 1, 1, 1, 1))], {file: text}) from None
+        finally:
+            _local.comments = None
+            _BUILD.reset("<memory>")
+    # the order the tree-building parser had: syntax errors first, then the first literal error,
+    # then every reserved name, then nesting
+    if failed is not None:
+        raise PolicyError([failed.diag], {file: text})
+    if reserved:
+        raise PolicyError(reserved, {file: text})
     if deep is not None:
         raise PolicyError([Diagnostic("E104", f"nested more than {MAX_DEPTH} levels deep", deep,
                                       help="split the condition, or name parts of it with `const`")],
@@ -747,4 +818,4 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
         line, column = _position(c)[:2]
         before = line_starts[line - 1][:column - 1] if line - 1 < len(line_starts) else ""
         cs.append(A.Comment(str(c).rstrip(), line, column, before.strip() == ""))
-    return A.Module(tuple(decls), file, tuple(cs))
+    return A.Module(tuple(cast(List[A.Decl], decls)), file, tuple(cs))

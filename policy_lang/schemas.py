@@ -186,12 +186,15 @@ class SchemaProblemError(Exception):
 def build_validator(value: Any, schemas: Optional[SchemaSet]) -> Any:
     """A jsonschema validator for `value` whose references resolve only through the preloaded
     registry (draft 2020-12 unless `$schema` says otherwise). The root is reached through a
-    `$ref` to its own base URI, so relative references resolve against the file it came from."""
+    `$ref` to its own base URI, so relative references resolve against the file it came from.
+    Where jsonschema-rs is installed and agrees with jsonschema on this schema, it answers "valid?"
+    first (`fastschema`); messages are always jsonschema's."""
     import jsonschema
+    from .fastschema import faster
     cls = jsonschema.validators.validator_for(value, default=jsonschema.Draft202012Validator)
     if schemas is None:
         from referencing import Registry
-        return cls(value, registry=Registry())
+        return faster(cls(value, registry=Registry()), value)
     if schemas.direct:
-        return cls(value, registry=schemas.registry)
-    return cls({"$ref": schemas.uri}, registry=schemas.registry)
+        return faster(cls(value, registry=schemas.registry), value, schemas.documents)
+    return faster(cls({"$ref": schemas.uri}, registry=schemas.registry), value, schemas.documents)

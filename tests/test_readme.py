@@ -33,7 +33,7 @@ def test_the_main_job_installs_only_what_simulating_needs():
     name, policy, history = m.groups()
     assert name == "sim"
     names = {re.split(r"[<>=\[ ]", d)[0] for d in extra(name)}
-    assert names == {"orjson", "pyarrow", "numpy", "rich"}  # no test tooling (playwright, pytest)
+    assert names == {"orjson", "pyarrow", "numpy", "rich", "jsonschema-rs"}   # no test tooling (playwright, pytest)
     assert (ROOT / policy).is_file() and (ROOT / history).is_file()
 
 
