@@ -71,9 +71,16 @@ def text_report(rep: Dict[str, Any]) -> str:
         for r in rep["recommendations"]:
             out.extend("  " + line for line in _lines(r))
         t = rep["total"]
-        out.append(f"Together: {_n(t['auto_allowed'])} fewer approvals in the fit part, "
-                   f"{_n(t['approvals_saved_per_30d'])} per 30 days; {_n(t['looser'])} actions decided more loosely "
-                   f"over the whole history (what `signoff diff --history` counts)")
+        quorum = [r for r in rep["recommendations"] if r.get("lever") == "quorum"]
+        if len(quorum) < len(rep["recommendations"]):
+            out.append(f"Together: {_n(t['auto_allowed'])} fewer approvals in the fit part, "
+                       f"{_n(t['approvals_saved_per_30d'])} per 30 days; {_n(t['looser'])} actions decided more "
+                       f"loosely over the whole history (what `signoff diff --history` counts)")
+        if quorum:
+            # a lower quorum changes no decision: diff replays no change, it shows the route's quorum
+            out.append(f"Lower quorums: {_n(sum(r['auto_allowed'] for r in quorum))} fewer approvals in the fit part, "
+                       f"{_n(t.get('approvals_saved_by_quorum_per_30d'))} per 30 days; no decision changes "
+                       "(`signoff diff` shows the quorum under the route)")
         if rep["other_transitions"]:
             out.append("Other changes in the replay (budgets see a different ledger): "
                        + ", ".join(f"{k} {_n(v)}" for k, v in sorted(rep["other_transitions"].items())))
