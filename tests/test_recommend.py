@@ -367,6 +367,9 @@ def test_quorum_is_lowered_when_every_second_approval_came_unchanged(desk, tmp_p
     assert [(x["section"], x["name"], x["what"], x["old"], x["new"]) for x in d["structural"]
             if x["section"] == "route"] == [("route", "finance", "quorum", 2, 1)]
     assert d["semantic"]["changed"] == 0 and d["semantic"]["looser"] == rep["total"]["looser"] == 0
+    text = run("recommend", desk, "--history", h, "--max-risk", "0.15").stdout
+    assert "21 reached 1 of 2 approvals, then 21 approved unchanged" in text
+    assert "Lower quorums: 21 fewer approvals in the fit part" in text and "Together:" not in text
 
 
 def test_quorum_is_not_lowered_when_a_second_approver_rejected(desk, tmp_path):
@@ -412,3 +415,14 @@ def test_under_lower_quorum_follows_the_order_of_the_acts():
     # the same approver twice is one approval: a quorum of 2 is not met by it
     assert under_lower_quorum(acts(("approved", "a"), ("approved", "a"), ("rejected", "c")), "rejected", 2) == NOT_AFFECTED
     assert under_lower_quorum(acts(("approved", "a"), ("approved", "b"), ("rejected", "c")), "rejected", 2) == "rejected"
+
+
+def test_quorum_of_a_route_waited_on_with_another_route_is_not_evaluated(tmp_path):
+    desk = tmp_path / "desk.policy"
+    desk.write_text(POLICY + "\ncheck big on issue_refund {\n  require args.amount <= 70 else require approval via desk\n}\n")
+    h = gate_history(tmp_path, desk)
+    res = run("recommend", desk, "--history", h, "--format", "json", "--max-risk", "0.15")
+    rep = json.loads(res.stdout)
+    assert not [r for r in rep["recommendations"] if r["lever"] == "quorum"]
+    c = next(c for c in rep["considered"] if c["kind"] == "quorum")
+    assert "together with another route" in c["reason"] and c["lever"] == "route finance quorum 2"
