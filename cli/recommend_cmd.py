@@ -65,7 +65,7 @@ def recommend(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], ou
         _fail(exc.code, field(exc.message))
         return
     written = None
-    if out and result.recommendations:
+    if out and (result.recommendations or result.quorum):
         text = recommended_policy(result)
         try:
             check_recommended(text, out, policy)
@@ -84,6 +84,6 @@ def recommend(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], ou
         echo(recommend_html(rep), nl=False)
     else:
         echo(recommend_text(rep), nl=False)
-        if out and not result.recommendations:
+        if out and not (result.recommendations or result.quorum):
             echo(f"nothing recommended: `{field(out)}` not written", err=True)
-    sys.exit(EXIT_OK if result.recommendations else EXIT_NONE)
+    sys.exit(EXIT_OK if result.recommendations or result.quorum else EXIT_NONE)

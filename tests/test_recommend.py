@@ -291,3 +291,138 @@ def test_html_and_text_reports_show_the_evidence_and_escape_what_the_history_wro
     assert "\u202e" not in text
     page = run("recommend", desk, "--history", h, "--max-risk", "0.05", "--format", "html").stdout
     assert page.startswith("<!DOCTYPE html>") and "<b>eve</b>" not in page and "&lt;b&gt;eve" in page
+
+
+# ---------------------------------------------------------------- the quorum lever (store-built histories)
+
+def gate_history(tmp_path, desk, n=40, reject_every=None, edit_every=None):
+    """A history exported from a real Gate: `n` refunds over 50 (route finance, quorum 2). Every fourth, of
+    51, the CFO rejects at once (so no threshold or risk level can move, and a lower quorum changes
+    nothing for it); the others the CFO approves first, then the controller approves, or rejects every
+    `reject_every`-th, or edits every `edit_every`-th while approving."""
+    from engine.decide.evaluator import Policy
+    from engine.live.opening import open_store
+    from engine.live.store import Identity
+    from engine.live.workflow import Gate
+    clock = [START]
+    gate = Gate(Policy(load_policy(str(desk)).program), open_store(str(tmp_path / "desk.db")),
+                executors={"issue_refund": lambda args, ctx: {"ok": True}}, clock=lambda: clock[0],
+                identities=[Identity("cfo1", {"cfo"}, "acme"), Identity("ctl", {"controller"}, "acme")])
+    for i in range(n):
+        clock[0] = START + timedelta(hours=6 * i)
+        h = gate.propose({"tool": "issue_refund", "args": {"amount": 51 if i % 4 == 0 else 60 + i},
+                          "confidence": 0.99, "tenant": {"id": "acme"}, "agent": {"id": "bot"}})
+        assert h.state == "drafted"
+        if i % 4 == 0:
+            gate.reject(h.id, "cfo1", "too early")
+            continue
+        gate.approve(h.id, "cfo1")
+        clock[0] += timedelta(minutes=20)
+        if reject_every and i % reject_every == reject_every - 1:
+            gate.reject(h.id, "ctl", "not this one")
+        elif edit_every and i % edit_every == edit_every - 1:
+            gate.approve(h.id, "ctl", edits=[{"op": "replace", "path": "/amount", "value": 50 + i}])
+        else:
+            gate.approve(h.id, "ctl")
+    rows = list(gate.history())
+    gate.store.close()
+    return write(tmp_path, rows, "exported.jsonl")
+
+
+def test_export_writes_the_order_of_the_human_acts(desk, tmp_path):
+    h = gate_history(tmp_path, desk, n=3, reject_every=3)
+    first, second, third = [json.loads(x) for x in h.read_text().splitlines()]
+    assert [(a["act"], a["by"]) for a in first["human"]["acts"]] == [("rejected", "cfo1")]
+    assert [(a["act"], a["by"]) for a in second["human"]["acts"]] == [("approved", "cfo1"), ("approved", "ctl")]
+    assert [(a["act"], a["by"]) for a in third["human"]["acts"]] == [("approved", "cfo1"), ("rejected", "ctl")]
+    assert third["human"]["acts"][1]["at"] == "2026-10-01T12:20:00Z" and third["human"]["verdict"] == "rejected"
+
+
+def test_quorum_is_lowered_when_every_second_approval_came_unchanged(desk, tmp_path):
+    h = gate_history(tmp_path, desk)
+    out = tmp_path / "desk-q.policy"
+    res = run("recommend", desk, "--history", h, "--out", out, "--format", "json", "--max-risk", "0.15")
+    assert res.exit_code == 0, res.output + res.stderr
+    rep = json.loads(res.stdout)
+    q = [r for r in rep["recommendations"] if r["lever"] == "quorum"]
+    assert len(q) == 1
+    q = q[0]
+    assert q["change"] == "route finance quorum 2 → 1" and q["at"] == f"{desk.name}:11"
+    assert rep["history"]["fit"] == 28 and len(rep["recommendations"]) == 1   # no threshold or level moves
+    # the 21 of the fit part's 28 drafts the CFO approved; the 7 the CFO rejected first are no evidence
+    assert (q["auto_allowed"], q["approved"], q["rejected"], q["edited"]) == (21, 21, 0, 0)
+    assert (q["holdout"]["auto_allowed"], q["holdout"]["approved"]) == (9, 9)
+    assert q["upper_bound"] <= 0.15 and q["tool"] == "issue_refund"
+    # 21 drafts over the fit part's 6.75 days, one approval each
+    assert q["approvals_saved_per_30d"] == pytest.approx(21 / (27 * 6 / 24) * 30, abs=0.1)
+    assert rep["total"]["approvals_saved_by_quorum_per_30d"] == q["approvals_saved_per_30d"]
+    text = out.read_text()
+    assert "\n  quorum 1\n" in text and "\n  quorum 2\n" not in text
+    assert "# signoff recommend: route finance quorum 2 → 1: 21 drafts in the fit part reached 1 of 2 approvals" in text
+    assert not [d for d in lint_file(str(out)) if d.severity in ("error", "warning")]
+    assert load_policy(str(out)).program.routes["finance"].quorum == 1
+    # a quorum changes no decision: diff replays no change, and shows the route's quorum structurally
+    res = run("diff", desk, out, "--history", h, "--format", "json")
+    d = json.loads(res.stdout)
+    assert [(x["section"], x["name"], x["what"], x["old"], x["new"]) for x in d["structural"]
+            if x["section"] == "route"] == [("route", "finance", "quorum", 2, 1)]
+    assert d["semantic"]["changed"] == 0 and d["semantic"]["looser"] == rep["total"]["looser"] == 0
+    text = run("recommend", desk, "--history", h, "--max-risk", "0.15").stdout
+    assert "21 reached 1 of 2 approvals, then 21 approved unchanged" in text
+    assert "Lower quorums: 21 fewer approvals in the fit part" in text and "Together:" not in text
+
+
+def test_quorum_is_not_lowered_when_a_second_approver_rejected(desk, tmp_path):
+    h = gate_history(tmp_path, desk, reject_every=10)
+    res = run("recommend", desk, "--history", h, "--format", "json", "--max-risk", "0.15")
+    rep = json.loads(res.stdout)
+    assert not [r for r in rep["recommendations"] if r["lever"] == "quorum"]
+    c = next(c for c in rep["considered"] if c["kind"] == "quorum")
+    assert c["rejected"] == 2 and "rejected after their first 1 approvals" in c["reason"]
+    assert "no quorum lowered" in rep["explanation"]
+
+
+def test_quorum_edits_after_the_first_approval_count_as_changed(desk, tmp_path):
+    h = gate_history(tmp_path, desk, edit_every=5)
+    res = run("recommend", desk, "--history", h, "--format", "json", "--max-risk", "0.15")
+    rep = json.loads(res.stdout)
+    assert not [r for r in rep["recommendations"] if r["lever"] == "quorum"]
+    c = next(c for c in rep["considered"] if c["kind"] == "quorum")
+    assert c["edited"] == 3 and c["rejected"] == 0 and "upper bound" in c["reason"]
+
+
+def test_a_history_without_human_acts_gives_the_quorum_lever_no_evidence(desk, tmp_path):
+    h = write(tmp_path, history(n=300))
+    res = run("recommend", desk, "--history", h, "--format", "json")
+    rep = json.loads(res.stdout)
+    assert not [r for r in rep["recommendations"] if r["lever"] == "quorum"]
+    c = next(c for c in rep["considered"] if c["kind"] == "quorum")
+    assert "have no `human.acts`" in c["reason"] and "no evidence" in c["reason"]
+
+
+def test_under_lower_quorum_follows_the_order_of_the_acts():
+    from engine.recommend.quorum import NOT_AFFECTED, under_lower_quorum
+
+    def acts(*xs):
+        return [{"act": a, "by": b, "at": "2026-10-01T00:00:00Z"} for a, b in xs]
+    assert under_lower_quorum(acts(("approved", "a"), ("approved", "b")), "approved", 1) == "approved"
+    assert under_lower_quorum(acts(("approved", "a"), ("rejected", "b")), "rejected", 1) == "rejected"
+    assert under_lower_quorum(acts(("rejected", "b")), "rejected", 1) == NOT_AFFECTED
+    assert under_lower_quorum(acts(("edited", "b"), ("approved", "a"), ("approved", "b")), "edited", 1) == NOT_AFFECTED
+    assert under_lower_quorum(acts(("approved", "a"), ("edited", "b"), ("approved", "b")), "edited", 1) == "edited"
+    assert under_lower_quorum(acts(("approved", "a")), "expired", 1) == "expired"
+    assert under_lower_quorum(acts(("approved", "a")), None, 1) is None
+    # the same approver twice is one approval: a quorum of 2 is not met by it
+    assert under_lower_quorum(acts(("approved", "a"), ("approved", "a"), ("rejected", "c")), "rejected", 2) == NOT_AFFECTED
+    assert under_lower_quorum(acts(("approved", "a"), ("approved", "b"), ("rejected", "c")), "rejected", 2) == "rejected"
+
+
+def test_quorum_of_a_route_waited_on_with_another_route_is_not_evaluated(tmp_path):
+    desk = tmp_path / "desk.policy"
+    desk.write_text(POLICY + "\ncheck big on issue_refund {\n  require args.amount <= 70 else require approval via desk\n}\n")
+    h = gate_history(tmp_path, desk)
+    res = run("recommend", desk, "--history", h, "--format", "json", "--max-risk", "0.15")
+    rep = json.loads(res.stdout)
+    assert not [r for r in rep["recommendations"] if r["lever"] == "quorum"]
+    c = next(c for c in rep["considered"] if c["kind"] == "quorum")
+    assert "together with another route" in c["reason"] and c["lever"] == "route finance quorum 2"

@@ -218,14 +218,18 @@ def _distinct(names: Iterable[str]) -> List[str]:
 def _verdict(d: Draft, acts: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     """`by`/`at`: the act that gave the verdict (the rejection, the last edit, or the approval completing the
     quorum); `edited_by`: every editor, in order; `approved_by`: every approver of the final arguments, in
-    order (grantors of standing grants included) — both lists of distinct canonical ids, as first written."""
+    order (grantors of standing grants included) — both lists of distinct canonical ids, as first written;
+    `acts`: every human act in log order (`act` approved | edited | rejected, `by`, `at`), which
+    `signoff recommend`'s quorum lever replays."""
     closing = d.closing or {}
     if d.required != "require_approval":
         return None
     edits = [a for a in acts if a["kind"] == "edited"]
     final = [a for a in acts if a["kind"] == "approved" and a["payload"].get("args_hash") == d.args_hash]
     out: Dict[str, Any] = {"edited_by": _distinct(a["by"] for a in edits),
-                           "approved_by": _distinct(a["by"] for a in final)}
+                           "approved_by": _distinct(a["by"] for a in final),
+                           "acts": [{"act": a["kind"], "by": a["by"], "at": iso(a["at"]) if isinstance(a["at"], (int, float))
+                                     else a["at"]} for a in acts]}
     if d.state == "rejected":
         return dict(out, verdict="rejected", by=closing.get("by"), at=closing.get("at"))
     if closing.get("timeout") is not None:
@@ -234,7 +238,8 @@ def _verdict(d: Draft, acts: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         return dict(out, verdict="edited", by=closing["by_edit"], at=edits[-1]["at"] if edits else
                     iso(d.updated_at), edited_args=d.args)
     if not final or d.state == "drafted":
-        return None
+        # still waiting: no verdict yet, but the acts so far (the quorum lever reads them)
+        return {"acts": out["acts"]} if acts else None
     if d.patch and edits:
         # an edited verdict is the editor's: the approvers who let the edited arguments run are `approved_by`
         return dict(out, verdict="edited", by=edits[-1]["by"], at=edits[-1]["at"], edited_args=d.args)

@@ -12,6 +12,7 @@ from policy_lang.lint import lint_file, lint_text
 from policy_lang.printer import format_module
 
 from .levers import moved_module, replacement
+from .quorum import QuorumRecommendation
 from .search import NONE, Counts, Recommendation, RecommendError, Search, fit_span, holdout_span, needed, rate
 from .stats import upper_bound
 
@@ -62,6 +63,24 @@ def recommendation_dict(r: Recommendation, s: Search) -> Dict[str, Any]:
     return out
 
 
+def quorum_dict(q: QuorumRecommendation, s: Search) -> Dict[str, Any]:
+    """One quorum recommendation, JSON-ready, with the keys of a lever's (`auto_allowed`: the drafts that
+    would have executed at the lower quorum; `approvals_saved_per_30d`: one approval each)."""
+    conf = s.options["confidence"]
+    fs, hs = fit_span(s.base, s.cut), holdout_span(s.base, s.cut)
+    fit_rate, hold_rate = _r(rate(q.fit.auto_allowed, fs)), _r(rate(q.holdout.auto_allowed, hs))
+    return {"tool": q.tools[0] if len(q.tools) == 1 else q.tools, "tools": q.tools, "lever": "quorum",
+            "change": q.change, "at": q.at, "old": q.old, "new": q.new, "route": q.route.name,
+            "places": [{"rule": f"route {q.route.name}", "at": q.at}], **_counts(q.fit), "upper_bound": q.bound,
+            "approvals_saved_per_30d": fit_rate, "approvals_saved_per_30d_by_route": {q.route.name: fit_rate},
+            "holdout": {**_counts(q.holdout),
+                        "upper_bound": upper_bound(q.holdout.changed, q.holdout.reviewed, conf)
+                        if s.cut < s.base.n else None,
+                        "approvals_saved_per_30d": hold_rate,
+                        "approvals_saved_per_30d_by_route": {q.route.name: hold_rate},
+                        "rejected_or_edited": q.holdout_listed}}
+
+
 def places(s: Search) -> List[Dict[str, Any]]:
     """Each place the policy waits for humans (its binding approval reason), with its fit-part counts."""
     rows: Dict[Any, Dict[str, Any]] = {}
@@ -98,12 +117,15 @@ def report(s: Search, written: Optional[str] = None) -> Dict[str, Any]:
                     "verdicts_on_other_outcomes": b.verdicts_elsewhere},
         "needed": needed(s.options["confidence"], s.options["max_risk"]),
         "places": places(s),
-        "recommendations": [recommendation_dict(r, s) for r in s.recommendations],
+        "recommendations": [recommendation_dict(r, s) for r in s.recommendations]
+        + [quorum_dict(q, s) for q in s.quorum],
         "considered": s.considered,
         "total": {**_counts(total), "approvals_saved_per_30d": _r(rate(total.auto_allowed, fs)),
                   # over the whole history, as `signoff diff --history` counts: every action the
                   # recommended policy decides more loosely
-                  "auto_allowed_whole_history": s.allowed_count, "looser": s.allowed_count + s.other_looser},
+                  "auto_allowed_whole_history": s.allowed_count, "looser": s.allowed_count + s.other_looser,
+                  # a lower quorum saves one approval per draft and changes no decision: counted apart
+                  "approvals_saved_by_quorum_per_30d": _r(rate(sum(q.fit.auto_allowed for q in s.quorum), fs))},
         "side_effects": _counts(s.side_effects),
         "other_transitions": s.other_transitions,
         "explanation": s.explanation,
@@ -124,6 +146,17 @@ def _evidence(r: Recommendation, s: Search) -> str:
             f"{r.bound:.2%} at {conf:.0%}")
     if s.cut < s.base.n:
         text += (f"; held out: {hold.auto_allowed} let through, {hold.rejected} rejected, {hold.edited} edited")
+    return text
+
+
+def _quorum_evidence(q: QuorumRecommendation, s: Search) -> str:
+    f, h = q.fit, q.holdout
+    text = (f"# signoff recommend: {q.change}: {f.auto_allowed} drafts in the fit part reached {q.new} of {q.old} approvals, "
+            f"then "
+            f"{f.approved} approved unchanged, {f.rejected} rejected, {f.edited} edited, {f.expired} expired; "
+            f"upper bound {q.bound:.2%} at {s.options['confidence']:.0%}")
+    if s.cut < s.base.n:
+        text += f"; held out: {h.auto_allowed} reached {q.new}, then {h.rejected} rejected, {h.edited} edited"
     return text
 
 
@@ -155,11 +188,13 @@ def policy_text(s: Search, recs: Optional[List[Recommendation]] = None) -> str:
     root = next(f for f in s.policy.program.files if f.is_root)
     module = root.module
     recs = s.recommendations if recs is None else recs
-    swaps = [replacement(r.lever, r.value) for r in recs]
+    swaps = [replacement(r.lever, r.value) for r in recs] + [q.swap() for q in s.quorum]
     module = moved_module(module, swaps)
     comments = list(module.comments)
     for r in recs:
         comments.append(A.Comment(_evidence(r, s), r.lever.span.line, 0, True))
+    for q in s.quorum:
+        comments.append(A.Comment(_quorum_evidence(q, s), q.line, 0, True))
     decls = list(module.decls)
     version = new_version(s.policy.version, s)
     vi = next((i for i, d in enumerate(decls) if isinstance(d, A.VersionDecl)), None)

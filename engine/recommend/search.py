@@ -49,6 +49,8 @@ class Gated(NamedTuple):
     src: str                  # the file it was read from (one string shared by all its records)
     line: int                 # … and the line
     by: Any
+    routes: Tuple[str, ...] = ()   # every route it waited on
+    acts: Any = None          # `human.acts` as the history wrote it (the quorum lever's evidence), else None
 
 
 class Counts(NamedTuple):
@@ -288,7 +290,8 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
                     g = len(gated)
                     gated.append(Gated(n, t, tool, verdict, routes[0] if routes else NONE,
                                        (first.rule, first.at) if first else (NONE, NONE), row[5],
-                                       rec[3], rec[4], human.get("by") if human.__class__ is dict else None))
+                                       rec[3], rec[4], human.get("by") if human.__class__ is dict else None,
+                                       tuple(routes), human.get("acts") if human.__class__ is dict else None))
                     if rec[5] is None and action.__class__ is dict:
                         mine: List[Lever] = list(places.get(("tool", tool), ())) if tool else []
                         if row[3] is not None:
@@ -399,6 +402,8 @@ class Search:
     side_effects: Counts = field(default_factory=lambda: count([]))
     candidate: Optional[Policy] = None
     levers: List[Lever] = field(default_factory=list)
+    quorum: List[Any] = field(default_factory=list)   # QuorumRecommendation (engine.recommend.quorum)
+    allowed_idx: set = field(default_factory=set)      # replay indices the recommended levers auto-allow
 
 
 def _change(lv: Lever, value: Any) -> str:
@@ -531,6 +536,7 @@ def _search(policy: Policy, history: History, confidence: float, max_risk: float
             result.other_transitions = other
             result.other_looser = len(looser)
             result.allowed_count = len(allowed)
+            result.allowed_idx = set(allowed)
             break
         chosen = [r for r in chosen if r not in bad]
     else:
@@ -538,9 +544,14 @@ def _search(policy: Policy, history: History, confidence: float, max_risk: float
     if result.candidate is None:
         chosen = []
     result.recommendations = chosen
-    if not chosen:
-        clean = [c["auto_allowed"] for c in result.considered if not (c["rejected"] or c["edited"] or c["expired"])]
-        if not result.considered:
+    # ---- the quorum lever: judged on the order of the human acts, not by a replay (it changes no decision)
+    from .quorum import search_quorum
+    result.quorum, refused = search_quorum(policy.program, base, cut, confidence, max_risk, result.allowed_idx)
+    result.considered += refused
+    if not chosen and not result.quorum:
+        clean = [c["auto_allowed"] for c in result.considered
+                 if c["kind"] != "quorum" and not (c["rejected"] or c["edited"] or c["expired"])]
+        if not [c for c in result.considered if c["kind"] != "quorum"]:
             result.explanation = "no lever of this policy could let through any action that waited for humans"
         elif clean and max(clean) < needed(confidence, max_risk):
             result.explanation = (f"too few verdicts: the most any lever would let through, all approved unchanged, "
@@ -550,6 +561,8 @@ def _search(policy: Policy, history: History, confidence: float, max_risk: float
         else:
             result.explanation = ("no lever can be moved: humans changed or rejected what a looser policy would "
                                   "have let through, or too few reviewed it (see `considered`)")
+        if refused:
+            result.explanation += "; no quorum lowered: " + "; ".join(c["reason"] for c in refused)
     return result
 
 

@@ -28,14 +28,18 @@ def _tools(r: Dict[str, Any]) -> str:
 def _lines(r: Dict[str, Any]) -> List[str]:
     """The recommendation's evidence as lines of text."""
     h = r["holdout"]
+    # a quorum lowered lets drafts execute one approval earlier; other levers let actions skip the wait
+    let = (f"reached {_n(r['new'])} of {_n(r['old'])} approvals, then" if r.get("lever") == "quorum"
+           else "would have been allowed without waiting:")
+    held = f"reached {_n(r['new'])}, then" if r.get("lever") == "quorum" else "allowed:"
     out = [f"{r['at']}  {safe_text(r['change'])}   (tools: {_tools(r)})",
-           f"    fit:      {_n(r['auto_allowed'])} would have been allowed without waiting: {_n(r['approved'])} "
+           f"    fit:      {_n(r['auto_allowed'])} {let} {_n(r['approved'])} "
            f"approved unchanged, {_n(r['rejected'])} rejected, {_n(r['edited'])} edited, {_n(r['expired'])} expired, "
            f"{_n(r['no_verdict'])} without a verdict",
            f"              upper bound on the rate humans changed: {_pct(r['upper_bound'])}; approvals saved per 30 days: "
            f"{_n(r['approvals_saved_per_30d'])} ("
            + ", ".join(f"{safe_text(k)} {_n(v)}" for k, v in r["approvals_saved_per_30d_by_route"].items()) + ")",
-           f"    held out: {_n(h['auto_allowed'])} allowed: {_n(h['approved'])} approved unchanged, {_n(h['rejected'])} "
+           f"    held out: {_n(h['auto_allowed'])} {held} {_n(h['approved'])} approved unchanged, {_n(h['rejected'])} "
            f"rejected, {_n(h['edited'])} edited, {_n(h['expired'])} expired; upper bound {_pct(h['upper_bound'])}; "
            f"approvals saved per 30 days: {_n(h['approvals_saved_per_30d'])}"]
     for x in h["rejected_or_edited"]:
@@ -67,9 +71,16 @@ def text_report(rep: Dict[str, Any]) -> str:
         for r in rep["recommendations"]:
             out.extend("  " + line for line in _lines(r))
         t = rep["total"]
-        out.append(f"Together: {_n(t['auto_allowed'])} fewer approvals in the fit part, "
-                   f"{_n(t['approvals_saved_per_30d'])} per 30 days; {_n(t['looser'])} actions decided more loosely "
-                   f"over the whole history (what `signoff diff --history` counts)")
+        quorum = [r for r in rep["recommendations"] if r.get("lever") == "quorum"]
+        if len(quorum) < len(rep["recommendations"]):
+            out.append(f"Together: {_n(t['auto_allowed'])} fewer approvals in the fit part, "
+                       f"{_n(t['approvals_saved_per_30d'])} per 30 days; {_n(t['looser'])} actions decided more "
+                       f"loosely over the whole history (what `signoff diff --history` counts)")
+        if quorum:
+            # a lower quorum changes no decision: diff replays no change, it shows the route's quorum
+            out.append(f"Lower quorums: {_n(sum(r['auto_allowed'] for r in quorum))} fewer approvals in the fit part, "
+                       f"{_n(t.get('approvals_saved_by_quorum_per_30d'))} per 30 days; no decision changes "
+                       "(`signoff diff` shows the quorum under the route)")
         if rep["other_transitions"]:
             out.append("Other changes in the replay (budgets see a different ledger): "
                        + ", ".join(f"{k} {_n(v)}" for k, v in sorted(rep["other_transitions"].items())))
