@@ -104,7 +104,7 @@ def test_internal_errors_fail_closed(make_policy, monkeypatch):
     p = make_policy(BASE)
     def boom(*a):
         raise RuntimeError("bug")
-    p._index["lookup"] = boom
+    p._index["lookup"] = (boom, p._index["lookup"][1])
     d = p.decide({"tool": "lookup"}, now=NOW)
     assert d.outcome == "deny" and "internal error" in d.reasons[0].message
 
