@@ -104,7 +104,7 @@ def test_internal_errors_fail_closed(make_policy, monkeypatch):
     p = make_policy(BASE)
     def boom(*a):
         raise RuntimeError("bug")
-    p._index["lookup"] = boom
+    p._index["lookup"] = (boom, p._index["lookup"][1])
     d = p.decide({"tool": "lookup"}, now=NOW)
     assert d.outcome == "deny" and "internal error" in d.reasons[0].message
 
@@ -161,6 +161,14 @@ def test_assisted_mode_turns_allow_into_approval_via_first_route(make_policy):
     assert d.route["name"] == "team"
     assert d.reasons[-1].to_dict() == {"rule": "mode assisted", "outcome": "require_approval",
                                        "message": "require approval via team", "at": "p.policy:4:1"}
+
+
+def test_assisted_mode_applies_to_tools_with_check_lines_too(make_policy):
+    # a tool with check lines is decided by another branch of its closure than one without
+    p = make_policy(BASE.replace('version "1"', 'version "1"\nmode assisted')
+                    + 'check fine on lookup { require confidence >= 0 else deny "no" }')
+    d = both(p, {"tool": "lookup"})
+    assert d.outcome == "require_approval" and d.reasons[-1].rule == "mode assisted"
 
 
 def test_autonomous_mode_relaxes_only_category_approvals(make_policy):

@@ -217,19 +217,20 @@ def _any_bad(action: dict) -> bool:
     gathered and checked in one join at the end."""
     search = _SURROGATE
     keys = list(action)
-    stack: List[Iterable[Any]] = [action.values()]
-    while stack:
-        for x in stack.pop():
+    stack: List[Iterable[Any]] = []
+    values: Iterable[Any] = action.values()   # the top level first, without a push and a pop
+    while True:
+        for x in values:
             t = x.__class__
             if t is str:
                 if not x.isascii() and search(x) is not None:
                     return True
-            elif t is float:
-                if x - x:  # NaN or infinity: x - x is 0.0 for every finite float
-                    return True
             elif t is dict:
                 keys += x
                 stack.append(x.values())
+            elif t is float:
+                if x - x:  # NaN or infinity: x - x is 0.0 for every finite float
+                    return True
             elif t is int:
                 if not -MAX_DOUBLE_INT < x < MAX_DOUBLE_INT:
                     return True
@@ -243,6 +244,9 @@ def _any_bad(action: dict) -> bool:
                 stack.append(x.values())
             elif _bad(x):
                 return True
+        if not stack:
+            break
+        values = stack.pop()
     try:
         joined = "".join(keys)
     except TypeError:  # a key that is not a string

@@ -271,8 +271,9 @@ def apply_modes(ctx: Context) -> None:
 def link(ctx: Context) -> None:
     """Lower every node to one closure; the dispatch index maps tool name → closure."""
     g = ctx.graph
+    shared: Dict[Any, Any] = {}   # category tables and check lines the tools have in common, built once
     for node in _all_nodes(g):
-        node.run = link_tool(node, g, ctx.tracer)
+        node.run = link_tool(node, g, ctx.tracer, shared)
 
 
 PASSES: List[Callable[[Context], None]] = [

@@ -29,7 +29,8 @@ class Policy:
         self.version = program.version
         self.digest = program.digest
         self._meta = dict(self.graph.policy)
-        self._index, self._modes, self._default = _dispatch(self.graph)
+        self._index, self._default = _dispatch(self.graph)
+        self._now: Tuple[Optional[datetime], float] = (None, 0.0)
         self._budgets = {name: [c for c in node.checks if isinstance(c, BudgetNode)]
                          for name, node in self.graph.tools.items()}
         self._default_budgets = [c for c in _default_node(self.graph).checks if isinstance(c, BudgetNode)]
@@ -44,11 +45,23 @@ class Policy:
                 a, when = check_action(action)
             except ActionError as e:
                 return self.input_error(action, e.message)
-            t = self._time(when, now)
-            tool = a["tool"]
-            run = self._index.get(tool, self._default)
+            if when is not None:
+                t = when.timestamp()
+            else:
+                # the last `now` and its epoch seconds: a caller deciding many actions at one instant
+                # pays for the conversion once (datetimes are immutable, so `is` is exact). One tuple,
+                # replaced whole, so threads never see a time paired with another `now`
+                last = self._now
+                if now is not None and last[0] is now:
+                    t = last[1]
+                else:
+                    t = self._time(None, now)
+                    if now is not None:
+                        self._now = (now, t)
+            # one lookup per tool name: its closure and its mode together
+            run, mode = self._index.get(a["tool"], self._default)
             outcome, category, reasons = run(a, t, ledger)
-            return Decision(a.get("id"), outcome, category, reasons, self._modes.get(tool, self.graph.mode), self._meta)
+            return Decision(a.get("id"), outcome, category, reasons, mode, self._meta)
         except RecursionError:  # a value nested deeper than a comparison or the schema validator can go
             return self.input_error(action, "the action is nested too deeply to decide")
         except Exception:  # fail closed: an internal error is never an allow, never escapes
@@ -134,7 +147,8 @@ class _Traced(Policy):
         self.program = program
         self.graph = compile_program(program, hook=tracer.expr, tracer=tracer)
         self._meta = dict(self.graph.policy)
-        self._index, self._modes, self._default = _dispatch(self.graph)
+        self._index, self._default = _dispatch(self.graph)
+        self._now = (None, 0.0)
 
 
 def _default_node(graph: DecisionGraph) -> ToolNode:
@@ -142,11 +156,11 @@ def _default_node(graph: DecisionGraph) -> ToolNode:
     return cast(ToolNode, graph.default)
 
 
-def _dispatch(graph: DecisionGraph) -> Tuple[Dict[str, Run], Dict[str, str], Run]:
-    """The linked closure and the mode of each tool by name, and the closure of every other tool."""
-    index = {name: cast(Run, node.run) for name, node in graph.tools.items()}   # all linked by compile_program
-    modes = {name: node.mode for name, node in graph.tools.items()}
-    return index, modes, cast(Run, _default_node(graph).run)
+def _dispatch(graph: DecisionGraph) -> Tuple[Dict[str, Tuple[Run, str]], Tuple[Run, str]]:
+    """(linked closure, mode) of each tool by name, and the pair for every other tool (the policy's
+    mode): one dict lookup per decision finds both."""
+    index = {name: (cast(Run, node.run), node.mode) for name, node in graph.tools.items()}  # all linked
+    return index, (cast(Run, _default_node(graph).run), graph.mode)
 
 
 def load_policy(path: str, text: Optional[str] = None) -> Policy:

@@ -1,7 +1,7 @@
 """Lower one ToolNode to the closure that decides actions for that tool."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .decision import OUTCOMES, Reason
 from .graph import BudgetNode, DecisionGraph, Fn, RequireNode, Run, ToolNode
@@ -61,87 +61,120 @@ def _budget_fn(n: BudgetNode, tracer: Optional[Tracer]) -> BudgetFn:
     return budget
 
 
-def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None) -> Run:
+def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
+              shared: Optional[Dict[Any, Any]] = None) -> Run:
     """One closure for a tool node (undeclared tools included): schema, risk edges and category for
     a declared tool (its `unknown tools` reason otherwise), then every check line, then the most
-    restrictive outcome and the mode."""
+    restrictive outcome and the mode. `shared` (one dict for every tool of a graph) lets tools whose
+    category blocks or check lines are the same objects share one table of them: at 10,000 tools
+    the cost of a decision is the cold memory it touches, not the work."""
+    if shared is None:
+        shared = {}
     mode_reason = node.mode_reason
     assisted = mode_reason is not None
-    known = node.known
     fixed, at_default = node.unknown_reason, g.input_error_at
     validator, schema_at, tool = node.schema, node.schema_at, node.name
     highest = g.levels[-1]
-    risk = [(e.level, _traced(tracer, f"risk {e.level}", e.at, e.cond), e.at) for e in node.risk]
-    categories = {}
-    for level, cat in node.categories.items():
-        edges = [(_traced(tracer, f"category {level}", e.at, e.cond), e.reason, e.at) for e in cat.edges]
-        categories[level] = (edges, cat.no_match)
+    risk = tuple((e.level, _traced(tracer, f"risk {e.level}", e.at, e.cond), e.at) for e in node.risk)
+    key: Any = ("categories", id(node.categories))
+    pinned = shared.get(key)
+    if pinned is None:
+        table = {}
+        for level, cat in node.categories.items():
+            edges = tuple((_traced(tracer, f"category {level}", e.at, e.cond), e.reason, e.at) for e in cat.edges)
+            table[level] = (edges, cat.no_match)
+        pinned = shared[key] = (node.categories, table)   # the source kept alive: its id stays its own
+    categories = pinned[1]
     no_category = node.no_category
-    lines = [(_traced(tracer, f"check {c.check}", c.at, c.cond), c.reason, c.at, c.advisory, None)
-             if isinstance(c, RequireNode) else (None, None, None, None, _budget_fn(c, tracer)) for c in node.checks]
+    key = ("checks", tuple(map(id, node.checks)))
+    pinned = shared.get(key)
+    if pinned is None:
+        pinned = shared[key] = (list(node.checks), tuple(
+            (_traced(tracer, f"check {c.check}", c.at, c.cond), c.reason, c.at, c.advisory, None)
+            if isinstance(c, RequireNode) else (None, None, None, None, _budget_fn(c, tracer))
+            for c in node.checks))
+    lines = pinned[1]
 
-    def run(a, t, ledger):
-        if not known:
-            level = None
+    if not node.known:
+        def run_unknown(a: dict, t: float, ledger: Optional[Ledger]) -> Tuple[str, Optional[str], List[Reason]]:
             reasons: List[Reason] = [fixed if fixed is not None else Reason(
                 "unknown tools", "deny", f"tool `{a['tool']}` is not declared in the policy", at_default,
                 source="unknown")]
-        else:
-            reasons = []
-            if validator is not None:
-                args = a.get("args")
-                problem = schema_problem(validator, {} if args is None else args)
-                if problem is not None:
-                    return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
-            level = highest
-            for lvl, cond, where in risk:
-                if cond is None:
+            return _finish(a, t, ledger, None, reasons, lines, assisted, mode_reason)
+        return run_unknown
+
+    def run(a: dict, t: float, ledger: Optional[Ledger]) -> Tuple[str, Optional[str], List[Reason]]:
+        reasons: List[Reason] = []
+        if validator is not None:
+            args = a.get("args")
+            problem = schema_problem(validator, {} if args is None else args)
+            if problem is not None:
+                return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
+        level = highest
+        for lvl, cond, where in risk:
+            if cond is None:
+                level = lvl
+                break
+            try:
+                if cond(a, None):
                     level = lvl
+                    break
+            except EvalError as x:
+                reasons.append(error_reason(x.message, where))
+                break
+        cat = categories.get(level)
+        if cat is None:
+            reasons.append(no_category[level])
+        else:
+            for cond, reason, where in cat[0]:
+                if cond is None:
+                    reasons.append(reason)
                     break
                 try:
                     if cond(a, None):
-                        level = lvl
+                        reasons.append(reason)
                         break
                 except EvalError as x:
                     reasons.append(error_reason(x.message, where))
                     break
-            cat = categories.get(level)
-            if cat is None:
-                reasons.append(no_category[level])
             else:
-                for cond, reason, where in cat[0]:
-                    if cond is None:
-                        reasons.append(reason)
-                        break
-                    try:
-                        if cond(a, None):
-                            reasons.append(reason)
-                            break
-                    except EvalError as x:
-                        reasons.append(error_reason(x.message, where))
-                        break
-                else:
-                    reasons.append(cat[1])
-        # checks in load order; a `require` line is evaluated here rather than through a closure of
-        # its own (one call fewer per line, on every action)
-        for cond, reason, where, advisory, budget in lines:
-            if budget is not None:
-                budget(a, t, ledger, reasons)
-                continue
-            try:
-                if not cond(a, None):
-                    reasons.append(reason)
-            except EvalError as x:
-                reasons.append(error_reason(x.message, where, advisory))
+                reasons.append(cat[1])
+        if lines:
+            return _finish(a, t, ledger, level, reasons, lines, assisted, mode_reason)
+        # no check line: one reason, nearly always (a risk error adds a second)
         best = 0    # the most restrictive binding outcome (advisory reasons rank -1)
         for r in reasons:
             if r.rank > best:
                 best = r.rank
-        if best == 0 and assisted:
+        if best == 0 and mode_reason is not None:
             reasons.append(mode_reason)
             return "require_approval", level, reasons
         return OUTCOMES[best], level, reasons
     return run
+
+
+def _finish(a: dict, t: float, ledger: Optional[Ledger], level: Optional[str], reasons: List[Reason],
+            lines: Tuple[Any, ...], assisted: bool, mode_reason: Optional[Reason]
+            ) -> Tuple[str, Optional[str], List[Reason]]:
+    """Checks in load order, then the most restrictive outcome and the mode. A `require` line is
+    evaluated here rather than through a closure of its own (one call fewer per line, every action)."""
+    for cond, reason, where, advisory, budget in lines:
+        if budget is not None:
+            budget(a, t, ledger, reasons)
+            continue
+        try:
+            if not cond(a, None):
+                reasons.append(reason)
+        except EvalError as x:
+            reasons.append(error_reason(x.message, where, advisory))
+    best = 0    # the most restrictive binding outcome (advisory reasons rank -1)
+    for r in reasons:
+        if r.rank > best:
+            best = r.rank
+    if best == 0 and assisted and mode_reason is not None:
+        reasons.append(mode_reason)
+        return "require_approval", level, reasons
+    return OUTCOMES[best], level, reasons
 
 
 def _always(a: dict, env: Optional[dict]) -> bool:
