@@ -127,7 +127,8 @@ def test_audit_verify_and_export(inbox):
     lines = [json.loads(x) for x in run(audit, "export", "--store", path).output.splitlines()]
     assert [x["signoff"]["draft"] for x in lines] == [first.id, second.id, lines[2]["signoff"]["draft"]]
     assert lines[1]["human"] == {"verdict": "rejected", "by": "carl", "at": "2026-11-20T10:10:00Z",
-                                 "edited_by": [], "approved_by": []}
+                                 "edited_by": [], "approved_by": [],
+                                 "acts": [{"act": "rejected", "by": "carl", "at": "2026-11-20T10:10:00Z"}]}
     assert lines[2]["executed"] is False and "human" not in lines[2]
     gate.store._conn.execute("DROP TRIGGER events_no_update")
     gate.store._conn.execute("UPDATE events SET actor = 'mallory' WHERE seq = 4")
@@ -155,9 +156,14 @@ def test_export_names_the_editor_of_an_edited_verdict_and_every_approver(tmp_pat
     lines = {x["signoff"]["draft"]: x for x in map(json.loads, r.output.splitlines())}
     assert lines[h.id]["human"] == {"verdict": "edited", "by": "fiona", "at": "2026-11-20T10:00:00Z",
                                     "edited_by": ["fiona"], "approved_by": ["fiona", "carl"],
-                                    "edited_args": {"amount": 250, "invoice_id": "INV-1"}}
-    assert lines[h2.id]["human"] == {"verdict": "approved", "by": "carl", "at": "2026-11-20T10:04:00Z",
-                                     "edited_by": [], "approved_by": ["fiona", "carl"]}
+                                    "edited_args": {"amount": 250, "invoice_id": "INV-1"},
+                                    "acts": [{"act": "edited", "by": "fiona", "at": "2026-11-20T10:00:00Z"},
+                                             {"act": "approved", "by": "fiona", "at": "2026-11-20T10:00:00Z"},
+                                             {"act": "approved", "by": "carl", "at": "2026-11-20T10:03:00Z"}]}
+    h2_human = dict(lines[h2.id]["human"])
+    assert [(a["act"], a["by"]) for a in h2_human.pop("acts")] == [("approved", "fiona"), ("approved", "carl")]
+    assert h2_human == {"verdict": "approved", "by": "carl", "at": "2026-11-20T10:04:00Z",
+                        "edited_by": [], "approved_by": ["fiona", "carl"]}
     assert lines[h3.id]["human"]["verdict"] == "edited" and lines[h3.id]["human"]["by"] == "lea"
     assert lines[h3.id]["human"]["edited_by"] == ["lea"] and lines[h3.id]["human"]["approved_by"] == []
     gate.store.close()
