@@ -458,7 +458,7 @@ category high {
 """
 
 
-def grant_history(tmp_path, n=120):
+def grant_history(tmp_path, n=120, quorum=1):
     """A history exported from a real Gate: refunds of 5..104 (lea approves them, but rejects one in three
     above 70 and edits the one of 66), and wires lea always approves, on a `grants never` route."""
     from engine.decide.evaluator import Policy
@@ -466,7 +466,7 @@ def grant_history(tmp_path, n=120):
     from engine.live.store import Identity
     from engine.live.workflow import Gate
     pol = tmp_path / "grants.policy"
-    pol.write_text(GRANT_POLICY)
+    pol.write_text(GRANT_POLICY.replace('approvers "desk_lead"\n}', f'approvers "desk_lead", "desk_deputy"\n  quorum {quorum}\n}}', 1))
     clock = [START]
     store = str(tmp_path / "grants.db")
     gate = Gate(Policy(load_policy(str(pol)).program), open_store(store), executors={}, clock=lambda: clock[0],
@@ -481,8 +481,12 @@ def grant_history(tmp_path, n=120):
             gate.reject(h.id, "lea", "too much")
         elif amount == 66:
             gate.approve(h.id, "lea", edits={"amount": 60})
+            if quorum == 2:
+                gate.approve(h.id, "max")
         else:
             gate.approve(h.id, "max" if i % 5 == 0 else "lea")
+            if quorum == 2:
+                gate.approve(h.id, "lea" if i % 5 == 0 else "max")
         w = gate.propose({"tool": "wire", "args": {"amount": amount}, "confidence": 0.99,
                           "tenant": {"id": "acme"}, "agent": {"id": "bot"}})
         gate.approve(w.id, "lea")
@@ -515,7 +519,11 @@ def test_a_standing_grant_is_recommended_below_the_first_rejected_or_edited_amou
     assert g["holdout"]["auto_allowed"] == len(held) > 0
     assert g["holdout"]["rejected"] == sum(r["human"]["verdict"] == "rejected" for r in held)
     assert g["approvals_saved_per_30d"] > 0 and "approvals_saved_per_30d" in g["holdout"]
-    text = run("recommend", pol, "--history", h, "--max-risk", "0.1").stdout
+    res = run("recommend", pol, "--history", h, "--max-risk", "0.1", "--out", out)
+    assert res.exit_code == 0 and not out.exists()
+    assert res.stderr == f"no policy change recommended: `{out}` not written\n"
+    text = res.stdout
+    assert "No policy change recommended: " in text and "No recommendation" not in text
     assert "Standing grants (1; records in the store, not policy changes):" in text
     assert "    $ signoff approvals grant desk issue_refund --by lea --for 30d --max amount=65" in text
     # the command, given on the store, approves such a refund and lets a larger one wait
@@ -541,3 +549,10 @@ def test_no_grant_is_recommended_on_too_few_verdicts(tmp_path):
     assert rep["grants"] == []
     assert [c["kind"] for c in rep["considered"]] == ["grant"]
     assert "upper bound" in rep["considered"][0]["reason"]
+
+
+def test_no_grant_is_recommended_for_a_route_whose_quorum_one_grant_cannot_meet(tmp_path):
+    pol, h, _, _ = grant_history(tmp_path, quorum=2)
+    rep = json.loads(run("recommend", pol, "--history", h, "--format", "json", "--max-risk", "0.1").stdout)
+    assert rep["history"]["human_verdicts"] > 100   # the same verdicts: with quorum 1 a grant is recommended
+    assert rep["grants"] == [] and not [c for c in rep["considered"] if c["kind"] == "grant"]

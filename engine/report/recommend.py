@@ -84,6 +84,8 @@ def text_report(rep: Dict[str, Any]) -> str:
         if rep["other_transitions"]:
             out.append("Other changes in the replay (budgets see a different ledger): "
                        + ", ".join(f"{k} {_n(v)}" for k, v in sorted(rep["other_transitions"].items())))
+    elif rep.get("grants"):
+        out.append(f"No policy change recommended: {safe_text(rep['explanation'])}")
     else:
         out.append(f"No recommendation: {safe_text(rep['explanation'])}")
     if rep.get("grants"):
