@@ -1,16 +1,17 @@
-"""`signoff approvals list|show|approve|reject|edit`: the approval inbox on a store file, for the terminal."""
+"""`signoff approvals list|show|approve|reject|edit|grant|grants`: the approval inbox on a store file, for the terminal."""
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, List, Optional, Tuple
 
 import click
 
-from engine import (Approval, Gate, GateError, InputError, Store, StoreError, counted_approvals, draft_progress,
-                    parse_timestamp)
+from engine import (Approval, Gate, GateError, Grant, InputError, Store, StoreError, counted_approvals,
+                    draft_progress, parse_timestamp)
 from engine import open_store as open_store_spec
 
 from .output import echo, field, json_text
@@ -130,7 +131,7 @@ def _act(fn, *args, **kwargs):
 
 @click.group(name="approvals", context_settings={"help_option_names": ["-h", "--help"]})
 def approvals() -> None:
-    """The inbox of drafts waiting for humans: list, show, approve, reject, edit."""
+    """The inbox of drafts waiting for humans: list, show, approve, reject, edit, grant."""
 
 
 @approvals.command(name="list")
@@ -337,3 +338,137 @@ def edit_cmd(draft: str, store_path: str, by: str, policy_path: str, sets: Tuple
         after = tx.get_action(rec["id"])
     if after["patch"]:
         echo(args_diff(after["proposed"].get("args") or {}, after["args"]))
+
+
+# seconds per unit, as the policy language's durations (`4h`, `30d`)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_DURATION = 36_500 * 86_400   # 100 years, the language's limit too
+
+
+def parse_duration(text: str) -> timedelta:
+    """`--for 30d`: digits and one unit (s, m, h, d, w), more than 0 and at most 100 years; exits otherwise."""
+    digits, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not digits.isascii() or not digits.isdigit() or len(digits) > 12:
+        fail(f"`--for {text}` must be a duration like `30d` (units s, m, h, d, w)")
+    seconds = int(digits) * _UNITS[unit]
+    if seconds <= 0 or seconds > _MAX_DURATION:
+        fail(f"`--for {text}` must be more than 0 and at most 100 years")
+    return timedelta(seconds=seconds)
+
+
+def _number(opt: str, item: str, raw: str) -> float:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        fail(f"`{opt} {item}` needs a number after `=`")
+    return value
+
+
+def parse_constraints(maxes: Tuple[str, ...], mins: Tuple[str, ...], equals: Tuple[str, ...],
+                      ins: Tuple[str, ...]) -> dict:
+    """`--max/--min FIELD=N`, `--equals FIELD=VALUE`, `--in FIELD=JSONLIST` as Gate.grant's constraints
+    (argument -> {max|min|eq|in: value}); a malformed one exits with its reason."""
+    out: dict = {}
+
+    def put(opt: str, item: str, op: str, value: Any) -> None:
+        key = item.partition("=")[0]
+        cond = out.setdefault(key, {})
+        if op in cond:
+            fail(f"`{opt}` is given twice for `{key}`")
+        cond[op] = value
+
+    for opt, op, items in (("--max", "max", maxes), ("--min", "min", mins), ("--equals", "eq", equals),
+                           ("--in", "in", ins)):
+        for item in items:
+            key, eq, raw = item.partition("=")
+            if not eq or not key:
+                fail(f"`{opt} {item}` must be FIELD=VALUE")
+            if op in ("max", "min"):
+                put(opt, item, op, _number(opt, item, raw))
+            elif op == "in":
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = None
+                if not isinstance(value, list):
+                    fail(f"`{opt} {item}` needs a JSON list after `=`")
+                put(opt, item, op, value)
+            else:
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = raw   # not JSON: the text itself, as `--set`
+                put(opt, item, op, value)
+    return out
+
+
+@approvals.command(name="grant")
+@click.argument("route")
+@click.argument("tool")
+@store_option
+@click.option("--by", "by", required=True, help="Your identity (registered in the store).")
+@click.option("--policy", "policy_path", required=True, envvar="SIGNOFF_POLICY", type=click.Path(dir_okay=False),
+              help="The policy that declares ROUTE (default: $SIGNOFF_POLICY).")
+@click.option("--until", "until", default=None, metavar="TIME", help="When the grant expires (a timestamp).")
+@click.option("--for", "for_", default=None, metavar="DURATION", help="How long the grant lasts, e.g. `30d`.")
+@click.option("--max", "maxes", multiple=True, metavar="FIELD=N", help="Only actions with args.FIELD <= N.")
+@click.option("--min", "mins", multiple=True, metavar="FIELD=N", help="Only actions with args.FIELD >= N.")
+@click.option("--equals", "equals", multiple=True, metavar="FIELD=VALUE",
+              help="Only actions with args.FIELD equal to VALUE (JSON or text).")
+@click.option("--in", "ins", multiple=True, metavar="FIELD=JSON", help="Only actions with args.FIELD in this list.")
+@click.option("--spend-cap", "spend_cap", default=None, type=float, metavar="N",
+              help="At most N of `--spend-path` summed over every action the grant approves.")
+@click.option("--spend-path", "spend_path", default=None, metavar="FIELD", help="The argument the cap sums.")
+@click.option("--comment", default=None, metavar="TEXT", help="A note kept with the grant in the audit log.")
+@now_option
+def grant_cmd(route: str, tool: str, store_path: str, by: str, policy_path: str, until: Optional[str],
+              for_: Optional[str], maxes: Tuple[str, ...], mins: Tuple[str, ...], equals: Tuple[str, ...],
+              ins: Tuple[str, ...], spend_cap: Optional[float], spend_path: Optional[str], comment: Optional[str],
+              now_text: Optional[str]) -> None:
+    """A standing grant: approve, as BY for ROUTE, every action of TOOL within the constraints until it expires."""
+    if (until is None) == (for_ is None):
+        fail("give exactly one of `--until TIME` and `--for DURATION`")
+    constraints = parse_constraints(maxes, mins, equals, ins)
+    now = parse_now(now_text)
+    if until is not None:
+        expires = parse_now(until)
+    else:
+        expires = (now or datetime.now(timezone.utc)) + parse_duration(for_ or "")
+    store = open_store(store_path)
+    gate = _gate(store, load_policy_or_exit(policy_path), now)
+    gid = _act(gate.grant, by, route, tool, expires, constraints=constraints or None, spend_cap=spend_cap,
+               spend_path=spend_path, comment=comment)
+    echo(f"{field(gid)}: granted by {field(by)} for {field(route)} on {field(tool)} until {_iso(expires.timestamp())}"
+         + (f" where {field(json_text(constraints, sort_keys=True))}" if constraints else ""))
+
+
+@approvals.command(name="grants")
+@store_option
+@click.option("--tenant", default=None, help="Only this tenant's grants.")
+@click.option("--all", "show_all", is_flag=True, help="Expired grants too.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Print a table (text) or JSON.")
+@now_option
+def grants_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, now_text: Optional[str]) -> None:
+    """Standing grants in force (with `--all`, expired ones too), oldest first."""
+    store = open_store(store_path)
+    now = (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
+    with store.snapshot() as tx:
+        rows = [Grant.from_row(r) for r in tx.list_grants()]
+    rows = [g for g in rows if (show_all or g.expires_at > now) and (tenant is None or g.tenant == tenant)]
+    if fmt == "json":
+        echo(json_text([{"id": g.id, "tenant": g.tenant or None, "grantor": g.grantor, "route": g.route,
+                         "tool": g.tool, "constraints": g.constraints, "spend_path": g.spend_path,
+                         "spend_cap": g.spend_cap, "spent": g.spent, "created": _iso(g.created_at),
+                         "expires": _iso(g.expires_at), "expired": g.expires_at <= now, "comment": g.comment}
+                        for g in rows], indent=2))
+        return
+    if not rows:
+        echo("no standing grants" + ("" if show_all else " in force"))
+        return
+    table = [[field(g.id), field(g.tenant or "-"), field(g.grantor), field(g.route), field(g.tool),
+              _short(json_text(g.constraints, sort_keys=True), 40),
+              "-" if g.spend_cap is None else f"{g.spent:g}/{g.spend_cap:g}", _iso(g.expires_at)] for g in rows]
+    echo(_table(table, ["ID", "TENANT", "GRANTOR", "ROUTE", "TOOL", "CONSTRAINTS", "SPENT", "EXPIRES"]))

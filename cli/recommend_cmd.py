@@ -85,5 +85,6 @@ def recommend(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], ou
     else:
         echo(recommend_text(rep), nl=False)
         if out and not (result.recommendations or result.quorum):
-            echo(f"nothing recommended: `{field(out)}` not written", err=True)
-    sys.exit(EXIT_OK if result.recommendations or result.quorum else EXIT_NONE)
+            what = "no policy change recommended" if result.grants else "nothing recommended"
+            echo(f"{what}: `{field(out)}` not written", err=True)
+    sys.exit(EXIT_OK if result.recommendations or result.quorum or result.grants else EXIT_NONE)

@@ -127,7 +127,8 @@ def test_audit_verify_and_export(inbox):
     lines = [json.loads(x) for x in run(audit, "export", "--store", path).output.splitlines()]
     assert [x["signoff"]["draft"] for x in lines] == [first.id, second.id, lines[2]["signoff"]["draft"]]
     assert lines[1]["human"] == {"verdict": "rejected", "by": "carl", "at": "2026-11-20T10:10:00Z",
-                                 "edited_by": [], "approved_by": []}
+                                 "edited_by": [], "approved_by": [],
+                                 "acts": [{"act": "rejected", "by": "carl", "at": "2026-11-20T10:10:00Z"}]}
     assert lines[2]["executed"] is False and "human" not in lines[2]
     gate.store._conn.execute("DROP TRIGGER events_no_update")
     gate.store._conn.execute("UPDATE events SET actor = 'mallory' WHERE seq = 4")
@@ -155,9 +156,112 @@ def test_export_names_the_editor_of_an_edited_verdict_and_every_approver(tmp_pat
     lines = {x["signoff"]["draft"]: x for x in map(json.loads, r.output.splitlines())}
     assert lines[h.id]["human"] == {"verdict": "edited", "by": "fiona", "at": "2026-11-20T10:00:00Z",
                                     "edited_by": ["fiona"], "approved_by": ["fiona", "carl"],
-                                    "edited_args": {"amount": 250, "invoice_id": "INV-1"}}
-    assert lines[h2.id]["human"] == {"verdict": "approved", "by": "carl", "at": "2026-11-20T10:04:00Z",
-                                     "edited_by": [], "approved_by": ["fiona", "carl"]}
+                                    "edited_args": {"amount": 250, "invoice_id": "INV-1"},
+                                    "acts": [{"act": "edited", "by": "fiona", "at": "2026-11-20T10:00:00Z"},
+                                             {"act": "approved", "by": "fiona", "at": "2026-11-20T10:00:00Z"},
+                                             {"act": "approved", "by": "carl", "at": "2026-11-20T10:03:00Z"}]}
+    h2_human = dict(lines[h2.id]["human"])
+    assert [(a["act"], a["by"]) for a in h2_human.pop("acts")] == [("approved", "fiona"), ("approved", "carl")]
+    assert h2_human == {"verdict": "approved", "by": "carl", "at": "2026-11-20T10:04:00Z",
+                        "edited_by": [], "approved_by": ["fiona", "carl"]}
     assert lines[h3.id]["human"]["verdict"] == "edited" and lines[h3.id]["human"]["by"] == "lea"
     assert lines[h3.id]["human"]["edited_by"] == ["lea"] and lines[h3.id]["human"]["approved_by"] == []
+    gate.store.close()
+
+
+# ---------------------------------------------------------------- standing grants from the terminal
+
+def grant_args(path, *extra, by="lea", route="team_review", tool="issue_refund"):
+    return ["grant", route, tool, "--store", path, "--by", by, "--policy", POLICY_PATH, *extra]
+
+
+def test_a_grant_from_the_terminal_approves_matching_proposals_and_lets_others_wait(tmp_path):
+    clock = Clock()
+    path = store_path(tmp_path)
+    gate = make_gate(path, clock, {})
+    now = format_timestamp(clock.now)
+    r = run(approvals, *grant_args(path, "--for", "30d", "--max", "amount=90", "--equals", "invoice_id=INV-1",
+                                   "--comment", "regular refunds", "--now", now))
+    assert r.exit_code == 0, r.output
+    gid = r.output.split(":")[0]
+    assert gid.startswith("g_") and "granted by lea for team_review on issue_refund until 2026-12-20 10:00" in r.output
+    inside = gate.propose(refund(80, confidence=0.5))          # team_review, within the constraints
+    over = gate.propose(refund(95, confidence=0.5))            # above --max
+    other_invoice = gate.propose(refund(50, confidence=0.5, invoice="INV-2"))   # not --equals
+    assert (inside.state, over.state, other_invoice.state) == ("approved", "drafted", "drafted")
+    shown = json.loads(run(approvals, "show", inside.id, "--store", path, "--format", "json").output)
+    assert [(a["by"], a["grant"]) for a in shown["approvals"]] == [("lea", gid)]
+    listed = json.loads(run(approvals, "grants", "--store", path, "--format", "json", "--now", now).output)
+    assert [(g["id"], g["grantor"], g["constraints"], g["expires"], g["comment"]) for g in listed] == [
+        (gid, "lea", {"amount": {"max": 90}, "invoice_id": {"eq": "INV-1"}}, "2026-12-20 10:00", "regular refunds")]
+    text = run(approvals, "grants", "--store", path, "--now", now).output
+    assert text.splitlines()[0].split()[:5] == ["ID", "TENANT", "GRANTOR", "ROUTE", "TOOL"] and gid in text
+    # past its expiry it is no longer listed as in force, nor applied
+    later = format_timestamp(clock.advance(days=31))
+    assert run(approvals, "grants", "--store", path, "--now", later).output.strip() == "no standing grants in force"
+    assert gid in run(approvals, "grants", "--store", path, "--all", "--now", later).output
+    assert gate.propose(refund(80, confidence=0.5)).state == "drafted"
+    gate.store.close()
+
+
+def test_until_sets_the_expiry_and_in_and_min_reach_the_gate(tmp_path):
+    clock = Clock()
+    path = store_path(tmp_path)
+    gate = make_gate(path, clock, {})
+    now = format_timestamp(clock.now)
+    r = run(approvals, *grant_args(path, "--until", "2026-11-21T10:00:00Z", "--min", "amount=30",
+                                   "--in", 'invoice_id=["INV-1", "INV-3"]', "--now", now))
+    assert r.exit_code == 0, r.output
+    assert "until 2026-11-21 10:00" in r.output
+    assert gate.propose(refund(40, confidence=0.5, invoice="INV-3")).state == "approved"
+    assert gate.propose(refund(25, confidence=0.5)).state == "drafted"        # below --min
+    assert gate.propose(refund(40, confidence=0.5, invoice="INV-2")).state == "drafted"   # not --in
+    clock.advance(days=1, seconds=1)
+    assert gate.propose(refund(40, confidence=0.5)).state == "drafted"        # expired at --until
+    gate.store.close()
+
+
+def test_grants_are_refused_to_non_approvers_and_on_grants_never_routes(tmp_path):
+    clock = Clock()
+    path = store_path(tmp_path)
+    gate = make_gate(path, clock, {})
+    now = format_timestamp(clock.now)
+    r = run(approvals, *grant_args(path, "--for", "30d", "--now", now, by="fiona"))
+    assert r.exit_code == 1 and r.output == "error: `fiona` holds none of the roles of route `team_review`\n"
+    r = run(approvals, *grant_args(path, "--for", "30d", "--now", now, by="sam", route="security_review",
+                                   tool="delete_record"))
+    assert r.exit_code == 1
+    assert r.output == "error: route `security_review` forbids standing grants (`grants never`)\n"
+    r = run(approvals, *grant_args(path, "--for", "30d", "--now", now, by="nobody"))
+    assert r.exit_code == 1 and "nobody" in r.output and "Traceback" not in r.output
+    assert run(approvals, "grants", "--store", path, "--all").output.strip() == "no standing grants"
+    assert gate.propose(refund(80, confidence=0.5)).state == "drafted"
+    gate.store.close()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "give exactly one of `--until TIME` and `--for DURATION`"),
+    (["--for", "1d", "--until", "2026-12-01T00:00:00Z"], "give exactly one of `--until TIME` and `--for DURATION`"),
+    (["--for", "3y"], "`--for 3y` must be a duration like `30d` (units s, m, h, d, w)"),
+    (["--for", "d"], "`--for d` must be a duration like `30d` (units s, m, h, d, w)"),
+    (["--for", "-1d"], "`--for -1d` must be a duration like `30d` (units s, m, h, d, w)"),
+    (["--for", "0h"], "`--for 0h` must be more than 0 and at most 100 years"),
+    (["--for", "40000d"], "`--for 40000d` must be more than 0 and at most 100 years"),
+    (["--until", "2020-01-01T00:00:00Z"], "the grant would expire at 2020-01-01T00:00:00Z, which is not in the future"),
+    (["--for", "1d", "--max", "amount"], "`--max amount` must be FIELD=VALUE"),
+    (["--for", "1d", "--max", "amount=ten"], "`--max amount=ten` needs a number after `=`"),
+    (["--for", "1d", "--max", "amount=NaN"], "`--max amount=NaN` needs a number after `=`"),
+    (["--for", "1d", "--max", "amount=true"], "`--max amount=true` needs a number after `=`"),
+    (["--for", "1d", "--max", "amount=5", "--max", "amount=6"], "`--max` is given twice for `amount`"),
+    (["--for", "1d", "--in", "invoice_id=INV-1"], "`--in invoice_id=INV-1` needs a JSON list after `=`"),
+    (["--for", "1d", "--spend-cap", "100"], "a spend cap needs `spend_path`, the argument it sums"),
+])
+def test_bad_durations_and_constraints_are_usage_errors_and_grant_nothing(tmp_path, extra, message):
+    clock = Clock()
+    path = store_path(tmp_path)
+    gate = make_gate(path, clock, {})
+    r = run(approvals, *grant_args(path, *extra, "--now", format_timestamp(clock.now)))
+    assert r.exit_code == 2 and r.output == f"error: {message}\n", r.output
+    with gate.store.snapshot() as tx:
+        assert tx.list_grants() == [] and not [e for e in tx.events() if e["kind"] == "granted"]
     gate.store.close()

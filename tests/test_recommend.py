@@ -426,3 +426,133 @@ def test_quorum_of_a_route_waited_on_with_another_route_is_not_evaluated(tmp_pat
     assert not [r for r in rep["recommendations"] if r["lever"] == "quorum"]
     c = next(c for c in rep["considered"] if c["kind"] == "quorum")
     assert "together with another route" in c["reason"] and c["lever"] == "route finance quorum 2"
+
+
+# ---------------------------------------------------------------- the standing-grant lever
+
+GRANT_POLICY = """# every refund waits for the desk; wires wait on a route that forbids standing grants
+policy "grants-desk"
+version "1"
+
+route desk {
+  approvers "desk_lead"
+}
+route locked {
+  approvers "desk_lead"
+  grants never
+}
+
+tool issue_refund {
+  risk medium
+}
+tool wire {
+  risk high
+}
+
+category medium {
+  require approval via desk
+}
+category high {
+  require approval via locked
+}
+"""
+
+
+def grant_history(tmp_path, n=120, quorum=1):
+    """A history exported from a real Gate: refunds of 5..104 (lea approves them, but rejects one in three
+    above 70 and edits the one of 66), and wires lea always approves, on a `grants never` route."""
+    from engine.decide.evaluator import Policy
+    from engine.live.opening import open_store
+    from engine.live.store import Identity
+    from engine.live.workflow import Gate
+    pol = tmp_path / "grants.policy"
+    pol.write_text(GRANT_POLICY.replace('approvers "desk_lead"\n}', f'approvers "desk_lead", "desk_deputy"\n  quorum {quorum}\n}}', 1))
+    clock = [START]
+    store = str(tmp_path / "grants.db")
+    gate = Gate(Policy(load_policy(str(pol)).program), open_store(store), executors={}, clock=lambda: clock[0],
+                identities=[Identity("lea", {"desk_lead"}, "acme"), Identity("max", {"desk_lead"}, "acme")])
+    for i in range(n):
+        clock[0] = START + timedelta(hours=3 * i)
+        amount = 5 + (i * 37) % 100
+        h = gate.propose({"tool": "issue_refund", "args": {"amount": amount}, "confidence": 0.99,
+                          "tenant": {"id": "acme"}, "agent": {"id": "bot"}})
+        assert h.state == "drafted"
+        if amount > 70 and i % 3 == 0:
+            gate.reject(h.id, "lea", "too much")
+        elif amount == 66:
+            gate.approve(h.id, "lea", edits={"amount": 60})
+            if quorum == 2:
+                gate.approve(h.id, "max")
+        else:
+            gate.approve(h.id, "max" if i % 5 == 0 else "lea")
+            if quorum == 2:
+                gate.approve(h.id, "lea" if i % 5 == 0 else "max")
+        w = gate.propose({"tool": "wire", "args": {"amount": amount}, "confidence": 0.99,
+                          "tenant": {"id": "acme"}, "agent": {"id": "bot"}})
+        gate.approve(w.id, "lea")
+    rows = list(gate.history())
+    gate.store.close()
+    return pol, write(tmp_path, rows, "grants.jsonl"), store, rows
+
+
+def test_a_standing_grant_is_recommended_below_the_first_rejected_or_edited_amount(tmp_path):
+    pol, h, store, rows = grant_history(tmp_path)
+    out = tmp_path / "new.policy"
+    res = run("recommend", pol, "--history", h, "--format", "json", "--max-risk", "0.1", "--out", out)
+    assert res.exit_code == 0, res.output + res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["recommendations"] == []           # no policy lever moves: the grant is not a policy change
+    assert not out.exists()                       # … so `--out` writes nothing for it
+    (g,) = rep["grants"]                          # none on the `grants never` route
+    # a plain implementation: the fit part's refunds in amount order, cut before the first rejected or edited
+    fit = [r for r in rows[:rep["history"]["fit"]] if r["tool"] == "issue_refund"]
+    first_bad = min(r["args"]["amount"] for r in fit if r["human"].get("verdict") in ("rejected", "edited"))
+    ok = [r for r in fit if r["args"]["amount"] < first_bad]
+    assert first_bad == 66 and g["max"] == max(r["args"]["amount"] for r in ok) == 65
+    assert (g["tool"], g["route"], g["arg"], g["lever"]) == ("issue_refund", "desk", "amount", "grant")
+    assert (g["auto_allowed"], g["approved"], g["rejected"], g["edited"]) == (len(ok), len(ok), 0, 0)
+    assert g["upper_bound"] == pytest.approx(1 - 0.05 ** (1 / len(ok))) and g["upper_bound"] <= 0.1
+    assert g["by"] == "lea"                       # who approved most of them
+    assert g["command"] == ("signoff approvals grant desk issue_refund --by lea --for 30d --max amount=65 "
+                            "--policy grants.policy --store STORE")
+    held = [r for r in rows[rep["history"]["fit"]:] if r["tool"] == "issue_refund" and r["args"]["amount"] <= 65]
+    assert g["holdout"]["auto_allowed"] == len(held) > 0
+    assert g["holdout"]["rejected"] == sum(r["human"]["verdict"] == "rejected" for r in held)
+    assert g["approvals_saved_per_30d"] > 0 and "approvals_saved_per_30d" in g["holdout"]
+    res = run("recommend", pol, "--history", h, "--max-risk", "0.1", "--out", out)
+    assert res.exit_code == 0 and not out.exists()
+    assert res.stderr == f"no policy change recommended: `{out}` not written\n"
+    text = res.stdout
+    assert "No policy change recommended: " in text and "No recommendation" not in text
+    assert "Standing grants (1; records in the store, not policy changes):" in text
+    assert "    $ signoff approvals grant desk issue_refund --by lea --for 30d --max amount=65" in text
+    # the command, given on the store, approves such a refund and lets a larger one wait
+    from engine.decide.evaluator import Policy
+    from engine.live.opening import open_store
+    from engine.live.workflow import Gate
+    words = g["command"].split()[1:]
+    words[words.index("STORE")] = store
+    words[words.index("grants.policy")] = str(pol)
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    res = run(*words, "--now", now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert res.exit_code == 0, res.output
+    gate = Gate(Policy(load_policy(str(pol)).program), open_store(store), executors={}, clock=lambda: now)
+    small = {"tool": "issue_refund", "args": {"amount": 65}, "tenant": {"id": "acme"}, "agent": {"id": "bot"}}
+    assert gate.propose(small).state == "approved"
+    assert gate.propose({**small, "args": {"amount": 66}}).state == "drafted"
+    gate.store.close()
+
+
+def test_no_grant_is_recommended_on_too_few_verdicts(tmp_path):
+    pol, h, _, _ = grant_history(tmp_path, n=30)
+    rep = json.loads(run("recommend", pol, "--history", h, "--format", "json", "--max-risk", "0.1").stdout)
+    assert rep["grants"] == []
+    assert [c["kind"] for c in rep["considered"]] == ["grant"]
+    assert "upper bound" in rep["considered"][0]["reason"]
+
+
+def test_no_grant_is_recommended_for_a_route_whose_quorum_one_grant_cannot_meet(tmp_path):
+    pol, h, _, _ = grant_history(tmp_path, quorum=2)
+    rep = json.loads(run("recommend", pol, "--history", h, "--format", "json", "--max-risk", "0.1").stdout)
+    assert rep["history"]["human_verdicts"] > 100   # the same verdicts: with quorum 1 a grant is recommended
+    assert rep["grants"] == [] and not [c for c in rep["considered"] if c["kind"] == "grant"]

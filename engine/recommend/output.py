@@ -12,6 +12,7 @@ from policy_lang.lint import lint_file, lint_text
 from policy_lang.printer import format_module
 
 from .levers import moved_module, replacement
+from .grants import GrantRecommendation
 from .quorum import QuorumRecommendation
 from .search import NONE, Counts, Recommendation, RecommendError, Search, fit_span, holdout_span, needed, rate
 from .stats import upper_bound
@@ -81,6 +82,23 @@ def quorum_dict(q: QuorumRecommendation, s: Search) -> Dict[str, Any]:
                         "rejected_or_edited": q.holdout_listed}}
 
 
+def grant_dict(g: GrantRecommendation, s: Search) -> Dict[str, Any]:
+    """One standing-grant recommendation, JSON-ready: the counts of a lever's and the `command` that gives it
+    (a runtime record in the store, not a policy change: `--out` never writes it)."""
+    conf = s.options["confidence"]
+    fs, hs = fit_span(s.base, s.cut), holdout_span(s.base, s.cut)
+    fit_rate, hold_rate = _r(rate(g.fit.auto_allowed, fs)), _r(rate(g.holdout.auto_allowed, hs))
+    return {"tool": g.tool, "lever": "grant", "change": g.change, "at": g.at, "route": g.route, "arg": g.arg,
+            "max": g.value, "by": g.by, "command": g.command, **_counts(g.fit), "upper_bound": g.bound,
+            "approvals_saved_per_30d": fit_rate, "approvals_saved_per_30d_by_route": {g.route: fit_rate},
+            "holdout": {**_counts(g.holdout),
+                        "upper_bound": upper_bound(g.holdout.changed, g.holdout.reviewed, conf)
+                        if s.cut < s.base.n else None,
+                        "approvals_saved_per_30d": hold_rate,
+                        "approvals_saved_per_30d_by_route": {g.route: hold_rate},
+                        "rejected_or_edited": g.holdout_listed}}
+
+
 def places(s: Search) -> List[Dict[str, Any]]:
     """Each place the policy waits for humans (its binding approval reason), with its fit-part counts."""
     rows: Dict[Any, Dict[str, Any]] = {}
@@ -119,6 +137,7 @@ def report(s: Search, written: Optional[str] = None) -> Dict[str, Any]:
         "places": places(s),
         "recommendations": [recommendation_dict(r, s) for r in s.recommendations]
         + [quorum_dict(q, s) for q in s.quorum],
+        "grants": [grant_dict(g, s) for g in s.grants],
         "considered": s.considered,
         "total": {**_counts(total), "approvals_saved_per_30d": _r(rate(total.auto_allowed, fs)),
                   # over the whole history, as `signoff diff --history` counts: every action the

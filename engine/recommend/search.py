@@ -51,6 +51,7 @@ class Gated(NamedTuple):
     by: Any
     routes: Tuple[str, ...] = ()   # every route it waited on
     acts: Any = None          # `human.acts` as the history wrote it (the quorum lever's evidence), else None
+    nums: Tuple[Tuple[str, float], ...] = ()   # the action's top-level numeric args (the grant lever's evidence)
 
 
 class Counts(NamedTuple):
@@ -240,6 +241,15 @@ class Baseline:
     external: bool
 
 
+def _numbers(action: Any) -> Tuple[Tuple[str, float], ...]:
+    """The top-level numeric arguments of an action (booleans are not numbers), as a grant's `max` reads them."""
+    args = action.get("args") if action.__class__ is dict else None
+    if args.__class__ is not dict:
+        return ()
+    return tuple((k, float(v)) for k, v in args.items()
+                 if v.__class__ in (int, float) and math.isfinite(v))
+
+
 def baseline(policy: Policy, levers: List[Lever], history: History,
              progress: Optional[Callable[[int], None]] = None) -> Baseline:
     """Replay the history through `policy`; for each action it sends to humans, decide it again with every
@@ -291,7 +301,8 @@ def baseline(policy: Policy, levers: List[Lever], history: History,
                     gated.append(Gated(n, t, tool, verdict, routes[0] if routes else NONE,
                                        (first.rule, first.at) if first else (NONE, NONE), row[5],
                                        rec[3], rec[4], human.get("by") if human.__class__ is dict else None,
-                                       tuple(routes), human.get("acts") if human.__class__ is dict else None))
+                                       tuple(routes), human.get("acts") if human.__class__ is dict else None,
+                                       _numbers(action)))
                     if rec[5] is None and action.__class__ is dict:
                         mine: List[Lever] = list(places.get(("tool", tool), ())) if tool else []
                         if row[3] is not None:
@@ -404,6 +415,7 @@ class Search:
     levers: List[Lever] = field(default_factory=list)
     quorum: List[Any] = field(default_factory=list)   # QuorumRecommendation (engine.recommend.quorum)
     allowed_idx: set = field(default_factory=set)      # replay indices the recommended levers auto-allow
+    grants: List[Any] = field(default_factory=list)    # GrantRecommendation (engine.recommend.grants)
 
 
 def _change(lv: Lever, value: Any) -> str:
@@ -548,6 +560,11 @@ def _search(policy: Policy, history: History, confidence: float, max_risk: float
     from .quorum import search_quorum
     result.quorum, refused = search_quorum(policy.program, base, cut, confidence, max_risk, result.allowed_idx)
     result.considered += refused
+    # ---- standing grants: a runtime record, not a policy change (never written by `--out`)
+    from .grants import search_grants
+    result.grants, refused_grants = search_grants(policy.program, base, cut, confidence, max_risk,
+                                                  result.allowed_idx)
+    result.considered += refused_grants
     if not chosen and not result.quorum:
         clean = [c["auto_allowed"] for c in result.considered
                  if c["kind"] != "quorum" and not (c["rejected"] or c["edited"] or c["expired"])]

@@ -84,8 +84,22 @@ def text_report(rep: Dict[str, Any]) -> str:
         if rep["other_transitions"]:
             out.append("Other changes in the replay (budgets see a different ledger): "
                        + ", ".join(f"{k} {_n(v)}" for k, v in sorted(rep["other_transitions"].items())))
+    elif rep.get("grants"):
+        out.append(f"No policy change recommended: {safe_text(rep['explanation'])}")
     else:
         out.append(f"No recommendation: {safe_text(rep['explanation'])}")
+    if rep.get("grants"):
+        # a grant is a record in the approval store, not a policy change: given with the command, never by --out
+        out.append("")
+        out.append(f"Standing grants ({len(rep['grants'])}; records in the store, not policy changes):")
+        for g in rep["grants"]:
+            hold = g["holdout"]
+            out.append(f"  {g['at']}  {safe_text(g['change'])}: {_n(g['auto_allowed'])} approved by grant "
+                       f"({_n(g['rejected'])} rejected, {_n(g['edited'])} edited, {_n(g['expired'])} expired), "
+                       f"upper bound {g['upper_bound']:.2%}, {_n(g['approvals_saved_per_30d'])} approvals saved "
+                       f"per 30 days; held out: {_n(hold['auto_allowed'])} ({_n(hold['rejected'])} rejected, "
+                       f"{_n(hold['edited'])} edited)")
+            out.append(f"    $ {safe_text(g['command'])}")
     if rep["considered"]:
         out.append("")
         out.append("Not recommended:")
