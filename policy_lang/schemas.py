@@ -194,7 +194,48 @@ def build_validator(value: Any, schemas: Optional[SchemaSet]) -> Any:
     cls = jsonschema.validators.validator_for(value, default=jsonschema.Draft202012Validator)
     if schemas is None:
         from referencing import Registry
-        return faster(cls(value, registry=Registry()), value)
+        return Guarded(faster(cls(value, registry=Registry()), value))
     if schemas.direct:
-        return faster(cls(value, registry=schemas.registry), value, schemas.documents)
-    return faster(cls({"$ref": schemas.uri}, registry=schemas.registry), value, schemas.documents)
+        return Guarded(faster(cls(value, registry=schemas.registry), value, schemas.documents))
+    return Guarded(faster(cls({"$ref": schemas.uri}, registry=schemas.registry), value, schemas.documents))
+
+
+def _gave_up(e: BaseException) -> None:
+    if isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise e
+    # a `$ref` cycle that never reaches the instance recurses without end; where Python's limit is hit inside
+    # a Rust extension (rpds, under jsonschema's `referencing`), it comes back as pyo3's PanicException, a
+    # BaseException that `except Exception` guards miss: it is the RecursionError it began as
+    raise RecursionError("the schema validator gave up: a schema that refers to itself without end?") from None
+
+
+class Guarded:
+    """A schema validator whose failures below Python come back as RecursionError, which every caller (the
+    engine's fail-closed guard, the replay, the reference interpreter) already turns into a deny; anything
+    else is the wrapped validator's own."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def is_valid(self, instance: Any) -> bool:
+        """The wrapped validator's verdict."""
+        try:
+            return bool(self.inner.is_valid(instance))
+        except Exception:
+            raise
+        except BaseException as e:
+            _gave_up(e)
+            raise
+
+    def iter_errors(self, instance: Any) -> Iterator[Any]:
+        """The wrapped validator's errors."""
+        try:
+            yield from self.inner.iter_errors(instance)
+        except Exception:
+            raise
+        except BaseException as e:
+            _gave_up(e)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

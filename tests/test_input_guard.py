@@ -500,3 +500,25 @@ def test_output_error_for_what_json_cannot_hold():
     for bad in (math.nan, "\udfff", {"k": math.inf}, object(), _deep(5000, "list")):
         with pytest.raises(OutputError):
             dumps(bad)
+
+
+def test_a_schema_that_refers_to_itself_without_end_is_a_deny_never_a_crash(tmp_path):
+    """`{"not": {"$ref": "#"}}` recurses for every instance; Python's limit can be hit inside a Rust extension
+    under jsonschema (rpds), whose panic is a BaseException that `except Exception` guards miss. The engine and
+    the replay deny (the reference interpreter, a test oracle, has no fail-closed guard: it raises)."""
+    from engine import History, load_policy, run_simulation
+    from engine.decide.reference import Interpreter
+    (tmp_path / "p.policy").write_text('policy "c"\nversion "1"\n\ntool t {\n  schema {"not": {"$ref": "#"}}\n'
+                                       '  risk low\n}\n\ncategory low {\n  allow\n}\n\nunknown tools deny\n')
+    pol = load_policy(str(tmp_path / "p.policy"))
+    for args in ({"a": 1}, {}, {"deep": [[[1]]]}):
+        d = pol.decide({"tool": "t", "args": args})
+        assert d.outcome == "deny" and d.reasons[0].rule == "error", d
+        with pytest.raises(RecursionError):   # the panic comes back as the RecursionError it began as
+            Interpreter(pol.program).decide({"tool": "t", "args": args})
+    (tmp_path / "h.jsonl").write_text('{"id": "x1", "tool": "t", "args": {"a": 1}, '
+                                      '"timestamp": "2026-11-20T10:00:00Z"}\n')
+    report = run_simulation(pol, History([str(tmp_path / "h.jsonl")]), decisions=str(tmp_path / "d.jsonl"))
+    assert report["total"] == 1
+    [line] = (tmp_path / "d.jsonl").read_text().splitlines()
+    assert json.loads(line)["outcome"] == "deny"
