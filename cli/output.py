@@ -10,14 +10,14 @@ bidi or separator characters, nor for lone surrogates, which could not even be e
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import click
 
 from engine import dumps as json_dumps
 from policy_lang.safe_text import escape_json_text, safe_text
 
-__all__ = ["echo", "field", "json_text"]
+__all__ = ["echo", "field", "json_text", "write_report"]
 
 
 def field(value: Any) -> str:
@@ -34,3 +34,18 @@ def json_text(value: Any, **kwargs: Any) -> str:
     """JSON for output: strict (`engine.dumps`: no NaN or infinity, no lone surrogate, else
     `OutputError`), with every character `safe_text` escapes written as a `\\uXXXX` escape."""
     return escape_json_text(json_dumps(value, **kwargs))
+
+
+def write_report(text: str, out: Optional[str]) -> Optional[str]:
+    """A report to the file `out` (then `report written to OUT` on stderr), or to stdout without one; the
+    OS's reason, lowercase, when the file cannot be written (nothing is printed then)."""
+    if not out:
+        echo(text, nl=False)
+        return None
+    try:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        return (exc.strerror or "cannot write").lower()
+    echo(f"report written to {field(out)}", err=True)
+    return None

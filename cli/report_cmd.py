@@ -11,7 +11,7 @@ from engine import event_history
 
 from .approvals_cmd import open_store
 from .inputs import load_or_exit
-from .output import echo, field, json_text
+from .output import echo, field, json_text, write_report
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -80,13 +80,7 @@ def report(store_path: Optional[str], histories: Tuple[str, ...], more: Tuple[st
         return
     r = trends(proposals, source, shadow=shadow, skipped=skipped)
     text = json_text(r, indent=2) + "\n" if fmt == "json" else trends_html(r) if fmt == "html" else trends_text(r)
-    if out:
-        try:
-            with open(out, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            _usage(f"`{out}`: {(exc.strerror or 'cannot write').lower()}")
-        echo(f"report written to {field(out)}", err=True)
-    else:
-        echo(text, nl=False)
+    problem = write_report(text, out)
+    if problem is not None:
+        _usage(f"`{out}`: {problem}")
     sys.exit(EXIT_OK)

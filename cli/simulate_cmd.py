@@ -12,7 +12,7 @@ from engine import (ENGINES, FORMATS, MAX_RECORD_BYTES, EngineUnavailable, Histo
                     SparkError, parse_filters, parse_when, run_simulation, simulate_columnar, simulate_spark)
 
 from .inputs import load_or_exit
-from .output import echo, field, json_text
+from .output import echo, field, json_text, write_report
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -154,15 +154,9 @@ def simulate(policy: str, more: Tuple[str, ...], histories: Tuple[str, ...], dec
         # wrapped to the terminal's width only on a terminal: a file or a pipe gets whole lines
         width = shutil.get_terminal_size().columns if not out and sys.stdout.isatty() else None
         text = text_report(report, width=width)
-    if out:
-        try:
-            with open(out, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            _usage(f"{out}: {(exc.strerror or 'cannot write').lower()}")
-        echo(f"report written to {field(out)}", err=True)
-    else:
-        echo(text, nl=False)
+    problem = write_report(text, out)
+    if problem is not None:
+        _usage(f"{out}: {problem}")
     sys.exit(EXIT_OK)
 
 

@@ -298,3 +298,19 @@ def test_expect_load_error_extension(tmp_path):
     assert run("test", tmp_path).exit_code == 0
     (tmp_path / "p.test.yaml").write_text("policy: p.policy\nexpect_load_error: E202\n")
     assert run("test", tmp_path).exit_code == 1
+
+
+def test_a_report_that_cannot_be_written_is_a_usage_error_naming_the_file(tmp_path):
+    """`simulate --out` and `report --out` share one writer: a file that cannot be written is exit 2 with the
+    file and the OS's reason, and no report on stdout."""
+    ex = Path(__file__).resolve().parent.parent / "examples" / "support-ops"
+    out = tmp_path / "no-such-folder" / "r.txt"
+    for args in (["simulate", ex / "support.policy", "--history", ex / "history.jsonl", "--out", out],
+                 ["report", "--history", ex / "history.jsonl", "--policy", ex / "support.policy", "--out", out]):
+        r = run(*args)
+        assert r.exit_code == 2, r.output
+        assert "error: " in r.output and "r.txt" in r.output and "no such file or directory" in r.output
+        assert "Traceback" not in r.output and not out.exists()
+    ok = tmp_path / "r.txt"
+    r = run("report", "--history", ex / "history.jsonl", "--policy", ex / "support.policy", "--out", ok)
+    assert r.exit_code == 0 and ok.read_text().startswith("signoff report") and "report written to" in r.output
