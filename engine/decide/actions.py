@@ -210,8 +210,33 @@ def _bad_keys(d: Any) -> bool:
     return not joined.isascii() and _SURROGATE(joined) is not None
 
 
+try:  # a C walk that proves most actions clean; the Python walk below stays the authority
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - orjson is a core dependency; the Python walk is exact alone
+    _orjson_dumps = None
+
+
 def _any_bad(action: dict) -> bool:
-    """Whether anything in `action` is not valid action data (see _bad and _bad_keys). Iterative, so
+    """Whether anything in `action` is not valid action data (see _bad and _bad_keys).
+
+    orjson answers first, as a proof of cleanness only: it raises on a key that is not a string, on
+    a lone surrogate in any string or key, and on an integer past 64 bits (all within what the
+    walk below refuses or re-checks), descends into every dict (subclasses too), list and tuple the
+    walk descends into and raises on any other Mapping; it writes NaN and infinity as `null`. So an
+    encoding that succeeds without the bytes `null` anywhere proves there is nothing to find; every
+    other case (an error, a `null` value or a string holding "null") is walked in Python, which
+    decides. The property test in tests/test_action_walk.py holds the two equal."""
+    if _orjson_dumps is not None:
+        try:
+            if b"null" not in _orjson_dumps(action):
+                return False
+        except Exception:  # orjson refuses it: the walk finds out why (or that it is fine after all)
+            pass
+    return _walk_bad(action)
+
+
+def _walk_bad(action: dict) -> bool:
+    """Whether anything in `action` is not valid action data, walked in Python. Iterative, so
     nesting of any depth is walked. The hot path of every decision: containers are iterated in place
     (no push and pop per value), the common cases come first, and the keys of every object are
     gathered and checked in one join at the end."""
@@ -242,6 +267,8 @@ def _any_bad(action: dict) -> bool:
                 if _bad_keys(x):
                     return True
                 stack.append(x.values())
+            elif isinstance(x, (list, tuple)):   # subclasses (a NamedTuple, a list type of the caller's)
+                stack.append(x)
             elif _bad(x):
                 return True
         if not stack:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from time import time as _clock
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
 
 from policy_lang.checker import Program, load
@@ -47,17 +48,18 @@ class Policy:
                 return self.input_error(action, e.message)
             if when is not None:
                 t = when.timestamp()
+            elif now is None:
+                t = _clock()   # the same clock as datetime.now(), without building a datetime
             else:
                 # the last `now` and its epoch seconds: a caller deciding many actions at one instant
                 # pays for the conversion once (datetimes are immutable, so `is` is exact). One tuple,
                 # replaced whole, so threads never see a time paired with another `now`
                 last = self._now
-                if now is not None and last[0] is now:
+                if last[0] is now:
                     t = last[1]
                 else:
                     t = self._time(None, now)
-                    if now is not None:
-                        self._now = (now, t)
+                    self._now = (now, t)
             # one lookup per tool name: its closure and its mode together
             run, mode = self._index.get(a["tool"], self._default)
             outcome, category, reasons = run(a, t, ledger)
@@ -94,7 +96,7 @@ class Policy:
             return when.timestamp()
         if now is not None:
             return (now if now.tzinfo else now.replace(tzinfo=timezone.utc)).timestamp()
-        return datetime.now(timezone.utc).timestamp()
+        return _clock()
 
     # ------------------------------------------------------------ budgets
     def record(self, action: Any, ledger: Ledger, now: Optional[datetime] = None) -> int:
