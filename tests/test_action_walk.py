@@ -87,8 +87,11 @@ def test_a_clean_action_is_proven_clean_without_the_walk(monkeypatch):
     clean = {"tool": "t", "args": {"amount": 2 ** 53 - 1, "ref": "é", "l": [1.5, True, {"k": "v"}]},
              "confidence": 0.5}
     assert A._any_bad(clean) is False
+    assert A.check_action(clean)[0] is clean   # check_action has the same step inline
     with pytest.raises(AssertionError, match="walked"):   # `null` anywhere is walked in Python
         A._any_bad({"tool": "t", "args": {"gone": None}})
+    with pytest.raises(AssertionError, match="walked"):
+        A.check_action({"tool": "t", "args": {"gone": None}})
 
 
 def test_without_orjson_the_walk_decides_alone(monkeypatch):

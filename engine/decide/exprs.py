@@ -359,7 +359,9 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
     """The hot shape, a value against a number written in the policy: one closure, the comparison
     inline, and the common left sides (`confidence`, a one-key path such as `args.amount`) read inline
     too. Numbers compare as doubles (spec §4.7); `x - x` is 0 for every finite float, and for finite
-    numbers `x < c` is `not x >= c` and `x > c` is `not x <= c`."""
+    numbers `x < c` is `not x >= c` and `x > c` is `not x <= c`. The hot closures take their state as
+    default arguments, not cells: one tuple per closure instead of a cell object per name, which is
+    fewer cold cache lines per decision when a policy has thousands of tools."""
     neg = e.op in ("<", ">")
     lower = e.op in ("<=", ">")     # compare with <= (else with >=)
     left = e.left
@@ -368,7 +370,7 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
     keys = path.keys if path is not None else ()
     if root == "confidence" and not keys:
         # a missing confidence counts as 0 (spec §2); it is never anything but a number once checked
-        def conf_le(a: dict, env: Optional[dict]) -> bool:
+        def conf_le(a: dict, env: Optional[dict], c: float = c, neg: bool = neg, e: A.Compare = e) -> bool:
             x = a.get("confidence")
             if x.__class__ is float and not x - x:
                 return (x <= c) is not neg
@@ -378,7 +380,7 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
                 return (float(x) <= c) is not neg
             raise _not_ordered(e, x)
 
-        def conf_ge(a: dict, env: Optional[dict]) -> bool:
+        def conf_ge(a: dict, env: Optional[dict], c: float = c, neg: bool = neg, e: A.Compare = e) -> bool:
             x = a.get("confidence")
             if x.__class__ is float and not x - x:
                 return (x >= c) is not neg
@@ -391,7 +393,8 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
     if root in ACTION_ROOTS and len(keys) == 1 and keys[0].__class__ is str:
         k0 = keys[0]
 
-        def path_le(a: dict, env: Optional[dict]) -> bool:
+        def path_le(a: dict, env: Optional[dict], root: Any = root, k0: str = k0, c: float = c, neg: bool = neg,
+                    e: A.Compare = e, left: A.Expr = left) -> bool:
             v = a.get(root)
             x = v.get(k0) if v.__class__ is dict else None
             if x.__class__ is float and not x - x:
@@ -402,7 +405,8 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
                 raise _missing(left)
             raise _not_ordered(e, x)
 
-        def path_ge(a: dict, env: Optional[dict]) -> bool:
+        def path_ge(a: dict, env: Optional[dict], root: Any = root, k0: str = k0, c: float = c, neg: bool = neg,
+                    e: A.Compare = e, left: A.Expr = left) -> bool:
             v = a.get(root)
             x = v.get(k0) if v.__class__ is dict else None
             if x.__class__ is float and not x - x:
