@@ -1,7 +1,9 @@
 """Compile expressions to closures `f(action, env)`; a missing value is None (JSON null counts as missing)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, cast
+import sys
+
+from typing import Any, Callable, Dict, NamedTuple, Optional, cast
 
 from policy_lang import ast as A
 from policy_lang import tables
@@ -355,6 +357,16 @@ def _not_ordered(e: A.Compare, x: Any) -> EvalError:
     return EvalError(f"`{e.op}` takes two numbers or two strings, got {kind(x)} and a number in `{expr_text(e)}`")
 
 
+class FastCompare(NamedTuple):
+    """`root.key <op> c` (c a finite number in the policy): for an int or a finite float x at that path
+    the comparison is `((x <= c) if lower else (x >= c)) is not neg`, x an int read as a double."""
+    root: str
+    key: str
+    c: float
+    neg: bool
+    lower: bool
+
+
 def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
     """The hot shape, a value against a number written in the policy: one closure, the comparison
     inline, and the common left sides (`confidence`, a one-key path such as `args.amount`) read inline
@@ -391,7 +403,9 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
             raise _not_ordered(e, x)
         return conf_le if lower else conf_ge
     if root in ACTION_ROOTS and len(keys) == 1 and keys[0].__class__ is str:
-        k0 = keys[0]
+        # interned: every tool's `args.amount` shares two hot strings (and an action whose keys are
+        # interned matches them by identity), instead of two cold ones per tool
+        root, k0 = sys.intern(root), sys.intern(keys[0])
 
         def path_le(a: dict, env: Optional[dict], root: Any = root, k0: str = k0, c: float = c, neg: bool = neg,
                     e: A.Compare = e, left: A.Expr = left) -> bool:
@@ -416,7 +430,11 @@ def _order_const(e: A.Compare, l: Fn, c: float, left_const: bool = False) -> Fn:
             if x is None:
                 raise _missing(left)
             raise _not_ordered(e, x)
-        return path_le if lower else path_ge
+        # what a caller needs to read the comparison inline for a finite float or an int (see
+        # engine/decide/runtime.py link_tool); anything else it hands to the closure, which decides
+        fn = path_le if lower else path_ge
+        fn.fast_compare = FastCompare(root, k0, c, neg, lower)  # type: ignore[attr-defined]
+        return fn
 
     def value_le(a: dict, env: Optional[dict]) -> bool:
         x = l(a, env)

@@ -1,6 +1,8 @@
 """Lower one ToolNode to the closure that decides actions for that tool."""
 from __future__ import annotations
 
+import sys
+
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .decision import OUTCOMES, Reason
@@ -75,7 +77,8 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
     fixed, at_default = node.unknown_reason, g.input_error_at
     validator, schema_at, tool = node.schema, node.schema_at, node.name
     highest = g.levels[-1]
-    risk = tuple((e.level, _traced(tracer, f"risk {e.level}", e.at, e.cond), e.at) for e in node.risk)
+    # levels interned: the tools share one string per level (hot) instead of each its own (cold)
+    risk = tuple((sys.intern(e.level), _traced(tracer, f"risk {e.level}", e.at, e.cond), e.at) for e in node.risk)
     key: Any = ("categories", id(node.categories))
     pinned = shared.get(key)
     if pinned is None:
@@ -103,9 +106,21 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
             return _finish(a, t, ledger, None, reasons, lines, assisted, mode_reason)
         return run_unknown
 
+    # The first risk line read inline when it is the hot shape `args.amount <= 500` (exprs.FastCompare):
+    # for an int or a finite float the comparison is done here, without the closure's call or its
+    # memory; anything else (missing, another type) goes through the closures, which decide. The
+    # unconditional lines after it are shared between tools (their `where` is never read).
+    fast = getattr(risk[0][1], "fast_compare", None) if risk else None
+    root0, key0, c0, neg0, lower0 = fast if fast is not None else (None, "", 0.0, False, False)
+    level0 = risk[0][0] if risk else highest
+    rest = tuple(e if e[1] is not None else (e[0], None, None) for e in risk[1:])
+    rest = shared.setdefault(("rest", rest), rest) if all(e[1] is None for e in rest) else rest
+
     # the closure's state as default arguments, not cells: one tuple per tool instead of a cell object
     # per name (fewer cold cache lines per decision at thousands of tools), read as fast locals
     def run(a: dict, t: float, ledger: Optional[Ledger], validator: Any = validator, tool: str = tool,
+            root0: Optional[str] = root0, key0: str = key0, c0: float = c0, neg0: bool = neg0,
+            lower0: bool = lower0, level0: str = level0, rest: Tuple[Any, ...] = rest,
             schema_at: str = schema_at, highest: str = highest, risk: Tuple[Any, ...] = risk,
             categories: Dict[str, Any] = categories, no_category: Dict[str, Reason] = no_category,
             lines: Tuple[Any, ...] = lines, assisted: bool = assisted, mode_reason: Optional[Reason] = mode_reason,
@@ -117,7 +132,22 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
             if problem is not None:
                 return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
         level = highest
-        for lvl, cond, where in risk:
+        edges = risk
+        if root0 is not None:
+            v = a.get(root0)
+            x = v.get(key0) if v.__class__ is dict else None
+            if x.__class__ is float and not x - x:
+                if ((x <= c0) if lower0 else (x >= c0)) is not neg0:
+                    level, edges = level0, ()
+                else:
+                    edges = rest
+            elif x.__class__ is int:
+                x = float(x)
+                if ((x <= c0) if lower0 else (x >= c0)) is not neg0:
+                    level, edges = level0, ()
+                else:
+                    edges = rest
+        for lvl, cond, where in edges:
             if cond is None:
                 level = lvl
                 break
