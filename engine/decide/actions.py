@@ -6,7 +6,7 @@ import math
 import re
 import sys
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, NoReturn, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NoReturn, Optional, Tuple
 
 from policy_lang import tables
 
@@ -210,6 +210,7 @@ def _bad_keys(d: Any) -> bool:
     return not joined.isascii() and _SURROGATE(joined) is not None
 
 
+_orjson_dumps: Optional[Callable[[Any], bytes]]
 try:  # a C walk that proves most actions clean; the Python walk below stays the authority
     from orjson import dumps as _orjson_dumps
 except ImportError:  # pragma: no cover - orjson is a core dependency; the Python walk is exact alone
