@@ -38,7 +38,7 @@ class SchemaView:
         # `child` and `types` read nothing but the schema: their answers are kept per list of nodes
         # (by the nodes' ids, the nodes kept alive beside the answer so that no id is reused), as lint
         # asks the same questions of one schema for every line of every tool that shares it
-        self._children: Dict[Tuple[Tuple[int, ...], Any], Tuple[Tuple[Any, ...], Tuple[str, Any]]] = {}
+        self._children: Dict[Tuple[Tuple[int, ...], type, Any], Tuple[Tuple[Any, ...], Tuple[str, Any]]] = {}
         self._types: Dict[Tuple[int, ...], Tuple[Tuple[Any, ...], Optional[Set[str]]]] = {}
 
     def deref(self, node: Any, depth: int = 0) -> List[Any]:
