@@ -194,12 +194,17 @@ def _load_files(root: str, text: Optional[str]) -> Loaded:
                                                          d.span))
                     target = None
                 if target is not None:
-                    visit(target, d.span, False)
+                    visit(target, d.span, False)  # noqa: F821 (deleted only once the walk is done)
         stack.pop()
         done[path] = True
         loaded.files.append(LoadedFile(path, rel, src, module, is_root, formatted=formatted))
 
-    visit(root_abs, None, True, text)
+    try:
+        visit(root_abs, None, True, text)
+    finally:
+        # `visit` calls itself through its closure cell: a cycle holding `loaded`, and so every parsed
+        # file, that only the cyclic GC frees. Broken here, the files go when the caller drops them.
+        del visit
     return loaded
 
 

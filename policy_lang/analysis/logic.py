@@ -51,10 +51,6 @@ def paths_in(e: Any, out: List[A.Path]) -> None:
             paths_in(i, out)
 
 
-def _path_text(p: A.Path) -> str:
-    return expr_text(p)
-
-
 class Logic:
     """Conditions as DNF over atoms, with a satisfiability test on conjunctions."""
 
@@ -63,6 +59,29 @@ class Logic:
         self.consts = consts
         self._cache: Dict[Tuple[int, bool], DNF] = {}
         self._keep: List[Any] = []  # keeps cached expressions alive, so ids stay unique
+        # `expr_text` of a path depends on its root and keys alone: one text per distinct path
+        self._path_texts: Dict[Tuple[str, Tuple[Any, ...]], str] = {}
+        self._texts: Dict[int, Tuple[Any, str]] = {}   # id → (the node, kept alive; its text)
+
+    # ---------------------------------------------------------------- texts
+    def path_text(self, p: A.Path) -> str:
+        """`expr_text(p)` of a path, computed once per distinct path."""
+        key = (p.root, p.keys)
+        text = self._path_texts.get(key)
+        if text is None:
+            text = self._path_texts[key] = expr_text(p)
+        return text
+
+    def text(self, e: Any) -> str:
+        """`expr_text(e)`, computed once per node (the atoms name their terms by it)."""
+        if isinstance(e, A.Path):
+            return self.path_text(e)
+        hit = self._texts.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        text = expr_text(e)
+        self._texts[id(e)] = (e, text)
+        return text
 
     # ---------------------------------------------------------------- constants
     def const(self, e: Any) -> Any:
@@ -87,7 +106,7 @@ class Logic:
         found: List[A.Path] = []
         for e in exprs:
             paths_in(e, found)
-        return frozenset(("pres", _path_text(p), True) for p in found
+        return frozenset(("pres", self.path_text(p), True) for p in found
                          if p.root not in self.consts and p.root not in ("confidence", "tool"))
 
     # ---------------------------------------------------------------- DNF
@@ -121,14 +140,14 @@ class Logic:
         if isinstance(e, A.Compare):
             return self._compare(e, pos)
         if isinstance(e, A.Presence) and isinstance(e.path, A.Path):
-            return [frozenset({("pres", _path_text(e.path), e.present == pos)})]
+            return [frozenset({("pres", self.path_text(e.path), e.present == pos)})]
         if isinstance(e, A.Path) and e.root != "confidence":
-            atom = ("in", _path_text(e), frozenset({("b", pos)}))
+            atom = ("in", self.path_text(e), frozenset({("b", pos)}))
             return [frozenset({atom}) | self.presence(e)]
         return self._opaque(e, pos)
 
     def _opaque(self, e: Any, pos: bool, presence: FrozenSet[Atom] = frozenset()) -> List[Conj]:
-        return [frozenset({("op", expr_text(e), pos)}) | presence]
+        return [frozenset({("op", self.text(e), pos)}) | presence]
 
     def _compare(self, e: A.Compare, pos: bool) -> DNF:
         op, left, right = e.op, e.left, e.right
@@ -149,9 +168,9 @@ class Logic:
                     except OverflowError:
                         return self._opaque(e, pos, pres)
                     o = op if pos else NEGATE[op]
-                    return [frozenset({("cmp", expr_text(left), o, bound)}) | pres]
+                    return [frozenset({("cmp", self.text(left), o, bound)}) | pres]
                 return self._opaque(e, pos, pres)
-            lt, rt = expr_text(left), expr_text(right)
+            lt, rt = self.text(left), self.text(right)
             if op == "<":
                 key, truth = (lt, rt), True
             elif op == ">":
@@ -168,15 +187,15 @@ class Logic:
                 t = type_tag(value)
                 if t is None:
                     return self._opaque(e, pos, pres)
-                return [frozenset({("in" if eq else "nin", expr_text(term), frozenset({t}))}) | pres]
-            a, b = sorted((expr_text(left), expr_text(right)))
+                return [frozenset({("in" if eq else "nin", self.text(term), frozenset({t}))}) | pres]
+            a, b = sorted((self.text(left), self.text(right)))
             return [frozenset({("rel", a, "==", b, eq)}) | pres]
         if op in ("in", "not in") and lv is NO and isinstance(rv, tuple):
             tags = [type_tag(x) for x in rv]
             if any(t is None for t in tags):
                 return self._opaque(e, pos, pres)
             member = (op == "in") == pos
-            return [frozenset({("in" if member else "nin", expr_text(left), frozenset(tags))}) | pres]
+            return [frozenset({("in" if member else "nin", self.text(left), frozenset(tags))}) | pres]
         if op == "not in":
             shown = expr_text(A.Compare("in", left, right))
             return [frozenset({("op", shown, not pos)}) | pres]

@@ -1,7 +1,7 @@
 """Read-only walks over one tool's JSON Schema: properties, local `$ref`s, combinators."""
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import re2
 
@@ -35,6 +35,11 @@ class SchemaView:
     def __init__(self, root: Any):
         """`root`: the decoded schema."""
         self.root = root
+        # `child` and `types` read nothing but the schema: their answers are kept per list of nodes
+        # (by the nodes' ids, the nodes kept alive beside the answer so that no id is reused), as lint
+        # asks the same questions of one schema for every line of every tool that shares it
+        self._children: Dict[Tuple[Tuple[int, ...], type, Any], Tuple[Tuple[Any, ...], Tuple[str, Any]]] = {}
+        self._types: Dict[Tuple[int, ...], Tuple[Tuple[Any, ...], Optional[Set[str]]]] = {}
 
     def deref(self, node: Any, depth: int = 0) -> List[Any]:
         """The node with its local `$ref` followed: the target, plus the node's own keywords; `True` (any) for
@@ -85,7 +90,17 @@ class SchemaView:
         return out
 
     def child(self, nodes: List[Any], key: Any) -> Tuple[str, Any]:
-        """("declared", child nodes) | ("undeclared", (forbidden, declared names)) | ("unknown", None)."""
+        """("declared", child nodes) | ("undeclared", (forbidden, declared names)) | ("unknown", None).
+
+        The answer is shared between calls with the same nodes and key: never change it."""
+        kept = tuple(nodes)
+        memo = (tuple(map(id, kept)), type(key), key)
+        hit = self._children.get(memo)
+        if hit is None:
+            hit = self._children[memo] = (kept, self._child(kept, key))
+        return hit[1]
+
+    def _child(self, nodes: Sequence[Any], key: Any) -> Tuple[str, Any]:
         declared: List[Any] = []
         open_ = False
         closed: List[bool] = []
@@ -139,7 +154,17 @@ class SchemaView:
         return "declared", nodes, len(keys)
 
     def types(self, nodes: List[Any], depth: int = 0) -> Optional[Set[str]]:
-        """JSON types the nodes allow, or None when any type may be."""
+        """JSON types the nodes allow, or None when any type may be (a new set on every call)."""
+        if depth:
+            return self._types_of(nodes, depth)
+        kept = tuple(nodes)
+        memo = tuple(map(id, kept))
+        hit = self._types.get(memo)
+        if hit is None:
+            hit = self._types[memo] = (kept, self._types_of(kept, 0))
+        return None if hit[1] is None else set(hit[1])
+
+    def _types_of(self, nodes: Sequence[Any], depth: int) -> Optional[Set[str]]:
         out: Set[str] = set()
         for n in nodes:
             for d in self.deref(n):

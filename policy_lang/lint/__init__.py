@@ -24,7 +24,7 @@ from .. import ast as A
 from ..analysis import Logic, SchemaView  # noqa: F401 (importable from here, as before the split)
 from ..checker import check_partial
 from ..errors import Diagnostic
-from ..loader import STDLIB_DIR, expand_paths, load_files, read_text, reason_of
+from ..loader import STDLIB_DIR, expand_paths, load_files, paused_gc, read_text, reason_of
 from .context import STRENGTH, LintContext  # noqa: F401 (STRENGTH: as before the split)
 from .partial import inside, not_analysed, sound_part
 from .rules import ALL_CODES, RETIRED, RULES, Rule, severity_of
@@ -79,7 +79,17 @@ class _Result:
 
 def _lint(path: str, text: Optional[str], given: FrozenSet[str] = frozenset()) -> _Result:
     """`given`: the files the user named (normcased, resolved). A standard module's warnings are
-    hidden from the policies that use it, unless the module itself is one of them."""
+    hidden from the policies that use it, unless the module itself is one of them.
+
+    The cyclic GC is paused for the whole lint, as for a load: the analyses allocate while every
+    node of the program lives, and each collection would walk them all again. A lint makes no
+    reference cycles (tests/test_lint_fast.py), so what it leaves goes by reference counting."""
+    with paused_gc():
+        return _lint_paused(path, text, given)
+
+
+def _lint_paused(path: str, text: Optional[str], given: FrozenSet[str]) -> _Result:
+    """`_lint`, with the cyclic GC already paused."""
     given_abs = os.path.isabs(path)
     shown_root = _display(os.path.normpath(path), given_abs) if path != "<memory>.policy" else path
     if text is None:

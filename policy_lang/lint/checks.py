@@ -19,12 +19,13 @@ def check_block(ctx: LintContext, check: A.Check) -> None:
     L = ctx.logic
     for line in check.lines:
         if isinstance(line, A.Require):
-            text = f"`{short(expr_text(line.cond))}`"
             pos, neg = L.dnf(line.cond, True), L.dnf(line.cond, False)
             if pos is not None and not pos:
+                text = f"`{short(expr_text(line.cond))}`"   # printed only for a warning: most lines give none
                 ctx.warn("W102", f"check `{check.name}` can never pass: {text} is never true", line.span,
                          help=f"every action it applies to gets `{outcome_text(line.outcome)}`")
             elif neg is not None and not neg:
+                text = f"`{short(expr_text(line.cond))}`"
                 ctx.warn("W101", f"check `{check.name}` can never fail: {text} is always true", line.span,
                          help=f"`{outcome_text(line.outcome)}` is never given: tighten the condition or "
                               "remove the line")

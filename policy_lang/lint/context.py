@@ -17,7 +17,7 @@ from ..printer import literal_text
 from ..tables import OUTCOME_RANK
 from .rules import RULES
 
-__all__ = ["LintContext", "STRENGTH", "short", "lit_text", "tools_text", "freeze", "children"]
+__all__ = ["LintContext", "STRENGTH", "short", "lit_text", "tools_text", "freeze", "children", "shared_views"]
 
 # how strict an outcome is: a stronger binding outcome wins (W112), a looser one is what W115 guards
 STRENGTH = OUTCOME_RANK
@@ -46,7 +46,7 @@ class LintContext:
         self.out: List[Diagnostic] = []
         self.levels = program.levels
         self.highest = program.levels[-1] if program.levels else "high"
-        self.schemas = {name: SchemaView(s.value) for name, s in program.schemas.items()}
+        self.schemas = shared_views({name: s.value for name, s in program.schemas.items()})
         self.cat_fire: Dict[str, List[Tuple[A.CategoryLine, DNF]]] = {}
         self.tool_levels: Dict[str, Set[str]] = {}
         self.tool_rest: Dict[str, DNF] = {}   # when no risk line matches (W114, W115)
@@ -135,6 +135,21 @@ class LintContext:
 
 
 # ======================================================================= helpers shared by the steps
+
+def shared_views(values: Dict[str, Any]) -> Dict[str, SchemaView]:
+    """A `SchemaView` per tool, one per distinct schema: tools that read the same file share a view,
+    and so the walks it keeps. Schemas are the same when their `repr` is: exact for decoded JSON (a
+    list is not a tuple, `1` not `1.0` nor `true`, and keys keep their order, which messages show)."""
+    by_repr: Dict[str, SchemaView] = {}
+    out: Dict[str, SchemaView] = {}
+    for name, value in values.items():
+        key = f"{type(value).__name__}:{value!r}"
+        view = by_repr.get(key)
+        if view is None:
+            view = by_repr[key] = SchemaView(value)
+        out[name] = view
+    return out
+
 
 def short(text: str, limit: int = 60) -> str:
     """`text` on one line, cut to `limit` characters with `…`."""

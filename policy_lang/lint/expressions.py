@@ -173,70 +173,79 @@ def compare(ctx: LintContext, e: A.Compare, tools: List[str], scope: Dict[str, A
         schema_compare(ctx, e, term, op if term is e.left else FLIP.get(op, op), v, tools, scope, every)
 
 
+# the kinds of the values no block can retype: the three built-in paths, and each function's result
+_SEEDED = {"confidence": "number", "tool": "string", "timestamp": "string"}
+_CALL_KIND = {"len": "number", "hour": "number", "weekday": "string", "lower": "string",
+              "upper": "string", "domain": "string", "sql_read_only": "boolean"}
+
+
 def types_block(ctx: LintContext, exprs: List[Any]) -> None:
     """W104 across one block: a path or function result compared with values of two types."""
+    # module-level helpers, not closures: a recursive closure is a reference cycle that would keep
+    # the context, and with it the whole program, alive until the cyclic GC runs (lint pauses it)
     seen: Dict[str, Tuple[str, A.Span]] = {}
-    seeded = {"confidence": "number", "tool": "string", "timestamp": "string"}
-    call_kind = {"len": "number", "hour": "number", "weekday": "string", "lower": "string",
-                 "upper": "string", "domain": "string", "sql_read_only": "boolean"}
-    L = ctx.logic
-
-    def note(term: Any, kind: str, span: A.Span) -> None:
-        if isinstance(term, A.Path):
-            if term.root in ctx.consts:
-                return
-            text = expr_text(term)
-            known = seeded.get(text)
-        elif isinstance(term, A.Call):
-            text = expr_text(term)
-            known = call_kind.get(term.fn)
-        else:
-            return
-        if known is not None and known != kind:
-            ctx.warn("W104", f"`{short(text, 40)}` is a {known}, compared with a {kind} here", span,
-                     help="values of different types are never equal; ordering them is an "
-                          "evaluation error (deny)")
-            return
-        if known is not None:
-            return
-        first = seen.get(text)
-        if first is None:
-            seen[text] = (kind, span)
-        elif first[0] != kind:
-            ctx.warn("W104", f"`{short(text, 40)}` is compared with a {kind} here and with a {first[0]} "
-                     f"at {ctx.where(first[1], span)}", span,
-                     help="a path holds one type in a given action: one of the two literals is "
-                          "probably written wrongly (`\"5\"` for `5`)")
-
-    def visit(e: Any, vars_: FrozenSet[str]) -> None:
-        if isinstance(e, A.Quantifier):
-            visit(e.source, vars_)
-            visit(e.body, vars_ | {e.var})
-            return
-        if isinstance(e, A.Compare):
-            lv, rv = L.const(e.left), L.const(e.right)
-            if (lv is NO) != (rv is NO):
-                term, v = (e.left, rv) if rv is not NO else (e.right, lv)
-                rooted_in_var = isinstance(term, A.Path) and term.root in vars_
-                if not rooted_in_var:
-                    kind = None
-                    if e.op in ("==", "!=") + ORDER:
-                        kind = value_kind(v)
-                    elif e.op in ("in", "not in") and term is e.left and isinstance(v, tuple) and v:
-                        kinds = {value_kind(x) for x in v}
-                        kind = kinds.pop() if len(kinds) == 1 else None
-                    elif e.op in ("starts_with", "ends_with", "matches") and term is e.left:
-                        kind = "string"
-                    if kind in ("number", "string", "boolean"):
-                        note(term, kind, e.span)
-            for side in (e.left, e.right):
-                visit(side, vars_)
-            return
-        for child in children(e):
-            visit(child, vars_)
-
     for e in exprs:
-        visit(e, frozenset())
+        _types_visit(ctx, seen, e, frozenset())
+
+
+def _types_note(ctx: LintContext, seen: Dict[str, Tuple[str, A.Span]], term: Any, kind: str,
+                span: A.Span) -> None:
+    """Record that `term` is compared with a value of `kind` at `span`; W104 when its kind differs."""
+    if isinstance(term, A.Path):
+        if term.root in ctx.consts:
+            return
+        text = expr_text(term)
+        known = _SEEDED.get(text)
+    elif isinstance(term, A.Call):
+        text = expr_text(term)
+        known = _CALL_KIND.get(term.fn)
+    else:
+        return
+    if known is not None and known != kind:
+        ctx.warn("W104", f"`{short(text, 40)}` is a {known}, compared with a {kind} here", span,
+                 help="values of different types are never equal; ordering them is an "
+                      "evaluation error (deny)")
+        return
+    if known is not None:
+        return
+    first = seen.get(text)
+    if first is None:
+        seen[text] = (kind, span)
+    elif first[0] != kind:
+        ctx.warn("W104", f"`{short(text, 40)}` is compared with a {kind} here and with a {first[0]} "
+                 f"at {ctx.where(first[1], span)}", span,
+                 help="a path holds one type in a given action: one of the two literals is "
+                      "probably written wrongly (`\"5\"` for `5`)")
+
+
+def _types_visit(ctx: LintContext, seen: Dict[str, Tuple[str, A.Span]], e: Any, vars_: FrozenSet[str]) -> None:
+    """`types_block` over one expression; `vars_`: the quantifier variables in scope (never noted)."""
+    if isinstance(e, A.Quantifier):
+        _types_visit(ctx, seen, e.source, vars_)
+        _types_visit(ctx, seen, e.body, vars_ | {e.var})
+        return
+    if isinstance(e, A.Compare):
+        L = ctx.logic
+        lv, rv = L.const(e.left), L.const(e.right)
+        if (lv is NO) != (rv is NO):
+            term, v = (e.left, rv) if rv is not NO else (e.right, lv)
+            rooted_in_var = isinstance(term, A.Path) and term.root in vars_
+            if not rooted_in_var:
+                kind = None
+                if e.op in ("==", "!=") + ORDER:
+                    kind = value_kind(v)
+                elif e.op in ("in", "not in") and term is e.left and isinstance(v, tuple) and v:
+                    kinds = {value_kind(x) for x in v}
+                    kind = kinds.pop() if len(kinds) == 1 else None
+                elif e.op in ("starts_with", "ends_with", "matches") and term is e.left:
+                    kind = "string"
+                if kind in ("number", "string", "boolean"):
+                    _types_note(ctx, seen, term, kind, e.span)
+        for side in (e.left, e.right):
+            _types_visit(ctx, seen, side, vars_)
+        return
+    for child in children(e):
+        _types_visit(ctx, seen, child, vars_)
 
 
 def schema_path(ctx: LintContext, p: A.Path, tools: List[str], scope: Dict[str, Any], every: bool) -> None:
