@@ -74,6 +74,9 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
     assisted = mode_reason is not None
     fixed, at_default = node.unknown_reason, g.input_error_at
     validator, schema_at, tool = node.schema, node.schema_at, node.name
+    # jsonschema-rs's "valid" in one call where it stands in front (policy_lang.schemas.Guarded.quick);
+    # anything else, and every message, through schema_problem
+    quick = getattr(validator, "quick", None) if validator is not None else None
     highest = g.levels[-1]
     risk = tuple((e.level, _traced(tracer, f"risk {e.level}", e.at, e.cond), e.at) for e in node.risk)
     key: Any = ("categories", id(node.categories))
@@ -107,9 +110,12 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
         reasons: List[Reason] = []
         if validator is not None:
             args = a.get("args")
-            problem = schema_problem(validator, {} if args is None else args)
-            if problem is not None:
-                return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
+            if args is None:
+                args = {}
+            if quick is None or not quick(args):
+                problem = schema_problem(validator, args)
+                if problem is not None:
+                    return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
         level = highest
         for lvl, cond, where in risk:
             if cond is None:
