@@ -82,6 +82,7 @@ patterns = st.builds(lambda pre, body, post: pre + body + post,
 texts = st.lists(st.sampled_from(EDGE), max_size=6).map("".join)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")     # `re` on `--` in a class: jsonschema's to warn about
 @settings(max_examples=2500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(patterns, st.lists(texts, min_size=1, max_size=8))
 def test_generated_patterns_match_as_pythons_re_search(pattern, strings):
