@@ -12,6 +12,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -142,13 +143,18 @@ def child(args) -> None:
                           ["allow", "require_approval", "ask", "escalate", "deny"], sim.outcomes))}))
 
 
-def measure(policy: str, history: str, reference: bool = False, no_orjson: bool = False, rs: bool = True) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--policy", policy, "--history", history]
+def measure(policy: str, history: str, reference: bool = False, no_orjson: bool = False, rs: bool = True,
+            tree: Optional[str] = None) -> dict:
+    """One child run; `tree`: another checkout whose code (and bench script) runs it."""
+    script = __file__ if tree is None else os.path.join(tree, "bench", "simulate.py")
+    cmd = [sys.executable, script, "--child", "--policy", policy, "--history", history]
     if reference:
         cmd.append("--reference")
     if no_orjson:
         cmd.append("--no-orjson")
     env = {**os.environ, "SIGNOFF_JSONSCHEMA_RS": "1" if rs else "0"}
+    if tree is not None:
+        env["PYTHONPATH"] = tree
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -184,21 +190,29 @@ SCHEMA_HEAVY = [("finance-backoffice", "finance.policy"), ("sales-ops", "sales.p
                 ("support-ops", "support.policy")]
 
 
-def schema_heavy() -> None:
-    """The bundled histories (100,000 actions each, most tools with schemas), rs on and off, interleaved."""
+def schema_heavy(against: Optional[str] = None) -> None:
+    """The bundled histories (100,000 actions each, most tools with schemas), rs on and off, interleaved;
+    with `against` (another checkout, e.g. `git archive main | tar -x -C DIR`), that tree's rs run too."""
     where = pin()
-    print(f"python bench/simulate.py --schema-heavy  ({where}; Python {sys.version.split()[0]})")
-    print(f"{'example':<20}{'jsonschema-rs':>16}{'jsonschema':>14}{'ratio':>8}{'peak RSS':>11}")
+    print(f"python bench/simulate.py --schema-heavy{' --against ' + against if against else ''}  "
+          f"({where}; Python {sys.version.split()[0]})")
+    head = f"{'example':<20}{'jsonschema-rs':>16}{'jsonschema':>14}{'ratio':>8}{'peak RSS':>11}"
+    print(head + (f"{'--against (rs)':>17}{'new/old':>9}" if against else ""))
     rates = []
     for folder, policy in SCHEMA_HEAVY:
         base = ROOT / "examples" / folder
-        fast = measure(str(base / policy), str(base / "history-30d.jsonl.gz"), rs=True)
-        slow = measure(str(base / policy), str(base / "history-30d.jsonl.gz"), rs=False)
-        if fast["outcomes"] != slow["outcomes"]:
-            raise SystemExit(f"{folder}: the outcomes differ with and without jsonschema-rs")
+        args = (str(base / policy), str(base / "history-30d.jsonl.gz"))
+        old = measure(*args, rs=True, tree=against) if against else None
+        fast = measure(*args, rs=True)
+        slow = measure(*args, rs=False)
+        if fast["outcomes"] != slow["outcomes"] or (old is not None and old["outcomes"] != fast["outcomes"]):
+            raise SystemExit(f"{folder}: the outcomes differ between the runs")
         rates.append(fast["rate"])
-        print(f"{folder:<20}{fast['rate']:>14,.0f}/s{slow['rate']:>12,.0f}/s{fast['rate'] / slow['rate']:>7.1f}×"
-              f"{fast['max_rss_mib']:>8.1f} MiB")
+        line = (f"{folder:<20}{fast['rate']:>14,.0f}/s{slow['rate']:>12,.0f}/s{fast['rate'] / slow['rate']:>7.1f}×"
+                f"{fast['max_rss_mib']:>8.1f} MiB")
+        if old is not None:
+            line += f"{old['rate']:>15,.0f}/s{fast['rate'] / old['rate']:>8.2f}×"
+        print(line)
     target = 100_000
     print(f"target {target:,} actions/s on the schema-heavy examples: "
           f"{'met' if min(rates) >= target else 'NOT met'} (lowest {min(rates):,.0f}/s)")
@@ -215,12 +229,14 @@ def main() -> None:
     ap.add_argument("--schema-heavy", action="store_true",
                     help="only the bundled examples' histories, whose tools validate JSON Schemas: "
                          "with jsonschema-rs in front and with jsonschema alone (target ≥ 100,000 actions/s)")
+    ap.add_argument("--against", metavar="DIR",
+                    help="with --schema-heavy: also run another checkout's code (rs on), interleaved")
     args = ap.parse_args()
     if args.child:
         child(args)
         return
     if args.schema_heavy:
-        schema_heavy()
+        schema_heavy(args.against)
         return
     where = pin()
     with tempfile.TemporaryDirectory() as d:

@@ -10,23 +10,29 @@ schemas built from constructs where it is proven to agree (`tests/test_fastschem
 generated schemas and instances through both), and never where one of its verdicts could let
 through what jsonschema refuses:
 
-- regular expressions only of ASCII literals, escaped punctuation, classes of those, groups,
-  alternation and counted repeats, which both engines read the same way; `$` and `.` (where rs is
-  stricter) only in a `pattern` that is not under `not`, `oneOf`, `if` or a `contains` with
-  `maxContains` — places where a stricter part cannot make the whole looser;
+- rs never sees a schema's regexes as written: each `pattern` and `patternProperties` key is printed
+  for the Rust engine from Python's own parse of it (`policy_lang.rsregex`: `\\d`, `\\s`, `\\w`, `.`
+  and every class as the explicit set of code points Python's `re` matches, `$` as `\\n?\\z` where
+  nothing can follow it); a pattern without such a translation keeps the schema on jsonschema. A
+  `$` something can follow is printed `\\z`, stricter than Python's: only in a `pattern` that is not
+  under `not`, `oneOf`, `if` or a `contains` with `maxContains` — places where a stricter part
+  cannot make the whole looser — and never as a `patternProperties` key;
 - `$ref` only to `#`, `#/$defs/NAME` or `#/definitions/NAME`, and none under those places when a
-  pattern uses `$` or `.`; no `$id` below the root, no dynamic or recursive references;
+  pattern is stricter; no `$id` below the root, no dynamic or recursive references;
 - no `multipleOf` but an integer one, no `unevaluated*`, no `content*` keywords; formats are
   annotations in both (no format is asserted).
 
 Any other schema, a schema rs cannot compile, or `SIGNOFF_JSONSCHEMA_RS=0` in the environment:
 jsonschema alone. When rs says "valid" the answer stands; when it says "invalid", jsonschema
-validates again and its errors (or its "valid", where rs is stricter) are the answer.
+validates again and its errors (or its "valid", where rs is stricter) are the answer. A string
+holding a lone surrogate (no Rust string can) goes to jsonschema too.
 """
 from __future__ import annotations
 
 import os
 from typing import Any, Iterator, List, Optional, Tuple
+
+from .rsregex import translate
 
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "dependentSchemas")
 _SUBSCHEMA_ONE = ("additionalProperties", "items", "additionalItems", "contains", "propertyNames", "then", "else")
@@ -35,70 +41,22 @@ _UNSAFE = ("$dynamicRef", "$recursiveRef", "$dynamicAnchor", "$recursiveAnchor",
            "unevaluatedItems", "contentEncoding", "contentMediaType", "contentSchema")
 _DRAFTS = ("https://json-schema.org/draft/2020-12/schema", "https://json-schema.org/draft/2019-09/schema",
            "http://json-schema.org/draft-07/schema#", "http://json-schema.org/draft-07/schema")
-_LITERAL = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-,:;'\"=<>!@#%&~`/")
-_ESCAPABLE = set(".^$*+?()[]{}|\\/-")
 
 
 def regex_kind(pattern: str) -> Optional[str]:
-    """"exact" when both engines read `pattern` alike, "stricter" when rs may refuse more strings
-    than Python's `re` (it uses `$` or `.`), None when they may disagree either way."""
-    kind = "exact"
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            if i + 1 >= n or pattern[i + 1] not in _ESCAPABLE and pattern[i + 1] not in "ntr":
-                return None
-            i += 2
-            continue
-        if c == "[":
-            j = i + 1
-            if j < n and pattern[j] == "^":
-                j += 1
-            if j < n and pattern[j] == "]":
-                return None                       # `[]…]`: a literal `]` in Python, an empty class in ECMA
-            while j < n and pattern[j] != "]":
-                d = pattern[j]
-                if d == "\\":
-                    if j + 1 >= n or pattern[j + 1] not in _ESCAPABLE and pattern[j + 1] not in "ntr":
-                        return None
-                    j += 2
-                    continue
-                if d == "[" or (d not in _LITERAL and d not in ".^$*+?(){}|"):
-                    return None
-                j += 1
-            if j >= n:
-                return None
-            i = j + 1
-            continue
-        if c == "(":
-            if pattern.startswith("(?", i) and not pattern.startswith("(?:", i):
-                return None
-            i += 3 if pattern.startswith("(?:", i) else 1
-            continue
-        if c == "{":
-            j = i + 1
-            while j < n and pattern[j].isascii() and (pattern[j].isdigit() or pattern[j] == ","):
-                j += 1
-            body = pattern[i + 1:j]
-            if j >= n or pattern[j] != "}" or not body or not body[0].isdigit() or body.count(",") > 1:
-                return None
-            i = j + 1
-            continue
-        if c in ")|*+?^":
-            i += 1
-            continue
-        if c in "$.":
-            kind = "stricter"
-            i += 1
-            continue
-        if c not in _LITERAL:
-            return None
-        i += 1
-    return kind
+    """"exact" when the pattern printed for rs (`rsregex.translate`) matches exactly the strings
+    Python's `re` does, "stricter" when it may refuse more (a `$` something can follow), None when
+    it has no translation."""
+    tr = translate(pattern)
+    if tr is None:
+        return None
+    return "exact" if tr.exact else "stricter"
 
 
 class _Walk:
+    """One pass over a schema: whether rs may stand for jsonschema on it, and the copy rs gets (every
+    `pattern` and `patternProperties` key printed by `rsregex.translate`)."""
+
     def __init__(self) -> None:
         self.ok = True
         self.stricter_patterns = False
@@ -107,12 +65,14 @@ class _Walk:
         self.owner = "#"                    # the root, or the definition being walked
         self.edges: List[Tuple[str, str]] = []   # (owner, ref) reached without descending into the instance
 
-    def schema(self, s: Any, monotone: bool, root: bool = False, same: bool = True) -> None:
+    def schema(self, s: Any, monotone: bool, root: bool = False, same: bool = True) -> Any:
+        """`s` as rs gets it (only meaningful while `self.ok`)."""
         if isinstance(s, bool):
-            return
+            return s
         if not isinstance(s, dict):
             self.ok = False
-            return
+            return s
+        out = dict(s)
         for key in _UNSAFE:
             if key in s:
                 self.ok = False
@@ -133,51 +93,58 @@ class _Walk:
         if "multipleOf" in s and type(s["multipleOf"]) is not int:
             self.ok = False
         if "pattern" in s:
-            kind = regex_kind(s["pattern"]) if isinstance(s["pattern"], str) else None
-            if kind is None or (kind == "stricter" and not monotone):
-                self.ok = False
-            elif kind == "stricter":
-                self.stricter_patterns = True
-        if "patternProperties" in s:
-            pp = s["patternProperties"]
-            if not isinstance(pp, dict) or any(regex_kind(k) != "exact" for k in pp):
+            tr = translate(s["pattern"]) if isinstance(s["pattern"], str) else None
+            if tr is None or (not tr.exact and not monotone):
                 self.ok = False
             else:
-                for sub in pp.values():
-                    self.schema(sub, monotone)
+                self.stricter_patterns |= not tr.exact
+                out["pattern"] = tr.text
+        if "patternProperties" in s:
+            pp = s["patternProperties"]
+            if not isinstance(pp, dict):
+                self.ok = False
+            else:
+                printed = {}
+                for key, sub in pp.items():
+                    tr = translate(key)
+                    # which keys a pattern selects decides which subschemas apply: only exact ones
+                    if tr is None or not tr.exact or tr.text in printed:
+                        self.ok = False     # (two patterns printed alike would become one key)
+                        continue
+                    printed[tr.text] = self.schema(sub, monotone)
+                out["patternProperties"] = printed
         if "dependencies" in s and isinstance(s["dependencies"], dict):
-            for sub in s["dependencies"].values():
-                if not isinstance(sub, list):
-                    self.schema(sub, monotone)
+            out["dependencies"] = {k: sub if isinstance(sub, list) else self.schema(sub, monotone)
+                                   for k, sub in s["dependencies"].items()}
         for key in _SUBSCHEMA_MAPS:
             if isinstance(s.get(key), dict):
+                subs = {}
                 for name, sub in s[key].items():
                     if key in ("$defs", "definitions"):
                         # definitions count where they are used: `$ref`s under `not` & co. are flagged
                         outer, self.owner = self.owner, f"#/{key}/{name}" if root else "?"
-                        self.schema(sub, True)
+                        subs[name] = self.schema(sub, True)
                         self.owner = outer
                     else:
-                        self.schema(sub, monotone, same=key == "dependentSchemas" and same)
+                        subs[name] = self.schema(sub, monotone, same=key == "dependentSchemas" and same)
+                out[key] = subs
         for key in _SUBSCHEMA_ONE:
             if key in s:
                 if key == "items" and isinstance(s[key], list):
-                    for sub in s[key]:
-                        self.schema(sub, monotone, same=False)
+                    out[key] = [self.schema(sub, monotone, same=False) for sub in s[key]]
                 else:
                     # a `contains` bounded above counts matches: a stricter match can make it pass
-                    self.schema(s[key], monotone and not (key == "contains" and "maxContains" in s),
-                                same=same and key in ("then", "else"))
+                    out[key] = self.schema(s[key], monotone and not (key == "contains" and "maxContains" in s),
+                                           same=same and key in ("then", "else"))
         for key in _SUBSCHEMA_LISTS:
             if isinstance(s.get(key), list):
-                for sub in s[key]:
-                    self.schema(sub, monotone, same=same and key != "prefixItems")
+                out[key] = [self.schema(sub, monotone, same=same and key != "prefixItems") for sub in s[key]]
         for key in ("not", "if"):
             if key in s:
-                self.schema(s[key], False, same=same)
+                out[key] = self.schema(s[key], False, same=same)
         if isinstance(s.get("oneOf"), list):
-            for sub in s["oneOf"]:
-                self.schema(sub, False, same=same)
+            out["oneOf"] = [self.schema(sub, False, same=same) for sub in s["oneOf"]]
+        return out
 
 
 def _local_def(ref: str) -> bool:
@@ -189,14 +156,20 @@ def _local_def(ref: str) -> bool:
 
 
 def rs_eligible(schema: Any) -> bool:
-    """Whether jsonschema-rs's verdicts on `schema` can stand for jsonschema's (see the module's text)."""
+    """Whether jsonschema-rs's verdicts on `schema` (as `rs_schema` prints it) can stand for jsonschema's."""
+    return rs_schema(schema) is not None
+
+
+def rs_schema(schema: Any) -> Any:
+    """The schema to give jsonschema-rs in place of `schema` (its regexes printed for the Rust engine), or
+    None where rs's verdicts could differ from jsonschema's (see the module's text)."""
     w = _Walk()
-    w.schema(schema, True, root=True)
+    printed = w.schema(schema, True, root=True)
     for ref in w.refs:      # each must name a definition of the root itself
         if ref != "#":
             where, name = ref[2:].split("/", 1)
             if not isinstance(schema, dict) or not isinstance(schema.get(where), dict) or name not in schema[where]:
-                return False
+                return None
     # a `$ref` cycle that never descends into the instance makes jsonschema recurse without end
     # (an internal error, so a deny): rs must not answer for such a schema
     graph: dict = {}
@@ -207,12 +180,14 @@ def rs_eligible(schema: Any) -> bool:
         while stack:
             node = stack.pop()
             if node == start and path:
-                return False
+                return None
             if node in path:
                 continue
             path.add(node)
             stack.extend(graph.get(node, []))
-    return w.ok and not (w.stricter_patterns and w.ref_where_not_monotone)
+    if not w.ok or (w.stricter_patterns and w.ref_where_not_monotone):
+        return None
+    return printed
 
 
 def _rs_module() -> Any:
@@ -227,19 +202,26 @@ def _rs_module() -> Any:
 
 class DualValidator:
     """A jsonschema validator that asks jsonschema-rs first: rs's "valid" stands, anything else is
-    jsonschema's. Everything but `iter_errors` and `is_valid` is the jsonschema validator's."""
+    jsonschema's. Everything but `quick`, `iter_errors` and `is_valid` is the jsonschema validator's."""
 
     def __init__(self, slow: Any, fast: Any):
         self.slow = slow
         self.fast = fast
 
+    def quick(self, instance: Any) -> bool:
+        """True when rs says valid (the answer then stands); False means "ask jsonschema"."""
+        try:
+            return bool(self.fast.is_valid(instance))
+        except ValueError:      # UnicodeEncodeError: a lone surrogate, which no Rust string can hold
+            return False
+
     def is_valid(self, instance: Any) -> bool:
         """The verdict of jsonschema, reached through rs's when rs says valid."""
-        return self.fast.is_valid(instance) or self.slow.is_valid(instance)
+        return self.quick(instance) or self.slow.is_valid(instance)
 
     def iter_errors(self, instance: Any) -> Iterator[Any]:
         """The errors of jsonschema (none when rs says valid)."""
-        if self.fast.is_valid(instance):
+        if self.quick(instance):
             return iter(())
         return self.slow.iter_errors(instance)
 
@@ -251,10 +233,11 @@ def faster(slow: Any, value: Any, documents: Optional[List[Any]] = None) -> Any:
     """`slow` (a jsonschema validator of `value`) with jsonschema-rs in front where that is exact,
     else `slow` itself. `documents`: the other files its references read (rs is then not used)."""
     rs = _rs_module()
-    if rs is None or documents or not rs_eligible(value):
+    printed = None if rs is None or documents else rs_schema(value)
+    if printed is None:
         return slow
     try:
-        fast = rs.validator_for(value, validate_formats=False)
+        fast = rs.validator_for(printed, validate_formats=False)
     except Exception:  # a schema rs does not compile (a pattern ECMA refuses): jsonschema alone
         return slow
     return DualValidator(slow, fast)

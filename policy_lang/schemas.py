@@ -209,13 +209,32 @@ def _gave_up(e: BaseException) -> None:
     raise RecursionError("the schema validator gave up: a schema that refers to itself without end?") from None
 
 
+def _quick(fast_is_valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """`DualValidator.quick` in one call, guarded: True when jsonschema-rs says valid (that answer
+    stands), False when jsonschema must be asked (rs's "invalid", or a lone surrogate no Rust string holds)."""
+    def quick(instance: Any) -> bool:
+        try:
+            return fast_is_valid(instance)
+        except ValueError:
+            return False
+        except Exception:
+            raise
+        except BaseException as e:
+            _gave_up(e)
+            raise
+    return quick
+
+
 class Guarded:
     """A schema validator whose failures below Python come back as RecursionError, which every caller (the
     engine's fail-closed guard, the replay, the reference interpreter) already turns into a deny; anything
-    else is the wrapped validator's own."""
+    else is the wrapped validator's own. `quick` is set when jsonschema-rs is in front (else None): what the
+    engine's hot path calls first."""
 
     def __init__(self, inner: Any):
         self.inner = inner
+        fast = getattr(inner, "fast", None)       # a DualValidator's jsonschema-rs validator
+        self.quick: Optional[Callable[[Any], bool]] = None if fast is None else _quick(fast.is_valid)
 
     def is_valid(self, instance: Any) -> bool:
         """The wrapped validator's verdict."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from policy_lang.checker import load
-from policy_lang.fastschema import DualValidator, faster, regex_kind, rs_eligible
+from policy_lang.fastschema import DualValidator, faster, regex_kind, rs_eligible, rs_schema
 from policy_lang.schemas import Guarded
 
 jsonschema_rs = pytest.importorskip("jsonschema_rs", reason="the `sim` extra brings jsonschema-rs")
@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # the patterns the examples use, and the places where the two regex dialects part
 PATTERNS = ["^L-[0-9]{4}$", "^[A-Z]{2}$", "^20[0-9]{2}-(0[1-9]|1[0-2])$", "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
             "^a$", "a.c", "^\\d+$", "^\\D$", "\\w", "^\\s*$", "[^a-c]", "(?i)ab", "a|b", "^x{2,3}$", "[]a]",
-            "^$", "\\.", "é", "(?:ab)+", "a{", "\\bx", "[\\d]", "^[^.]+$"]
+            "^$", "\\.", "é", "(?:ab)+", "a{", "\\bx", "[\\d]", "^[^.]+$", "^\\S+$", "^[\\w.]+$", "\\W",
+            "^[^\\d\\s]$", "^\\\\s$", "^[\\\\s]+$", "a$\\n", "^\\w+$", "(a|b$)", "[\\S]$", "\\Z"]
 STRINGS = ["", "a", "a\n", "abc", "a\rc", "a\u2028c", "L-1234", "L-1234\n", "AB", "ab", "AB\n", "2026-12", "x@y.z",
-           "x@y.z\n", "١٢", "٣", "\U00011f50", " ", "\t", "xx", "xxx", "é", "ab" * 3, "]", "a]", "-", "\u00a0"]
+           "x@y.z\n", "١٢", "٣", "\U00011f50", " ", "\t", "xx", "xxx", "é", "ab" * 3, "]", "a]", "-", "\u00a0",
+           "\x1c", "\x1f", "\x85", "\ufeff", "\u2000", "\u3000", "_", "e\u0301", "\u0301", "²", "x@y\x1c.z",
+           "\\s", "\\", "a\n\n", "\ud800", "a\udfff"]
 KEYS = ["a", "b", "amount", "x"]
 
 numbers = st.one_of(st.integers(-5, 5), st.sampled_from([0.1, 0.3, 0.5, 1.0, -0.0, 1e300, 2 ** 64, 10 ** 30, 7.5]),
@@ -109,36 +112,45 @@ def test_verdicts_and_messages_are_jsonschemas(schema, draft, items):
 @settings(max_examples=600, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(schemas, st.lists(instances, min_size=1, max_size=6))
 def test_where_rs_is_used_it_never_accepts_what_jsonschema_refuses(schema, items):
-    """The property the front relies on, asserted on rs itself (not through the fallback)."""
-    if not rs_eligible(schema):
+    """The property the front relies on, asserted on rs itself (not through the fallback), given the
+    schema as `rs_schema` prints it."""
+    printed = rs_schema(schema)
+    if printed is None:
         return
     try:
         _reference(schema).check_schema(schema)
-        fast = jsonschema_rs.validator_for(schema, validate_formats=False)
+        fast = jsonschema_rs.validator_for(printed, validate_formats=False)
     except Exception:
         return
     slow = _reference(schema)
     for instance in items:
-        if fast.is_valid(instance):
-            assert slow.is_valid(instance), (schema, instance)
+        try:
+            said_valid = fast.is_valid(instance)
+        except UnicodeEncodeError:      # a lone surrogate: DualValidator asks jsonschema
+            continue
+        if said_valid:
+            assert slow.is_valid(instance), (schema, printed, instance)
 
 
 @pytest.mark.parametrize("pattern,kind", [
-    ("^L-[0-9]{4}$", "stricter"), ("^[A-Z]{2}", "exact"), ("a|b(c)", "exact"), ("a.c", "stricter"),
-    ("^\\d+$", None), ("\\D", None), ("[^@\\s]+", None), ("(?i)a", None), ("[]a]", None), ("a{", None),
-    ("é", None), ("\\.", "exact"), ("x{2,3}", "exact"), ("(?:ab)+", "exact"), ("(?P<n>a)", None), ("\\1", None)])
+    ("^L-[0-9]{4}$", "exact"), ("^[A-Z]{2}", "exact"), ("a|b(c)", "exact"), ("a.c", "exact"),
+    ("^\\d+$", "exact"), ("\\D", "exact"), ("[^@\\s]+", "exact"), ("(?i)a", None), ("[]a]", "exact"),
+    ("a{", "exact"), ("é", "exact"), ("\\.", "exact"), ("x{2,3}", "exact"), ("(?:ab)+", "exact"),
+    ("(?P<n>a)", "exact"), ("\\1", None), ("(a)\\1", None), ("a$b", "stricter"), ("(a$)+", "stricter"),
+    ("\\bx", None), ("(?=a)", None), ("(?s).", None), ("a{1001}", None), ("\\ud800", None), ("[", None)])
 def test_regexes_are_sorted_by_whether_the_dialects_agree(pattern, kind):
     assert regex_kind(pattern) == kind
 
 
 @pytest.mark.parametrize("schema", [
-    {"not": {"pattern": "^a$"}},                                   # stricter under `not`: looser overall
-    {"oneOf": [{"pattern": "a.c"}, {"type": "integer"}]},
-    {"if": {"pattern": "^a$"}, "then": False},
-    {"contains": {"pattern": "^a$"}, "maxContains": 1},
-    {"$defs": {"d": {"pattern": "^a$"}}, "not": {"$ref": "#/$defs/d"}},
+    {"not": {"pattern": "a$\\n"}},                                 # stricter under `not`: looser overall
+    {"oneOf": [{"pattern": "a$\\n"}, {"type": "integer"}]},
+    {"if": {"pattern": "^a$\\n"}, "then": False},
+    {"contains": {"pattern": "a$\\n"}, "maxContains": 1},
+    {"$defs": {"d": {"pattern": "a$\\n"}}, "not": {"$ref": "#/$defs/d"}},
     {"multipleOf": 0.1}, {"unevaluatedProperties": False}, {"$ref": "other.json"},
-    {"properties": {"a": {"$id": "x", "type": "string"}}}, {"patternProperties": {"^a$": True}},
+    {"properties": {"a": {"$id": "x", "type": "string"}}}, {"patternProperties": {"a$\\n": True}},
+    {"pattern": "(?i)a"}, {"pattern": "\\bx"}, {"patternProperties": {"a": True, "[a]": False}},
 ])
 def test_schemas_where_rs_could_be_looser_stay_with_jsonschema(schema):
     assert not rs_eligible(schema)

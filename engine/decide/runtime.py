@@ -76,6 +76,9 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
     assisted = mode_reason is not None
     fixed, at_default = node.unknown_reason, g.input_error_at
     validator, schema_at, tool = node.schema, node.schema_at, node.name
+    # jsonschema-rs's "valid" in one call where it stands in front (policy_lang.schemas.Guarded.quick);
+    # anything else, and every message, through schema_problem
+    quick = getattr(validator, "quick", None) if validator is not None else None
     highest = g.levels[-1]
     # levels interned: the tools share one string per level (hot) instead of each its own (cold)
     risk = tuple((sys.intern(e.level), _traced(tracer, f"risk {e.level}", e.at, e.cond), e.at) for e in node.risk)
@@ -118,7 +121,8 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
 
     # the closure's state as default arguments, not cells: one tuple per tool instead of a cell object
     # per name (fewer cold cache lines per decision at thousands of tools), read as fast locals
-    def run(a: dict, t: float, ledger: Optional[Ledger], validator: Any = validator, tool: str = tool,
+    def run(a: dict, t: float, ledger: Optional[Ledger], validator: Any = validator, quick: Any = quick,
+            tool: str = tool,
             root0: Optional[str] = root0, key0: str = key0, c0: float = c0, neg0: bool = neg0,
             lower0: bool = lower0, level0: str = level0, rest: Tuple[Any, ...] = rest,
             schema_at: str = schema_at, highest: str = highest, risk: Tuple[Any, ...] = risk,
@@ -128,9 +132,12 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
         reasons: List[Reason] = []
         if validator is not None:
             args = a.get("args")
-            problem = schema_problem(validator, {} if args is None else args)
-            if problem is not None:
-                return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
+            if args is None:
+                args = {}
+            if quick is None or not quick(args):
+                problem = schema_problem(validator, args)
+                if problem is not None:
+                    return "deny", None, [Reason(f"schema {tool}", "deny", problem, schema_at, source="schema")]
         level = highest
         edges = risk
         if root0 is not None:
