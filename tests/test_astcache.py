@@ -63,13 +63,33 @@ def test_large_integers_and_route_item_spans_survive(tmp_path):
     assert module.decls[1].item_spans == parse(SMALL, "p.policy").decls[1].item_spans
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span",
-                                    "not-a-decl"])
+def _table(body, name):
+    """The table of class `name` in an entry's body, and the row its first node has."""
+    row = 0
+    for t in body["classes"]:
+        if t[0] == name:
+            return t, row
+        row += t[1]
+    raise KeyError(name)
+
+
+def _column(body, name, field):
+    table, _ = _table(body, name)
+    return table[3 + [f.name for f in dataclasses.fields(getattr(A, name))].index(field)]
+
+
+DAMAGES = ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span", "span-backwards",
+           "bool-span", "not-a-decl", "cycle", "shared-child", "decl-is-a-child", "out-of-range", "negative-row",
+           "bool-row", "too-high", "short-column", "wrong-columns", "nan", "node-in-scalar"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_or_foreign_entry_is_ignored_and_written_anew(tmp_path, damage):
     astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
     entry = _entry(tmp_path)
     raw = entry.read_bytes()
     body = json.loads(raw)
+    compare, compare_row = _table(body, "Compare")
     if damage == "truncate":
         entry.write_bytes(raw[: len(raw) // 2])
     elif damage == "garbage":
@@ -80,24 +100,67 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_written_anew(tmp_path, damage
         other = SMALL.replace("10000000000000000000000", "5")
         entry.write_bytes(astcache.encode(parse(other, "p.policy"), other, "x"))
     elif damage == "foreign-class":
-        entry.write_text(json.dumps(dict(body, decls=["t", ["Popen", "rm -rf /"]])))
+        body["classes"].append(["Popen", 1, [0], ["rm -rf /"]])
     elif damage == "bad-span":
-        body["decls"][1][-1] = [0, -1, "x", 2]
-        entry.write_text(json.dumps(body))
+        body["spans"][1] = 0
+    elif damage == "span-backwards":    # ends on the line before it starts
+        body["spans"][0], body["spans"][2] = 2, 1
+    elif damage == "bool-span":
+        _column(body, "Compare", "span")[0] = True
     elif damage == "not-a-decl":
-        body["decls"] = ["t", ["Literal", 1, None, [1, 1, 1, 2]]]
+        body["decls"] = [_table(body, "Literal")[1]]
+    elif damage == "cycle":             # a comparison whose left side is itself
+        _column(body, "Compare", "left")[0] = compare_row
+    elif damage == "shared-child":      # both sides one node: a graph, not a tree
+        _column(body, "Compare", "right")[0] = _column(body, "Compare", "left")[0]
+    elif damage == "decl-is-a-child":
+        body["decls"].append(_table(body, "Outcome")[1])
+    elif damage == "out-of-range":
+        _column(body, "Compare", "left")[0] = 10 ** 6
+    elif damage == "negative-row":      # -1 is None; -2 would be the last node if rows were not checked
+        _column(body, "Compare", "left")[0] = -2
+    elif damage == "bool-row":
+        _column(body, "Compare", "left")[0] = True
+    elif damage == "too-high":
+        compare[2][0] = astcache.MAX_HEIGHT + 1
+    elif damage == "short-column":
+        _column(body, "Compare", "op").clear()
+    elif damage == "wrong-columns":
+        compare.pop()
+    elif damage == "nan":               # NaN is no JSON; a reader that took it would make a float of it
+        raw = json.dumps(body).replace('"<="', "NaN")
+        entry.write_text(raw)
+    elif damage == "node-in-scalar":
+        _column(body, "Compare", "op")[0] = ["Literal", 1, None, ["Z"]]
+    if damage not in ("truncate", "garbage", "other-tag", "other-text", "nan"):
         entry.write_text(json.dumps(body))
+    assert astcache.decode(entry.read_bytes(), SMALL, "p.policy") is None
     module, _ = astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
     fresh = parse(SMALL, "p.policy")
     assert module == fresh and spans(module.decls) == spans(fresh.decls)
     assert astcache.decode(_entry(tmp_path).read_bytes(), SMALL, "p.policy") is not None   # written anew
 
 
+def test_the_json_fallback_refuses_what_orjson_refuses(monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def no_orjson(name, *args, **kwargs):
+        if name == "orjson":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_orjson)
+    data = astcache.encode(parse(SMALL, "p.policy"), SMALL, "x")
+    assert astcache.decode(data, SMALL, "p.policy")[0] == parse(SMALL, "p.policy")
+    assert astcache.decode(data.replace(b'"<="', b"NaN"), SMALL, "p.policy") is None
+
+
 def test_an_entry_others_may_write_is_not_read(tmp_path):
     astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
     entry = _entry(tmp_path)
     body = json.loads(entry.read_bytes())
-    body["decls"][1][1] = "planted"            # the route renamed: a load through it would show it
+    _column(body, "Route", "name")[0] = "planted"   # the route renamed: a load through it would show it
     entry.write_text(json.dumps(body))
     os.chmod(entry, 0o666)
     module, _ = astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
