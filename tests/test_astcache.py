@@ -78,7 +78,8 @@ def _column(body, name, field):
     return table[3 + [f.name for f in dataclasses.fields(getattr(A, name))].index(field)]
 
 
-DAMAGES = ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span", "span-backwards",
+DAMAGES = ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span", "span-field", "span-text",
+           "span-backwards",
            "bool-span", "not-a-decl", "cycle", "shared-child", "decl-is-a-child", "out-of-range", "negative-row",
            "bool-row", "too-high", "short-column", "wrong-columns", "nan", "node-in-scalar"]
 
@@ -102,9 +103,13 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_written_anew(tmp_path, damage
     elif damage == "foreign-class":
         body["classes"].append(["Popen", 1, [0], ["rm -rf /"]])
     elif damage == "bad-span":
-        body["spans"][1] = 0
+        body["spans"][0]["column"] = 0
+    elif damage == "span-field":        # a span's object with another key: it would become an attribute
+        body["spans"][0]["extra"] = 1
+    elif damage == "span-text":
+        body["spans"][0]["line"] = "1"
     elif damage == "span-backwards":    # ends on the line before it starts
-        body["spans"][0], body["spans"][2] = 2, 1
+        body["spans"][0]["line"], body["spans"][0]["end_line"] = 2, 1
     elif damage == "bool-span":
         _column(body, "Compare", "span")[0] = True
     elif damage == "not-a-decl":
@@ -223,3 +228,78 @@ def test_no_edit_of_an_entry_makes_decoding_raise(data):
         raw[i] = data.draw(st.sampled_from(b'[]{}",:0123456789-eEtfnSZdli \x00\xff'))
     got = astcache.decode(bytes(raw), text, "s.policy")
     assert got is None or isinstance(got[0], A.Module)
+
+
+def _load_both(tmp_path, name, text, monkeypatch):
+    """(program or the PolicyError's text) of an uncached load, of the load that writes the entry, and
+    of the load that reads it, for `text` as file `name`."""
+    path = tmp_path / name
+    path.write_text(text)
+    monkeypatch.setattr(astcache, "MIN_CACHED", 0)
+    out = []
+    for env in ({"SIGNOFF_NO_CACHE": "1"}, {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")},
+                {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")}):
+        with monkeypatch.context() as m:
+            m.delenv("SIGNOFF_NO_CACHE", raising=False)
+            for k, v in env.items():
+                m.setenv(k, v)
+            try:
+                out.append(load(str(path)))
+            except PolicyError as e:
+                out.append(str(e))
+    return out
+
+
+def _same_load(results):
+    fresh, written, read = results
+    if isinstance(fresh, str):                     # the same diagnostics, spans and texts, byte for byte
+        assert fresh == written == read
+        return
+    for got in (written, read):
+        assert got.digest == fresh.digest
+        for a, b in zip(got.files, fresh.files, strict=True):
+            assert a.module == b.module and a.module.file == b.module.file
+            assert spans(a.module.decls) == spans(b.module.decls)
+            assert a.module.comments == b.module.comments
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_a_cached_load_of_a_generated_policy_is_the_uncached_one(tmp_path_factory, monkeypatch, data):
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from strategies import hostile_policy, messy_layout, policies
+    from policy_lang import print_module
+    kind = data.draw(st.sampled_from(["printed", "messy", "hostile"]), label="kind")
+    if kind == "hostile":            # texts that often fail to parse or to check: the same errors either way
+        text = data.draw(hostile_policy(), label="text")
+    else:
+        text = print_module(data.draw(policies(max_tools=3), label="policy").decls)
+        if kind == "messy":          # comments, odd spacing: other spans, and comments to keep
+            text = data.draw(messy_layout(text), label="messy")
+    tmp = tmp_path_factory.mktemp("gen")
+    _same_load(_load_both(tmp, "gen.policy", text, monkeypatch))
+    try:
+        parse(text, "gen.policy")
+    except PolicyError:
+        return
+    assert list((tmp / "c").rglob("*.json"))       # it parsed: the third load came from the entry
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=[p.stem for p in POLICIES])
+def test_a_cached_load_of_each_example_is_the_uncached_one(path, tmp_path, monkeypatch):
+    # loaded in place, so that its `use`s and schema files resolve
+    monkeypatch.setattr(astcache, "MIN_CACHED", 0)
+    out = []
+    for env in ({"SIGNOFF_NO_CACHE": "1"}, {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")},
+                {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")}):
+        with monkeypatch.context() as m:
+            m.delenv("SIGNOFF_NO_CACHE", raising=False)
+            for k, v in env.items():
+                m.setenv(k, v)
+            try:
+                out.append(load(str(path)))
+            except PolicyError as e:
+                out.append(str(e))
+    assert list((tmp_path / "c").rglob("*.json"))   # entries were written, so the third load read them
+    _same_load(out)
