@@ -87,7 +87,7 @@ def cache_dir() -> Optional[Path]:
 # a field holds, by its kind (`_KINDS`, fixed per class and field):
 #
 #   "s"  a JSON scalar (an integer within ±2**53, a finite float, a string, a boolean, null);
-#   "S"  a span: its row in `spans` (an object of its fields; "file" is the load's), or -1 for NO_SPAN;
+#   "S"  a span: its row in `spans` (four numbers a span; the file is the load's), or -1 for NO_SPAN;
 #   "r"  a node: its row, or -1 for None;
 #   "T"  a tuple of nodes: a list of rows;
 #   "ts" a tuple of scalars: a list;
@@ -101,7 +101,6 @@ def cache_dir() -> Optional[Path]:
 # the child of two nodes (or twice a child), and that every child is lower than its parent and no
 # height exceeds MAX_HEIGHT: so whatever an entry says, what it decodes into is a tree no higher
 # than that, never a cycle or a graph whose walk would not end.
-_SPAN_KEYS = ("file", "line", "column", "end_line", "end_column")
 _SPAN_AT: Dict[type, int] = {c: names.index("span") for c, names in _FIELDS.items() if "span" in names}
 _SCALARS = frozenset({str, bool, float, int, type(None)})
 MAX_HEIGHT = 256       # the parser refuses anything nested more than 100 levels deep (E104)
@@ -201,7 +200,7 @@ class _Tables:
     def __init__(self) -> None:
         self.rows: Dict[type, List[List[Any]]] = {c: [] for c in _TABLED}
         self.heights: Dict[type, List[int]] = {c: [] for c in _TABLED}
-        self.spans: List[Dict[str, int]] = []
+        self.spans: List[int] = []
         self.span_row: Dict[Tuple[int, int, int, int], int] = {}
 
     def span(self, s: Any) -> int:
@@ -214,8 +213,8 @@ class _Tables:
         key = (s.line, s.column, s.end_line, s.end_column)
         at = self.span_row.get(key)
         if at is None:
-            at = self.span_row[key] = len(self.spans)
-            self.spans.append(dict(zip(_SPAN_KEYS, (0, *key))))   # "file": the load's, put in on reading
+            at = self.span_row[key] = len(self.spans) // 4
+            self.spans.extend(key)
         return at
 
     def node(self, v: Any) -> Tuple[type, int, int]:
@@ -383,9 +382,7 @@ def _inline_decoder(file: str) -> Callable[[Any], Any]:
 
 _INTS = frozenset({int})
 _LISTS = frozenset({list})
-_DICTS = frozenset({dict})
-_SPAN_NUMBERS = operator.itemgetter("line", "column", "end_line", "end_column")
-_LINE, _END_LINE = operator.itemgetter("line"), operator.itemgetter("end_line")
+_SPAN_FIELDS = ("line", "column", "end_line", "end_column")
 
 
 def _ints(col: Any, lo: int, hi: int) -> List[int]:
@@ -395,22 +392,22 @@ def _ints(col: Any, lo: int, hi: int) -> List[int]:
     return col
 
 
-def _spans(objs: Any, file: str) -> List[A.Span]:
-    """The spans of an entry's `spans`, built in bulk, with NO_SPAN last (row -1).
-
-    Each is written as the object its `__dict__` will be (the JSON reader builds those dicts, faster
-    than anything in Python could): its keys must be a span's fields in order, its numbers positive
-    integers, its end on or after its start's line; "file" is set to the load's."""
-    if type(objs) is not list or not set(map(type, objs)) <= _DICTS \
-            or not all(map(_SPAN_KEYS.__eq__, map(tuple, objs))):
+def _spans(flat: Any, file: str) -> List[A.Span]:
+    """The spans of an entry's `spans` (four numbers each), built in bulk, with NO_SPAN last (row -1)."""
+    if type(flat) is not list or len(flat) % 4:
         raise _Bad("spans")
-    _ints(list(chain.from_iterable(map(_SPAN_NUMBERS, objs))), 1, _BIG)
-    if not all(map(operator.le, map(_LINE, objs), map(_END_LINE, objs))):
+    _ints(flat, 1, _BIG)
+    n = len(flat) // 4
+    lines, ends = flat[0::4], flat[2::4]
+    if not all(map(operator.le, lines, ends)):
         raise _Bad("a span that ends before it starts")
-    deque(map(operator.setitem, objs, repeat("file"), repeat(file)), 0)
-    spans: List[Any] = list(map(object.__new__, repeat(A.Span, len(objs))))
-    # one call a span (object.__setattr__ is dear: five of them cost four times this)
-    deque(map(object.__setattr__, spans, repeat("__dict__"), objs), 0)
+    sa = object.__setattr__
+    spans: List[Any] = list(map(object.__new__, repeat(A.Span, n)))
+    # field by field, as the dataclass's own __init__ sets them (no __dict__ made: the values stay inline;
+    # spans written as the dicts to set as `__dict__`, one call a span, cost 13% more instructions in all)
+    deque(map(sa, spans, repeat("file"), repeat(file, n)), 0)
+    for i, name in enumerate(_SPAN_FIELDS):
+        deque(map(sa, spans, repeat(name), flat[i::4]), 0)
     spans.append(A.NO_SPAN)
     return cast(List[A.Span], spans)
 

@@ -78,7 +78,7 @@ def _column(body, name, field):
     return table[3 + [f.name for f in dataclasses.fields(getattr(A, name))].index(field)]
 
 
-DAMAGES = ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span", "span-field", "span-text",
+DAMAGES = ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span", "span-count", "span-text",
            "span-backwards",
            "bool-span", "not-a-decl", "cycle", "shared-child", "decl-is-a-child", "out-of-range", "negative-row",
            "bool-row", "too-high", "short-column", "wrong-columns", "nan", "node-in-scalar"]
@@ -103,13 +103,13 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_written_anew(tmp_path, damage
     elif damage == "foreign-class":
         body["classes"].append(["Popen", 1, [0], ["rm -rf /"]])
     elif damage == "bad-span":
-        body["spans"][0]["column"] = 0
-    elif damage == "span-field":        # a span's object with another key: it would become an attribute
-        body["spans"][0]["extra"] = 1
+        body["spans"][1] = 0
+    elif damage == "span-count":        # not four numbers a span
+        body["spans"].append(1)
     elif damage == "span-text":
-        body["spans"][0]["line"] = "1"
+        body["spans"][0] = "1"
     elif damage == "span-backwards":    # ends on the line before it starts
-        body["spans"][0]["line"], body["spans"][0]["end_line"] = 2, 1
+        body["spans"][0], body["spans"][2] = 2, 1
     elif damage == "bool-span":
         _column(body, "Compare", "span")[0] = True
     elif damage == "not-a-decl":
