@@ -63,13 +63,34 @@ def test_large_integers_and_route_item_spans_survive(tmp_path):
     assert module.decls[1].item_spans == parse(SMALL, "p.policy").decls[1].item_spans
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span",
-                                    "not-a-decl"])
+def _table(body, name):
+    """The table of class `name` in an entry's body, and the row its first node has."""
+    row = 0
+    for t in body["classes"]:
+        if t[0] == name:
+            return t, row
+        row += t[1]
+    raise KeyError(name)
+
+
+def _column(body, name, field):
+    table, _ = _table(body, name)
+    return table[3 + [f.name for f in dataclasses.fields(getattr(A, name))].index(field)]
+
+
+DAMAGES = ["truncate", "garbage", "other-tag", "other-text", "foreign-class", "bad-span", "span-count", "span-text",
+           "span-backwards",
+           "bool-span", "not-a-decl", "cycle", "shared-child", "decl-is-a-child", "out-of-range", "negative-row",
+           "bool-row", "too-high", "short-column", "wrong-columns", "nan", "node-in-scalar"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_or_foreign_entry_is_ignored_and_written_anew(tmp_path, damage):
     astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
     entry = _entry(tmp_path)
     raw = entry.read_bytes()
     body = json.loads(raw)
+    compare, compare_row = _table(body, "Compare")
     if damage == "truncate":
         entry.write_bytes(raw[: len(raw) // 2])
     elif damage == "garbage":
@@ -80,24 +101,71 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_written_anew(tmp_path, damage
         other = SMALL.replace("10000000000000000000000", "5")
         entry.write_bytes(astcache.encode(parse(other, "p.policy"), other, "x"))
     elif damage == "foreign-class":
-        entry.write_text(json.dumps(dict(body, decls=["t", ["Popen", "rm -rf /"]])))
+        body["classes"].append(["Popen", 1, [0], ["rm -rf /"]])
     elif damage == "bad-span":
-        body["decls"][1][-1] = [0, -1, "x", 2]
-        entry.write_text(json.dumps(body))
+        body["spans"][1] = 0
+    elif damage == "span-count":        # not four numbers a span
+        body["spans"].append(1)
+    elif damage == "span-text":
+        body["spans"][0] = "1"
+    elif damage == "span-backwards":    # ends on the line before it starts
+        body["spans"][0], body["spans"][2] = 2, 1
+    elif damage == "bool-span":
+        _column(body, "Compare", "span")[0] = True
     elif damage == "not-a-decl":
-        body["decls"] = ["t", ["Literal", 1, None, [1, 1, 1, 2]]]
+        body["decls"] = [_table(body, "Literal")[1]]
+    elif damage == "cycle":             # a comparison whose left side is itself
+        _column(body, "Compare", "left")[0] = compare_row
+    elif damage == "shared-child":      # both sides one node: a graph, not a tree
+        _column(body, "Compare", "right")[0] = _column(body, "Compare", "left")[0]
+    elif damage == "decl-is-a-child":
+        body["decls"].append(_table(body, "Outcome")[1])
+    elif damage == "out-of-range":
+        _column(body, "Compare", "left")[0] = 10 ** 6
+    elif damage == "negative-row":      # -1 is None; -2 would be the last node if rows were not checked
+        _column(body, "Compare", "left")[0] = -2
+    elif damage == "bool-row":
+        _column(body, "Compare", "left")[0] = True
+    elif damage == "too-high":
+        compare[2][0] = astcache.MAX_HEIGHT + 1
+    elif damage == "short-column":
+        _column(body, "Compare", "op").clear()
+    elif damage == "wrong-columns":
+        compare.pop()
+    elif damage == "nan":               # NaN is no JSON; a reader that took it would make a float of it
+        raw = json.dumps(body).replace('"<="', "NaN")
+        entry.write_text(raw)
+    elif damage == "node-in-scalar":
+        _column(body, "Compare", "op")[0] = ["Literal", 1, None, ["Z"]]
+    if damage not in ("truncate", "garbage", "other-tag", "other-text", "nan"):
         entry.write_text(json.dumps(body))
+    assert astcache.decode(entry.read_bytes(), SMALL, "p.policy") is None
     module, _ = astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
     fresh = parse(SMALL, "p.policy")
     assert module == fresh and spans(module.decls) == spans(fresh.decls)
     assert astcache.decode(_entry(tmp_path).read_bytes(), SMALL, "p.policy") is not None   # written anew
 
 
+def test_the_json_fallback_refuses_what_orjson_refuses(monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def no_orjson(name, *args, **kwargs):
+        if name == "orjson":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_orjson)
+    data = astcache.encode(parse(SMALL, "p.policy"), SMALL, "x")
+    assert astcache.decode(data, SMALL, "p.policy")[0] == parse(SMALL, "p.policy")
+    assert astcache.decode(data.replace(b'"<="', b"NaN"), SMALL, "p.policy") is None
+
+
 def test_an_entry_others_may_write_is_not_read(tmp_path):
     astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
     entry = _entry(tmp_path)
     body = json.loads(entry.read_bytes())
-    body["decls"][1][1] = "planted"            # the route renamed: a load through it would show it
+    _column(body, "Route", "name")[0] = "planted"   # the route renamed: a load through it would show it
     entry.write_text(json.dumps(body))
     os.chmod(entry, 0o666)
     module, _ = astcache.parse_cached(SMALL, "p.policy", root=tmp_path)
@@ -160,3 +228,78 @@ def test_no_edit_of_an_entry_makes_decoding_raise(data):
         raw[i] = data.draw(st.sampled_from(b'[]{}",:0123456789-eEtfnSZdli \x00\xff'))
     got = astcache.decode(bytes(raw), text, "s.policy")
     assert got is None or isinstance(got[0], A.Module)
+
+
+def _load_both(tmp_path, name, text, monkeypatch):
+    """(program or the PolicyError's text) of an uncached load, of the load that writes the entry, and
+    of the load that reads it, for `text` as file `name`."""
+    path = tmp_path / name
+    path.write_text(text)
+    monkeypatch.setattr(astcache, "MIN_CACHED", 0)
+    out = []
+    for env in ({"SIGNOFF_NO_CACHE": "1"}, {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")},
+                {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")}):
+        with monkeypatch.context() as m:
+            m.delenv("SIGNOFF_NO_CACHE", raising=False)
+            for k, v in env.items():
+                m.setenv(k, v)
+            try:
+                out.append(load(str(path)))
+            except PolicyError as e:
+                out.append(str(e))
+    return out
+
+
+def _same_load(results):
+    fresh, written, read = results
+    if isinstance(fresh, str):                     # the same diagnostics, spans and texts, byte for byte
+        assert fresh == written == read
+        return
+    for got in (written, read):
+        assert got.digest == fresh.digest
+        for a, b in zip(got.files, fresh.files, strict=True):
+            assert a.module == b.module and a.module.file == b.module.file
+            assert spans(a.module.decls) == spans(b.module.decls)
+            assert a.module.comments == b.module.comments
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_a_cached_load_of_a_generated_policy_is_the_uncached_one(tmp_path_factory, monkeypatch, data):
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from strategies import hostile_policy, messy_layout, policies
+    from policy_lang import print_module
+    kind = data.draw(st.sampled_from(["printed", "messy", "hostile"]), label="kind")
+    if kind == "hostile":            # texts that often fail to parse or to check: the same errors either way
+        text = data.draw(hostile_policy(), label="text")
+    else:
+        text = print_module(data.draw(policies(max_tools=3), label="policy").decls)
+        if kind == "messy":          # comments, odd spacing: other spans, and comments to keep
+            text = data.draw(messy_layout(text), label="messy")
+    tmp = tmp_path_factory.mktemp("gen")
+    _same_load(_load_both(tmp, "gen.policy", text, monkeypatch))
+    try:
+        parse(text, "gen.policy")
+    except PolicyError:
+        return
+    assert list((tmp / "c").rglob("*.json"))       # it parsed: the third load came from the entry
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=[p.stem for p in POLICIES])
+def test_a_cached_load_of_each_example_is_the_uncached_one(path, tmp_path, monkeypatch):
+    # loaded in place, so that its `use`s and schema files resolve
+    monkeypatch.setattr(astcache, "MIN_CACHED", 0)
+    out = []
+    for env in ({"SIGNOFF_NO_CACHE": "1"}, {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")},
+                {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")}):
+        with monkeypatch.context() as m:
+            m.delenv("SIGNOFF_NO_CACHE", raising=False)
+            for k, v in env.items():
+                m.setenv(k, v)
+            try:
+                out.append(load(str(path)))
+            except PolicyError as e:
+                out.append(str(e))
+    assert list((tmp_path / "c").rglob("*.json"))   # entries were written, so the third load read them
+    _same_load(out)
