@@ -1,0 +1,284 @@
+"""Classes of actions: which rows are keyed into classes, one representative each decided by the row
+engine's step, the rest handed to it; then the replay counted into the row engine's own Tally."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from ...decide.evaluator import Policy
+from ...decide.graph import BudgetNode, ToolNode
+from ...decide.ledger import MemoryLedger
+from ..aggregates import Tally
+from ..simulate import DecisionSink
+from ..step import StepRow, stepper
+from .base import EXACT, Unsupported, modules
+from .budgets import budget_proven
+from .keys import PRESENT, Uses, dense, firsts, node_uses
+from .table import Table
+
+class ClassStep:
+    """What every action of one class becomes: the representative's step, and how the report counts it."""
+    __slots__ = ("outcome", "rank", "category", "reasons", "tool", "simple", "template", "routes", "executed")
+
+    def __init__(self, row: StepRow, assume_approved: bool, budget_at: Dict[str, Any]):
+        self.outcome, self.rank, self.category, self.reasons = row[1], row[2], row[3], row[4]
+        self.tool = row[7]
+        reasons = self.reasons
+        k = self.rank
+        # the steps Tally.add_all only counts: an allow, or an approval with one reason not at a budget line
+        self.simple = k == 0 or (k == 1 and len(reasons) == 1 and reasons[0].at not in budget_at)
+        if k == 0 and len(reasons) > 1:
+            self.simple = False
+        d = row[11]
+        self.template = d.to_dict() if d is not None else None
+        self.routes: Tuple[str, ...] = ()
+        if k == 1:
+            from ...decide.decision import binding_routes
+            r = reasons[0]
+            self.routes = ((r.route["name"],) if len(reasons) == 1 and r.route is not None
+                           else tuple(binding_routes(reasons)))
+        self.executed = self.outcome == "allow" or (self.outcome == "require_approval" and assume_approved)
+
+
+class Plan:
+    """How the columnar engine replays one history: which rows are keyed into classes, which go to the
+    row engine, and why (`reasons`, for the docs and the tests)."""
+
+    def __init__(self, policy: Policy, tb: Table, assume_approved: bool):
+        np = modules()[0]
+        self.policy, self.tb, self.assume_approved = policy, tb, assume_approved
+        g = policy.graph
+        self.notes: Dict[str, str] = {}
+        n = tb.n
+        order = tb.order
+        valid = tb.valid(np)
+        tool_col = tb.cols[("tool",)]
+        tool_codes = tool_col.codes(np)
+        tool_names = tool_col.values(np)
+        self.cls = np.full(n, -1, dtype=np.int64)
+        self.classes: List[ClassStep] = []
+        has_edits = any(s[:2] == ("human", "edited_args") for s in tb.cols)
+        nodes: Dict[str, ToolNode] = {}
+        default = g.default
+        assert default is not None
+        for code, name in enumerate(tool_names, 1):
+            nodes[name] = g.tools.get(name, default)
+        # budget lines: proven never to bind over every row whose tool has them, or their tools go to the row engine
+        lines: Dict[Tuple[str, int], BudgetNode] = {}
+        line_tools: Dict[Tuple[str, int], Set[str]] = {}
+        for name, node in nodes.items():
+            for c in node.checks:
+                if isinstance(c, BudgetNode):
+                    lines[c.bucket] = c
+                    line_tools.setdefault(c.bucket, set()).add(name)
+        ordered_codes = tool_codes[order]
+        unproven: Set[Tuple[str, int]] = set()
+        name_of = {code: name for code, name in enumerate(tool_names, 1)}
+        # each tool's rows by replay position: one stable sort, then slices
+        by_tool = np.argsort(ordered_codes, kind="stable")
+        bounds = np.searchsorted(ordered_codes[by_tool], np.arange(len(tool_names) + 2))
+        code_of = {name: code for code, name in name_of.items()}
+        for bucket, b in lines.items():
+            picked = [by_tool[bounds[code_of[name]]:bounds[code_of[name] + 1]] for name in line_tools[bucket]]
+            positions = picked[0] if len(picked) == 1 else np.sort(np.concatenate(picked))
+            rows = order[positions]
+            if not budget_proven(np, tb, b, rows, has_edits):
+                unproven.add(bucket)
+                self.notes[f"check {b.check}"] = "budget not proven to stay under its limit: row engine"
+        self.budget_at = Tally(policy).budget_at    # what Tally.add_all looks reasons up in
+        step = stepper(policy, assume_approved, True)
+        consts = g.consts
+        row_tools: Set[str] = set()
+        reps: List[Any] = []
+        n_classes = 0
+        for code, name in name_of.items():
+            node = nodes[name]
+            if any(isinstance(c, BudgetNode) and c.bucket in unproven for c in node.checks):
+                row_tools.add(name)
+                continue
+            try:
+                uses, _ = node_uses(node, consts)
+            except Unsupported as e:
+                self.notes[f"tool {name}"] = f"{e}: row engine"
+                row_tools.add(name)
+                continue
+            rows = order[by_tool[bounds[code]:bounds[code + 1]]]
+            rows = rows[valid[rows]]
+            if not len(rows):
+                continue
+            inverse = self._key(np, uses, rows)
+            reps.append(rows[firsts(np, inverse, int(inverse.max()) + 1)])
+            self.cls[rows] = n_classes + inverse
+            n_classes += len(reps[-1])
+        # one representative per class, decided by the row engine's step (one read of their rows)
+        if reps:
+            all_reps = np.concatenate(reps).tolist()
+            for r, a in zip(all_reps, tb.actions(all_reps)):
+                rec = (float(tb.t[r]), int(tb.seq[r]), a, tb.displays[int(tb.file[r])], int(tb.line[r]), None, False)
+                self.classes.append(ClassStep(step(rec, MemoryLedger()), assume_approved, self.budget_at))
+        self.row_tools = row_tools
+
+    def _key(self, np: Any, uses: Uses, rows: Any) -> Any:
+        """One integer per row: equal for rows the tool's conditions cannot tell apart."""
+        tb = self.tb
+        key = np.zeros(len(rows), dtype=np.int64)
+        parts: List[Any] = []
+        for path in sorted(set(uses.atoms) | uses.raw, key=repr):
+            cols = tb.related(path)
+            if not cols:
+                continue          # missing in every row
+            thresholds = uses.atoms.get(path)
+            if path not in uses.raw and thresholds is not None and len(cols) == 1 and cols[0].segs == path:
+                c = cols[0]
+                nulls = c.nulls(np)[rows]
+                nums = sorted(x for x in thresholds if x != PRESENT)
+                if not nums or c.kind in ("null",):
+                    parts.append(nulls.astype(np.int64))
+                    continue
+                if c.kind in ("int", "float"):
+                    v = c.numbers(np)[rows]
+                    if c.kind == "int" and len(v) and int(np.abs(v).max()) >= EXACT:
+                        parts.append(c.codes(np)[rows])
+                        continue
+                    th = np.array(nums, dtype=np.float64)
+                    v = v.astype(np.float64)
+                    lo = np.searchsorted(th, v, side="left")
+                    hi = np.searchsorted(th, v, side="right")
+                    # the place among the numbers, and whether it equals one: all an order comparison sees
+                    parts.append(np.where(nulls, 0, 1 + 2 * lo + (hi > lo)))
+                    continue
+            for c in cols:
+                parts.append(c.codes(np)[rows])
+        size = 1
+        for p in parts:
+            p = np.asarray(p, dtype=np.int64)
+            m = int(p.max()) + 1 if len(p) else 1
+            if size * m >= 1 << 22:       # renumber densely before the product outgrows a lookup table
+                key, size = dense(np, key, size)
+            key = key * m + p
+            size *= m
+        return dense(np, key, size)[0]
+
+    def run(self, sink: Optional[DecisionSink]) -> Tally:
+        """Replay: the row engine's rows through its step in order, the classes counted, into one Tally."""
+        np = modules()[0]
+        tb, policy = self.tb, self.policy
+        tally = Tally(policy)
+        order = tb.order
+        cls_o = self.cls[order]
+        t_o = tb.t[order]
+        n = len(order)
+        if not n:
+            return tally
+        fallback = cls_o < 0
+        simple = np.array([c.simple for c in self.classes] + [False], dtype=bool)
+        individual = fallback | ~simple[cls_o]
+        # the tools in order of first appearance, as Tally.add_all meets them, so its caps fall alike
+        tool_o = tb.cols[("tool",)].codes(np)[order]
+        names = tb.cols[("tool",)].values(np)
+        _, first = np.unique(tool_o, return_index=True)
+        for i in sorted(first.tolist()):
+            code = int(tool_o[i])
+            if code:
+                tally._tool_key(names[code - 1])
+        # the row engine's rows: one ledger, replay order, the shared step
+        fb = np.nonzero(fallback)[0]
+        steps: Dict[int, StepRow] = {}
+        if len(fb):
+            step = stepper(policy, self.assume_approved, sink is not None)
+            rows = order[fb]
+            ledger = MemoryLedger()
+            window = policy.max_window()
+            pruned = -math.inf
+            CH = 4096
+            for s in range(0, len(rows), CH):
+                part = rows[s:s + CH].tolist()
+                acts = tb.actions(part)
+                for j, (r, a) in zip(fb[s:s + CH].tolist(), zip(part, acts)):
+                    rec = (float(tb.t[r]), int(tb.seq[r]), a, tb.displays[int(tb.file[r])], int(tb.line[r]), None,
+                           False)
+                    steps[j] = step(rec, ledger)
+                if window:
+                    t_now = float(tb.t[part[-1]])
+                    if t_now - window > pruned:
+                        pruned = t_now - window
+                        ledger.prune(pruned)
+        # the steps that touch more than counters, in replay order, through Tally.add_all
+        ids = tb.cols.get(("id",))
+        ind_np = np.nonzero(individual)[0]
+        ind = ind_np.tolist()
+        if ids is None:
+            id_values: Any = {}
+        elif sink is not None:
+            id_values = ids.arr.take(order).to_pylist()
+        else:
+            id_values = dict(zip(ind, ids.arr.take(order[ind_np]).to_pylist()))
+        classes = self.classes
+        empty: Dict[str, Any] = {}
+        batch: List[StepRow] = []
+        by_id = ids is None or sink is None     # id_values a dict of the rows fed one by one, or a list of all
+        for j in ind:
+            got = steps.get(j)
+            if got is None:
+                k = classes[int(cls_o[j])]
+                got = (float(t_o[j]), k.outcome, k.rank, k.category, k.reasons, id_values.get(j) if by_id
+                       else id_values[j], empty, k.tool, None, None, k.executed, None)
+            batch.append(got)
+            if len(batch) >= 4096:
+                tally.add_all(batch)
+                batch = []
+        if batch:
+            tally.add_all(batch)
+        # the rest only counts: grouped by class and day
+        sj = np.nonzero(~individual)[0]
+        if len(sj):
+            days = np.floor_divide(t_o[sj], 86400).astype(np.int64)
+            d0 = int(days.min())
+            span = int(days.max()) - d0 + 1
+            g = cls_o[sj] * span + (days - d0)
+            uniq, counts = np.unique(g, return_counts=True)
+            outcomes, no_verdict, route_days = tally.outcomes, tally.humans.no_verdict, tally.route_days
+            executed = 0
+            for gk, cnt in zip(uniq.tolist(), counts.tolist()):
+                c = classes[gk // span]
+                day = d0 + gk % span
+                k = c.rank
+                cell = tally.cells.get((c.tool, c.category, day))
+                if cell is None:
+                    cell = tally._cell(c.tool, c.category, day)
+                cell[k] += cnt
+                outcomes[k] += cnt
+                no_verdict[k] += cnt
+                for name in c.routes:
+                    route_days[(name, day)] = route_days.get((name, day), 0) + cnt
+                if c.executed:
+                    executed += cnt
+            tally.n += len(sj)
+            tally.executed += executed
+            tally.first = min(tally.first, float(t_o[sj].min()))
+            tally.last = max(tally.last, float(t_o[sj].max()))
+        if sink is not None:
+            self._decisions(sink, order, cls_o, steps, id_values if ids is not None else [None] * n)
+        return tally
+
+    def _decisions(self, sink: DecisionSink, order: Any, cls_o: Any, steps: Dict[int, StepRow],
+                   id_values: List[Any]) -> None:
+        tb = self.tb
+        classes = self.classes
+        lines = tb.line[order].tolist()
+        files = tb.file[order].tolist()
+        displays = tb.displays
+        write = sink.write
+        for j, c in enumerate(cls_o.tolist()):
+            src = f"{displays[files[j]]}:{lines[j]}"
+            if c < 0:
+                d = steps[j][11]
+                assert d is not None
+                out = d.to_dict()
+                out["id"] = d.action_id
+            else:
+                out = dict(classes[c].template or {})
+                out["action_id"] = id_values[j]
+                out["id"] = id_values[j]
+            out["source"] = src
+            write(out)
