@@ -17,7 +17,9 @@ replay counted into the report).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from ...decide.evaluator import Policy
 from ..history import History
@@ -27,6 +29,28 @@ from .plan import Plan
 from .table import Table
 
 __all__ = ["EngineUnavailable", "Plan", "simulate_columnar", "plan_columnar"]
+
+
+@contextmanager
+def _memory_pool() -> Iterator[None]:
+    """Arrow's allocations of one replay from jemalloc (else the system's malloc) rather than mimalloc, Arrow's
+    default in its wheels: on a 1M-action history mimalloc's pages cost about 2 s of kernel time on a fresh
+    VM against 0.2-0.5 s (docs/performance.md). Only the speed differs; a pool the user chose
+    (ARROW_DEFAULT_MEMORY_POOL) is kept, and the previous default is restored after."""
+    pa = modules()[1]
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        yield
+        return
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:     # a build without jemalloc (macOS and Windows wheels)
+        pool = pa.system_memory_pool()
+    old = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(old)
 
 
 def plan_columnar(policy: Policy, history: History, assume_approved: bool = False,
@@ -45,14 +69,15 @@ def simulate_columnar(policy: Policy, history: History, assume_approved: bool = 
                       external_sort: bool = False) -> Dict[str, Any]:
     """`simulate` with the columnar engine: the same report, and the same decisions file, as the row engine's.
     Raises EngineUnavailable without numpy and pyarrow."""
-    plan = plan_columnar(policy, history, assume_approved, external_sort)
-    if plan is None:
-        return simulate(policy, history, assume_approved, decisions, progress, external_sort)
-    sink = DecisionSink(decisions)
-    try:
-        tally = plan.run(sink if decisions is not None else None)
-    finally:
-        sink.close()
+    with _memory_pool():
+        plan = plan_columnar(policy, history, assume_approved, external_sort)
+        if plan is None:
+            return simulate(policy, history, assume_approved, decisions, progress, external_sort)
+        sink = DecisionSink(decisions)
+        try:
+            tally = plan.run(sink if decisions is not None else None)
+        finally:
+            sink.close()
     history.stats = plan.tb.stats
     if progress is not None:
         progress(plan.tb.n)

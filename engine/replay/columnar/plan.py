@@ -50,7 +50,6 @@ class Plan:
         g = policy.graph
         self.notes: Dict[str, str] = {}
         n = tb.n
-        order = tb.order
         valid = tb.valid(np)
         tool_col = tb.cols[("tool",)]
         tool_codes = tool_col.codes(np)
@@ -71,17 +70,19 @@ class Plan:
                 if isinstance(c, BudgetNode):
                     lines[c.bucket] = c
                     line_tools.setdefault(c.bucket, set()).add(name)
-        ordered_codes = tool_codes[order]
+        ordered_codes = tb.ordered(tool_codes)
         unproven: Set[Tuple[str, int]] = set()
         name_of = {code: name for code, name in enumerate(tool_names, 1)}
-        # each tool's rows by replay position: one stable sort, then slices
-        by_tool = np.argsort(ordered_codes, kind="stable")
-        bounds = np.searchsorted(ordered_codes[by_tool], np.arange(len(tool_names) + 2))
+        # each tool's rows by replay position: one stable sort (a radix sort on 16-bit codes), then slices
+        small = ordered_codes.astype(np.uint16) if len(tool_names) < 2 ** 16 - 1 else ordered_codes
+        by_tool = np.argsort(small, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(ordered_codes, minlength=len(tool_names) + 1))))
+        self.by_tool, self.bounds = by_tool, bounds
         code_of = {name: code for code, name in name_of.items()}
         for bucket, b in lines.items():
             picked = [by_tool[bounds[code_of[name]]:bounds[code_of[name] + 1]] for name in line_tools[bucket]]
             positions = picked[0] if len(picked) == 1 else np.sort(np.concatenate(picked))
-            rows = order[positions]
+            rows = tb.row_at(positions)
             if not budget_proven(np, tb, b, rows, has_edits):
                 unproven.add(bucket)
                 self.notes[f"check {b.check}"] = "budget not proven to stay under its limit: row engine"
@@ -102,7 +103,7 @@ class Plan:
                 self.notes[f"tool {name}"] = f"{e}: row engine"
                 row_tools.add(name)
                 continue
-            rows = order[by_tool[bounds[code]:bounds[code + 1]]]
+            rows = tb.row_at(by_tool[bounds[code]:bounds[code + 1]])
             rows = rows[valid[rows]]
             if not len(rows):
                 continue
@@ -113,8 +114,9 @@ class Plan:
         # one representative per class, decided by the row engine's step (one read of their rows)
         if reps:
             all_reps = np.concatenate(reps).tolist()
-            for r, a in zip(all_reps, tb.actions(all_reps)):
-                rec = (float(tb.t[r]), int(tb.seq[r]), a, tb.displays[int(tb.file[r])], int(tb.line[r]), None, False)
+            seqs, files, at_lines = tb.where(all_reps)
+            for r, a, sq, f, ln in zip(all_reps, tb.actions(all_reps), seqs, files, at_lines):
+                rec = (float(tb.t[r]), sq, a, tb.displays[f], ln, None, False)
                 self.classes.append(ClassStep(step(rec, MemoryLedger()), assume_approved, self.budget_at))
         self.row_tools = row_tools
 
@@ -165,8 +167,8 @@ class Plan:
         tb, policy = self.tb, self.policy
         tally = Tally(policy)
         order = tb.order
-        cls_o = self.cls[order]
-        t_o = tb.t[order]
+        cls_o = tb.ordered(self.cls)
+        t_o = tb.ordered(tb.t)
         n = len(order)
         if not n:
             return tally
@@ -174,19 +176,19 @@ class Plan:
         simple = np.array([c.simple for c in self.classes] + [False], dtype=bool)
         individual = fallback | ~simple[cls_o]
         # the tools in order of first appearance, as Tally.add_all meets them, so its caps fall alike
-        tool_o = tb.cols[("tool",)].codes(np)[order]
         names = tb.cols[("tool",)].values(np)
-        _, first = np.unique(tool_o, return_index=True)
-        for i in sorted(first.tolist()):
-            code = int(tool_o[i])
-            if code:
-                tally._tool_key(names[code - 1])
+        by_tool, bounds = self.by_tool, self.bounds
+        # each tool's first replay position is the first of its slice of the stable sort by tool
+        first = sorted((int(by_tool[bounds[code]]), code) for code in range(1, len(names) + 1)
+                       if bounds[code + 1] > bounds[code])
+        for _, code in first:
+            tally._tool_key(names[code - 1])
         # the row engine's rows: one ledger, replay order, the shared step
         fb = np.nonzero(fallback)[0]
         steps: Dict[int, StepRow] = {}
         if len(fb):
             step = stepper(policy, self.assume_approved, sink is not None)
-            rows = order[fb]
+            rows = tb.row_at(fb)
             ledger = MemoryLedger()
             window = policy.max_window()
             pruned = -math.inf
@@ -194,10 +196,9 @@ class Plan:
             for s in range(0, len(rows), CH):
                 part = rows[s:s + CH].tolist()
                 acts = tb.actions(part)
-                for j, (r, a) in zip(fb[s:s + CH].tolist(), zip(part, acts)):
-                    rec = (float(tb.t[r]), int(tb.seq[r]), a, tb.displays[int(tb.file[r])], int(tb.line[r]), None,
-                           False)
-                    steps[j] = step(rec, ledger)
+                seqs, files, lines = tb.where(part)
+                for j, r, a, sq, f, ln in zip(fb[s:s + CH].tolist(), part, acts, seqs, files, lines):
+                    steps[j] = step((float(tb.t[r]), sq, a, tb.displays[f], ln, None, False), ledger)
                 if window:
                     t_now = float(tb.t[part[-1]])
                     if t_now - window > pruned:
@@ -210,9 +211,9 @@ class Plan:
         if ids is None:
             id_values: Any = {}
         elif sink is not None:
-            id_values = ids.arr.take(order).to_pylist()
+            id_values = (ids.arr if tb.in_order else ids.arr.take(order)).to_pylist()
         else:
-            id_values = dict(zip(ind, ids.arr.take(order[ind_np]).to_pylist()))
+            id_values = dict(zip(ind, ids.arr.take(tb.row_at(ind_np)).to_pylist()))
         classes = self.classes
         empty: Dict[str, Any] = {}
         batch: List[StepRow] = []
@@ -236,7 +237,13 @@ class Plan:
             d0 = int(days.min())
             span = int(days.max()) - d0 + 1
             g = cls_o[sj] * span + (days - d0)
-            uniq, counts = np.unique(g, return_counts=True)
+            cells_n = len(classes) * span
+            if cells_n <= 1 << 24:      # a count per (class, day): one pass, in the order np.unique gives
+                counts = np.bincount(g, minlength=cells_n)
+                uniq = np.nonzero(counts)[0]
+                counts = counts[uniq]
+            else:
+                uniq, counts = np.unique(g, return_counts=True)
             outcomes, no_verdict, route_days = tally.outcomes, tally.humans.no_verdict, tally.route_days
             executed = 0
             for gk, cnt in zip(uniq.tolist(), counts.tolist()):
@@ -265,8 +272,7 @@ class Plan:
                    id_values: List[Any]) -> None:
         tb = self.tb
         classes = self.classes
-        lines = tb.line[order].tolist()
-        files = tb.file[order].tolist()
+        _, files, lines = tb.where(tb.order)
         displays = tb.displays
         write = sink.write
         for j, c in enumerate(cls_o.tolist()):

@@ -1,7 +1,7 @@
 """The history as columns: Parquet read into Arrow, each row's time, sequence, source and line, value codes."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..history import History
 from ..readers import _display, _row_action
@@ -80,7 +80,7 @@ class Table:
         if history.sample is not None or history.filters or history.has_stdin or history.fmt not in ("auto", "parquet"):
             raise Unsupported("sample, filter, stdin or a format other than Parquet")
         tables, schema = [], None
-        times, seqs, lines, files, ts_ok = [], [], [], [], []
+        times, ts_ok, counts = [], [], [0]
         stats = Stats()
         sorted_externally = external_sort
         for index, path in enumerate(history.paths):
@@ -146,38 +146,60 @@ class Table:
             if not sorted_externally and len(kept) > 1 and not bool(np.all(kept[1:] >= kept[:-1])):
                 sorted_externally = beyond_window(kept, history.window)
             times.append(t)
-            seqs.append((index << SEQ_SHIFT) | np.arange(1, n + 1, dtype=np.int64))
-            lines.append(np.arange(1, n + 1, dtype=np.int64))
-            files.append(np.full(n, index, dtype=np.int64))
+            counts.append(n)
         assert schema is not None
         self.names: List[str] = list(schema.names)
         if len(tables) > 1:
             tables = [tables[0]] + [x.cast(tables[0].schema) if not x.schema.equals(tables[0].schema) else x
                                     for x in tables[1:]]
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        t_all = np.concatenate(times)
-        keep = np.ones(len(t_all), dtype=bool)
-        if history.since is not None:
-            keep &= t_all >= history.since
-        if history.until is not None:
-            keep &= t_all < history.until
-        stats.filtered = int(len(t_all) - keep.sum())
+        t_all = np.concatenate(times) if len(times) > 1 else times[0]
+        ok_all = np.concatenate(ts_ok) if len(ts_ok) > 1 else ts_ok[0]
+        # each file's first row in reading order: a row's file, line and sequence are computed from it
+        self.file_starts = np.cumsum(np.array(counts, dtype=np.int64))
+        self.src: Optional[Any] = None      # the rows kept by --since/--until, in reading order (None: all)
+        if history.since is not None or history.until is not None:
+            keep = np.ones(len(t_all), dtype=bool)
+            if history.since is not None:
+                keep &= t_all >= history.since
+            if history.until is not None:
+                keep &= t_all < history.until
+            idx = np.nonzero(keep)[0]
+            stats.filtered = int(len(t_all) - len(idx))
+            if len(idx) < len(t_all):
+                table = table.take(pa.array(idx))
+                t_all, ok_all, self.src = t_all[idx], ok_all[idx], idx
         stats.sorted_externally = sorted_externally
-        idx = np.nonzero(keep)[0]
-        if len(idx) < len(t_all):
-            table = table.take(pa.array(idx))
         self.table = table
-        self.t = t_all[idx]
-        self.ts_ok = np.concatenate(ts_ok)[idx]
-        self.seq = np.concatenate(seqs)[idx]
-        self.line = np.concatenate(lines)[idx]
-        self.file = np.concatenate(files)[idx]
+        self.t = t_all
+        self.ts_ok = ok_all
         self.displays = list(stats.sources)
         self.stats = stats
-        self.n = len(idx)
+        self.n = len(t_all)
         self.cols: Dict[Tuple[str, ...], Col] = {}
         self._columns(np, pa)
-        self.order = np.lexsort((self.seq, self.t))      # replay order: time, then reading order
+        # replay order: time, then reading order (which the sequence numbers follow). A history already in
+        # time order (the common case) needs no sort: `in_order`, and `order` is the identity
+        self.in_order = self.n < 2 or bool(np.all(t_all[1:] >= t_all[:-1]))
+        self.order = (np.arange(self.n, dtype=np.int64) if self.in_order
+                      else np.argsort(t_all, kind="stable"))
+
+    def ordered(self, values: Any) -> Any:
+        """A per-row array in replay order."""
+        return values if self.in_order else values[self.order]
+
+    def row_at(self, positions: Any) -> Any:
+        """The rows at these replay positions."""
+        return positions if self.in_order else self.order[positions]
+
+    def where(self, rows: Any) -> Tuple[List[int], List[int], List[int]]:
+        """The sequence number, file index and line (row within its file, from 1) of each of `rows`."""
+        np = modules()[0]
+        rows = np.asarray(rows, dtype=np.int64)
+        orig = rows if self.src is None else self.src[rows]
+        file = np.searchsorted(self.file_starts, orig, side="right") - 1
+        line = orig - self.file_starts[file] + 1
+        return ((file << SEQ_SHIFT) | line).tolist(), file.tolist(), line.tolist()
 
     def _columns(self, np: Any, pa: Any) -> None:
         segs_seen: Set[Tuple[str, ...]] = set()
