@@ -16,6 +16,16 @@ from .budgets import budget_proven
 from .keys import PRESENT, Uses, dense, firsts, node_uses
 from .table import Table
 
+def _group_counts(np: Any, keys: Any, size: int) -> List[Tuple[int, int]]:
+    """The distinct values of `keys` (each below `size`) with their counts, in increasing order."""
+    if size <= 1 << 22:
+        counts = np.bincount(keys, minlength=size)
+        present = np.nonzero(counts)[0]
+        return list(zip(present.tolist(), counts[present].tolist()))
+    uniq, counts = np.unique(keys, return_counts=True)
+    return list(zip(uniq.tolist(), counts.tolist()))
+
+
 class ClassStep:
     """What every action of one class becomes: the representative's step, and how the report counts it."""
     __slots__ = ("outcome", "rank", "category", "reasons", "tool", "simple", "template", "routes", "executed")
@@ -230,43 +240,45 @@ class Plan:
                 batch = []
         if batch:
             tally.add_all(batch)
-        # the rest only counts: grouped by class and day
+        # the rest only counts: grouped by (tool, category, outcome) and day, and by route and day
         sj = np.nonzero(~individual)[0]
         if len(sj):
-            days = np.floor_divide(t_o[sj], 86400).astype(np.int64)
-            d0 = int(days.min())
-            span = int(days.max()) - d0 + 1
-            g = cls_o[sj] * span + (days - d0)
-            cells_n = len(classes) * span
-            if cells_n <= 1 << 24:      # a count per (class, day): one pass, in the order np.unique gives
-                counts = np.bincount(g, minlength=cells_n)
-                uniq = np.nonzero(counts)[0]
-                counts = counts[uniq]
-            else:
-                uniq, counts = np.unique(g, return_counts=True)
-            outcomes, no_verdict, route_days = tally.outcomes, tally.humans.no_verdict, tally.route_days
-            executed = 0
-            for gk, cnt in zip(uniq.tolist(), counts.tolist()):
-                c = classes[gk // span]
-                day = d0 + gk % span
-                k = c.rank
-                cell = tally.cells.get((c.tool, c.category, day))
-                if cell is None:
-                    cell = tally._cell(c.tool, c.category, day)
-                cell[k] += cnt
-                outcomes[k] += cnt
-                no_verdict[k] += cnt
-                for name in c.routes:
-                    route_days[(name, day)] = route_days.get((name, day), 0) + cnt
-                if c.executed:
-                    executed += cnt
-            tally.n += len(sj)
-            tally.executed += executed
-            tally.first = min(tally.first, float(t_o[sj].min()))
-            tally.last = max(tally.last, float(t_o[sj].max()))
+            self._count(np, tally, cls_o[sj], t_o[sj])
         if sink is not None:
             self._decisions(sink, order, cls_o, steps, id_values if ids is not None else [None] * n)
         return tally
+
+    def _count(self, np: Any, tally: Tally, cls: Any, t: Any) -> None:
+        """Add steps that only count (their classes' `simple` steps) to the tally's counters, all at once:
+        the same sums `Tally.add_all` makes one step at a time, and the report's tables are sorted, so the
+        order the counters are made in does not show."""
+        classes = self.classes
+        days = np.floor_divide(t, 86400).astype(np.int64)
+        d0 = int(days.min())
+        span = int(days.max()) - d0 + 1
+        day = days - d0
+        cells: Dict[Tuple[Any, Any, int], int] = {}      # (tool, category, rank) -> index
+        routes: Dict[Tuple[str, ...], int] = {}
+        cell_of = np.array([cells.setdefault((c.tool, c.category, c.rank), len(cells)) for c in classes]
+                           + [0], dtype=np.int64)
+        route_of = np.array([routes.setdefault(c.routes, len(routes)) for c in classes] + [0], dtype=np.int64)
+        executed_of = np.array([c.executed for c in classes] + [False], dtype=bool)
+        outcomes, no_verdict, route_days = tally.outcomes, tally.humans.no_verdict, tally.route_days
+        cell_list = list(cells)
+        for g, cnt in _group_counts(np, cell_of[cls] * span + day, len(cells) * span):
+            tool, category, k = cell_list[g // span]
+            tally._cell(tool, category, d0 + g % span)[k] += cnt
+            outcomes[k] += cnt
+            no_verdict[k] += cnt
+        route_list = list(routes)
+        for g, cnt in _group_counts(np, route_of[cls] * span + day, len(routes) * span):
+            for name in route_list[g // span]:
+                key = (name, d0 + g % span)
+                route_days[key] = route_days.get(key, 0) + cnt
+        tally.n += len(cls)
+        tally.executed += int(np.count_nonzero(executed_of[cls]))
+        tally.first = min(tally.first, float(t.min()))
+        tally.last = max(tally.last, float(t.max()))
 
     def _decisions(self, sink: DecisionSink, order: Any, cls_o: Any, steps: Dict[int, StepRow],
                    id_values: List[Any]) -> None:

@@ -177,6 +177,7 @@ class Table:
         self.stats = stats
         self.n = len(t_all)
         self.cols: Dict[Tuple[str, ...], Col] = {}
+        self.segs_of: Dict[str, Tuple[str, ...]] = {}
         self._columns(np, pa)
         # replay order: time, then reading order (which the sequence numbers follow). A history already in
         # time order (the common case) needs no sort: `in_order`, and `order` is the identity
@@ -214,6 +215,7 @@ class Table:
                 raise Unsupported(f"column `{name}`")
             segs_seen.add(segs)
             self.cols[segs] = Col(name, kind, self.table.column(name))
+            self.segs_of[name] = segs
         for s in segs_seen:
             for k in range(1, len(s)):
                 if s[:k] in segs_seen:
@@ -253,16 +255,44 @@ class Table:
         return ok
 
     def actions(self, rows: Sequence[int]) -> List[Dict[str, Any]]:
-        """The rows as the Parquet reader builds them (its own `_row_action`)."""
+        """The rows as the Parquet reader builds them (`engine.replay.readers._row_action`): the same dicts,
+        keys in the same order. Its work is done once for all rows here, which it may be because `_columns`
+        took only text, boolean, integer, double and null columns (each cell its own JSON value, as
+        `_plain_value` gives it), none an object column, none inside another (so no path conflicts)."""
         import pyarrow as pa
         part = self.table.take(pa.array(list(rows), pa.int64()))
-        columns = [part.column(name).to_pylist() for name in self.names]
+        # dotted columns after plain ones, as `_row_action` sorts them (a stable sort by the dots)
+        cols = sorted(((self.segs_of[name], part.column(name).to_pylist()) for name in self.names),
+                      key=lambda sv: len(sv[0]))
+        flat = [(segs[0], values) for segs, values in cols if len(segs) == 1]
+        nested = [(segs, values) for segs, values in cols if len(segs) > 1]
         out = []
-        for values in zip(*columns):
-            action, _ = _row_action(self.names, values, False)
+        for i in range(len(part)):
+            action: Dict[str, Any] = {}
+            for key, values in flat:
+                v = values[i]
+                if v is not None:
+                    action[key] = v
+            for segs, values in nested:
+                v = values[i]
+                if v is None:
+                    continue
+                cur = action
+                for k in segs[:-1]:
+                    nxt = cur.get(k)
+                    if nxt is None:
+                        nxt = cur[k] = {}
+                    cur = nxt
+                cur[segs[-1]] = v
             out.append(action)
         return out
 
+    def actions_by_reader(self, rows: Sequence[int]) -> List[Dict[str, Any]]:
+        """`actions` through the reader's own `_row_action`, row by row (the tests compare the two)."""
+        import pyarrow as pa
+        part = self.table.take(pa.array(list(rows), pa.int64()))
+        columns = [part.column(name).to_pylist() for name in self.names]
+        return [_row_action(self.names, values, False)[0] for values in zip(*columns)]
 
 
 def beyond_window(t: Any, window: int) -> bool:

@@ -108,6 +108,16 @@ def _strict_micros(np: Any, byte: Callable[[int], Any], m: int, size: int) -> Tu
     return found, micros
 
 
+def _columns_of(grid: Any) -> Callable[[int], Any]:
+    """byte(k) of texts laid out as the rows of a matrix: its k-th column."""
+    return lambda k: grid[:, k]
+
+
+def _gathered(data: Any, starts: Any) -> Callable[[int], Any]:
+    """byte(k) of texts starting at `starts` in `data`."""
+    return lambda k: data[starts + k]
+
+
 def _chunk_times(np: Any, pa: Any, piece: Any, t: Any, strict: Any, at: int) -> None:
     """The strict timestamps of one Arrow string chunk, read from its buffers into t[at:] and strict[at:]."""
     n = len(piece)
@@ -127,7 +137,7 @@ def _chunk_times(np: Any, pa: Any, piece: Any, t: Any, strict: Any, at: int) -> 
             grid = data[int(offsets[0]):int(offsets[0]) + m * size].reshape(m, size)
             for lo in range(0, m, _BLOCK):
                 g = grid[lo:lo + _BLOCK]
-                found, micros = _strict_micros(np, (lambda k, g=g: g[:, k]), len(g), size)
+                found, micros = _strict_micros(np, _columns_of(g), len(g), size)
                 strict[at + lo:at + lo + len(g)] = found
                 t[at + lo:at + lo + len(g)] = np.where(found, micros / 1e6, np.nan)
         else:
@@ -135,7 +145,7 @@ def _chunk_times(np: Any, pa: Any, piece: Any, t: Any, strict: Any, at: int) -> 
             for lo in range(0, m, _BLOCK):
                 part = rows[lo:lo + _BLOCK]
                 starts = offsets[:-1][part].astype(np.int64)
-                found, micros = _strict_micros(np, (lambda k, s=starts: data[s + k]), len(part), size)
+                found, micros = _strict_micros(np, _gathered(data, starts), len(part), size)
                 strict[at + part] = found
                 t[at + part] = np.where(found, micros / 1e6, np.nan)
 
