@@ -8,13 +8,44 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from ...decide.evaluator import Policy
 from ...decide.graph import BudgetNode, ToolNode
 from ...decide.ledger import MemoryLedger
-from ..aggregates import Tally
+from ..aggregates import MAX_EXAMPLES, Tally
 from ..simulate import DecisionSink
 from ..step import StepRow, stepper
 from .base import EXACT, Unsupported, modules
 from .budgets import budget_proven
 from .keys import PRESENT, Uses, dense, firsts, node_uses
 from .table import Table
+
+class _Effect:
+    """What one step of a class adds to a Tally's groups and error counters (Tally.add_all on an empty
+    tally, without an id), to be added for many steps at once."""
+
+    def __init__(self, reasons: List[Tuple[Any, int]], errors: List[Tuple[Any, int]], input_errors: int,
+                 eval_errors: int):
+        self.reasons, self.errors, self.input_errors, self.eval_errors = reasons, errors, input_errors, eval_errors
+
+    def add(self, tally: Tally, times: int) -> None:
+        """Add `times` steps of the class, all after its first ones (so each group exists, or is the
+        `(other)` group it overflowed into, and holds all the examples it will)."""
+        for key, n in self.reasons:
+            tally.reasons.group(key)[0] += n * times
+        for key, n in self.errors:
+            tally.errors.group(key)[0] += n * times
+        tally.input_errors += self.input_errors * times
+        tally.eval_errors += self.eval_errors * times
+
+
+def _effect(policy: Policy, c: "ClassStep") -> Optional[_Effect]:
+    """A class's step as counts to add, or None when its steps must each go through Tally.add_all (a
+    budget event keeps its last time, a verdict its examples)."""
+    scratch = Tally(policy)
+    scratch.add_all([(0.0, c.outcome, c.rank, c.category, c.reasons, None, {}, c.tool, None, None, c.executed,
+                      None)])
+    if scratch.budgets.lines or scratch.humans.verdicts:
+        return None
+    return _Effect([(k, g[0]) for k, g in scratch.reasons.items()], [(k, g[0]) for k, g in scratch.errors.items()],
+                   scratch.input_errors, scratch.eval_errors)
+
 
 def _group_counts(np: Any, keys: Any, size: int) -> List[Tuple[int, int]]:
     """The distinct values of `keys` (each below `size`) with their counts, in increasing order."""
@@ -184,7 +215,18 @@ class Plan:
             return tally
         fallback = cls_o < 0
         simple = np.array([c.simple for c in self.classes] + [False], dtype=bool)
-        individual = fallback | ~simple[cls_o]
+        effects = [None if c.simple else _effect(policy, c) for c in self.classes]
+        bulk = np.array([e is not None for e in effects] + [False], dtype=bool)
+        individual = fallback | ~(simple | bulk)[cls_o]
+        ids = tb.cols.get(("id",))
+        # a bulk class's first rows go through Tally.add_all (they make its groups, in replay order, and hold
+        # the examples); the rest of its rows only add to counts
+        bj = np.nonzero(bulk[cls_o])[0]
+        rest = bj
+        if len(bj):
+            lead = self._leading(np, bj, cls_o[bj], ids)
+            individual[bj[lead]] = True
+            rest = bj[~lead]
         # the tools in order of first appearance, as Tally.add_all meets them, so its caps fall alike
         names = tb.cols[("tool",)].values(np)
         by_tool, bounds = self.by_tool, self.bounds
@@ -215,7 +257,6 @@ class Plan:
                         pruned = t_now - window
                         ledger.prune(pruned)
         # the steps that touch more than counters, in replay order, through Tally.add_all
-        ids = tb.cols.get(("id",))
         ind_np = np.nonzero(individual)[0]
         ind = ind_np.tolist()
         if ids is None:
@@ -244,9 +285,34 @@ class Plan:
         sj = np.nonzero(~individual)[0]
         if len(sj):
             self._count(np, tally, cls_o[sj], t_o[sj])
+        if len(rest):
+            per_class = np.bincount(cls_o[rest], minlength=len(self.classes))
+            for c in np.nonzero(per_class)[0].tolist():
+                e = effects[c]
+                assert e is not None
+                e.add(tally, int(per_class[c]))
         if sink is not None:
             self._decisions(sink, order, cls_o, steps, id_values if ids is not None else [None] * n)
         return tally
+
+    def _leading(self, np: Any, positions: Any, cls: Any, ids: Any) -> Any:
+        """Of rows of bulk classes (replay positions, and their classes), those that must be fed one by one:
+        each class's rows up to its MAX_EXAMPLES-th with an id (an example any of its groups can keep), or
+        only its first row when there are no ids (it makes the groups; none keeps an example)."""
+        by = np.argsort(cls.astype(np.uint16) if len(self.classes) < 2 ** 16 else cls, kind="stable")
+        c = cls[by]
+        starts = np.r_[0, np.nonzero(c[1:] != c[:-1])[0] + 1]
+        group_start = np.repeat(starts, np.diff(np.r_[starts, len(c)]))
+        if ids is None:
+            keep_sorted = np.arange(len(c)) == group_start
+        else:
+            has_id = ~self.tb.ordered(ids.nulls(np))[positions][by]
+            seen = np.cumsum(has_id) - has_id              # ids before each row, overall
+            before = seen - seen[group_start]               # ... and within its class
+            keep_sorted = before < MAX_EXAMPLES
+        keep = np.empty(len(c), dtype=bool)
+        keep[by] = keep_sorted
+        return keep
 
     def _count(self, np: Any, tally: Tally, cls: Any, t: Any) -> None:
         """Add steps that only count (their classes' `simple` steps) to the tally's counters, all at once:
