@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from ...decide.evaluator import Policy
 from ...decide.graph import BudgetNode, ToolNode
 from ...decide.ledger import MemoryLedger
-from ..aggregates import MAX_EXAMPLES, Tally
+from ..aggregates import MAX_EXAMPLES, Budgets, Groups, Tally, Verdicts
 from ..simulate import DecisionSink
 from ..step import StepRow, stepper
 from .base import EXACT, Unsupported, modules
@@ -35,10 +35,13 @@ class _Effect:
         tally.eval_errors += self.eval_errors * times
 
 
-def _effect(policy: Policy, c: "ClassStep") -> Optional[_Effect]:
+def _effect(scratch: Tally, c: "ClassStep") -> Optional[_Effect]:
     """A class's step as counts to add, or None when its steps must each go through Tally.add_all (a
-    budget event keeps its last time, a verdict its examples)."""
-    scratch = Tally(policy)
+    budget event keeps its last time, a verdict its examples). `scratch`: a Tally whose groups, budget
+    events, verdicts and error counters are emptied here first."""
+    scratch.reasons, scratch.errors = Groups(), Groups()
+    scratch.budgets, scratch.humans = Budgets(scratch.budget_at), Verdicts()
+    scratch.input_errors = scratch.eval_errors = 0
     scratch.add_all([(0.0, c.outcome, c.rank, c.category, c.reasons, None, {}, c.tool, None, None, c.executed,
                       None)])
     if scratch.budgets.lines or scratch.humans.verdicts:
@@ -59,7 +62,8 @@ def _group_counts(np: Any, keys: Any, size: int) -> List[Tuple[int, int]]:
 
 class ClassStep:
     """What every action of one class becomes: the representative's step, and how the report counts it."""
-    __slots__ = ("outcome", "rank", "category", "reasons", "tool", "simple", "template", "routes", "executed")
+    __slots__ = ("outcome", "rank", "category", "reasons", "tool", "simple", "decision", "_template", "routes",
+                 "executed")
 
     def __init__(self, row: StepRow, assume_approved: bool, budget_at: Dict[str, Any]):
         self.outcome, self.rank, self.category, self.reasons = row[1], row[2], row[3], row[4]
@@ -71,7 +75,8 @@ class ClassStep:
         if k == 0 and len(reasons) > 1:
             self.simple = False
         d = row[11]
-        self.template = d.to_dict() if d is not None else None
+        self.decision = d
+        self._template: Optional[Dict[str, Any]] = None
         self.routes: Tuple[str, ...] = ()
         if k == 1:
             from ...decide.decision import binding_routes
@@ -79,6 +84,12 @@ class ClassStep:
             self.routes = ((r.route["name"],) if len(reasons) == 1 and r.route is not None
                            else tuple(binding_routes(reasons)))
         self.executed = self.outcome == "allow" or (self.outcome == "require_approval" and assume_approved)
+
+    def template(self) -> Dict[str, Any]:
+        """The representative's decision as the decisions file writes it (made on first use)."""
+        if self._template is None:
+            self._template = self.decision.to_dict() if self.decision is not None else {}
+        return self._template
 
 
 class Plan:
@@ -215,7 +226,8 @@ class Plan:
             return tally
         fallback = cls_o < 0
         simple = np.array([c.simple for c in self.classes] + [False], dtype=bool)
-        effects = [None if c.simple else _effect(policy, c) for c in self.classes]
+        scratch = Tally(policy)
+        effects = [None if c.simple else _effect(scratch, c) for c in self.classes]
         bulk = np.array([e is not None for e in effects] + [False], dtype=bool)
         individual = fallback | ~(simple | bulk)[cls_o]
         ids = tb.cols.get(("id",))
@@ -361,7 +373,7 @@ class Plan:
                 out = d.to_dict()
                 out["id"] = d.action_id
             else:
-                out = dict(classes[c].template or {})
+                out = dict(classes[c].template())
                 out["action_id"] = id_values[j]
                 out["id"] = id_values[j]
             out["source"] = src
