@@ -74,7 +74,8 @@ def budget_proven(np: Any, tb: Table, b: BudgetNode, rows: Any, has_edits: bool)
     kk = key[pos]
     a = np.maximum(amount[pos], 0)
     t = tb.t[rows][pos]
-    by = np.argsort(kk, kind="stable")     # by key, then replay order (so by time within a key)
+    # by key, then replay order (so by time within a key); keys below 2**16 sort by radix
+    by = np.argsort(kk.astype(np.uint16) if int(kk.max()) < 2 ** 16 else kk, kind="stable")
     kk, a, t = kk[by], a[by], t[by]
     cs = np.cumsum(a)
     ft = np.floor(t).astype(np.int64)
