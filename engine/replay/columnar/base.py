@@ -18,7 +18,7 @@ class Unsupported(Exception):
 
 
 def modules() -> Tuple[Any, Any, Any, Any]:
-    """numpy, pyarrow, pyarrow.compute and pyarrow.parquet, or EngineUnavailable naming the extra."""
+    """The modules numpy, pyarrow, pyarrow.compute and pyarrow.parquet, or EngineUnavailable naming the extra."""
     try:
         import numpy as np
         import pyarrow as pa

@@ -24,6 +24,7 @@ class Uses:
         self.raw: Set[Tuple[Any, ...]] = set()
 
     def action_path(self, e: Any) -> Optional[Tuple[Any, ...]]:
+        """The action path `e` reads (root and keys), or None when it is not one (a const, a variable)."""
         if not isinstance(e, A.Path):
             return None
         root = e.root
@@ -32,6 +33,7 @@ class Uses:
         return (root,) + tuple(e.keys)
 
     def number(self, e: Any) -> Optional[float]:
+        """The number `e` stands for when written in the policy (a literal, a duration, a const), if exact."""
         if isinstance(e, A.Literal) and e.value.__class__ in (int, float):
             v = e.value
         elif isinstance(e, A.Duration):
@@ -93,6 +95,7 @@ class Uses:
 
 
 def budget_path(k: A.Path) -> Tuple[Any, ...]:
+    """The action path a budget's `per` key or summed path reads."""
     # `per tenant` / `per agent` count by their id (engine.decide.compiler keys budgets the same way)
     if not k.keys and k.root in ("tenant", "agent"):
         return (k.root, "id")
@@ -100,6 +103,7 @@ def budget_path(k: A.Path) -> Tuple[Any, ...]:
 
 
 def node_uses(node: ToolNode, consts: Dict[str, Any]) -> Tuple[Uses, List[BudgetNode]]:
+    """What a tool's risk, category and check lines read, and its budget lines (Unsupported: row engine)."""
     if node.schema is not None:
         raise Unsupported("a schema")      # a schema reads the whole of `args`
     u = Uses(consts)

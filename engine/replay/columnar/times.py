@@ -109,12 +109,12 @@ def _strict_micros(np: Any, byte: Callable[[int], Any], m: int, size: int) -> Tu
 
 
 def _columns_of(grid: Any) -> Callable[[int], Any]:
-    """byte(k) of texts laid out as the rows of a matrix: its k-th column."""
+    """The `byte(k)` of texts laid out as the rows of a matrix: its k-th column."""
     return lambda k: grid[:, k]
 
 
 def _gathered(data: Any, starts: Any) -> Callable[[int], Any]:
-    """byte(k) of texts starting at `starts` in `data`."""
+    """The `byte(k)` of texts starting at `starts` in `data`."""
     return lambda k: data[starts + k]
 
 
