@@ -61,13 +61,17 @@ def child(args: argparse.Namespace) -> None:
     pol = load_policy(args.policy)
     run = simulate_columnar if args.engine == "columnar" else run_simulation
     history = History([args.history])
+    import resource
+    s0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     w, c = time.perf_counter(), time.process_time()
     report = run(pol, history, decisions=args.decisions or None)
     wall, cpu = time.perf_counter() - w, time.process_time() - c
+    kernel = resource.getrusage(resource.RUSAGE_SELF).ru_stime - s0
     digest = hashlib.sha256(json.dumps(report).encode()).hexdigest()[:16]
     if args.decisions:
         digest += "/" + hashlib.sha256(Path(args.decisions).read_bytes()).hexdigest()[:16]
-    print(json.dumps({"n": report["total"], "wall": wall, "cpu": cpu, "digest": digest, "imports": imports}))
+    print(json.dumps({"n": report["total"], "wall": wall, "cpu": cpu, "kernel": kernel, "digest": digest,
+                      "imports": imports}))
 
 
 def measure(engine: str, policy: str, history: str, decisions: str = "") -> dict:
@@ -113,8 +117,8 @@ def main() -> None:
         print()
         print("replay, reading included, one core (wall clock; CPU time of the process beside it):")
         for (engine, fmt), r in runs.items():
-            print(f"  {engine:<9} {fmt:<8} {r['n'] / r['wall']:>10,.0f} actions/s  ({r['n'] / r['cpu']:>10,.0f}/s CPU)"
-                  f"  report {r['digest']}")
+            print(f"  {engine:<9} {fmt:<8} {r['n'] / r['wall']:>10,.0f} actions/s  ({r['n'] / r['cpu']:>10,.0f}/s CPU,"
+                  f" {r['kernel']:.2f} s of it in the kernel)  report {r['digest']}")
         for engine, r in with_decisions.items():
             print(f"  {engine:<9} parquet  {r['n'] / r['wall']:>10,.0f} actions/s  ({r['n'] / r['cpu']:>10,.0f}/s CPU)"
                   f"  with --decisions, report/decisions {r['digest']}")

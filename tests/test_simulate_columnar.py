@@ -186,6 +186,11 @@ def test_random_policies_and_histories_give_identical_reports(case):
             paths.append(os.path.join(d, "h.parquet"))
             pq.write_table(table, paths[0])
         assert_same(policy, paths, assume_approved=assume, since=since)
+        plan = plan_columnar(policy, History(paths, since=since))
+        if plan is not None and plan.tb.n:
+            # the representatives' actions are the Parquet reader's own, keys in the same order
+            rows = list(range(plan.tb.n))
+            assert json.dumps(plan.tb.actions(rows)) == json.dumps(plan.tb.actions_by_reader(rows))
 
 
 def _support_parquet(d, name, lines):
@@ -409,3 +414,106 @@ def test_minus_zero_and_zero_share_a_budget_bucket():
         (r_row, d_row), (r_col, d_col) = both(pol, [h])
         assert json.loads(r_row)["outcomes"]["deny"] == 1
         assert (r_col, d_col) == (r_row, d_row)
+
+
+def _stamp(draw):
+    """A timestamp of the strict shape or near it: fields in and out of range, fractions of 0 to 7 digits,
+    zones `Z`, `z`, offsets in and out of range, far years where microseconds pass 2**53."""
+    year = draw(st.sampled_from([1, 2, 1690, 1900, 1969, 1970, 2000, 2024, 2026, 2100, 2255, 2400, 9998, 9999]))
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    hour, minute, second = draw(st.integers(0, 25)), draw(st.integers(0, 61)), draw(st.integers(0, 61))
+    frac = draw(st.sampled_from(["", "", ".", ".5", ".25", ".123", ".000001", ".999999", ".1234567"]))
+    zone = draw(st.sampled_from(["Z", "Z", "z", "+00:00", "-00:00", "+05:30", "-12:00", "+23:59", "+24:00",
+                                 "-01:60", "+0530", "", " "]))
+    sep = draw(st.sampled_from(["T", "T", "t", " "]))
+    text = f"{year:04d}-{month:02d}-{day:02d}{sep}{hour:02d}:{minute:02d}:{second:02d}{frac}{zone}"
+    return draw(st.sampled_from([text, text, text, text[:-1], text + "\n", "٢" + text[1:], None]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_column_times_are_the_row_engines_reading(data):
+    """Every row's time as engine.replay.history reads it, and a row marked certain only where check_action
+    accepts its timestamp: texts of one length (read as a matrix) and of many, over two chunks."""
+    import numpy as np
+    import pyarrow.compute as pc
+    from engine.decide.actions import parse_timestamp
+    from engine.replay.columnar.times import column_times, row_time
+    stamps = data.draw(st.lists(st.composite(lambda draw: _stamp(draw))(), min_size=1, max_size=40))
+    if data.draw(st.booleans()):
+        stamps = [stamps[0]] * len(stamps)
+    cut = data.draw(st.integers(0, len(stamps)))
+    col = pa.chunked_array([pa.array(stamps[:cut], pa.string()), pa.array(stamps[cut:], pa.string())])
+    t, ok = column_times(np, pa, pc, pa.table({"timestamp": col}), len(stamps))
+    last = 0.0
+    for i, v in enumerate(stamps):
+        want = row_time(v) if v is not None else math.nan
+        want = (t[i - 1] if i else last) if math.isnan(want) else want
+        assert t[i] == want, v
+        if ok[i] and v is not None:
+            parse_timestamp(v)      # raises if check_action would refuse it
+
+
+def test_far_future_timestamps_keep_the_row_engines_order():
+    """Past 2**53 microseconds (after 2255) a time is the division datetime.timestamp() makes, not Arrow's
+    microseconds rounded to a double and divided again: two actions a microsecond apart in 2400, written
+    newest first, replay in time order as the row engine replays them (they were a tie before)."""
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "f.policy"
+        p.write_text('policy "f"\ntool t { risk low }\ncategory low { allow }\n')
+        pol = load_policy(str(p))
+        h = os.path.join(d, "far.parquet")
+        pq.write_table(pa.table({"tool": ["t", "t"], "id": ["b", "a"],
+                                 "timestamp": ["2400-01-01T00:00:00.000001Z", "2400-01-01T00:00:00Z"]}), h)
+        (r_row, d_row), (r_col, d_col) = both(pol, [h])
+        assert [json.loads(x)["id"] for x in d_row.splitlines()] == ["a", "b"]
+        assert (r_col, d_col) == (r_row, d_row)
+
+
+DENY_POLICY = """policy "g"
+tool t0 { risk low }
+tool t1 { risk low }
+tool t2 { risk low }
+tool t3 { risk low }
+category low { allow when confidence >= 0.5  deny "low confidence" otherwise }
+check r0 on t0 { require args.ref present else deny "no ref 0" }
+check r1 on t1 { require args.ref present else ask "ref 1?" }
+check r2 on t2 { require args.ref present else escalate to "ops" }
+check r3 on t3 { require args.n < 1 else deny "n" }
+"""
+
+
+@pytest.mark.parametrize("ids", ["all", "some", "none"])
+@pytest.mark.parametrize("max_groups", [1000, 2])
+def test_classes_counted_in_bulk_keep_groups_and_examples(monkeypatch, ids, max_groups):
+    """Denials, asks and escalations of many rows: a class's first rows go through Tally.add_all and the
+    rest are added as counts, with the row engine's groups, counts and examples — with ids on every row,
+    on some (examples are the first rows with one), or none, and with the group tables capped so that
+    groups overflow into `(other)`."""
+    import engine.replay.aggregates as agg
+    monkeypatch.setattr(agg, "MAX_GROUPS", max_groups)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "g.policy"
+        p.write_text(DENY_POLICY.replace("  deny", "\n  deny"))
+        pol = load_policy(str(p))
+        t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+        acts = []
+        for i in range(900):
+            a = {"tool": f"t{i % 4}", "confidence": (i % 7) / 6, "args": {"n": i % 3},
+                 "timestamp": (t0 + timedelta(minutes=7 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if i % 5:
+                a["args"]["ref"] = f"r{i}"
+            if ids == "all" or (ids == "some" and i % 3 == 0):
+                a["id"] = f"a{i}"
+            acts.append(a)
+        h = os.path.join(d, "g.parquet")
+        pq.write_table(flatten(acts), h)
+        plan = plan_columnar(pol, History([h]))
+        assert plan is not None and (plan.cls >= 0).all()
+        (r_row, d_row), (r_col, d_col) = both(pol, [h])
+        assert (r_col, d_col) == (r_row, d_row)
+        report = json.loads(r_row)
+        assert report["outcomes"]["deny"] > 100 and report["outcomes"]["ask"] > 10
+        listed = report["denials"] + report["asks"] + report["escalations"]
+        assert any(x["at"] == "(other)" for x in listed) == (max_groups == 2)
+        assert any(x["examples"] for x in listed) == (ids != "none")
