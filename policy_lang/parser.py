@@ -19,6 +19,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from . import ast as A
 from . import tables
 from .errors import Diagnostic, PolicyError, did_you_mean
+from .lalr import Driver
 
 _local = threading.local()
 
@@ -768,13 +769,33 @@ def _install(build: _Build) -> None:
                                               for rule, cb in callbacks.items()}
 
 
+def _driver(build: _Build) -> Driver:
+    """The fast loop over the same tables, with Lark's reductions unwrapped: it keeps spans itself."""
+    heights = build.heights
+
+    def after(result: Any) -> None:
+        if type(result) in _NESTS:
+            _height(heights, result)   # as the stock loop's wrapper does
+    through = frozenset(rule for rule in _PARSER.rules
+                        if rule.options.expand1 and not rule.alias and len(rule.expansion) == 1)
+    return Driver(_PARSER, _PARSER._parse_tree_builder.create_callback(build), through, build, after)
+
+
 _BUILD = _Build()
 _install(_BUILD)
+_DRIVER = _driver(_BUILD)
 _LOCK = threading.Lock()   # one parse at a time: the reductions write to _BUILD
 
 
 def parse(text: str, file: str = "<memory>") -> A.Module:
     """Parse one file's text. Raises PolicyError (and nothing else) on bad input."""
+    return _parse(text, file, None)
+
+
+def _parse(text: str, file: str, fast: Optional[bool]) -> A.Module:
+    """`parse` by the fast loop where it can and Lark's stock loop where not (`fast` None, as `parse`
+    does), or by one of the two alone (True: the fast loop, raising Stop where it cannot; False: the
+    stock loop), for tests/test_parser_fast.py to compare them."""
     if not isinstance(text, str):
         raise TypeError("policy text must be a str")
     if len(text) > MAX_SOURCE:
@@ -787,10 +808,20 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
                                       A.Span(file, line, col, line, col + 1))])  # no snippet: it would hold it
     comments: List[Token] = []
     with _LOCK:
-        _local.comments = comments
         _BUILD.reset(file)
         try:
-            decls = _PARSER.parse(text)
+            decls = None
+            if fast is not False:
+                try:
+                    decls = _DRIVER.parse(text, comments)
+                except Exception:  # Stop or a reduction's error: the stock loop says which, as before
+                    if fast:
+                        raise
+            if decls is None:
+                comments.clear()
+                _BUILD.reset(file)
+                _local.comments = comments
+                decls = _PARSER.parse(text)
             failed, reserved, deep = _BUILD.failed, _BUILD.reserved, _BUILD.deep
         except UnexpectedInput as e:
             raise PolicyError([_syntax_diag(e, file, text)], {file: text}) from None
