@@ -24,17 +24,75 @@ two to the same ASTs, spans and errors.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lark import Lark, Token
 from lark.grammar import Terminal
 from lark.lexer import BasicLexer, PatternStr, UnlessCallback
+from lark.parse_tree_builder import ChildFilterLALR, ChildFilterLALR_NoPlaceholders, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
 Position = Optional[Tuple[int, int, int, int]]   # line, column, end line, end column (None: covers no text)
-# a reduction: (children on the stack, the callback, the rule's name for the goto, is it a pass-through)
-_Reduce = Tuple[int, Callable[[List[Any]], Any], str, bool]
 _EOF = "eof"   # the name of the end-of-text alternative; Lark's terminal names are upper case
+
+
+def _filter(to_include: List[Tuple[int, bool, int]], append_none: int) -> Optional[Callable[[List[Any]], List[Any]]]:
+    """Lark's child filter for one rule (ChildFilterLALR's steps: placeholders, `_rule` children
+    spliced in, filtered tokens left out) as one function, made plain for the common shapes."""
+    if not append_none and not any(expand or nones for _, expand, nones in to_include):
+        picks = tuple(i for i, _, _ in to_include)
+        if len(picks) == 1:
+            k = picks[0]
+            return lambda children: [children[k]]
+        if len(picks) == 2:
+            a, b = picks
+            return lambda children: [children[a], children[b]]
+        return lambda children: [children[i] for i in picks]
+
+    def pick(children: List[Any]) -> List[Any]:
+        filtered: List[Any] = []
+        for i, expand, nones in to_include:
+            if nones:
+                filtered += [None] * nones
+            if expand:
+                filtered += children[i]      # a `_rule`'s value here is its filtered children
+            else:
+                filtered.append(children[i])
+        if append_none:
+            filtered += [None] * append_none
+        return filtered
+    return pick
+
+
+def _reducers(lark: Lark, callbacks: Dict[Any, Callable[[List[Any]], Any]], build: Any) -> Dict[Any, Tuple[Callable[[List[Any]], Any], bool]]:
+    """Each rule's reduction as (function of the rule's children, does it call a method of `build`).
+
+    The same steps as Lark's `create_callback` chain (child filter, single-child expansion, the
+    method named after the rule, its alias or template), with one difference: a `_rule` (inlined
+    into its parent) is a plain list instead of a `Tree`, which only the parent's filter reads. A
+    rule whose chain is not of the shapes below keeps Lark's own callback."""
+    out: Dict[Any, Tuple[Callable[[List[Any]], Any], bool]] = {}
+    for rule, chain in lark._parse_tree_builder.rule_builders:
+        name = rule.alias or rule.options.template_source or rule.origin.name
+        method = getattr(build, name, None)
+        inline = method is None and name.startswith("_")
+        fn: Optional[Callable[[List[Any]], Any]] = None
+        if (method is not None or inline) and len(chain) <= 1:
+            step = chain[0] if chain else None
+            if step is None:
+                fn = method if method is not None else list
+            elif isinstance(step, partial) and step.func is ChildFilterLALR_NoPlaceholders:
+                fn = _filter([(i, x, 0) for i, x in step.args[0]], 0)
+            elif isinstance(step, partial) and step.func is ChildFilterLALR:
+                fn = _filter(step.args[0], step.args[1])
+            if fn is not None and method is not None and step is not None:
+                fn = (lambda f, m: lambda children: m(f(children)))(fn, method)
+        if fn is None:
+            out[rule] = (callbacks[rule], True)
+        else:
+            out[rule] = (fn, method is not None)
+    return out
 
 
 class Stop(Exception):
@@ -44,28 +102,33 @@ class Stop(Exception):
 class Driver:
     """Lark's LALR automaton for one `Lark` instance, run by one loop (see the module docstring).
 
-    `callbacks` are Lark's reductions (`_parse_tree_builder.create_callback`); `passes_through`
-    the rules whose result is their one child (`?rule: x`), which only change state here; `build`
-    gets each rule's span in `build.here` before its callback runs; `after(result)` is called on
-    each result that is not passed through (parser.py measures nesting there)."""
+    `callbacks` are Lark's reductions (`_parse_tree_builder.create_callback(build)`), used for any
+    rule `_reducers` does not rebuild; `build` gets each rule's span in `build.here` before its
+    method runs."""
 
-    def __init__(self, lark: Lark, callbacks: Dict[Any, Callable[[List[Any]], Any]],
-                 passes_through: FrozenSet[Any], build: Any, after: Callable[[Any], Any]) -> None:
+    def __init__(self, lark: Lark, callbacks: Dict[Any, Callable[[List[Any]], Any]], build: Any) -> None:
+        # `?rule: x` with nothing to filter: the child itself is the result, so only the state changes
+        through = {rule for rule, chain in lark._parse_tree_builder.rule_builders
+                   if rule.options.expand1 and not rule.alias and len(rule.expansion) == 1
+                   and chain == [ExpandSingleChild]}
         frontend = lark.parser
         table = frontend.parser.parser.parse_table
         self.start_state: int = table.start_states["start"]
         self.end_state: int = table.end_states["start"]
+        reducers = _reducers(lark, callbacks, build)
         self.actions: Dict[int, Dict[str, Any]] = {}
         for state, acts in table.states.items():
             row: Dict[str, Any] = {}
+            # plain `str` keys: Lark's names are often its `Token`s, whose Python `__eq__` a lookup would call
             for name, (action, arg) in acts.items():
                 if action is Shift:
-                    row[name] = arg
+                    row[str(name)] = arg
                 else:
-                    row[name] = (len(arg.expansion), callbacks[arg], arg.origin.name, arg in passes_through)
+                    fn, calls = reducers[arg]
+                    row[str(name)] = (len(arg.expansion), fn, str(arg.origin.name), arg in through, calls)
             self.actions[state] = row
         # the terminals some rule keeps as a child; the others (keywords, brackets) are filtered out everywhere
-        self.kept = frozenset(sym.name for rule in lark.rules for sym in rule.expansion
+        self.kept = frozenset(str(sym.name) for rule in lark.rules for sym in rule.expansion
                               if isinstance(sym, Terminal) and (rule.options.keep_all_tokens or not sym.filter_out))
         contextual = frontend.lexer
         self._state_lexers: Dict[int, BasicLexer] = contextual.lexers
@@ -73,7 +136,6 @@ class Driver:
         self._by_lexer: Dict[int, Tuple[Callable[..., Any], Optional[str], Dict[str, str]]] = {}
         self._flags: int = frontend.lexer_conf.g_regex_flags
         self.build = build
-        self.after = after
 
     def _lexer(self, state: int) -> Tuple[Callable[..., Any], Optional[str], Dict[str, str]]:
         """The state's scanner as one compiled `match`, and the terminal whose words may be keywords.
@@ -101,7 +163,7 @@ class Driver:
                 for t in reversed(unless.scanner.terminals):
                     if not isinstance(t.pattern, PatternStr) or t.pattern.flags:
                         raise Stop("a keyword this driver was not written for")
-                    keywords[t.pattern.value] = t.name
+                    keywords[t.pattern.value] = str(t.name)
             known = (re.compile(pattern, self._flags).match, keyword_of, keywords)
             self._by_lexer[id(basic)] = known
         self._lexers[state] = known
@@ -109,7 +171,7 @@ class Driver:
 
     def parse(self, text: str, comments: List[Token]) -> Any:
         """The value of the `start` rule for `text`, comments appended to `comments`; Stop if it does not parse."""
-        lexers, actions, kept, build, after = self._lexers, self.actions, self.kept, self.build, self.after
+        lexers, actions, kept, build = self._lexers, self.actions, self.kept, self.build
         end_state = self.end_state
         new_str, token_class = str.__new__, Token
         states: List[int] = [self.start_state]
@@ -167,7 +229,7 @@ class Driver:
                     values.append(tok)
                     poss.append(p)
                     break
-                size, callback, origin, through = act
+                size, callback, origin, through, calls = act
                 if through:        # `?rule: x`: the child is the result, its position stays
                     del states[-1]
                     states.append(actions[states[-1]][origin])
@@ -189,9 +251,9 @@ class Driver:
                         here = (first[0], first[1], last[2], last[3])
                 else:
                     children = []
-                build.here = here
+                if calls:
+                    build.here = here
                 result = callback(children)
-                after(result)
                 goto = actions[states[-1]][origin]
                 states.append(goto)
                 values.append(result)

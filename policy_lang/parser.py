@@ -166,15 +166,15 @@ def _shown(text: str, limit: int = 40) -> str:
 class _Build:
     """The grammar's reductions → AST, one method per rule, called by the LALR parser as it reduces.
 
-    `_install` wraps each method: the wrapper gives the method the span of the tokens its rule
-    covered (`_here`), records the result's span and nesting height for the rules above it, and
-    keeps the first `_Fail` for the end of the parse (so that a syntax error later in the text is
+    Two loops call them (lalr.py's for texts that parse, Lark's stock one for the rest); each sets
+    `here`, the span of the tokens the rule covered, before the call (`_here`). For Lark's loop,
+    `_install` wraps each method to find that span, record the result's for the rules above it and
+    keep the first `_Fail` for the end of the parse (so that a syntax error later in the text is
     still the one reported, as when the tree was built first)."""
 
     def __init__(self) -> None:
-        # both hold the value itself beside its id, so an id is never read for a value that has gone
+        # holds the value itself beside its id, so an id is never read for a value that has gone
         self.pos: Dict[int, Tuple[Any, int, int, int, int]] = {}   # id(result) -> (result, span numbers)
-        self.heights: Dict[int, Tuple[Any, int]] = {}               # id(value) -> (value, height)
         self.reset("<memory>")
 
     def reset(self, file: str) -> None:
@@ -184,7 +184,6 @@ class _Build:
         self.failed: Optional[_Fail] = None     # the first literal or structure error met
         self.deep: Optional[A.Span] = None      # the first declaration nested more than MAX_DEPTH
         self.pos.clear()
-        self.heights.clear()
         self.here: Optional[Tuple[int, int, int, int]] = None       # the span of the rule being reduced
 
     def _here(self) -> A.Span:
@@ -247,7 +246,7 @@ class _Build:
     def start(self, items: List[Any]) -> List[A.Decl]:
         decls = [i for i in items if not isinstance(i, Token)]
         for d in decls:
-            if self.deep is None and _height(self.heights, d) > MAX_DEPTH:
+            if self.deep is None and _deeper(d, MAX_DEPTH):
                 self.deep = d.span
         return decls
 
@@ -680,38 +679,34 @@ def _node_fields() -> Dict[type, Callable[[Any], Tuple[Any, ...]]]:
 
 _FIELDS = _node_fields()
 _LEAVES = frozenset({str, int, float, bool, type(None), Token})
-# what can hold itself without bound: expressions, list literals (pairs of value and text) and JSON
-_NESTS = frozenset({A.BoolOp, A.Not, A.Compare, A.Arith, A.Neg, A.Call, A.ListExpr, A.Quantifier, A.Presence,
-                    tuple, list, dict})
 
 
-def _height(memo: Dict[int, Tuple[Any, int]], value: Any) -> int:
-    """How deep `value` nests: 0 for a leaf, else one more than its deepest field, item or JSON value.
+def _deeper(value: Any, limit: int) -> bool:
+    """Whether `value` nests more than `limit` levels: a field, item or JSON value more than `limit`
+    steps down from it (a leaf is 0 deep; a node, tuple, list or dict one more than its deepest part).
 
-    Called on every reduction's result, so each value's children are already in `memo` and the walk
-    never goes more than a level or two down (no recursion in proportion to the nesting)."""
-    t = type(value)
-    if t in _LEAVES:
-        return 0
-    known = memo.get(id(value))
-    if known is not None and known[0] is value:
-        return known[1]
-    if t is tuple or t is list:
-        items: Iterable[Any] = value
-    elif t is dict:
-        items = value.values()
-    else:
-        get = _FIELDS.get(t)
-        if get is None:
-            return 0
-        items = get(value)
-    h = 0
-    for item in items:
-        hi = _height(memo, item)
-        if hi >= h:
-            h = hi + 1
-    memo[id(value)] = (value, h)
-    return h
+    A walk with a stack of its own, so no nesting makes it recurse, and it stops at the first part
+    past `limit`, so a deep value costs no more than `limit` steps down."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        t = type(v)
+        if t is tuple or t is list:
+            items: Iterable[Any] = v
+        elif t is dict:
+            items = v.values()
+        else:
+            get = _FIELDS.get(t)
+            if get is None:
+                continue
+            items = get(v)
+        depth += 1
+        for item in items:
+            if depth > limit:
+                return True
+            if type(item) not in _LEAVES:
+                stack.append((item, depth))
+    return False
 
 
 def _install(build: _Build) -> None:
@@ -721,7 +716,7 @@ def _install(build: _Build) -> None:
     `_rules`, collapses `?rules` and adds placeholders; the wrapper outside it sees the rule's raw
     children, tokens included, so the span runs from the first token to the last as with
     `propagate_positions` (a child that is a reduced value contributes the span recorded for it)."""
-    pos, heights = build.pos, build.heights
+    pos = build.pos
     callbacks = _PARSER._parse_tree_builder.create_callback(build)
 
     def wrap(inner: Callable[[List[Any]], Any]) -> Callable[[List[Any]], Any]:
@@ -757,8 +752,6 @@ def _install(build: _Build) -> None:
                 return None
             if here is not None and result is not None:
                 pos[id(result)] = (result, *here)
-            if type(result) in _NESTS:
-                _height(heights, result)   # the others are shallow: measured from their parents
             return result
         return reduce
 
@@ -771,14 +764,7 @@ def _install(build: _Build) -> None:
 
 def _driver(build: _Build) -> Driver:
     """The fast loop over the same tables, with Lark's reductions unwrapped: it keeps spans itself."""
-    heights = build.heights
-
-    def after(result: Any) -> None:
-        if type(result) in _NESTS:
-            _height(heights, result)   # as the stock loop's wrapper does
-    through = frozenset(rule for rule in _PARSER.rules
-                        if rule.options.expand1 and not rule.alias and len(rule.expansion) == 1)
-    return Driver(_PARSER, _PARSER._parse_tree_builder.create_callback(build), through, build, after)
+    return Driver(_PARSER, _PARSER._parse_tree_builder.create_callback(build), build)
 
 
 _BUILD = _Build()
