@@ -176,3 +176,43 @@ def test_arbitrary_text_parses_alike(text):
 def test_stop_is_what_the_fast_loop_raises_on_a_syntax_error():
     with pytest.raises(Stop):
         P._parse('policy "p" tool {', "t.policy", True)
+
+
+def reference_height(value: Any) -> int:
+    """How deep a value nests, as the parser measured it before (a recursive walk): 0 for a leaf."""
+    t = type(value)
+    if t in P._LEAVES:
+        return 0
+    if t is tuple or t is list:
+        items = list(value)
+    elif t is dict:
+        items = list(value.values())
+    elif t in P._FIELDS:
+        items = list(P._FIELDS[t](value))
+    else:
+        return 0
+    return max((reference_height(i) + 1 for i in items), default=0)
+
+
+def test_the_nesting_walk_measures_as_the_recursive_one():
+    texts = [p.read_text(encoding="utf-8") for p in CORPUS]
+    texts += ['policy "p"\ntool t { risk low when ' + "not " * n + "true }" for n in (97, 98, 99, 100, 150)]
+    texts += ['policy "p"\nconst X = ' + "[" * n + "]" * n for n in (98, 99, 100, 101)]
+    texts += ['policy "p"\ntool t { schema ' + '{"a": ' * n + "1" + "}" * n + " risk low }" for n in (96, 99, 101)]
+    seen = 0
+    for text in texts:
+        kind, module = outcome(text, False)
+        decls = module.decls if kind == "ok" else []
+        if kind == "error" and "E104" in [d.code for d in module[0]]:
+            continue   # measured below through the parser
+        for d in decls:
+            h = reference_height(d)
+            for limit in {0, 1, h - 1, h, h + 1, P.MAX_DEPTH}:
+                if limit >= 0:
+                    assert P._deeper(d, limit) == (h > limit), (d, limit, h)
+            seen += 1
+    assert seen > 500
+    # through the parser: just over the limit is E104, at the limit is not
+    for n, code in ((P.MAX_DEPTH - 4, "ok"), (P.MAX_DEPTH + 1, "error")):
+        text = 'policy "p"\ntool t { risk low when ' + "not " * n + "true }"
+        assert outcome(text, None)[0] == code, n
