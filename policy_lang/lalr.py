@@ -174,14 +174,15 @@ class Driver:
         lexers, actions, kept, build = self._lexers, self.actions, self.kept, self.build
         end_state = self.end_state
         new_str, token_class = str.__new__, Token
-        states: List[int] = [self.start_state]
+        state = self.start_state
+        states: List[int] = [state]
         values: List[Any] = []
         poss: List[Position] = []
         pos, line, line_start = 0, 1, 0
         while True:
-            lexer = lexers.get(states[-1])
+            lexer = lexers.get(state)
             if lexer is None:
-                lexer = self._lexer(states[-1])
+                lexer = self._lexer(state)
             m = lexer[0](text, pos)
             if m is None:
                 raise Stop("unexpected character")
@@ -219,23 +220,28 @@ class Driver:
                         continue
                 p = (line, column, line, end_column)
             while True:
-                act = actions[states[-1]].get(ttype)
+                act = actions[state].get(ttype)
                 if act is None:
                     raise Stop("unexpected token")
                 if act.__class__ is int:
                     if ttype == "$END":
                         raise Stop("shift of the end")
-                    states.append(act)
+                    state = act
+                    states.append(state)
                     values.append(tok)
                     poss.append(p)
                     break
                 size, callback, origin, through, calls = act
                 if through:        # `?rule: x`: the child is the result, its position stays
-                    del states[-1]
-                    states.append(actions[states[-1]][origin])
+                    state = actions[states[-2]][origin]
+                    states[-1] = state
                     continue
-                here: Position = None
-                if size:
+                here: Position
+                if size == 1:
+                    children = [values.pop()]
+                    del states[-1]
+                    here = poss.pop()
+                elif size:
                     children = values[-size:]
                     del values[-size:]
                     del states[-size:]
@@ -244,19 +250,22 @@ class Driver:
                     first = ps[0]
                     if first is None:
                         first = next((q for q in ps if q is not None), None)
-                    if first is not None:
+                    if first is None:
+                        here = None
+                    else:
                         last = ps[-1]
                         if last is None:
                             last = next(q for q in reversed(ps) if q is not None)
                         here = (first[0], first[1], last[2], last[3])
                 else:
                     children = []
+                    here = None
                 if calls:
                     build.here = here
                 result = callback(children)
-                goto = actions[states[-1]][origin]
-                states.append(goto)
+                state = actions[states[-1]][origin]
+                states.append(state)
                 values.append(result)
                 poss.append(here if result is not None else None)
-                if goto == end_state:
+                if state == end_state:
                     return result

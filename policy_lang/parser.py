@@ -135,6 +135,7 @@ def encode_string(value: str) -> str:
 MAX_INT_DIGITS = 309        # 10**309 is past the largest double: a longer integer is never in range
 MAX_INDEX_DIGITS = 18       # a list index or a quorum: below 2**63, as SQLite and every list can hold
 MAX_DURATION = 36_500 * 86_400   # 100 years: datetimes, SQLite integers and doubles all hold it exactly
+_DIGITS = re.compile(r"[0-9]+")  # compiled once: `re.fullmatch` looks its cache up on every number
 
 
 def parse_number(text: str) -> Any:
@@ -144,7 +145,7 @@ def parse_number(text: str) -> Any:
     also convert to a double (numbers compare as doubles, spec §4.7), and a non-zero decimal must
     not round to zero."""
     digits = text.lstrip("-")
-    if re.fullmatch(r"[0-9]+", digits):
+    if _DIGITS.fullmatch(digits):
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise ValueError("out of range")
         value: Union[int, float] = int(text)
