@@ -43,7 +43,7 @@ def _source_tag() -> str:
     """What an entry depends on: this format, the package version, the parser's and printer's files."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("grammar.lark", "parser.py", "ast.py", "printer.py", "astcache.py"):
+    for name in ("grammar.lark", "parser.py", "lalr.py", "ast.py", "printer.py", "astcache.py"):
         h.update((here / name).read_bytes())
     try:
         from importlib.metadata import version

@@ -19,6 +19,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from . import ast as A
 from . import tables
 from .errors import Diagnostic, PolicyError, did_you_mean
+from .lalr import Driver
 
 _local = threading.local()
 
@@ -134,6 +135,7 @@ def encode_string(value: str) -> str:
 MAX_INT_DIGITS = 309        # 10**309 is past the largest double: a longer integer is never in range
 MAX_INDEX_DIGITS = 18       # a list index or a quorum: below 2**63, as SQLite and every list can hold
 MAX_DURATION = 36_500 * 86_400   # 100 years: datetimes, SQLite integers and doubles all hold it exactly
+_DIGITS = re.compile(r"[0-9]+")  # compiled once: `re.fullmatch` looks its cache up on every number
 
 
 def parse_number(text: str) -> Any:
@@ -143,7 +145,7 @@ def parse_number(text: str) -> Any:
     also convert to a double (numbers compare as doubles, spec §4.7), and a non-zero decimal must
     not round to zero."""
     digits = text.lstrip("-")
-    if re.fullmatch(r"[0-9]+", digits):
+    if _DIGITS.fullmatch(digits):
         if len(digits.lstrip("0")) > MAX_INT_DIGITS:
             raise ValueError("out of range")
         value: Union[int, float] = int(text)
@@ -165,15 +167,15 @@ def _shown(text: str, limit: int = 40) -> str:
 class _Build:
     """The grammar's reductions → AST, one method per rule, called by the LALR parser as it reduces.
 
-    `_install` wraps each method: the wrapper gives the method the span of the tokens its rule
-    covered (`_here`), records the result's span and nesting height for the rules above it, and
-    keeps the first `_Fail` for the end of the parse (so that a syntax error later in the text is
+    Two loops call them (lalr.py's for texts that parse, Lark's stock one for the rest); each sets
+    `here`, the span of the tokens the rule covered, before the call (`_here`). For Lark's loop,
+    `_install` wraps each method to find that span, record the result's for the rules above it and
+    keep the first `_Fail` for the end of the parse (so that a syntax error later in the text is
     still the one reported, as when the tree was built first)."""
 
     def __init__(self) -> None:
-        # both hold the value itself beside its id, so an id is never read for a value that has gone
+        # holds the value itself beside its id, so an id is never read for a value that has gone
         self.pos: Dict[int, Tuple[Any, int, int, int, int]] = {}   # id(result) -> (result, span numbers)
-        self.heights: Dict[int, Tuple[Any, int]] = {}               # id(value) -> (value, height)
         self.reset("<memory>")
 
     def reset(self, file: str) -> None:
@@ -183,7 +185,6 @@ class _Build:
         self.failed: Optional[_Fail] = None     # the first literal or structure error met
         self.deep: Optional[A.Span] = None      # the first declaration nested more than MAX_DEPTH
         self.pos.clear()
-        self.heights.clear()
         self.here: Optional[Tuple[int, int, int, int]] = None       # the span of the rule being reduced
 
     def _here(self) -> A.Span:
@@ -246,7 +247,7 @@ class _Build:
     def start(self, items: List[Any]) -> List[A.Decl]:
         decls = [i for i in items if not isinstance(i, Token)]
         for d in decls:
-            if self.deep is None and _height(self.heights, d) > MAX_DEPTH:
+            if self.deep is None and _deeper(d, MAX_DEPTH):
                 self.deep = d.span
         return decls
 
@@ -679,38 +680,34 @@ def _node_fields() -> Dict[type, Callable[[Any], Tuple[Any, ...]]]:
 
 _FIELDS = _node_fields()
 _LEAVES = frozenset({str, int, float, bool, type(None), Token})
-# what can hold itself without bound: expressions, list literals (pairs of value and text) and JSON
-_NESTS = frozenset({A.BoolOp, A.Not, A.Compare, A.Arith, A.Neg, A.Call, A.ListExpr, A.Quantifier, A.Presence,
-                    tuple, list, dict})
 
 
-def _height(memo: Dict[int, Tuple[Any, int]], value: Any) -> int:
-    """How deep `value` nests: 0 for a leaf, else one more than its deepest field, item or JSON value.
+def _deeper(value: Any, limit: int) -> bool:
+    """Whether `value` nests more than `limit` levels: a field, item or JSON value more than `limit`
+    steps down from it (a leaf is 0 deep; a node, tuple, list or dict one more than its deepest part).
 
-    Called on every reduction's result, so each value's children are already in `memo` and the walk
-    never goes more than a level or two down (no recursion in proportion to the nesting)."""
-    t = type(value)
-    if t in _LEAVES:
-        return 0
-    known = memo.get(id(value))
-    if known is not None and known[0] is value:
-        return known[1]
-    if t is tuple or t is list:
-        items: Iterable[Any] = value
-    elif t is dict:
-        items = value.values()
-    else:
-        get = _FIELDS.get(t)
-        if get is None:
-            return 0
-        items = get(value)
-    h = 0
-    for item in items:
-        hi = _height(memo, item)
-        if hi >= h:
-            h = hi + 1
-    memo[id(value)] = (value, h)
-    return h
+    A walk with a stack of its own, so no nesting makes it recurse, and it stops at the first part
+    past `limit`, so a deep value costs no more than `limit` steps down."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        t = type(v)
+        if t is tuple or t is list:
+            items: Iterable[Any] = v
+        elif t is dict:
+            items = v.values()
+        else:
+            get = _FIELDS.get(t)
+            if get is None:
+                continue
+            items = get(v)
+        depth += 1
+        for item in items:
+            if depth > limit:
+                return True
+            if type(item) not in _LEAVES:
+                stack.append((item, depth))
+    return False
 
 
 def _install(build: _Build) -> None:
@@ -720,7 +717,7 @@ def _install(build: _Build) -> None:
     `_rules`, collapses `?rules` and adds placeholders; the wrapper outside it sees the rule's raw
     children, tokens included, so the span runs from the first token to the last as with
     `propagate_positions` (a child that is a reduced value contributes the span recorded for it)."""
-    pos, heights = build.pos, build.heights
+    pos = build.pos
     callbacks = _PARSER._parse_tree_builder.create_callback(build)
 
     def wrap(inner: Callable[[List[Any]], Any]) -> Callable[[List[Any]], Any]:
@@ -756,8 +753,6 @@ def _install(build: _Build) -> None:
                 return None
             if here is not None and result is not None:
                 pos[id(result)] = (result, *here)
-            if type(result) in _NESTS:
-                _height(heights, result)   # the others are shallow: measured from their parents
             return result
         return reduce
 
@@ -768,13 +763,26 @@ def _install(build: _Build) -> None:
                                               for rule, cb in callbacks.items()}
 
 
+def _driver(build: _Build) -> Driver:
+    """The fast loop over the same tables, with Lark's reductions unwrapped: it keeps spans itself."""
+    return Driver(_PARSER, _PARSER._parse_tree_builder.create_callback(build), build)
+
+
 _BUILD = _Build()
 _install(_BUILD)
+_DRIVER = _driver(_BUILD)
 _LOCK = threading.Lock()   # one parse at a time: the reductions write to _BUILD
 
 
 def parse(text: str, file: str = "<memory>") -> A.Module:
     """Parse one file's text. Raises PolicyError (and nothing else) on bad input."""
+    return _parse(text, file, None)
+
+
+def _parse(text: str, file: str, fast: Optional[bool]) -> A.Module:
+    """`parse` by the fast loop where it can and Lark's stock loop where not (`fast` None, as `parse`
+    does), or by one of the two alone (True: the fast loop, raising Stop where it cannot; False: the
+    stock loop), for tests/test_parser_fast.py to compare them."""
     if not isinstance(text, str):
         raise TypeError("policy text must be a str")
     if len(text) > MAX_SOURCE:
@@ -787,10 +795,20 @@ def parse(text: str, file: str = "<memory>") -> A.Module:
                                       A.Span(file, line, col, line, col + 1))])  # no snippet: it would hold it
     comments: List[Token] = []
     with _LOCK:
-        _local.comments = comments
         _BUILD.reset(file)
         try:
-            decls = _PARSER.parse(text)
+            decls = None
+            if fast is not False:
+                try:
+                    decls = _DRIVER.parse(text, comments)
+                except Exception:  # Stop or a reduction's error: the stock loop says which, as before
+                    if fast:
+                        raise
+            if decls is None:
+                comments.clear()
+                _BUILD.reset(file)
+                _local.comments = comments
+                decls = _PARSER.parse(text)
             failed, reserved, deep = _BUILD.failed, _BUILD.reserved, _BUILD.deep
         except UnexpectedInput as e:
             raise PolicyError([_syntax_diag(e, file, text)], {file: text}) from None
