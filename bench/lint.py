@@ -134,15 +134,21 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def write_shape(tmp: str, text: str, files: Dict[str, str]) -> str:
+    """Write a generated policy and its schema files under `tmp`; the policy's path."""
+    for rel, content in files.items():
+        Path(tmp, rel).parent.mkdir(parents=True, exist_ok=True)
+        Path(tmp, rel).write_text(content, encoding="utf-8")
+    path = os.path.join(tmp, "bench.policy")
+    Path(path).write_text(text, encoding="utf-8")
+    return path
+
+
 def lint_seconds(maker, n_rules: int, runs: int) -> Tuple[float, int]:
     """The best CPU time of `lint_file` on the shape at `n_rules`, and its number of rules."""
     text, counts, files = maker(n_rules)
     with tempfile.TemporaryDirectory() as tmp:
-        for rel, content in files.items():
-            Path(tmp, rel).parent.mkdir(parents=True, exist_ok=True)
-            Path(tmp, rel).write_text(content, encoding="utf-8")
-        path = os.path.join(tmp, "bench.policy")
-        Path(path).write_text(text, encoding="utf-8")
+        path = write_shape(tmp, text, files)
         t, _ = best_of(runs, lambda: lint_file(path))
     return t, counts["rules"]
 
@@ -150,11 +156,7 @@ def lint_seconds(maker, n_rules: int, runs: int) -> Tuple[float, int]:
 def run_shape(name: str, maker, n_rules: int, runs: int, scaling: bool = False) -> Dict[str, object]:
     text, counts, files = maker(n_rules)
     with tempfile.TemporaryDirectory() as tmp:
-        for rel, content in files.items():
-            Path(tmp, rel).parent.mkdir(parents=True, exist_ok=True)
-            Path(tmp, rel).write_text(content, encoding="utf-8")
-        path = os.path.join(tmp, "bench.policy")
-        Path(path).write_text(text, encoding="utf-8")
+        path = write_shape(tmp, text, files)
         t_parse, loaded = best_of(runs, lambda: load_files(path))
         t_check, _ = best_of(runs, lambda: check(load_files(path)))
         t_lint, diags = best_of(runs, lambda: lint_file(path))

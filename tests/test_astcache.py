@@ -235,10 +235,14 @@ def _load_both(tmp_path, name, text, monkeypatch):
     of the load that reads it, for `text` as file `name`."""
     path = tmp_path / name
     path.write_text(text)
+    return _three_loads(path, tmp_path / "c", monkeypatch)
+
+
+def _three_loads(path, cache, monkeypatch):
+    """The loads of `path` without the cache, writing its entry under `cache`, and reading it back."""
     monkeypatch.setattr(astcache, "MIN_CACHED", 0)
     out = []
-    for env in ({"SIGNOFF_NO_CACHE": "1"}, {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")},
-                {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")}):
+    for env in ({"SIGNOFF_NO_CACHE": "1"}, {"SIGNOFF_CACHE_DIR": str(cache)}, {"SIGNOFF_CACHE_DIR": str(cache)}):
         with monkeypatch.context() as m:
             m.delenv("SIGNOFF_NO_CACHE", raising=False)
             for k, v in env.items():
@@ -289,17 +293,6 @@ def test_a_cached_load_of_a_generated_policy_is_the_uncached_one(tmp_path_factor
 @pytest.mark.parametrize("path", POLICIES, ids=[p.stem for p in POLICIES])
 def test_a_cached_load_of_each_example_is_the_uncached_one(path, tmp_path, monkeypatch):
     # loaded in place, so that its `use`s and schema files resolve
-    monkeypatch.setattr(astcache, "MIN_CACHED", 0)
-    out = []
-    for env in ({"SIGNOFF_NO_CACHE": "1"}, {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")},
-                {"SIGNOFF_CACHE_DIR": str(tmp_path / "c")}):
-        with monkeypatch.context() as m:
-            m.delenv("SIGNOFF_NO_CACHE", raising=False)
-            for k, v in env.items():
-                m.setenv(k, v)
-            try:
-                out.append(load(str(path)))
-            except PolicyError as e:
-                out.append(str(e))
+    out = _three_loads(path, tmp_path / "c", monkeypatch)
     assert list((tmp_path / "c").rglob("*.json"))   # entries were written, so the third load read them
     _same_load(out)
