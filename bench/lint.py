@@ -34,7 +34,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -47,6 +46,9 @@ os.environ["SIGNOFF_NO_CACHE"] = "1"
 from policy_lang.checker import check  # noqa: E402
 from policy_lang.lint import lint_file  # noqa: E402
 from policy_lang.loader import load_files  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from load import best_cpu  # noqa: E402  (the least CPU time of N runs, as bench/load.py takes it)
 
 TARGET_S = 1.0   # issue 17 (it was 2 s in the lint issue)
 
@@ -118,16 +120,6 @@ def make_rich(n_rules: int) -> Tuple[str, Dict[str, int], Dict[str, str]]:
     return "\n".join(out) + "\n", counts, files
 
 
-def best_of(runs: int, fn):
-    """The least CPU time (`time.process_time`: waiting for a core on a shared machine not counted)."""
-    best, value = float("inf"), None
-    for _ in range(runs):
-        t = time.process_time()
-        value = fn()
-        best = min(best, time.process_time() - t)
-    return best, value
-
-
 def child_cpu() -> float:
     """User and system CPU seconds of the finished child processes so far."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -149,7 +141,7 @@ def lint_seconds(maker, n_rules: int, runs: int) -> Tuple[float, int]:
     text, counts, files = maker(n_rules)
     with tempfile.TemporaryDirectory() as tmp:
         path = write_shape(tmp, text, files)
-        t, _ = best_of(runs, lambda: lint_file(path))
+        t, _ = best_cpu(runs, lambda: lint_file(path))
     return t, counts["rules"]
 
 
@@ -157,9 +149,9 @@ def run_shape(name: str, maker, n_rules: int, runs: int, scaling: bool = False) 
     text, counts, files = maker(n_rules)
     with tempfile.TemporaryDirectory() as tmp:
         path = write_shape(tmp, text, files)
-        t_parse, loaded = best_of(runs, lambda: load_files(path))
-        t_check, _ = best_of(runs, lambda: check(load_files(path)))
-        t_lint, diags = best_of(runs, lambda: lint_file(path))
+        t_parse, loaded = best_cpu(runs, lambda: load_files(path))
+        t_check, _ = best_cpu(runs, lambda: check(load_files(path)))
+        t_lint, diags = best_cpu(runs, lambda: lint_file(path))
         noisy = [d for d in diags if d.severity != "info"]
         if noisy:
             raise SystemExit(f"unexpected diagnostics in the generated policy, first: {noisy[0]}")

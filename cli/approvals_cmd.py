@@ -58,6 +58,17 @@ def now_option(fn):
     return click.option("--now", "now_text", hidden=True, default=None)(fn)
 
 
+def format_option(fn):
+    """The `--format text|json` option of the commands that print a table."""
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                        help="Print a table (text) or JSON.")(fn)
+
+
+def now_seconds(now_text: Optional[str]) -> float:
+    """`--now` (or the clock) as epoch seconds."""
+    return (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
+
+
 def resolve(store: Store, ref: str) -> dict:
     """A draft by id or by a unique prefix of at least 4 characters."""
     with store.snapshot() as tx:
@@ -138,13 +149,12 @@ def approvals() -> None:
 @store_option
 @click.option("--tenant", default=None, help="Only this tenant's drafts.")
 @click.option("--all", "show_all", is_flag=True, help="Every proposal, not only those waiting.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Print a table (text) or JSON.")
+@format_option
 @now_option
 def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, now_text: Optional[str]) -> None:
     """Drafts waiting for approval, oldest first, with the policy's reasons."""
     store = open_store(store_path)
-    now = (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
+    now = now_seconds(now_text)
     with store.snapshot() as tx:
         recs = tx.list_actions(None if show_all else ("drafted",), tenant)
         # a row without its record in the audit log is not shown as counting
@@ -176,14 +186,13 @@ def list_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, n
 @approvals.command(name="show")
 @click.argument("draft")
 @store_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Print a table (text) or JSON.")
+@format_option
 @now_option
 def show_cmd(draft: str, store_path: str, fmt: str, now_text: Optional[str]) -> None:
     """One draft: what was proposed, why, who approved, and after an edit the diff."""
     store = open_store(store_path)
     rec = resolve(store, draft)
-    now = (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
+    now = now_seconds(now_text)
     with store.snapshot() as tx:
         approvals_ = tx.approvals(rec["id"])
         events = tx.events(rec["id"])
@@ -448,13 +457,12 @@ def grant_cmd(route: str, tool: str, store_path: str, by: str, policy_path: str,
 @store_option
 @click.option("--tenant", default=None, help="Only this tenant's grants.")
 @click.option("--all", "show_all", is_flag=True, help="Expired grants too.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Print a table (text) or JSON.")
+@format_option
 @now_option
 def grants_cmd(store_path: str, tenant: Optional[str], show_all: bool, fmt: str, now_text: Optional[str]) -> None:
     """Standing grants in force (with `--all`, expired ones too), oldest first."""
     store = open_store(store_path)
-    now = (parse_now(now_text) or datetime.now(timezone.utc)).timestamp()
+    now = now_seconds(now_text)
     with store.snapshot() as tx:
         rows = [Grant.from_row(r) for r in tx.list_grants()]
     rows = [g for g in rows if (show_all or g.expires_at > now) and (tenant is None or g.tenant == tenant)]

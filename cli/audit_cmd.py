@@ -11,7 +11,7 @@ from engine import (CheckpointError, generate_keypair, load_private_key, load_pu
 from engine import event_history as history
 
 from .approvals_cmd import EXIT_REFUSED, EXIT_USAGE, fail, open_store, store_option
-from .output import echo, field, json_text
+from .output import echo, field, json_text, write_file
 
 
 @click.group(name="audit", context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,10 +114,8 @@ def _write(text: str, out: str) -> bool:
     if out == "-":
         echo(text, nl=False)
         return False
-    try:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as e:
+    e = write_file(text, out)
+    if e is not None:
         fail(f"cannot write `{field(out)}`: {(e.strerror or 'error').lower()}", EXIT_USAGE)
     return True
 

@@ -36,16 +36,24 @@ def json_text(value: Any, **kwargs: Any) -> str:
     return escape_json_text(json_dumps(value, **kwargs))
 
 
+def write_file(text: str, path: str) -> Optional[OSError]:
+    """`text` to the file `path` (UTF-8); the OSError when it cannot be written, else None."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        return exc
+    return None
+
+
 def write_report(text: str, out: Optional[str]) -> Optional[str]:
     """A report to the file `out` (then `report written to OUT` on stderr), or to stdout without one; the
     OS's reason, lowercase, when the file cannot be written (nothing is printed then)."""
     if not out:
         echo(text, nl=False)
         return None
-    try:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
+    exc = write_file(text, out)
+    if exc is not None:
         return (exc.strerror or "cannot write").lower()
     echo(f"report written to {field(out)}", err=True)
     return None

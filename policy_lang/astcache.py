@@ -13,6 +13,7 @@ parse. Where the cache lives: `SIGNOFF_CACHE_DIR`, else `$XDG_CACHE_HOME/signoff
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -53,15 +54,10 @@ def _source_tag() -> str:
     return f"signoff-ast/{FORMAT}/{pkg}/{h.hexdigest()}"
 
 
-_TAG: Optional[str] = None
-
-
+@functools.lru_cache(maxsize=None)
 def tag() -> str:
     """The header every entry must carry (computed once per process)."""
-    global _TAG
-    if _TAG is None:
-        _TAG = _source_tag()
-    return _TAG
+    return _source_tag()
 
 
 def cache_dir() -> Optional[Path]:

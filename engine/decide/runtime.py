@@ -143,13 +143,9 @@ def link_tool(node: ToolNode, g: DecisionGraph, tracer: Optional[Tracer] = None,
         if root0 is not None:
             v = a.get(root0)
             x = v.get(key0) if v.__class__ is dict else None
+            if x.__class__ is int:
+                x = float(x)     # as the closure reads it (the same OverflowError, a deny, for one too near 2**1024)
             if x.__class__ is float and not x - x:
-                if ((x <= c0) if lower0 else (x >= c0)) is not neg0:
-                    level, edges = level0, ()
-                else:
-                    edges = rest
-            elif x.__class__ is int:
-                x = float(x)
                 if ((x <= c0) if lower0 else (x >= c0)) is not neg0:
                     level, edges = level0, ()
                 else:
