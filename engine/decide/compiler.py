@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from policy_lang import ast as A
 from policy_lang.checker import Program
+from policy_lang.loader import paused_gc
 from policy_lang.printer import outcome_text, path_text
 
 from .decision import Reason
@@ -288,14 +289,8 @@ def compile_program(program: Program, hook: Optional[Hook] = None, tracer: Any =
 
     `hook` sees every sub-condition's value and `tracer` every rule consulted (for --explain and
     coverage); without them the closures carry no tracing at all."""
-    import gc
     ctx = Context(program, hook, tracer)
-    paused = gc.isenabled()
-    gc.disable()  # compiling allocates many long-lived closures: cyclic GC passes over them cost 3/4 of the time
-    try:
+    with paused_gc():  # compiling allocates many long-lived closures: GC passes over them cost 3/4 of the time
         for p in passes or PASSES:
             p(ctx)
-    finally:
-        if paused:
-            gc.enable()
     return ctx.graph

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
+from policy_lang.loader import paused_gc
+
 from ..decide.decision import RANK, binding_routes
 from ..decide.evaluator import Policy
 from ..decide.ledger import MemoryLedger
@@ -216,16 +218,11 @@ def _records(history: History, external: bool) -> Iterator[List[Record]]:
     hundreds of thousands of small records (the waiting actions), which every collection would walk
     again (at 1M actions, three quarters of the time). A young-generation pass every 64 batches frees
     what cycles there are."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         for k, batch in enumerate(history.batches(external=external), 1):
             yield batch
             if not k % 64:
                 gc.collect(1)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass

@@ -9,6 +9,8 @@ import tempfile
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from policy_lang.loader import paused_gc
+
 from ..decide import jsonout
 from ..decide.decision import Decision
 from ..decide.evaluator import Policy
@@ -175,16 +177,11 @@ class Simulation:
         ledger entries alive, which the collector would otherwise walk again and again (a third of
         the time). Replaying makes no reference cycles, but a young-generation pass every 64 batches
         frees any there are, so memory stays flat."""
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with paused_gc():
             for k, batch in enumerate(batches, 1):
                 self.run(batch)
                 if not k % 64:
                     gc.collect(1)
-        finally:
-            if enabled:
-                gc.enable()
 
     def report(self, stats: Optional[Stats] = None, options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """The report of what was replayed (`Tally.report`)."""
